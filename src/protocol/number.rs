@@ -1,0 +1,81 @@
+//! Numbers on the wire: decimal, a fractional value with at most 3 decimals (ICD part 1).
+
+/// Why a token is not a number of the expected form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a {1}")]
+pub struct NumberError(pub String, pub &'static str);
+
+/// Formats `v` rounded to 3 decimals, without trailing zeros: `500`, `12.5`, `0.048`.
+pub fn format_number(v: f64) -> String {
+    let milli = (v * 1000.0).round() as i64;
+    let (sign, abs) = if milli < 0 { ("-", -milli) } else { ("", milli) };
+    let (int, frac) = (abs / 1000, abs % 1000);
+    if frac == 0 {
+        format!("{sign}{int}")
+    } else {
+        let frac = format!("{frac:03}");
+        format!("{sign}{int}.{}", frac.trim_end_matches('0'))
+    }
+}
+
+/// Parses a decimal number: an optional `-`, digits, and optionally `.` with 1 to 3 digits.
+/// Anything else (exponents, `+`, `inf`, a bare `.5`, 4 decimals) is refused.
+pub fn parse_number(s: &str) -> Result<f64, NumberError> {
+    let err = || NumberError(s.to_string(), "decimal number with at most 3 decimals");
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(int) || int.len() > 12 {
+        return Err(err());
+    }
+    if let Some(f) = frac {
+        if !all_digits(f) || f.len() > 3 {
+            return Err(err());
+        }
+    }
+    s.parse().map_err(|_| err())
+}
+
+/// Parses an unsigned decimal integer (no sign, no decimals).
+pub fn parse_uint(s: &str) -> Result<u64, NumberError> {
+    let err = || NumberError(s.to_string(), "whole number");
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err());
+    }
+    s.parse().map_err(|_| err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_the_icd_examples() {
+        assert_eq!(format_number(500.0), "500");
+        assert_eq!(format_number(12.5), "12.5");
+        assert_eq!(format_number(0.048), "0.048");
+        assert_eq!(format_number(0.0), "0");
+        assert_eq!(format_number(-0.0001), "0");
+        assert_eq!(format_number(-3.25), "-3.25");
+        assert_eq!(format_number(1.23456), "1.235");
+        assert_eq!(format_number(40000.0), "40000");
+    }
+
+    #[test]
+    fn parses_strictly() {
+        assert_eq!(parse_number("500"), Ok(500.0));
+        assert_eq!(parse_number("12.5"), Ok(12.5));
+        assert_eq!(parse_number("0.048"), Ok(0.048));
+        assert_eq!(parse_number("-1"), Ok(-1.0));
+        for bad in ["", "-", ".5", "5.", "1.2345", "1e3", "+1", "inf", "NaN", "1,5", " 1", "0x10"] {
+            assert!(parse_number(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_uint("3600"), Ok(3600));
+        for bad in ["", "-1", "1.0", "1e3", "99999999999999999999"] {
+            assert!(parse_uint(bad).is_err(), "{bad:?}");
+        }
+    }
+}
