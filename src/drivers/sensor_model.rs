@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A Sensirion liquid-flow sensor model of the SF06-LF family.
+#[allow(non_camel_case_types)] // named as the manufacturer names them
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SensorModel {
     /// raw / 1200 → mL/h.
