@@ -1,1 +1,14 @@
-//! (in progress)
+//! The pump link: the host side of ICD part 1 over any `AsyncRead + AsyncWrite`.
+//!
+//! The protocol logic lives in [`crate::protocol::session`]; this module only moves bytes,
+//! reads the clock, and turns outcomes into typed errors and stamped records.
+
+pub mod client;
+pub mod error;
+pub mod record;
+pub mod serial;
+
+pub use client::{LinkStreams, PumpLink};
+pub use error::LinkError;
+pub use record::{Direction, FrameRecord, PumpNotice};
+pub use serial::open_serial;

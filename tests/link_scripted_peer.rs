@@ -1,0 +1,241 @@
+//! The pump link against a scripted peer over an in-memory duplex pipe, under tokio's paused
+//! clock (timeouts cost no wall time). Frames are literal bytes with CRCs computed outside the
+//! rig (an independent CRC-16/CCITT-FALSE in Python), so a CRC bug in the rig cannot hide here.
+
+use std::time::Duration;
+
+use rig::clock::{RigClock, RigTime};
+use rig::link::{Direction, LinkError, PumpLink, PumpNotice, open_serial};
+use rig::protocol::session::SessionConfig;
+use rig::protocol::{AlarmCode, BolusReply, ErrCode, EventKind, PumpState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+/// The pump's end of the pipe: reads whole lines, writes literal bytes.
+struct Peer {
+    io: DuplexStream,
+    pending: Vec<u8>,
+}
+
+impl Peer {
+    /// Reads the next line the rig sent, with its line end.
+    async fn expect_line(&mut self) -> String {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                return String::from_utf8(line).expect("rig sends ASCII");
+            }
+            let mut buf = [0u8; 256];
+            let n = self.io.read(&mut buf).await.expect("read from rig");
+            assert!(n > 0, "rig closed the link while the peer expected a frame");
+            self.pending.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    async fn send(&mut self, bytes: &str) {
+        self.io.write_all(bytes.as_bytes()).await.expect("write to rig");
+    }
+}
+
+fn start() -> (PumpLink, rig::link::LinkStreams, Peer, RigClock) {
+    let (rig_end, pump_end) = tokio::io::duplex(4096);
+    let clock = RigClock::start();
+    let (link, streams, _task) = PumpLink::spawn(rig_end, "test-pipe", clock, SessionConfig::default());
+    (link, streams, Peer { io: pump_end, pending: Vec::new() }, clock)
+}
+
+#[tokio::test(start_paused = true)]
+async fn id_request_is_byte_exact_and_reply_is_typed() {
+    let (link, _streams, mut peer, _) = start();
+    let pump = tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 ID*E74F\r\n");
+        peer.send("1 OK model=IT-1 serial=A17 fw=2.4.1 build=9f3a01 proto=1*4052\r\n").await;
+        peer
+    });
+    let id = link.id().await.unwrap();
+    assert_eq!((id.model.as_str(), id.serial.as_str(), id.fw.as_str(), id.build.as_str(), id.proto), ("IT-1", "A17", "2.4.1", "9f3a01", 1));
+    pump.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn err_range_becomes_a_typed_refusal() {
+    let (link, _streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 PROGRAM basal_ul_h=5000*C44E\r\n");
+        peer.send("1 ERR RANGE detail=basal_ul_h*6180\r\n").await;
+        peer.expect_line().await // keep the pipe open
+    });
+    let err = link.program(5000.0).await.unwrap_err();
+    assert!(matches!(&err, LinkError::Range { detail: Some(d), .. } if d == "basal_ul_h"), "{err:?}");
+    assert_eq!(err.pump_code(), Some(ErrCode::Range));
+    assert!(err.is_pump_refusal());
+    assert!(err.to_string().contains("test-pipe"), "error names the device: {err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_err_code_maps_to_its_own_variant() {
+    for (code, check) in [
+        ("SYNTAX", (|e: &LinkError| matches!(e, LinkError::Syntax { .. })) as fn(&LinkError) -> bool),
+        ("UNKNOWN", |e| matches!(e, LinkError::UnknownCommand { .. })),
+        ("RANGE", |e| matches!(e, LinkError::Range { .. })),
+        ("STATE", |e| matches!(e, LinkError::State { .. })),
+    ] {
+        let (link, _streams, mut peer, _) = start();
+        let answer = format!("1 ERR {code}");
+        let frame = String::from_utf8(rig::protocol::encode_frame(&answer).unwrap()).unwrap();
+        tokio::spawn(async move {
+            assert_eq!(peer.expect_line().await, "1 START*3931\r\n");
+            peer.send(&frame).await;
+            peer.expect_line().await
+        });
+        let err = link.start().await.unwrap_err();
+        assert!(check(&err), "ERR {code} gave {err:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_pump_gets_the_same_frame_three_times_then_a_timeout() {
+    let (link, mut streams, mut peer, clock) = start();
+    let pump = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(peer.expect_line().await);
+        }
+        (seen, peer)
+    });
+    let err = link.bolus().await.unwrap_err();
+    assert_eq!(clock.now(), RigTime::from_millis(1500), "3 attempts × 500 ms");
+    assert!(matches!(&err, LinkError::Timeout { attempts: 3, .. }), "{err:?}");
+    assert!(!err.is_pump_refusal(), "a timeout is the bench's fault, not a pump finding");
+    let (seen, _peer) = pump.await.unwrap();
+    assert_eq!(seen, ["1 BOLUS*39A3\r\n"; 3], "retries resend the same seq");
+    let out: Vec<_> = std::iter::from_fn(|| streams.frames.try_recv().ok())
+        .filter(|r| r.direction == Direction::ToPump && !r.line.is_empty())
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(out, [RigTime::ZERO, RigTime::from_millis(500), RigTime::from_millis(1000)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_response_is_recovered_by_a_retry_answered_from_cache() {
+    let (link, _streams, mut peer, clock) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 BOLUS*39A3\r\n"); // response lost on the way
+        assert_eq!(peer.expect_line().await, "1 BOLUS*39A3\r\n");
+        peer.send("1 OK granted=1 id=3*BB94\r\n").await;
+        assert_eq!(peer.expect_line().await, "2 BOLUS*E121\r\n", "the next request takes a new seq");
+        peer.send("1 OK granted=1 id=3*BB94\r\n").await; // stale seq: must not be taken as the answer
+        for _ in 0..2 {
+            assert_eq!(peer.expect_line().await, "2 BOLUS*E121\r\n");
+        }
+        peer.expect_line().await
+    });
+    assert_eq!(link.bolus().await.unwrap(), BolusReply::Granted { id: 3 });
+    assert_eq!(clock.now(), RigTime::from_millis(500));
+    let second = tokio::time::timeout(Duration::from_secs(10), link.bolus()).await.unwrap();
+    assert!(matches!(second, Err(LinkError::Timeout { .. })), "{second:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn err_crc_makes_the_link_resend_the_same_seq() {
+    let (link, mut streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 BOLUS*39A3\r\n");
+        peer.send("0 ERR CRC*FAFF\r\n").await;
+        assert_eq!(peer.expect_line().await, "1 BOLUS*39A3\r\n");
+        peer.send("1 OK granted=1 id=3*BB94\r\n").await;
+        peer.expect_line().await
+    });
+    assert_eq!(link.bolus().await.unwrap(), BolusReply::Granted { id: 3 });
+    let notes: Vec<_> = std::iter::from_fn(|| streams.frames.try_recv().ok()).filter_map(|r| r.note).collect();
+    assert!(notes.iter().any(|n| n.contains("attempt 2") && n.contains("ERR CRC")), "{notes:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn damaged_response_is_dropped_and_recorded() {
+    let (link, mut streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 START*3931\r\n");
+        peer.send("1 OK*BC07\r\n").await; // one bit off
+        assert_eq!(peer.expect_line().await, "1 START*3931\r\n");
+        peer.send("1 OK*BC06\r\n").await;
+        peer.expect_line().await
+    });
+    link.start().await.unwrap();
+    let dropped: Vec<_> = std::iter::from_fn(|| streams.frames.try_recv().ok())
+        .filter(|r| r.direction == Direction::FromPump && r.note.as_deref().is_some_and(|n| n.contains("CRC")))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0].line, "1 OK*BC07");
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_interleaved_before_the_response_are_delivered_stamped() {
+    let (link, mut streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 START*3931\r\n");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        peer.send("! 1 0 BOOT reason=POWER_ON*CE24\r\n! 2 10 STATE state=RUNNING*396A\r\n").await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        peer.send("1 OK*BC06\r\n").await;
+        peer.expect_line().await
+    });
+    link.start().await.unwrap();
+    let first = streams.notices.recv().await.unwrap();
+    let second = streams.notices.recv().await.unwrap();
+    assert!(matches!(&first, PumpNotice::Event { at, event } if *at == RigTime::from_millis(20) && event.evseq == 1));
+    assert!(matches!(&second, PumpNotice::Event { event, .. }
+        if event.kind == EventKind::State { state: PumpState::Running } && event.pump_ms == 10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn evseq_gap_is_reported_and_alarms_are_reread() {
+    let (_link, mut streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        peer.send("! 1 0 BOOT reason=POWER_ON*CE24\r\n! 2 10 STATE state=RUNNING*396A\r\n").await;
+        peer.send("! 5 2000 ALARM code=OCCLUSION priority=HIGH*D4F6\r\n").await;
+        assert_eq!(peer.expect_line().await, format!("1 ALARMS*{}\r\n", crc_of("1 ALARMS")));
+        peer.send(&format!("1 OK active=OCCLUSION*{}\r\n", crc_of("1 OK active=OCCLUSION"))).await;
+        peer.expect_line().await
+    });
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        got.push(streams.notices.recv().await.unwrap());
+    }
+    assert!(matches!(got[2], PumpNotice::EventGap { expected: 3, received: 5, .. }), "{got:?}");
+    assert!(matches!(&got[3], PumpNotice::Event { event, .. } if event.evseq == 5));
+    assert!(matches!(&got[4], PumpNotice::AlarmsResynced { active, .. } if active == &[AlarmCode::Occlusion]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_link_fails_the_pending_request_and_says_so() {
+    let (link, mut streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 STATUS*7D7D\r\n");
+        drop(peer); // cable pulled
+    });
+    let err = link.status().await.unwrap_err();
+    assert!(matches!(&err, LinkError::Disconnected { device, .. } if device == "test-pipe"), "{err:?}");
+    let lost = streams.notices.recv().await.unwrap();
+    assert!(matches!(lost, PumpNotice::LinkLost { .. }), "{lost:?}");
+    assert!(matches!(link.stop().await, Err(LinkError::Disconnected { .. })), "later requests fail cleanly");
+}
+
+#[tokio::test]
+async fn nonexistent_serial_port_is_a_clear_error() {
+    let err = open_serial("/dev/ttyDOES-NOT-EXIST", 115_200).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("/dev/ttyDOES-NOT-EXIST"), "{text}");
+    assert!(text.contains("no such device"), "{text}");
+}
+
+/// CRC of a payload, by the same independent bitwise definition the literal frames above used.
+fn crc_of(payload: &str) -> String {
+    let mut crc: u16 = 0xFFFF;
+    for &b in payload.as_bytes() {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    format!("{crc:04X}")
+}
