@@ -380,7 +380,7 @@ async fn after_shutdown_the_client_is_told_the_bench_closed() {
     })
     .await;
     assert!(
-        matches!(err.0.source, BusError::Closed { .. } | BusError::Io { .. }),
+        matches!(err.0.source, BusError::Closed { .. }),
         "{:?}",
         err.0
     );
@@ -390,6 +390,21 @@ async fn after_shutdown_the_client_is_told_the_bench_closed() {
         "{}",
         err.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_a_trait_object_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let target: Arc<Mutex<dyn BusTarget>> = Arc::new(Mutex::new(FakeBench::default()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, target, stopped));
+    let name =
+        blocking(move || BusClient::connect(&path).map(|c| c.bench_name().to_string())).await;
+    assert_eq!(name.unwrap(), "fake-bench");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
 
 #[test]

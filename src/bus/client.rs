@@ -138,16 +138,11 @@ impl Connection {
 
     fn exchange(&mut self, request: &BusRequest) -> Result<BusResponse, BusError> {
         let text = request.to_line();
-        let io_err = |path: &Path, source| BusError::Io {
-            path: path.to_path_buf(),
-            request: text.clone(),
-            source,
-        };
         let mut line = text.clone().into_bytes();
         line.push(b'\n');
         self.stream
             .write_all(&line)
-            .map_err(|e| io_err(&self.path, e))?;
+            .map_err(|e| self.io_failure(&text, e))?;
 
         let deadline = Instant::now() + self.timeout;
         let mut buf = [0u8; 256];
@@ -157,29 +152,17 @@ impl Connection {
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(self.timeout_error(&text));
+                return Err(self.io_failure(&text, io::ErrorKind::TimedOut.into()));
             }
-            self.stream
+            let read = self
+                .stream
                 .set_read_timeout(Some(remaining))
-                .map_err(|e| io_err(&self.path, e))?;
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
-                    return Err(BusError::Closed {
-                        path: self.path.clone(),
-                        request: text,
-                    });
-                }
+                .and_then(|()| self.stream.read(&mut buf));
+            match read {
+                Ok(0) => return Err(self.io_failure(&text, io::ErrorKind::UnexpectedEof.into())),
                 Ok(n) => self.reader.feed(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(self.timeout_error(&text));
-                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(&self.path, e)),
+                Err(e) => return Err(self.io_failure(&text, e)),
             }
         };
         let protocol = |error| BusError::Protocol {
@@ -198,11 +181,24 @@ impl Connection {
         }
     }
 
-    fn timeout_error(&self, request: &str) -> BusError {
-        BusError::Timeout {
-            path: self.path.clone(),
-            request: request.to_string(),
-            timeout: self.timeout,
+    /// Classifies a stream failure: a timeout (`WouldBlock` is how a socket timeout reports),
+    /// the bench going away, or another I/O error.
+    fn io_failure(&self, request: &str, source: io::Error) -> BusError {
+        let (path, request) = (self.path.clone(), request.to_string());
+        match source.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => BusError::Timeout {
+                path,
+                request,
+                timeout: self.timeout,
+            },
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset => BusError::Closed { path, request },
+            _ => BusError::Io {
+                path,
+                request,
+                source,
+            },
         }
     }
 }
@@ -251,10 +247,15 @@ impl BusClient {
         timeout: Duration,
     ) -> Result<BusClient, BusError> {
         let path = path.as_ref().to_path_buf();
-        let stream = UnixStream::connect(&path).map_err(|source| BusError::Connect {
+        let connect_err = |source| BusError::Connect {
             path: path.clone(),
             source,
-        })?;
+        };
+        let stream = UnixStream::connect(&path).map_err(connect_err)?;
+        // A bench that stops reading must not block a request forever either.
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(connect_err)?;
         let mut conn = Connection {
             path: path.clone(),
             stream,

@@ -187,7 +187,11 @@ impl<E: i2c::Error + fmt::Display> fmt::Display for Error<E> {
                 i2c::ErrorKind::NoAcknowledge(_) => {
                     write!(f, "no acknowledge — check wiring/power/address ({e})")
                 }
-                kind => write!(f, "I2C error ({kind:?}) — check wiring and pull-ups ({e})"),
+                kind @ (i2c::ErrorKind::Bus | i2c::ErrorKind::ArbitrationLoss) => write!(
+                    f,
+                    "I2C bus error ({kind:?}) — check wiring, pull-ups and cable length ({e})"
+                ),
+                _ => write!(f, "I2C error: {e}"),
             },
             ErrorKind::Crc {
                 word,
@@ -549,7 +553,7 @@ mod tests {
             started(&[Transaction::read(ADDR, vec![0; 9]).with_error(I2cKind::Bus)]);
         let err = sensor.read().unwrap_err();
         assert!(!err.is_no_acknowledge());
-        assert!(err.to_string().contains("I2C error (Bus)"), "{err}");
+        assert!(err.to_string().contains("I2C bus error (Bus)"), "{err}");
         mock.done();
     }
 
