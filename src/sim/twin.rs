@@ -1,0 +1,282 @@
+//! The composite twin: pump firmware, service port, motor and line, flow sensor and valve, on
+//! one sim-time axis.
+//!
+//! Sans-IO (after smoltcp's `Interface::poll` / `poll_at`): the host owns the clock. Every input
+//! carries its time `t`; the twin first runs everything due up to `t` (strokes, alarm timers) in
+//! order, with the line physics exact in between, then applies the input at `t`.
+//! [`Twin::next_deadline`] tells the host when to come back, so simulated days cost
+//! milliseconds. Times are `Duration`s since the twin was created ("sim time"); an input at a
+//! time already passed is applied at the twin's current time.
+//!
+//! The typical host loop:
+//! 1. on serial bytes from the rig, [`Twin::serial_receive`]`(t, bytes)`; on a bench-bus request,
+//!    [`Twin::i2c_write`] / [`Twin::i2c_read`] / [`Twin::gpio_set`] / [`Twin::gpio_get`];
+//! 2. after any of these, or at a deadline, [`Twin::advance_to`]`(t)` and write
+//!    [`Twin::serial_take_output`] to the rig;
+//! 3. sleep until the earlier of the next input and [`Twin::next_deadline`].
+
+use std::time::Duration;
+
+use super::config::{ConfigError, TwinConfig};
+use super::faults::FaultSet;
+use super::firmware::Firmware;
+use super::fluid::Plant;
+use super::sensor::{Outlet, SimSensor};
+use super::service_port::ServicePort;
+
+/// Something the bench does to the pump, as the rig's plans ask for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injection {
+    /// The motor cannot complete strokes for `for_`, or until [`Injection::ClearMotorStall`]
+    /// if `None` (an MRI field, a jammed rotor).
+    MotorStall {
+        for_: Option<Duration>,
+    },
+    ClearMotorStall,
+    /// The firmware's watchdog resets the pump.
+    WatchdogReset,
+    /// The next response frame leaves the pump with a wrong CRC (line noise).
+    CorruptNextResponse,
+}
+
+/// The addressed I2C device did not acknowledge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("I2C address 0x{addr:02x} did not acknowledge: {reason}")]
+pub struct I2cNack {
+    pub addr: u8,
+    pub reason: &'static str,
+}
+
+/// A GPIO line the twin does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("GPIO line {line} is not connected on the twin (the valve is on line {valve_line})")]
+pub struct UnknownLine {
+    pub line: u32,
+    pub valve_line: u32,
+}
+
+/// The digital twin of the bench: one IT-1 pump, its test line, the flow sensor and the valve.
+#[derive(Debug)]
+pub struct Twin {
+    now: Duration,
+    config: TwinConfig,
+    firmware: Firmware,
+    port: ServicePort,
+    plant: Plant,
+    sensor: SimSensor,
+}
+
+impl Twin {
+    /// Powers the bench on at t = 0: the pump boots and emits `BOOT reason=POWER_ON` (evseq 1).
+    /// Figures that fail [`TwinConfig::check`] are replaced by their defaults; use
+    /// [`Twin::try_new`] to refuse them instead.
+    pub fn new(config: TwinConfig) -> Twin {
+        let config = config.sanitized();
+        let faults = FaultSet::new(&config.faults);
+        let firmware = Firmware::new(
+            Duration::ZERO,
+            faults,
+            config.identity.clone(),
+            config.initial_reservoir_ul,
+        );
+        Twin {
+            now: Duration::ZERO,
+            firmware,
+            port: ServicePort::new(faults),
+            plant: Plant::new(config.line, config.initial_reservoir_ul),
+            sensor: SimSensor::new(
+                config.sensor_model,
+                config.sensor_serial,
+                config.sensor_noise,
+                config.seed,
+            ),
+            config,
+        }
+    }
+
+    /// As [`Twin::new`], but refuses a configuration that fails [`TwinConfig::check`].
+    pub fn try_new(config: TwinConfig) -> Result<Twin, ConfigError> {
+        config.check()?;
+        Ok(Twin::new(config))
+    }
+
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Runs everything due up to `t`, in order. No-op if `t` is not after [`Twin::now`].
+    pub fn advance_to(&mut self, t: Duration) {
+        if t <= self.now {
+            return;
+        }
+        while let Some(deadline) = self.firmware.next_deadline() {
+            if deadline > t {
+                break;
+            }
+            let at = deadline.max(self.now);
+            self.plant.advance_to(at);
+            self.now = at;
+            self.firmware.handle_timeout(at, &mut self.plant);
+        }
+        self.plant.advance_to(t);
+        self.now = t;
+    }
+
+    /// The earliest future time at which the twin does something observable on its own (a
+    /// stroke, an alarm timer, `DOSE_LIMIT` clearing itself); `None` if nothing is scheduled.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.firmware.next_deadline()
+    }
+
+    /// Bytes from the rig to the pump's service port, at `t`.
+    pub fn serial_receive(&mut self, t: Duration, bytes: &[u8]) {
+        self.advance_to(t);
+        self.port
+            .receive(self.now, bytes, &mut self.firmware, &mut self.plant);
+        self.settle();
+    }
+
+    /// Bytes the pump has sent since the last call: responses and events, framed.
+    pub fn serial_take_output(&mut self) -> Vec<u8> {
+        self.port.flush_events(&mut self.firmware);
+        self.port.take_output()
+    }
+
+    /// One I2C write transaction at `t`.
+    pub fn i2c_write(&mut self, t: Duration, addr: u8, bytes: &[u8]) -> Result<(), I2cNack> {
+        self.advance_to(t);
+        if addr != self.config.sensor_address {
+            return Err(I2cNack {
+                addr,
+                reason: "no device at this address",
+            });
+        }
+        let outlet = self.outlet();
+        self.sensor
+            .write(self.now, bytes, outlet)
+            .map_err(|reason| I2cNack { addr, reason })
+    }
+
+    /// One I2C read transaction of `buf.len()` bytes at `t`.
+    pub fn i2c_read(&mut self, t: Duration, addr: u8, buf: &mut [u8]) -> Result<(), I2cNack> {
+        self.advance_to(t);
+        if addr != self.config.sensor_address {
+            return Err(I2cNack {
+                addr,
+                reason: "no device at this address",
+            });
+        }
+        let outlet = self.outlet();
+        self.sensor
+            .read(self.now, buf, outlet)
+            .map_err(|reason| I2cNack { addr, reason })
+    }
+
+    /// Drives a GPIO output at `t`. The valve line at 1 energises the valve: the line closes.
+    pub fn gpio_set(&mut self, t: Duration, line: u32, high: bool) -> Result<(), UnknownLine> {
+        self.check_line(line)?;
+        self.advance_to(t);
+        self.plant.set_valve_closed(high);
+        self.settle();
+        Ok(())
+    }
+
+    /// Reads a GPIO line's level.
+    pub fn gpio_get(&self, line: u32) -> Result<bool, UnknownLine> {
+        self.check_line(line)?;
+        Ok(self.plant.valve_closed())
+    }
+
+    /// Applies a bench injection at `t`.
+    pub fn inject(&mut self, t: Duration, injection: Injection) {
+        self.advance_to(t);
+        match injection {
+            Injection::MotorStall { for_ } => self
+                .plant
+                .stall_motor(for_.and_then(|d| self.now.checked_add(d))),
+            Injection::ClearMotorStall => self.plant.free_motor(),
+            Injection::WatchdogReset => {
+                // What was sent before the reset is on the wire already.
+                self.port.flush_events(&mut self.firmware);
+                self.firmware.watchdog_reset(self.now);
+                self.port.reset();
+            }
+            Injection::CorruptNextResponse => self.port.corrupt_next_response(),
+        }
+        self.settle();
+    }
+
+    // ----- observation (tests and hosting; not for the rig's verdicts) ---------------------
+
+    /// The configuration in effect (after [`TwinConfig::check`] replacements and the faulty
+    /// build hash).
+    pub fn config(&self) -> &TwinConfig {
+        &self.config
+    }
+
+    pub fn firmware(&self) -> &Firmware {
+        &self.firmware
+    }
+
+    pub fn plant(&self) -> &Plant {
+        &self.plant
+    }
+
+    pub fn line_pressure_kpa(&self) -> f64 {
+        self.plant.pressure_kpa()
+    }
+
+    /// What the reservoir physically holds, µL.
+    pub fn reservoir_ul(&self) -> f64 {
+        self.plant.reservoir_ul()
+    }
+
+    /// Volume that has physically left the outlet since t = 0, µL.
+    pub fn total_outflow_ul(&self) -> f64 {
+        self.plant.outflow_ul()
+    }
+
+    /// Liquid physically pumped into the line since t = 0, µL.
+    pub fn total_pumped_ul(&self) -> f64 {
+        self.plant.pumped_ul()
+    }
+
+    pub fn therapy_on(&self) -> bool {
+        self.firmware.therapy_on()
+    }
+
+    pub fn valve_closed(&self) -> bool {
+        self.plant.valve_closed()
+    }
+
+    pub fn sensor_measuring(&self) -> bool {
+        self.sensor.is_measuring()
+    }
+
+    // ----- internals ------------------------------------------------------------------------
+
+    /// Runs what an input made due at the current instant, so that every armed deadline is in
+    /// the future when control returns to the host.
+    fn settle(&mut self) {
+        self.firmware.handle_timeout(self.now, &mut self.plant);
+    }
+
+    fn outlet(&self) -> Outlet {
+        Outlet {
+            outflow_ul: self.plant.outflow_ul(),
+            flow_ul_h: self.plant.flow_ul_h(),
+            air_in_line: self.plant.air_in_line(),
+        }
+    }
+
+    fn check_line(&self, line: u32) -> Result<(), UnknownLine> {
+        if line == self.config.valve_line {
+            Ok(())
+        } else {
+            Err(UnknownLine {
+                line,
+                valve_line: self.config.valve_line,
+            })
+        }
+    }
+}
