@@ -72,10 +72,10 @@ faults! {
     /// A watchdog reset loses the active alarms.
     AlarmsLostOnWatchdog => "alarms-lost-on-watchdog", ["SRS-WDR-006"],
         "after a watchdog reset the active HIGH alarms are forgotten and delivery resumes";
-    /// Each stroke delivers 0.27 µL while the firmware counts 0.25 µL.
-    Delivery8pctFast => "delivery-8pct-fast", ["SRS-DEL-002"],
-        "the stroke volume calibration is wrong: each stroke delivers 0.27 µL while the firmware \
-         counts 0.25 µL, 8 % more than programmed";
+    /// The basal interval is computed for a 0.2 µL stroke: 25 % too much basal.
+    Delivery25pctFast => "delivery-25pct-fast", ["SRS-DEL-002"],
+        "the basal stroke interval is computed for a 0.2 µL stroke (another pump variant's \
+         constant), so 0.25 µL strokes come 25 % too often: 1.25 × the programmed basal";
     /// A retried request is executed again.
     RetryReexecutes => "retry-reexecutes", ["SRS-COM-002"],
         "the seq cache is not consulted: a request repeating the previous seq is executed again";

@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 /// ns·(thousandths of µL/h) per stroke: 0.25 µL × 3.6·10¹² ns/h × 1000.
-const NS_MILLI_PER_STROKE: u128 = 900_000_000_000_000;
+pub const NS_MILLI_PER_STROKE: u128 = 900_000_000_000_000;
+/// The same for a 0.2 µL stroke: the `delivery-25pct-fast` defect's constant.
+pub const NS_MILLI_PER_SMALL_STROKE: u128 = 720_000_000_000_000;
 
 /// The basal rate in thousandths of µL/h; 0 (no basal strokes) for anything not positive.
 pub fn rate_milli(rate_ul_h: f64) -> u64 {
@@ -28,14 +30,22 @@ pub struct BasalSchedule {
     /// Strokes delivered on schedule since the anchor.
     k: u64,
     rate_milli: u64,
+    /// Stroke volume the intervals are computed for, as [`NS_MILLI_PER_STROKE`].
+    ns_milli_per_stroke: u128,
 }
 
 impl BasalSchedule {
     pub fn new(rate_ul_h: f64) -> Self {
+        Self::with_stroke_constant(rate_ul_h, NS_MILLI_PER_STROKE)
+    }
+
+    /// A schedule whose intervals are computed with another stroke constant (a defect).
+    pub fn with_stroke_constant(rate_ul_h: f64, ns_milli_per_stroke: u128) -> Self {
         Self {
             anchor: Duration::ZERO,
             k: 0,
             rate_milli: rate_milli(rate_ul_h),
+            ns_milli_per_stroke,
         }
     }
 
@@ -44,7 +54,7 @@ impl BasalSchedule {
         if self.rate_milli == 0 {
             return None;
         }
-        let ns = (u128::from(k) * NS_MILLI_PER_STROKE).div_ceil(u128::from(self.rate_milli));
+        let ns = (u128::from(k) * self.ns_milli_per_stroke).div_ceil(u128::from(self.rate_milli));
         Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
     }
 
@@ -56,7 +66,8 @@ impl BasalSchedule {
 
     /// When the next basal stroke is due.
     pub fn next_due(&self) -> Option<Duration> {
-        self.offset(self.k + 1).map(|d| self.anchor + d)
+        self.offset(self.k + 1)
+            .and_then(|d| self.anchor.checked_add(d))
     }
 
     /// A basal stroke was delivered at `now`: on time it keeps the pattern, late (after a motor
@@ -104,6 +115,9 @@ mod tests {
         assert_eq!(BasalSchedule::new(0.0).next_due(), None);
         assert_eq!(BasalSchedule::new(f64::NAN).next_due(), None);
         assert_eq!(BasalSchedule::new(-3.0).next_due(), None);
+        let mut fast = BasalSchedule::with_stroke_constant(10.0, NS_MILLI_PER_SMALL_STROKE);
+        fast.restart(Duration::ZERO);
+        assert_eq!(fast.next_due(), Some(s(72.0)), "0.2 µL at 10 µL/h");
     }
 
     #[test]

@@ -65,8 +65,6 @@ use crate::protocol::{
 
 /// Volume of one stroke, µL.
 pub const STROKE_UL: f64 = 0.25;
-/// Stroke volume of the `delivery-8pct-fast` defect, µL.
-const FAST_STROKE_UL: f64 = 0.27;
 /// Bolus strokes: 0.25 µL every 0.9 s is 1000 µL/h.
 pub const BOLUS_INTERVAL: Duration = Duration::from_millis(900);
 /// Bolus strokes of the `bolus-slow` defect (500 µL/h).
@@ -172,10 +170,15 @@ impl Firmware {
     /// Powers the pump on at `now`: defaults, stopped, `BOOT reason=POWER_ON`.
     pub fn new(now: Duration, faults: FaultSet, identity: PumpIdentity, reservoir_ul: f64) -> Self {
         let settings = Settings::default();
+        let stroke_constant = if faults.has(Fault::Delivery25pctFast) {
+            basal::NS_MILLI_PER_SMALL_STROKE
+        } else {
+            basal::NS_MILLI_PER_STROKE
+        };
         let mut fw = Self {
             faults,
             identity,
-            basal: BasalSchedule::new(settings.basal_ul_h),
+            basal: BasalSchedule::with_stroke_constant(settings.basal_ul_h, stroke_constant),
             settings,
             therapy_on: false,
             reservoir_ul: if reservoir_ul.is_finite() && reservoir_ul > 0.0 {
@@ -710,12 +713,7 @@ impl Firmware {
             self.raise(now, AlarmCode::ReservoirEmpty);
             return;
         }
-        let volume = if self.faults.has(Fault::Delivery8pctFast) {
-            FAST_STROKE_UL
-        } else {
-            STROKE_UL
-        };
-        let outcome = plant.stroke(volume);
+        let outcome = plant.stroke(STROKE_UL);
         match outcome {
             StrokeOutcome::Failed(_) => {
                 let failures = self.stall.map_or(0, |s| s.failures) + 1;
