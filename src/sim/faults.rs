@@ -42,8 +42,10 @@ faults! {
         "the occlusion check compares the line pressure with twice the configured threshold, so \
          the alarm comes late and the trapped volume released afterwards is twice as large";
     /// `OCCLUSION` is raised but does not suspend delivery.
-    PumpingAfterOcclusion => "pumping-after-occlusion", ["SRS-OCC-001"],
-        "OCCLUSION is raised but does not suspend delivery: strokes continue into the blocked line";
+    PumpingAfterOcclusion => "pumping-after-occlusion", ["SRS-OCC-001", "SRS-WDR-004"],
+        "OCCLUSION is raised but does not suspend delivery: strokes continue into the blocked line \
+         (so nothing reaches the patient while the firmware believes it delivers, and \
+         THERAPY_INTERRUPTED waits until the motor gives up against the pressure)";
     /// `ACK code=OCCLUSION` succeeds at any pressure.
     OcclusionAckEarly => "occlusion-ack-early", ["SRS-OCC-004"],
         "ACK code=OCCLUSION is accepted at any pressure, before it has fallen below half the threshold";
@@ -92,9 +94,9 @@ faults! {
     StopFinishesBolus => "stop-finishes-bolus", ["SRS-DEL-003"],
         "STOP stops the basal delivery but lets a bolus in progress run to its end";
     /// The empty reservoir is not detected; the pump keeps stroking (air).
-    ReservoirEmptyMissed => "reservoir-empty-missed", ["SRS-WDR-002"],
+    ReservoirEmptyMissed => "reservoir-empty-missed", ["SRS-WDR-002", "SRS-WDR-004"],
         "the empty-reservoir check is missing: the pump keeps stroking air and never raises \
-         RESERVOIR_EMPTY";
+         RESERVOIR_EMPTY (nor THERAPY_INTERRUPTED: it believes it delivers)";
     /// A refusal for the 24 h limit raises no `DOSE_LIMIT`.
     DoseLimitSilent => "dose-limit-silent", ["SRS-DOS-002"],
         "a bolus refused for the 24 h limit is answered and reported by DENIED, but DOSE_LIMIT is \

@@ -551,8 +551,9 @@ impl Firmware {
         let reservoir_holds_a_stroke = self.reservoir_ul >= STROKE_UL - EPS;
         match code {
             AlarmCode::Occlusion => {
+                // The configured threshold: `occlusion-threshold-doubled` is a detection defect.
                 self.faults.has(Fault::OcclusionAckEarly)
-                    || plant.pressure_kpa() < self.occlusion_threshold() / 2.0
+                    || plant.pressure_kpa() < self.settings.occlusion_kpa / 2.0
             }
             AlarmCode::ReservoirLow => self.reservoir_ul > self.low_reservoir_threshold() + EPS,
             AlarmCode::ReservoirEmpty => reservoir_holds_a_stroke,
