@@ -252,7 +252,7 @@ impl SimSensor {
                 last_read,
                 last_outflow_ul,
             } => {
-                if now < started + WARM_UP {
+                if now < started.saturating_add(WARM_UP) {
                     return Err("no result yet (12 ms after start)");
                 }
                 if buf.len() > MEASUREMENT_LEN {

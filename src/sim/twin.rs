@@ -280,3 +280,54 @@ impl Twin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::encode_frame;
+
+    /// Whatever times and bytes a host passes, the twin answers or refuses; it never panics.
+    #[test]
+    fn extreme_times_and_garbage_do_not_panic() {
+        let mut twin = Twin::new(TwinConfig::default());
+        let t = Duration::from_secs(1);
+        for payload in [
+            "1 FILL volume_ul=20000",
+            "2 LIMIT max_24h_ul=24000",
+            "3 PROGRAM basal_ul_h=1000",
+        ] {
+            twin.serial_receive(t, &encode_frame(payload).unwrap());
+        }
+        twin.serial_receive(
+            t,
+            &encode_frame("4 BOLUS_CONFIG dose_ul=500 lockout_s=0 max_per_24h=24").unwrap(),
+        );
+        twin.serial_receive(t, &encode_frame("5 START").unwrap());
+        twin.serial_receive(t, &encode_frame("6 BOLUS").unwrap());
+        twin.inject(
+            t,
+            Injection::MotorStall {
+                for_: Some(Duration::MAX),
+            },
+        );
+        twin.serial_receive(t, b"\xff\x00*\r\n\n\n*0000\r\n");
+        twin.serial_receive(t, &[b'9'; 10_000]);
+        let late = Duration::MAX - Duration::from_secs(1);
+        twin.advance_to(late);
+        twin.serial_receive(Duration::MAX, &encode_frame("7 BOLUS").unwrap());
+        twin.serial_receive(
+            Duration::MAX,
+            &encode_frame("8 LIMIT max_24h_ul=48").unwrap(),
+        );
+        twin.inject(Duration::MAX, Injection::ClearMotorStall);
+        twin.inject(Duration::MAX, Injection::WatchdogReset);
+        twin.serial_receive(Duration::MAX, &encode_frame("9 START").unwrap());
+        twin.advance_to(Duration::MAX);
+        let mut buf = [0u8; 64];
+        assert!(twin.i2c_read(Duration::MAX, 0x08, &mut buf).is_err());
+        assert!(twin.i2c_write(Duration::MAX, 0x08, &[0x36, 0x08]).is_ok());
+        let _ = twin.i2c_read(Duration::MAX, 0x08, &mut buf[..9]);
+        assert!(twin.next_deadline().is_none_or(|d| d >= twin.now()));
+        assert!(!twin.serial_take_output().is_empty());
+    }
+}

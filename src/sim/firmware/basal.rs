@@ -83,7 +83,9 @@ impl BasalSchedule {
     /// A new rate while running: the next stroke comes one new interval after the last one
     /// (or the start of the run), but not before `now`.
     pub fn reprogram(&mut self, now: Duration, rate_ul_h: f64) {
-        let last = self.anchor + self.offset(self.k).unwrap_or_default();
+        let last = self
+            .anchor
+            .saturating_add(self.offset(self.k).unwrap_or_default());
         self.rate_milli = rate_milli(rate_ul_h);
         let interval = self.offset(1).unwrap_or_default();
         self.anchor = last.max(now.saturating_sub(interval));

@@ -69,7 +69,7 @@ impl DoseHistory {
     /// left it; `None` if the window does not hold that many.
     pub fn rolling_release(&self, now: Duration, excess: usize) -> Option<Duration> {
         let index = window_start(&self.strokes, now).checked_add(excess.checked_sub(1)?)?;
-        self.strokes.get(index).map(|&t| t + DAY)
+        self.strokes.get(index).map(|&t| t.saturating_add(DAY))
     }
 }
 

@@ -295,7 +295,10 @@ impl Firmware {
         while let Some((timer, _)) = self.timers.pop_expired(now) {
             match timer {
                 Timer::BasalStroke => self.attempt_stroke(now, StrokeKind::Basal, plant),
-                Timer::BolusStroke => self.attempt_stroke(now, StrokeKind::Bolus, plant),
+                Timer::BolusStroke if !self.boluses.is_empty() => {
+                    self.attempt_stroke(now, StrokeKind::Bolus, plant)
+                }
+                Timer::BolusStroke => {}
                 Timer::StallRetry => {
                     if let Some(stall) = self.stall {
                         self.attempt_stroke(now, stall.kind, plant);
@@ -544,7 +547,8 @@ impl Firmware {
     /// Start of the current 24 h period since boot (the `daily-limit-calendar-day` defect).
     fn day_start(&self, now: Duration) -> Duration {
         let days = now.saturating_sub(self.boot_at).as_secs() / DAY.as_secs();
-        self.boot_at + DAY * u32::try_from(days).unwrap_or(u32::MAX)
+        self.boot_at
+            .saturating_add(DAY.saturating_mul(u32::try_from(days).unwrap_or(u32::MAX)))
     }
 
     fn condition_gone(&self, code: AlarmCode, plant: &Plant) -> bool {
@@ -653,8 +657,10 @@ impl Firmware {
                 && self.stall.is_none()
                 && !self.timers.is_set(Timer::BolusStroke)
             {
-                self.timers
-                    .set(Timer::BolusStroke, now + self.bolus_interval());
+                self.timers.set(
+                    Timer::BolusStroke,
+                    now.saturating_add(self.bolus_interval()),
+                );
             }
         } else {
             self.timers.stop(Timer::BolusStroke);
@@ -674,8 +680,10 @@ impl Firmware {
         if !self.faults.has(Fault::TherapyInterruptedMissing)
             && !self.alarms.is_active(AlarmCode::TherapyInterrupted)
         {
-            self.timers
-                .set(Timer::TherapyInterrupted, due + INTERRUPTION_DELAY);
+            self.timers.set(
+                Timer::TherapyInterrupted,
+                due.saturating_add(INTERRUPTION_DELAY),
+            );
         }
     }
 
@@ -686,13 +694,13 @@ impl Firmware {
             .max(0.0) as usize;
         if self.faults.has(Fault::DailyLimitCalendarDay) {
             let day_start = self.day_start(now);
-            (self.history.strokes_since(day_start) >= cap).then_some(day_start + DAY)
+            (self.history.strokes_since(day_start) >= cap).then_some(day_start.saturating_add(DAY))
         } else {
             let count = self.history.strokes_in_rolling_day(now);
             (count >= cap).then(|| {
                 self.history
                     .rolling_release(now, count + 1 - cap)
-                    .unwrap_or(now + DAY)
+                    .unwrap_or(now.saturating_add(DAY))
             })
         }
     }
@@ -727,7 +735,8 @@ impl Firmware {
                 if failures >= STALL_ATTEMPTS && !self.faults.has(Fault::StallDetectionOff) {
                     self.raise(now, AlarmCode::MotorStall);
                 } else {
-                    self.timers.set(Timer::StallRetry, now + STALL_RETRY);
+                    self.timers
+                        .set(Timer::StallRetry, now.saturating_add(STALL_RETRY));
                 }
             }
             StrokeOutcome::Completed { .. } => {
@@ -751,8 +760,10 @@ impl Firmware {
                     && !self.boluses.is_empty()
                     && self.bolus_may_run()
                 {
-                    self.timers
-                        .set(Timer::BolusStroke, now + self.bolus_interval());
+                    self.timers.set(
+                        Timer::BolusStroke,
+                        now.saturating_add(self.bolus_interval()),
+                    );
                 }
                 self.check_reservoir_low(now);
             }
@@ -808,7 +819,7 @@ impl Firmware {
         match code {
             AlarmCode::DoseLimit => self
                 .timers
-                .set(Timer::DoseLimitClear, now + DOSE_LIMIT_HOLD),
+                .set(Timer::DoseLimitClear, now.saturating_add(DOSE_LIMIT_HOLD)),
             AlarmCode::TherapyInterrupted => self.timers.stop(Timer::TherapyInterrupted),
             _ => {}
         }
