@@ -286,6 +286,65 @@ mod tests {
     use super::*;
     use crate::protocol::encode_frame;
 
+    fn send(twin: &mut Twin, t: Duration, payloads: &[&str]) {
+        for p in payloads {
+            twin.serial_receive(t, &encode_frame(p).unwrap());
+        }
+    }
+
+    /// The 24 h cap (firmware docs): 2 µL/h with LIMIT 48 leaves no room for a 10 µL bolus in
+    /// the first day; the basal waits for the bolus strokes to leave the window, and no window
+    /// ever holds more than 48 µL (192 strokes).
+    #[test]
+    fn the_24_h_cap_holds_basal_until_old_strokes_leave_the_window() {
+        let mut twin = Twin::new(TwinConfig::default());
+        let t0 = Duration::from_secs(1);
+        send(
+            &mut twin,
+            t0,
+            &[
+                "1 FILL volume_ul=20000",
+                "2 PROGRAM basal_ul_h=2",
+                "3 LIMIT max_24h_ul=48",
+            ],
+        );
+        send(
+            &mut twin,
+            t0,
+            &[
+                "4 BOLUS_CONFIG dose_ul=10 lockout_s=0 max_per_24h=24",
+                "5 START",
+                "6 BOLUS",
+            ],
+        );
+        let mut strokes = Vec::new();
+        let mut last = 0.0;
+        while twin.now() < Duration::from_secs(3 * 86_400) {
+            let next = twin.next_deadline().expect("therapy is on");
+            twin.advance_to(next);
+            let pumped = twin.total_pumped_ul();
+            if pumped > last {
+                strokes.push(twin.now());
+                last = pumped;
+            }
+        }
+        let day = Duration::from_secs(86_400);
+        let mut worst = 0;
+        for (i, &t) in strokes.iter().enumerate() {
+            let in_window = strokes[..=i].iter().filter(|&&s| s + day > t).count();
+            worst = worst.max(in_window);
+        }
+        assert_eq!(worst, 192, "48 µL = 192 strokes, never more");
+        let longest_wait = strokes.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        // 40 bolus strokes + 152 basal strokes fill the day at 1 s + 152 × 450 s = 19 h; the
+        // basal waits until the bolus strokes leave the window at 24 h.
+        assert!(
+            longest_wait > Duration::from_secs(4 * 3600),
+            "{longest_wait:?}"
+        );
+        assert!(twin.firmware().active_alarms().is_empty());
+    }
+
     /// Whatever times and bytes a host passes, the twin answers or refuses; it never panics.
     #[test]
     fn extreme_times_and_garbage_do_not_panic() {

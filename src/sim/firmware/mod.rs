@@ -11,10 +11,19 @@
 //! its dose is delivered (SRS-DOS-005). Delivery runs while therapy is on (`START` … `STOP`)
 //! and no HIGH alarm is active; when it stops, boluses in progress end (`BOLUS phase=END` with
 //! what they delivered); when the last HIGH alarm clears and therapy is on it resumes by itself,
-//! the first basal stroke one interval later. No stroke is ever made that would put more than
-//! `max_24h_ul` in the rolling 24 h window: it waits until an old stroke leaves the window
-//! (SRS-DOS-004 then holds whatever the history; with a steady basal and boluses granted per
-//! SRS-DOS-001 the wait never happens).
+//! the first basal stroke one interval later.
+//!
+//! # The 24 h cap
+//! No stroke is ever made that would put more than `max_24h_ul` in the rolling 24 h window: it
+//! waits until an old stroke leaves the window, so SRS-DOS-004 holds whatever the history. The
+//! wait is needed because SRS-DOS-001 grants a bolus on the volume of the *preceding* 24 h
+//! alone: when boluses fill a window in which the basal has not yet run for 24 h (the first
+//! day after `START`, or after a rate increase), the basal still to come no longer fits, and
+//! the basal waits — for hours if boluses were requested early in that day. With a basal that
+//! ran steadily through the preceding 24 h the wait is at most one stroke. A wait is not an
+//! interruption in the sense of SRS-WDR-004 (it raises no `THERAPY_INTERRUPTED`): it only
+//! happens while the window already holds the full `max_24h_ul`, so the patient has had the
+//! prescribed daily maximum.
 //!
 //! # Alarms and how each is detected
 //! - `OCCLUSION`: the line pressure read after each stroke exceeds the threshold (SRS-OCC-001).
