@@ -29,7 +29,8 @@ pub struct ServicePort {
     corrupt_next_response: bool,
 }
 
-/// A frame, CRC and line end included.
+/// A frame, CRC and line end included. Not `encode_frame`: the pump's own payloads are valid
+/// by construction, and this path has no error to report to anyone.
 fn frame(payload: &str) -> Vec<u8> {
     encode_with_crc(payload, crc16(payload.as_bytes()))
 }
