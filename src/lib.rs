@@ -13,3 +13,4 @@ pub mod drivers;
 pub mod link;
 pub mod protocol;
 pub mod sim;
+pub mod twin_host;

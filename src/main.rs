@@ -1,1 +1,196 @@
-fn main() {}
+//! The `rig` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use rig::bench::config::Connection;
+use rig::bench::self_check::self_check;
+use rig::bench::{Bench, BenchFile, EMBEDDED_SIM_PTY, EMBEDDED_TWIN, load_or_default};
+use rig::clock::RigClock;
+use rig::sim::Fault;
+use rig::twin_host::{SimEndpoints, run_sim_process};
+
+/// Exit codes, the same for every command.
+mod exit {
+    pub const OK: u8 = 0;
+    /// A check failed: a finding about the pump (or, for check-bench, the bench).
+    pub const FAILED: u8 = 1;
+    /// Bad input: a plan, a bench file or the command line. Nothing moved.
+    pub const USAGE: u8 = 2;
+    /// The bench or the rig failed.
+    pub const BENCH: u8 = 3;
+    /// Interrupted by SIGINT or SIGTERM.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Parser)]
+#[command(name = "rig", version, about = "Hardware-in-the-loop test rig for intrathecal drug pump firmware")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check a bench end to end: identify pump and sensor, deliver, see the flow, block the line.
+    CheckBench {
+        /// Bench file (default: the built-in in-process twin, rig/sim.yaml).
+        #[arg(long)]
+        bench: Option<PathBuf>,
+        /// Seed a firmware defect into the twin (repeatable; see `rig faults`).
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<String>,
+        /// How long to average the flow, in seconds (bench time).
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
+    /// Run the digital twin as its own process: the pump on a pseudo-terminal, the sensor and
+    /// valve on the bench-bus socket (ICD part 2), in real time, until SIGINT or SIGTERM.
+    Sim {
+        /// Bench file giving the twin's seed, faults, sensor and valve (default: rig/sim-pty.yaml).
+        #[arg(long)]
+        bench: Option<PathBuf>,
+        /// Seed a firmware defect (repeatable; see `rig faults`).
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<String>,
+        /// Folder for `pump` and `bus.sock` (default: the folder rig/sim-pty.yaml names).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// List the firmware defects the twin can be seeded with.
+    Faults,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Cmd::Faults => list_faults(),
+        Cmd::CheckBench { bench, faults, seconds } => check_bench(bench, &faults, Duration::from_secs(seconds)),
+        Cmd::Sim { bench, faults, dir } => sim(bench, &faults, dir),
+    };
+    ExitCode::from(code)
+}
+
+fn list_faults() -> u8 {
+    println!("{:<28} {:<22} description", "fault", "violates");
+    for f in Fault::ALL {
+        println!("{:<28} {:<22} {}", f.name(), f.requirement().join(","), f.description());
+    }
+    exit::OK
+}
+
+fn parse_faults(names: &[String]) -> Result<Vec<Fault>, String> {
+    names.iter().map(|n| n.parse::<Fault>().map_err(|e| format!("--fault {n}: {e}"))).collect()
+}
+
+/// A runtime for `bench`: on the in-process twin, tokio's clock is paused and auto-advances,
+/// so bench time costs no wall time; elsewhere it is real time.
+fn runtime_for(file: &BenchFile) -> std::io::Result<tokio::runtime::Runtime> {
+    match file.connection {
+        Connection::Twin { .. } => {
+            tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    }
+}
+
+fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> u8 {
+    let file = match load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let faults = match parse_faults(faults) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let runtime = match runtime_for(&file) {
+        Ok(r) => r,
+        Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let clock = RigClock::start();
+        let mut bench = match Bench::open(&file, &faults, clock).await {
+            Ok(b) => b,
+            Err(e) => return bench_failure(e),
+        };
+        let check = self_check(&mut bench, &file, measure);
+        tokio::select! {
+            report = check => match report {
+                Ok(report) => {
+                    println!("{report}");
+                    if report.passed() { exit::OK } else { exit::FAILED }
+                }
+                Err(e) => bench_failure(e),
+            },
+            why = interrupted() => {
+                let safe = bench.make_safe().await;
+                eprintln!("rig: interrupted by {why}; bench made safe: pump stopped {:?}, valve open {:?}", safe.pump_stopped, safe.valve_open);
+                exit::INTERRUPTED
+            }
+        }
+    })
+}
+
+fn sim(bench: Option<PathBuf>, faults: &[String], dir: Option<PathBuf>) -> u8 {
+    let file = match load_or_default(bench.as_deref(), EMBEDDED_SIM_PTY, "rig/sim-pty.yaml (built in)") {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let faults = match parse_faults(faults) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let config = match file.twin_config(&faults) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let default_dir = match file.resolved_connection() {
+        Connection::Twin { .. } => default_sim_dir(),
+        Connection::SimProcess { serial, .. } => {
+            PathBuf::from(serial).parent().map(PathBuf::from).unwrap_or_else(default_sim_dir)
+        }
+        Connection::Hardware { .. } => {
+            return usage(format!("rig sim: bench {:?} is real hardware; give a twin or sim-process bench", file.name));
+        }
+    };
+    let endpoints = SimEndpoints::in_dir(&dir.unwrap_or(default_dir));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run_sim_process(config, &endpoints)) {
+        Ok(summary) => {
+            eprintln!("rig sim: {summary}");
+            exit::OK
+        }
+        Err(e) => bench_failure(e),
+    }
+}
+
+fn default_sim_dir() -> PathBuf {
+    PathBuf::from(format!("/tmp/rig-sim-{}", nix::unistd::getuid().as_raw()))
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {e}");
+    exit::USAGE
+}
+
+fn bench_failure(e: impl std::fmt::Display) -> u8 {
+    eprintln!("bench error: {e}");
+    exit::BENCH
+}

@@ -51,11 +51,7 @@ impl BusTarget for FakeBench {
 
     fn i2c_read(&mut self, addr: u8, len: usize) -> Result<Vec<u8>, Nack> {
         self.calls.push(format!("R {addr:02X} {len}"));
-        if addr == 0x08 && self.measuring && len <= FRAME.len() {
-            Ok(FRAME[..len].to_vec())
-        } else {
-            Err(Nack)
-        }
+        if addr == 0x08 && self.measuring && len <= FRAME.len() { Ok(FRAME[..len].to_vec()) } else { Err(Nack) }
     }
 
     fn gpio_set(&mut self, line: u32, high: bool) -> Result<(), String> {
@@ -68,10 +64,7 @@ impl BusTarget for FakeBench {
     }
 
     fn gpio_get(&mut self, line: u32) -> Result<bool, String> {
-        self.lines
-            .get(&line)
-            .copied()
-            .ok_or_else(|| format!("GPIO line {line} was never set"))
+        self.lines.get(&line).copied().ok_or_else(|| format!("GPIO line {line} was never set"))
     }
 }
 
@@ -91,13 +84,7 @@ impl Bench {
         let target = Arc::new(Mutex::new(FakeBench::default()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, Arc::clone(&target), stopped));
-        Bench {
-            _dir: dir,
-            path,
-            target,
-            stop,
-            task,
-        }
+        Bench { _dir: dir, path, target, stop, task }
     }
 
     fn calls(&self) -> Vec<String> {
@@ -159,15 +146,10 @@ async fn a_nack_surfaces_as_no_acknowledge_naming_the_device() {
         let mut sensor = FlowSensor::new(client.i2c(), 0x09, SensorModel::Slf3s_0600F);
         let err = sensor.start_continuous().unwrap_err();
         assert!(err.is_no_acknowledge(), "{err:?}");
-        assert_eq!(
-            err.i2c_kind(),
-            Some(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Unknown))
-        );
+        assert_eq!(err.i2c_kind(), Some(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Unknown)));
         let text = err.to_string();
         assert!(
-            text.starts_with(
-                "flow sensor SLF3S-0600F at 0x09: no acknowledge — check wiring/power/address"
-            ),
+            text.starts_with("flow sensor SLF3S-0600F at 0x09: no acknowledge — check wiring/power/address"),
             "{text}"
         );
         assert!(text.contains(&path.display().to_string()), "{text}");
@@ -176,14 +158,8 @@ async fn a_nack_surfaces_as_no_acknowledge_naming_the_device() {
         let mut i2c = client.i2c();
         let mut buf = [0u8; 9];
         let e = i2c.read(0x08, &mut buf).unwrap_err();
-        assert!(matches!(
-            embedded_hal::i2c::Error::kind(&e),
-            ErrorKind::NoAcknowledge(_)
-        ));
-        assert_eq!(
-            e.to_string(),
-            format!("bench bus {}: NACK from I2C address 0x08", path.display())
-        );
+        assert!(matches!(embedded_hal::i2c::Error::kind(&e), ErrorKind::NoAcknowledge(_)));
+        assert_eq!(e.to_string(), format!("bench bus {}: NACK from I2C address 0x08", path.display()));
     })
     .await;
     bench.stop().await;
@@ -197,11 +173,7 @@ async fn i2c_transaction_sends_each_operation_on_its_own() {
         let client = BusClient::connect(&path).unwrap();
         let mut i2c = client.i2c();
         let mut frame = [0u8; 9];
-        i2c.transaction(
-            0x08,
-            &mut [Operation::Write(&[0x36, 0x08]), Operation::Read(&mut frame)],
-        )
-        .unwrap();
+        i2c.transaction(0x08, &mut [Operation::Write(&[0x36, 0x08]), Operation::Read(&mut frame)]).unwrap();
         assert_eq!(frame, FRAME);
         // What the bus cannot carry is refused before anything is sent.
         let e = i2c.write(0x08, &[]).unwrap_err();
@@ -233,22 +205,13 @@ async fn valve_close_sets_the_line_and_drop_clears_it() {
         (valve, c.pin(VALVE_LINE).is_set_high().unwrap())
     })
     .await;
-    assert_eq!(
-        bench.line(VALVE_LINE),
-        Some(true),
-        "close energises: line at 1"
-    );
+    assert_eq!(bench.line(VALVE_LINE), Some(true), "close energises: line at 1");
     assert!(seen_by_get, "GET reports the level the bench holds");
 
     blocking(move || drop(valve)).await;
-    assert_eq!(
-        bench.line(VALVE_LINE),
-        Some(false),
-        "drop de-energises: line at 0"
-    );
+    assert_eq!(bench.line(VALVE_LINE), Some(false), "drop de-energises: line at 0");
 
-    let mut valve =
-        blocking(move || OcclusionValve::new(client.pin(VALVE_LINE), VALVE_LINE).unwrap()).await;
+    let mut valve = blocking(move || OcclusionValve::new(client.pin(VALVE_LINE), VALVE_LINE).unwrap()).await;
     valve = blocking(move || {
         valve.close().unwrap();
         valve.make_safe().unwrap();
@@ -257,12 +220,7 @@ async fn valve_close_sets_the_line_and_drop_clears_it() {
     .await;
     assert_eq!(bench.line(VALVE_LINE), Some(false), "make_safe opens");
     let _pin = blocking(move || valve.release().unwrap()).await;
-    assert_eq!(
-        bench.calls(),
-        [
-            "SET 17 0", "SET 17 1", "SET 17 0", "SET 17 0", "SET 17 1", "SET 17 0", "SET 17 0"
-        ],
-    );
+    assert_eq!(bench.calls(), ["SET 17 0", "SET 17 1", "SET 17 0", "SET 17 0", "SET 17 1", "SET 17 0", "SET 17 0"],);
     bench.stop().await;
 }
 
@@ -272,22 +230,14 @@ async fn a_refused_gpio_line_is_an_error_naming_the_valve_line() {
     let path = bench.path.clone();
     let err = blocking(move || {
         let client = BusClient::connect(&path).unwrap();
-        OcclusionValve::new(client.pin(4), 4)
-            .map(|_| ())
-            .unwrap_err()
+        OcclusionValve::new(client.pin(4), 4).map(|_| ()).unwrap_err()
     })
     .await;
     assert_eq!(err.line, 4);
     assert_eq!(err.action, ValveAction::Open);
     let text = err.to_string();
-    assert!(
-        text.starts_with("occlusion valve on GPIO line 4: could not open"),
-        "{text}"
-    );
-    assert!(
-        text.contains("the bench refused `GPIO 4 SET 0`: no output on GPIO line 4"),
-        "{text}"
-    );
+    assert!(text.starts_with("occlusion valve on GPIO line 4: could not open"), "{text}");
+    assert!(text.contains("the bench refused `GPIO 4 SET 0`: no output on GPIO line 4"), "{text}");
     bench.stop().await;
 }
 
@@ -297,15 +247,11 @@ async fn bad_lines_get_err_and_the_connection_goes_on() {
     let path = bench.path.clone();
     let answers = blocking(move || {
         let mut stream = StdUnixStream::connect(&path).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut input = Vec::new();
         input.extend_from_slice(b"PING\n");
         input.extend_from_slice(&vec![b'X'; 5000]);
-        input.extend_from_slice(
-            b"\r\n\xFF\xFE\ni2c 08 r 9\nI2C 08 R 0\nI2C 08 W 3608\r\nI2C 08 r 9\n",
-        );
+        input.extend_from_slice(b"\r\n\xFF\xFE\ni2c 08 r 9\nI2C 08 R 0\nI2C 08 W 3608\r\nI2C 08 r 9\n");
         // In pieces, as a real stream might deliver it.
         for chunk in input.chunks(7) {
             stream.write_all(chunk).unwrap();
@@ -379,17 +325,9 @@ async fn after_shutdown_the_client_is_told_the_bench_closed() {
         (first, second)
     })
     .await;
-    assert!(
-        matches!(err.0.source, BusError::Closed { .. }),
-        "{:?}",
-        err.0
-    );
+    assert!(matches!(err.0.source, BusError::Closed { .. }), "{:?}", err.0);
     assert!(matches!(err.1, BusError::Broken { .. }), "{:?}", err.1);
-    assert!(
-        err.0.to_string().starts_with("GPIO line 17: bench bus "),
-        "{}",
-        err.0
-    );
+    assert!(err.0.to_string().starts_with("GPIO line 17: bench bus "), "{}", err.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,8 +338,7 @@ async fn serve_takes_a_trait_object_target() {
     let target: Arc<Mutex<dyn BusTarget>> = Arc::new(Mutex::new(FakeBench::default()));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, target, stopped));
-    let name =
-        blocking(move || BusClient::connect(&path).map(|c| c.bench_name().to_string())).await;
+    let name = blocking(move || BusClient::connect(&path).map(|c| c.bench_name().to_string())).await;
     assert_eq!(name.unwrap(), "fake-bench");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
@@ -412,18 +349,10 @@ fn connecting_where_no_socket_exists_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nobody-home.sock");
     let err = BusClient::connect(&path).unwrap_err();
-    assert!(
-        matches!(&err, BusError::Connect { source, .. } if source.kind() == io::ErrorKind::NotFound)
-    );
+    assert!(matches!(&err, BusError::Connect { source, .. } if source.kind() == io::ErrorKind::NotFound));
     assert_eq!(err.path(), path);
     let text = err.to_string();
-    assert!(
-        text.starts_with(&format!(
-            "no bench bus socket at {}: is `rig sim` running",
-            path.display()
-        )),
-        "{text}"
-    );
+    assert!(text.starts_with(&format!("no bench bus socket at {}: is `rig sim` running", path.display())), "{text}");
 }
 
 #[test]
@@ -435,10 +364,7 @@ fn a_socket_left_by_a_stopped_bench_refuses_with_a_clear_error() {
     let err = BusClient::connect(&path).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with(&format!(
-            "bench bus socket {} refused the connection: is `rig sim` running?",
-            path.display()
-        )),
+        text.starts_with(&format!("bench bus socket {} refused the connection: is `rig sim` running?", path.display())),
         "{text}"
     );
 }
@@ -451,11 +377,7 @@ fn a_bench_that_never_answers_times_out() {
     let holder = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
     let err = BusClient::connect_with_timeout(&path, Duration::from_millis(100)).unwrap_err();
     assert!(matches!(err, BusError::Timeout { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains("no response to `HELLO` within 100ms"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("no response to `HELLO` within 100ms"), "{err}");
     drop(holder.join());
 }
 
@@ -467,9 +389,7 @@ fn a_peer_that_is_not_a_bench_is_a_protocol_error() {
     let peer = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         let mut line = String::new();
-        BufReader::new(s.try_clone().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(s.try_clone().unwrap()).read_line(&mut line).unwrap();
         s.write_all(b"220 smtp.example ready\n").unwrap();
         line
     });

@@ -52,7 +52,10 @@ async fn id_request_is_byte_exact_and_reply_is_typed() {
         peer
     });
     let id = link.id().await.unwrap();
-    assert_eq!((id.model.as_str(), id.serial.as_str(), id.fw.as_str(), id.build.as_str(), id.proto), ("IT-1", "A17", "2.4.1", "9f3a01", 1));
+    assert_eq!(
+        (id.model.as_str(), id.serial.as_str(), id.fw.as_str(), id.build.as_str(), id.proto),
+        ("IT-1", "A17", "2.4.1", "9f3a01", 1)
+    );
     pump.await.unwrap();
 }
 

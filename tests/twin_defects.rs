@@ -16,24 +16,15 @@ use twin_common::*;
 fn scenarios_for(fault: Fault) -> Vec<(&'static str, Scenario)> {
     match fault {
         Fault::OcclusionThresholdDoubled => {
-            vec![
-                ("SRS-OCC-002", scenarios::occ_002),
-                ("SRS-OCC-003", scenarios::occ_003),
-            ]
+            vec![("SRS-OCC-002", scenarios::occ_002), ("SRS-OCC-003", scenarios::occ_003)]
         }
         Fault::PumpingAfterOcclusion => {
-            vec![
-                ("SRS-OCC-001", scenarios::occ_001),
-                ("SRS-WDR-004", scenarios::wdr_004_occlusion),
-            ]
+            vec![("SRS-OCC-001", scenarios::occ_001), ("SRS-WDR-004", scenarios::wdr_004_occlusion)]
         }
         Fault::OcclusionAckEarly => vec![("SRS-OCC-004", scenarios::occ_004)],
         Fault::LockoutIgnored => vec![("SRS-DOS-001", scenarios::dos_001_lockout)],
         Fault::DailyLimitCalendarDay => {
-            vec![
-                ("SRS-DOS-001", scenarios::dos_001_daily_limit_rolling),
-                ("SRS-DOS-004", scenarios::dos_004),
-            ]
+            vec![("SRS-DOS-001", scenarios::dos_001_daily_limit_rolling), ("SRS-DOS-004", scenarios::dos_004)]
         }
         Fault::MaxPer24hOffByOne => vec![("SRS-DOS-001", scenarios::dos_001_max_per_24h)],
         Fault::BolusDuringAlarm => vec![("SRS-WDR-005", scenarios::wdr_005)],
@@ -48,10 +39,7 @@ fn scenarios_for(fault: Fault) -> Vec<(&'static str, Scenario)> {
         Fault::ProgramRangeUnchecked => vec![("SRS-DEL-001", scenarios::del_001)],
         Fault::StopFinishesBolus => vec![("SRS-DEL-003", scenarios::del_003)],
         Fault::ReservoirEmptyMissed => {
-            vec![
-                ("SRS-WDR-002", scenarios::wdr_002),
-                ("SRS-WDR-004", scenarios::wdr_004_empty),
-            ]
+            vec![("SRS-WDR-002", scenarios::wdr_002), ("SRS-WDR-004", scenarios::wdr_004_empty)]
         }
         Fault::DoseLimitSilent => vec![("SRS-DOS-002", scenarios::dos_002)],
         Fault::LimitCombinationUnchecked => vec![("SRS-DOS-003", scenarios::dos_003)],
@@ -83,10 +71,7 @@ fn every_fault_has_a_scenario_for_each_requirement_it_names() {
     for &fault in Fault::ALL {
         let covered: BTreeSet<&str> = scenarios_for(fault).iter().map(|(r, _)| *r).collect();
         let named: BTreeSet<&str> = fault.requirement().iter().copied().collect();
-        assert_eq!(
-            covered, named,
-            "{fault}: scenarios cover {covered:?}, the catalogue names {named:?}"
-        );
+        assert_eq!(covered, named, "{fault}: scenarios cover {covered:?}, the catalogue names {named:?}");
     }
 }
 
@@ -98,11 +83,7 @@ fn faulty_images_identify_themselves() {
         let mut b = Bench::new(with_fault(fault));
         let id = rig::protocol::PumpIdentity::from_fields(&b.ok("ID").unwrap()).unwrap();
         assert_ne!(id.build, nominal_build, "{fault}");
-        assert!(
-            builds.insert(id.build.clone()),
-            "{fault}: build {} not unique",
-            id.build
-        );
+        assert!(builds.insert(id.build.clone()), "{fault}: build {} not unique", id.build);
     }
 }
 
@@ -223,10 +204,7 @@ fn each_fault_passes_the_scenarios_of_requirements_it_does_not_name() {
                 continue;
             }
             if let Err(e) = scenario(with_fault(fault)) {
-                surprises.push(format!(
-                    "{fault} (names {:?}) also fails: {e}",
-                    fault.requirement()
-                ));
+                surprises.push(format!("{fault} (names {:?}) also fails: {e}", fault.requirement()));
             }
         }
     }

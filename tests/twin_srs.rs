@@ -15,20 +15,13 @@ use twin_common::*;
 /// Every requirement of SRS.md has a scenario, and every scenario runs here below.
 #[test]
 fn every_srs_requirement_has_a_scenario() {
-    let covered: std::collections::BTreeSet<&str> =
-        scenarios::all().iter().map(|(r, _)| *r).collect();
+    let covered: std::collections::BTreeSet<&str> = scenarios::all().iter().map(|(r, _)| *r).collect();
     let srs: std::collections::BTreeSet<String> = ["DEL", "OCC", "DOS", "WDR", "COM"]
         .iter()
         .zip([3, 4, 5, 6, 3])
         .flat_map(|(family, n)| (1..=n).map(move |i| format!("SRS-{family}-{i:03}")))
         .collect();
-    assert_eq!(
-        covered
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<std::collections::BTreeSet<_>>(),
-        srs
-    );
+    assert_eq!(covered.iter().map(|s| s.to_string()).collect::<std::collections::BTreeSet<_>>(), srs);
 }
 
 fn pass(verdict: Verdict) {
@@ -182,47 +175,28 @@ fn srs_com_003_alarm_events_with_contiguous_evseq() {
 #[test]
 fn icd_power_on_boot_event_and_example_exchange() {
     let mut twin = rig::sim::Twin::new(nominal());
-    assert_eq!(
-        twin.serial_take_output(),
-        encode_frame("! 1 0 BOOT reason=POWER_ON").unwrap()
-    );
+    assert_eq!(twin.serial_take_output(), encode_frame("! 1 0 BOOT reason=POWER_ON").unwrap());
     let t = secs(120);
     twin.serial_receive(t, &encode_frame("7 PROGRAM basal_ul_h=500").unwrap());
     // 500 µL/h needs a limit of at least 12000 µL (SRS-DOS-003).
-    assert_eq!(
-        twin.serial_take_output(),
-        encode_frame("7 ERR RANGE detail=basal_ul_h").unwrap()
-    );
+    assert_eq!(twin.serial_take_output(), encode_frame("7 ERR RANGE detail=basal_ul_h").unwrap());
     twin.serial_receive(t, &encode_frame("8 LIMIT max_24h_ul=12000").unwrap());
     twin.serial_receive(t, &encode_frame("9 PROGRAM basal_ul_h=500").unwrap());
     twin.serial_receive(t, &encode_frame("10 FILL volume_ul=20000").unwrap());
-    twin.serial_receive(
-        t + Duration::from_millis(345),
-        &encode_frame("11 START").unwrap(),
-    );
+    twin.serial_receive(t + Duration::from_millis(345), &encode_frame("11 START").unwrap());
     let mut expected = Vec::new();
-    for payload in [
-        "8 OK",
-        "9 OK",
-        "10 OK",
-        "! 2 120345 STATE state=RUNNING",
-        "11 OK",
-    ] {
+    for payload in ["8 OK", "9 OK", "10 OK", "! 2 120345 STATE state=RUNNING", "11 OK"] {
         expected.extend(encode_frame(payload).unwrap());
     }
     assert_eq!(twin.serial_take_output(), expected);
     twin.serial_receive(t + secs(1), &encode_frame("12 BOLUS").unwrap());
     let out = String::from_utf8(twin.serial_take_output()).unwrap();
-    assert!(
-        out.starts_with("! 3 121000 BOLUS id=1 phase=START*"),
-        "{out}"
-    );
+    assert!(out.starts_with("! 3 121000 BOLUS id=1 phase=START*"), "{out}");
     assert!(out.contains("12 OK granted=1 id=1*"), "{out}");
     twin.serial_receive(t + secs(2), &encode_frame("13 BOLUS").unwrap());
     let out = String::from_utf8(twin.serial_take_output()).unwrap();
     assert!(
-        out.contains("! 4 122000 DENIED reason=LOCKOUT*")
-            && out.contains("13 OK granted=0 reason=LOCKOUT*"),
+        out.contains("! 4 122000 DENIED reason=LOCKOUT*") && out.contains("13 OK granted=0 reason=LOCKOUT*"),
         "{out}"
     );
 }
@@ -232,16 +206,10 @@ fn icd_defaults_after_boot_and_id() {
     let mut b = Bench::new(nominal());
     let s = b.status().unwrap();
     assert_eq!(s.state, rig::protocol::PumpState::Stopped);
-    assert_eq!(
-        (s.basal_ul_h, s.reservoir_ul, s.delivered_ul),
-        (10.0, 0.0, 0.0)
-    );
+    assert_eq!((s.basal_ul_h, s.reservoir_ul, s.delivered_ul), (10.0, 0.0, 0.0));
     assert!(s.alarms.is_empty());
     let id = PumpIdentity::from_fields(&b.ok("ID").unwrap()).unwrap();
-    assert_eq!(
-        (id.model.as_str(), id.serial.as_str(), id.proto),
-        ("IT-1", "SIM-0001", 1)
-    );
+    assert_eq!((id.model.as_str(), id.serial.as_str(), id.proto), ("IT-1", "SIM-0001", 1));
     assert_eq!(id, rig::sim::config::nominal_identity());
 }
 
@@ -266,11 +234,7 @@ fn icd_syntax_unknown_and_overlong_lines() {
     );
     let mut long = vec![b'A'; 300];
     long.extend_from_slice(b"\r\n");
-    assert_eq!(
-        out(&mut b, &long),
-        "",
-        "an over-long line is discarded without an answer"
-    );
+    assert_eq!(out(&mut b, &long), "", "an over-long line is discarded without an answer");
     // A frame fed byte by byte is answered once complete.
     let frame = encode_frame("7 ALARMS").unwrap();
     for &byte in &frame[..frame.len() - 1] {
@@ -289,20 +253,13 @@ fn icd_corrupted_response_is_recovered_by_a_retry() {
     b.inject(Injection::CorruptNextResponse);
     let frame = encode_frame("20 START").unwrap();
     let responses = b.send_raw(&frame);
-    assert!(
-        responses.is_empty(),
-        "the corrupted response is dropped by the decoder"
-    );
+    assert!(responses.is_empty(), "the corrupted response is dropped by the decoder");
     assert_eq!(b.stray.len(), 1, "{:?}", b.stray);
     // The rig retries with the same seq: cached answer, START not executed twice.
     let responses = b.send_raw(&frame);
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].payload(), "20 OK");
-    let running = b
-        .events
-        .iter()
-        .filter(|r| matches!(r.event.kind, EventKind::State { .. }))
-        .count();
+    let running = b.events.iter().filter(|r| matches!(r.event.kind, EventKind::State { .. })).count();
     assert_eq!(running, 1);
 }
 
@@ -315,39 +272,18 @@ fn watchdog_reset_restarts_pump_clock_and_keeps_therapy_on() {
     assert!(b.delivered_ul().unwrap() > 4.0);
     let from = b.events.len();
     b.inject(Injection::WatchdogReset);
-    let after: Vec<_> = b
-        .events_since(from)
-        .map(|e| (e.evseq, e.pump_ms, e.kind.clone()))
-        .collect();
+    let after: Vec<_> = b.events_since(from).map(|e| (e.evseq, e.pump_ms, e.kind.clone())).collect();
     assert_eq!(
         after,
         vec![
-            (
-                1,
-                0,
-                EventKind::Boot {
-                    reason: BootReason::Watchdog
-                }
-            ),
-            (
-                2,
-                0,
-                EventKind::State {
-                    state: rig::protocol::PumpState::Running
-                }
-            )
+            (1, 0, EventKind::Boot { reason: BootReason::Watchdog }),
+            (2, 0, EventKind::State { state: rig::protocol::PumpState::Running })
         ]
     );
     let s = b.status().unwrap();
-    assert_eq!(
-        (s.delivered_ul, s.pump_ms, s.reservoir_ul < 20_000.0),
-        (0.0, 0, true)
-    );
+    assert_eq!((s.delivered_ul, s.pump_ms, s.reservoir_ul < 20_000.0), (0.0, 0, true));
     b.run_for(mins(30)).unwrap();
-    assert!(
-        b.delivered_ul().unwrap() >= 4.75,
-        "delivery went on after the reset"
-    );
+    assert!(b.delivered_ul().unwrap() >= 4.75, "delivery went on after the reset");
 }
 
 #[test]
@@ -361,9 +297,7 @@ fn same_seed_same_bytes_different_seed_different_noise() {
         for k in 1..=600u64 {
             b.twin.advance_to(Duration::from_millis(500 * k));
             let mut buf = [0u8; 9];
-            b.twin
-                .i2c_read(Duration::from_millis(500 * k), SENSOR_ADDR, &mut buf)
-                .unwrap();
+            b.twin.i2c_read(Duration::from_millis(500 * k), SENSOR_ADDR, &mut buf).unwrap();
             bytes.extend_from_slice(&buf);
         }
         bytes.extend(b.twin.serial_take_output());
@@ -377,30 +311,13 @@ fn same_seed_same_bytes_different_seed_different_noise() {
 fn bench_bus_edges_nack_and_unknown_lines() {
     let mut twin = rig::sim::Twin::new(nominal());
     let t = secs(1);
-    assert!(
-        twin.i2c_write(t, 0x09, &[0x36, 0x08]).is_err(),
-        "no device at 0x09"
-    );
+    assert!(twin.i2c_write(t, 0x09, &[0x36, 0x08]).is_err(), "no device at 0x09");
     let mut buf = [0u8; 9];
-    assert!(
-        twin.i2c_read(t, SENSOR_ADDR, &mut buf).is_err(),
-        "not measuring yet"
-    );
+    assert!(twin.i2c_read(t, SENSOR_ADDR, &mut buf).is_err(), "not measuring yet");
     twin.i2c_write(t, SENSOR_ADDR, &[0x36, 0x08]).unwrap();
-    assert!(
-        twin.i2c_read(t + Duration::from_millis(5), SENSOR_ADDR, &mut buf)
-            .is_err(),
-        "within 12 ms"
-    );
-    assert!(
-        twin.i2c_read(t + Duration::from_millis(12), SENSOR_ADDR, &mut buf)
-            .is_ok()
-    );
-    assert_eq!(
-        twin.gpio_get(VALVE_LINE),
-        Ok(false),
-        "power-on level 0: valve open"
-    );
+    assert!(twin.i2c_read(t + Duration::from_millis(5), SENSOR_ADDR, &mut buf).is_err(), "within 12 ms");
+    assert!(twin.i2c_read(t + Duration::from_millis(12), SENSOR_ADDR, &mut buf).is_ok());
+    assert_eq!(twin.gpio_get(VALVE_LINE), Ok(false), "power-on level 0: valve open");
     assert!(twin.gpio_set(t, 4, true).is_err());
     assert!(twin.gpio_get(4).is_err());
     twin.gpio_set(t, VALVE_LINE, true).unwrap();
@@ -429,8 +346,7 @@ fn simulated_day_at_full_rate_conserves_volume() {
     b.ok("FILL volume_ul=40000").unwrap();
     b.ok("LIMIT max_24h_ul=24000").unwrap();
     b.ok("PROGRAM basal_ul_h=1000").unwrap();
-    b.ok("BOLUS_CONFIG dose_ul=100 lockout_s=3600 max_per_24h=24")
-        .unwrap();
+    b.ok("BOLUS_CONFIG dose_ul=100 lockout_s=3600 max_per_24h=24").unwrap();
     b.ok("START").unwrap();
     for _ in 0..26 {
         let _ = b.bolus().unwrap();
@@ -442,9 +358,5 @@ fn simulated_day_at_full_rate_conserves_volume() {
     let stored = twin.plant().params().compliance_ul_per_kpa * twin.line_pressure_kpa();
     assert!((twin.total_pumped_ul() - twin.total_outflow_ul() - stored).abs() < 1e-6);
     assert!((twin.reservoir_ul() - s.reservoir_ul).abs() < 1e-6);
-    assert!(
-        s.delivered_ul <= 24_000.0 + 26.0 * 100.0 && s.delivered_ul > 24_000.0,
-        "{}",
-        s.delivered_ul
-    );
+    assert!(s.delivered_ul <= 24_000.0 + 26.0 * 100.0 && s.delivered_ul > 24_000.0, "{}", s.delivered_ul);
 }

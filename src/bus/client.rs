@@ -33,21 +33,13 @@ pub enum BusError {
     #[error("{}", connect_message(path, source))]
     Connect { path: PathBuf, source: io::Error },
     #[error("bench bus {}: I/O error during `{request}`: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        request: String,
-        source: io::Error,
-    },
+    Io { path: PathBuf, request: String, source: io::Error },
     #[error(
         "bench bus {}: no response to `{request}` within {timeout:?}; is the bench stuck or \
          overloaded?",
         path.display()
     )]
-    Timeout {
-        path: PathBuf,
-        request: String,
-        timeout: Duration,
-    },
+    Timeout { path: PathBuf, request: String, timeout: Duration },
     #[error(
         "bench bus {}: the bench closed the connection during `{request}`; did `rig sim` stop?",
         path.display()
@@ -57,17 +49,9 @@ pub enum BusError {
         "bench bus {}: bad response to `{request}`: {error}; is the other end a bench bus (ICD part 2)?",
         path.display()
     )]
-    Protocol {
-        path: PathBuf,
-        request: String,
-        error: BusParseError,
-    },
+    Protocol { path: PathBuf, request: String, error: BusParseError },
     #[error("bench bus {}: the bench refused `{request}`: {reason}", path.display())]
-    Refused {
-        path: PathBuf,
-        request: String,
-        reason: String,
-    },
+    Refused { path: PathBuf, request: String, reason: String },
     #[error(
         "bench bus {}: the connection failed earlier and is out of step; reconnect",
         path.display()
@@ -86,9 +70,9 @@ fn connect_message(path: &Path, source: &io::Error) -> String {
             "bench bus socket {p} refused the connection: is `rig sim` running? (the socket file \
              may be left over from a bench that has stopped) ({source})"
         ),
-        io::ErrorKind::PermissionDenied => format!(
-            "bench bus socket {p}: permission denied; is it owned by another user? ({source})"
-        ),
+        io::ErrorKind::PermissionDenied => {
+            format!("bench bus socket {p}: permission denied; is it owned by another user? ({source})")
+        }
         _ => format!("cannot connect to bench bus socket {p}: {source}; is `rig sim` running?"),
     }
 }
@@ -122,15 +106,10 @@ impl Connection {
     /// Sends one request and waits for its response line.
     fn request(&mut self, request: &BusRequest) -> Result<BusResponse, BusError> {
         if self.broken {
-            return Err(BusError::Broken {
-                path: self.path.clone(),
-            });
+            return Err(BusError::Broken { path: self.path.clone() });
         }
         let result = self.exchange(request);
-        if matches!(
-            result,
-            Err(BusError::Io { .. } | BusError::Timeout { .. } | BusError::Closed { .. })
-        ) {
+        if matches!(result, Err(BusError::Io { .. } | BusError::Timeout { .. } | BusError::Closed { .. })) {
             self.broken = true;
         }
         result
@@ -140,9 +119,7 @@ impl Connection {
         let text = request.to_line();
         let mut line = text.clone().into_bytes();
         line.push(b'\n');
-        self.stream
-            .write_all(&line)
-            .map_err(|e| self.io_failure(&text, e))?;
+        self.stream.write_all(&line).map_err(|e| self.io_failure(&text, e))?;
 
         let deadline = Instant::now() + self.timeout;
         let mut buf = [0u8; 256];
@@ -154,10 +131,7 @@ impl Connection {
             if remaining.is_zero() {
                 return Err(self.io_failure(&text, io::ErrorKind::TimedOut.into()));
             }
-            let read = self
-                .stream
-                .set_read_timeout(Some(remaining))
-                .and_then(|()| self.stream.read(&mut buf));
+            let read = self.stream.set_read_timeout(Some(remaining)).and_then(|()| self.stream.read(&mut buf));
             match read {
                 Ok(0) => return Err(self.io_failure(&text, io::ErrorKind::UnexpectedEof.into())),
                 Ok(n) => self.reader.feed(&buf[..n]),
@@ -165,18 +139,10 @@ impl Connection {
                 Err(e) => return Err(self.io_failure(&text, e)),
             }
         };
-        let protocol = |error| BusError::Protocol {
-            path: self.path.clone(),
-            request: text.clone(),
-            error,
-        };
+        let protocol = |error| BusError::Protocol { path: self.path.clone(), request: text.clone(), error };
         let line = line.map_err(|too_long| protocol(too_long.into()))?;
         match BusResponse::parse_for(request, &line).map_err(protocol)? {
-            BusResponse::Err(reason) => Err(BusError::Refused {
-                path: self.path.clone(),
-                request: text,
-                reason,
-            }),
+            BusResponse::Err(reason) => Err(BusError::Refused { path: self.path.clone(), request: text, reason }),
             response => Ok(response),
         }
     }
@@ -186,19 +152,13 @@ impl Connection {
     fn io_failure(&self, request: &str, source: io::Error) -> BusError {
         let (path, request) = (self.path.clone(), request.to_string());
         match source.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => BusError::Timeout {
-                path,
-                request,
-                timeout: self.timeout,
-            },
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionReset => BusError::Closed { path, request },
-            _ => BusError::Io {
-                path,
-                request,
-                source,
-            },
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                BusError::Timeout { path, request, timeout: self.timeout }
+            }
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                BusError::Closed { path, request }
+            }
+            _ => BusError::Io { path, request, source },
         }
     }
 }
@@ -209,10 +169,7 @@ fn unexpected(path: &Path, request: &BusRequest, response: &BusResponse) -> BusE
     BusError::Protocol {
         path: path.to_path_buf(),
         request: request.to_line(),
-        error: BusParseError::UnexpectedResponse {
-            request: request.to_line(),
-            line: response.to_line(),
-        },
+        error: BusParseError::UnexpectedResponse { request: request.to_line(), line: response.to_line() },
     }
 }
 
@@ -221,9 +178,7 @@ type Shared = Arc<Mutex<Connection>>;
 /// Runs one request on the shared connection. A poisoned lock (a thread panicked mid-request)
 /// means the stream may be out of step: reported as broken.
 fn request(conn: &Shared, path: &Path, request: &BusRequest) -> Result<BusResponse, BusError> {
-    let mut conn = conn.lock().map_err(|_| BusError::Broken {
-        path: path.to_path_buf(),
-    })?;
+    let mut conn = conn.lock().map_err(|_| BusError::Broken { path: path.to_path_buf() })?;
     conn.request(request)
 }
 
@@ -242,36 +197,18 @@ impl BusClient {
     }
 
     /// Connects, with `timeout` for every response, and identifies the bench (`HELLO`).
-    pub fn connect_with_timeout(
-        path: impl AsRef<Path>,
-        timeout: Duration,
-    ) -> Result<BusClient, BusError> {
+    pub fn connect_with_timeout(path: impl AsRef<Path>, timeout: Duration) -> Result<BusClient, BusError> {
         let path = path.as_ref().to_path_buf();
-        let connect_err = |source| BusError::Connect {
-            path: path.clone(),
-            source,
-        };
+        let connect_err = |source| BusError::Connect { path: path.clone(), source };
         let stream = UnixStream::connect(&path).map_err(connect_err)?;
         // A bench that stops reading must not block a request forever either.
-        stream
-            .set_write_timeout(Some(timeout))
-            .map_err(connect_err)?;
-        let mut conn = Connection {
-            path: path.clone(),
-            stream,
-            reader: LineReader::new(),
-            timeout,
-            broken: false,
-        };
+        stream.set_write_timeout(Some(timeout)).map_err(connect_err)?;
+        let mut conn = Connection { path: path.clone(), stream, reader: LineReader::new(), timeout, broken: false };
         let bench = match conn.request(&BusRequest::Hello)? {
             BusResponse::OkBench(name) => name,
             other => return Err(unexpected(&path, &BusRequest::Hello, &other)),
         };
-        Ok(BusClient {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-            bench,
-        })
+        Ok(BusClient { conn: Arc::new(Mutex::new(conn)), path, bench })
     }
 
     /// The name the bench gave in answer to `HELLO`.
@@ -293,19 +230,12 @@ impl BusClient {
 
     /// An I2C bus handle on this connection.
     pub fn i2c(&self) -> BusI2c {
-        BusI2c {
-            conn: Arc::clone(&self.conn),
-            path: self.path.clone(),
-        }
+        BusI2c { conn: Arc::clone(&self.conn), path: self.path.clone() }
     }
 
     /// An output pin handle for GPIO `line` on this connection.
     pub fn pin(&self, line: u32) -> BusPin {
-        BusPin {
-            conn: Arc::clone(&self.conn),
-            path: self.path.clone(),
-            line,
-        }
+        BusPin { conn: Arc::clone(&self.conn), path: self.path.clone(), line }
     }
 }
 
@@ -340,10 +270,7 @@ pub struct BusI2c {
 
 impl BusI2c {
     fn unsupported(&self, what: String) -> BusI2cError {
-        BusI2cError::Unsupported {
-            path: self.path.clone(),
-            what,
-        }
+        BusI2cError::Unsupported { path: self.path.clone(), what }
     }
 
     fn operation(&mut self, addr: u8, op: &mut Operation<'_>) -> Result<(), BusI2cError> {
@@ -360,20 +287,11 @@ impl BusI2c {
                     buf.len()
                 )));
             }
-            Operation::Write(bytes) => BusRequest::I2cWrite {
-                addr,
-                bytes: bytes.to_vec(),
-            },
-            Operation::Read(buf) => BusRequest::I2cRead {
-                addr,
-                len: buf.len(),
-            },
+            Operation::Write(bytes) => BusRequest::I2cWrite { addr, bytes: bytes.to_vec() },
+            Operation::Read(buf) => BusRequest::I2cRead { addr, len: buf.len() },
         };
         match request(&self.conn, &self.path, &req)? {
-            BusResponse::Nack => Err(BusI2cError::Nack {
-                path: self.path.clone(),
-                addr,
-            }),
+            BusResponse::Nack => Err(BusI2cError::Nack { path: self.path.clone(), addr }),
             BusResponse::OkData(data) => match op {
                 // `parse_for` has checked the length against the request.
                 Operation::Read(buf) => {
@@ -392,15 +310,9 @@ impl i2c::ErrorType for BusI2c {
 }
 
 impl i2c::I2c for BusI2c {
-    fn transaction(
-        &mut self,
-        address: u8,
-        operations: &mut [Operation<'_>],
-    ) -> Result<(), Self::Error> {
+    fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), Self::Error> {
         if address > 0x7F {
-            return Err(self.unsupported(format!(
-                "I2C address 0x{address:02X} is not a 7-bit address"
-            )));
+            return Err(self.unsupported(format!("I2C address 0x{address:02X} is not a 7-bit address")));
         }
         for op in operations {
             self.operation(address, op)?;
@@ -442,20 +354,12 @@ impl BusPin {
         match self.send(BusRequest::GpioGet { line: self.line })? {
             BusResponse::OkLevel(level) => Ok(level),
             // `parse_for` admits only `OkLevel` (or `ERR`, already an error) for a GET.
-            other => Err(self.error(unexpected(
-                &self.path,
-                &BusRequest::GpioGet { line: self.line },
-                &other,
-            ))),
+            other => Err(self.error(unexpected(&self.path, &BusRequest::GpioGet { line: self.line }, &other))),
         }
     }
 
     fn set(&mut self, level: bool) -> Result<(), BusPinError> {
-        self.send(BusRequest::GpioSet {
-            line: self.line,
-            level,
-        })
-        .map(drop)
+        self.send(BusRequest::GpioSet { line: self.line, level }).map(drop)
     }
 
     fn send(&self, req: BusRequest) -> Result<BusResponse, BusPinError> {
@@ -463,10 +367,7 @@ impl BusPin {
     }
 
     fn error(&self, source: BusError) -> BusPinError {
-        BusPinError {
-            line: self.line,
-            source,
-        }
+        BusPinError { line: self.line, source }
     }
 }
 

@@ -116,8 +116,7 @@ impl BusRequest {
             ["HELLO", ..] => Err(BusParseError::Usage { usage: "HELLO" }),
             ["I2C", addr, "W", hex] => {
                 let addr = parse_addr(addr)?;
-                let bytes =
-                    decode_hex(hex).ok_or_else(|| BusParseError::BadHex(hex.to_string()))?;
+                let bytes = decode_hex(hex).ok_or_else(|| BusParseError::BadHex(hex.to_string()))?;
                 if bytes.is_empty() || bytes.len() > MAX_WRITE {
                     return Err(BusParseError::BadWriteLength(bytes.len()));
                 }
@@ -131,13 +130,10 @@ impl BusRequest {
                 Ok(BusRequest::I2cRead { addr, len })
             }
             ["I2C", ..] => Err(BusParseError::Usage { usage: I2C_USAGE }),
-            ["GPIO", line, "SET", level] => Ok(BusRequest::GpioSet {
-                line: parse_line(line)?,
-                level: parse_level(level)?,
-            }),
-            ["GPIO", line, "GET"] => Ok(BusRequest::GpioGet {
-                line: parse_line(line)?,
-            }),
+            ["GPIO", line, "SET", level] => {
+                Ok(BusRequest::GpioSet { line: parse_line(line)?, level: parse_level(level)? })
+            }
+            ["GPIO", line, "GET"] => Ok(BusRequest::GpioGet { line: parse_line(line)? }),
             ["GPIO", ..] => Err(BusParseError::Usage { usage: GPIO_USAGE }),
             [other, ..] => Err(BusParseError::UnknownCommand(other.to_string())),
         }
@@ -176,36 +172,23 @@ impl BusResponse {
         if let Some(reason) = line.strip_prefix("ERR ") {
             return Ok(BusResponse::Err(reason.trim().to_string()));
         }
-        let unexpected = || BusParseError::UnexpectedResponse {
-            request: request.to_line(),
-            line: line.to_string(),
-        };
+        let unexpected = || BusParseError::UnexpectedResponse { request: request.to_line(), line: line.to_string() };
         let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
         match (request, tokens.as_slice()) {
-            (BusRequest::I2cWrite { .. } | BusRequest::I2cRead { .. }, ["NACK"]) => {
-                Ok(BusResponse::Nack)
-            }
+            (BusRequest::I2cWrite { .. } | BusRequest::I2cRead { .. }, ["NACK"]) => Ok(BusResponse::Nack),
             (BusRequest::Hello, ["OK", ..]) => line
                 .strip_prefix("OK bench=")
                 .map(|name| BusResponse::OkBench(name.trim().to_string()))
                 .ok_or_else(unexpected),
-            (BusRequest::I2cWrite { .. } | BusRequest::GpioSet { .. }, ["OK"]) => {
-                Ok(BusResponse::Ok)
-            }
+            (BusRequest::I2cWrite { .. } | BusRequest::GpioSet { .. }, ["OK"]) => Ok(BusResponse::Ok),
             (BusRequest::I2cRead { len, .. }, ["OK", hex]) => {
-                let bytes =
-                    decode_hex(hex).ok_or_else(|| BusParseError::BadHex(hex.to_string()))?;
+                let bytes = decode_hex(hex).ok_or_else(|| BusParseError::BadHex(hex.to_string()))?;
                 if bytes.len() != *len {
-                    return Err(BusParseError::WrongDataLength {
-                        expected: *len,
-                        got: bytes.len(),
-                    });
+                    return Err(BusParseError::WrongDataLength { expected: *len, got: bytes.len() });
                 }
                 Ok(BusResponse::OkData(bytes))
             }
-            (BusRequest::GpioGet { .. }, ["OK", level]) => {
-                Ok(BusResponse::OkLevel(parse_level(level)?))
-            }
+            (BusRequest::GpioGet { .. }, ["OK", level]) => Ok(BusResponse::OkLevel(parse_level(level)?)),
             _ => Err(unexpected()),
         }
     }
@@ -222,10 +205,7 @@ fn parse_addr(token: &str) -> Result<u8, BusParseError> {
     if token.len() != 2 {
         return Err(bad());
     }
-    decode_hex(token)
-        .and_then(|b| b.first().copied())
-        .filter(|&a| a <= 0x7F)
-        .ok_or_else(bad)
+    decode_hex(token).and_then(|b| b.first().copied()).filter(|&a| a <= 0x7F).ok_or_else(bad)
 }
 
 fn parse_line(token: &str) -> Result<u32, BusParseError> {
@@ -267,18 +247,11 @@ pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if digits.len() % 2 != 0 {
         return None;
     }
-    digits
-        .chunks_exact(2)
-        .map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?))
-        .collect()
+    digits.chunks_exact(2).map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?)).collect()
 }
 
 fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_string()
 }
 
 /// A line longer than the reader's limit; its bytes were dropped up to the `\n`.
@@ -316,12 +289,7 @@ impl LineReader {
     }
 
     pub fn with_max_length(max: usize) -> Self {
-        Self {
-            max,
-            buf: Vec::new(),
-            discarding: None,
-            ready: VecDeque::new(),
-        }
+        Self { max, buf: Vec::new(), discarding: None, ready: VecDeque::new() }
     }
 
     pub fn max_length(&self) -> usize {
@@ -333,10 +301,7 @@ impl LineReader {
         for &b in bytes {
             if b == b'\n' {
                 let line = match self.discarding.take() {
-                    Some(length) => Err(LineTooLong {
-                        length,
-                        max: self.max,
-                    }),
+                    Some(length) => Err(LineTooLong { length, max: self.max }),
                     None => {
                         let mut line = std::mem::take(&mut self.buf);
                         if line.last() == Some(&b'\r') {
@@ -382,35 +347,11 @@ mod tests {
     fn requests_from_the_icd_table_byte_exact() {
         let cases = [
             (BusRequest::Hello, "HELLO"),
-            (
-                BusRequest::I2cWrite {
-                    addr: 0x08,
-                    bytes: vec![0x36, 0x08],
-                },
-                "I2C 08 W 3608",
-            ),
-            (
-                BusRequest::I2cWrite {
-                    addr: 0x08,
-                    bytes: vec![0x3F, 0xF9],
-                },
-                "I2C 08 W 3FF9",
-            ),
+            (BusRequest::I2cWrite { addr: 0x08, bytes: vec![0x36, 0x08] }, "I2C 08 W 3608"),
+            (BusRequest::I2cWrite { addr: 0x08, bytes: vec![0x3F, 0xF9] }, "I2C 08 W 3FF9"),
             (BusRequest::I2cRead { addr: 0x08, len: 9 }, "I2C 08 R 9"),
-            (
-                BusRequest::GpioSet {
-                    line: 17,
-                    level: true,
-                },
-                "GPIO 17 SET 1",
-            ),
-            (
-                BusRequest::GpioSet {
-                    line: 17,
-                    level: false,
-                },
-                "GPIO 17 SET 0",
-            ),
+            (BusRequest::GpioSet { line: 17, level: true }, "GPIO 17 SET 1"),
+            (BusRequest::GpioSet { line: 17, level: false }, "GPIO 17 SET 0"),
             (BusRequest::GpioGet { line: 17 }, "GPIO 17 GET"),
         ];
         for (request, line) in cases {
@@ -421,10 +362,7 @@ mod tests {
 
     #[test]
     fn hex_is_accepted_in_either_case() {
-        let stop = BusRequest::I2cWrite {
-            addr: 0x7F,
-            bytes: vec![0x3F, 0xF9],
-        };
+        let stop = BusRequest::I2cWrite { addr: 0x7F, bytes: vec![0x3F, 0xF9] };
         assert_eq!(req("I2C 7f W 3ff9"), stop);
         assert_eq!(req("I2C 7F W 3fF9"), stop);
         assert_eq!(req("I2C 7F W 3FF9\r"), stop);
@@ -439,10 +377,7 @@ mod tests {
             let line = format!("I2C 08 R {n}");
             assert!(BusRequest::parse(&line).is_err(), "{line}");
         }
-        assert_eq!(
-            BusRequest::parse("I2C 08 R 65"),
-            Err(BusParseError::BadReadLength("65".into()))
-        );
+        assert_eq!(BusRequest::parse("I2C 08 R 65"), Err(BusParseError::BadReadLength("65".into())));
     }
 
     #[test]
@@ -474,20 +409,14 @@ mod tests {
             ("GPIO 17 SET high", BusParseError::BadLevel("high".into())),
             ("GPIO x GET", BusParseError::BadLine("x".into())),
             ("GPIO -1 GET", BusParseError::BadLine("-1".into())),
-            (
-                "GPIO 4294967296 GET",
-                BusParseError::BadLine("4294967296".into()),
-            ),
+            ("GPIO 4294967296 GET", BusParseError::BadLine("4294967296".into())),
             ("GPIO 17", BusParseError::Usage { usage: GPIO_USAGE }),
             ("GPIO 17 get", BusParseError::Usage { usage: GPIO_USAGE }),
         ];
         for (line, err) in cases {
             assert_eq!(BusRequest::parse(line), Err(err), "{line:?}");
         }
-        assert_eq!(
-            BusRequest::parse(&format!("I2C 08 W {}", "00".repeat(65))),
-            Err(BusParseError::BadWriteLength(65))
-        );
+        assert_eq!(BusRequest::parse(&format!("I2C 08 W {}", "00".repeat(65))), Err(BusParseError::BadWriteLength(65)));
         assert_eq!(
             BusParseError::Usage { usage: I2C_USAGE }.to_string(),
             "malformed request, expected `I2C <addr> W <hex>` or `I2C <addr> R <n>`"
@@ -499,17 +428,11 @@ mod tests {
         let cases = [
             (BusResponse::Ok, "OK"),
             (BusResponse::OkBench("twin".into()), "OK bench=twin"),
-            (
-                BusResponse::OkData(vec![0x02, 0x58, 0x9F, 0xBE, 0xEF, 0x92]),
-                "OK 02589FBEEF92",
-            ),
+            (BusResponse::OkData(vec![0x02, 0x58, 0x9F, 0xBE, 0xEF, 0x92]), "OK 02589FBEEF92"),
             (BusResponse::OkLevel(true), "OK 1"),
             (BusResponse::OkLevel(false), "OK 0"),
             (BusResponse::Nack, "NACK"),
-            (
-                BusResponse::Err("unknown request".into()),
-                "ERR unknown request",
-            ),
+            (BusResponse::Err("unknown request".into()), "ERR unknown request"),
             (BusResponse::Err(String::new()), "ERR"),
             (BusResponse::Err("two\nlines".into()), "ERR two lines"),
             (BusResponse::OkBench("a\r\nb".into()), "OK bench=a  b"),
@@ -522,48 +445,29 @@ mod tests {
     #[test]
     fn responses_parse_for_their_request() {
         let hello = BusRequest::Hello;
-        let write = BusRequest::I2cWrite {
-            addr: 8,
-            bytes: vec![0x36, 0x08],
-        };
+        let write = BusRequest::I2cWrite { addr: 8, bytes: vec![0x36, 0x08] };
         let read = BusRequest::I2cRead { addr: 8, len: 3 };
-        let set = BusRequest::GpioSet {
-            line: 17,
-            level: true,
-        };
+        let set = BusRequest::GpioSet { line: 17, level: true };
         let get = BusRequest::GpioGet { line: 17 };
-        let ok = |r: &BusRequest, line: &str| {
-            BusResponse::parse_for(r, line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
-        };
+        let ok =
+            |r: &BusRequest, line: &str| BusResponse::parse_for(r, line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
 
-        assert_eq!(
-            ok(&hello, "OK bench=twin 1"),
-            BusResponse::OkBench("twin 1".into())
-        );
+        assert_eq!(ok(&hello, "OK bench=twin 1"), BusResponse::OkBench("twin 1".into()));
         assert_eq!(ok(&write, "OK"), BusResponse::Ok);
         assert_eq!(ok(&write, "NACK"), BusResponse::Nack);
-        assert_eq!(
-            ok(&read, "OK beef92"),
-            BusResponse::OkData(vec![0xBE, 0xEF, 0x92])
-        );
+        assert_eq!(ok(&read, "OK beef92"), BusResponse::OkData(vec![0xBE, 0xEF, 0x92]));
         assert_eq!(ok(&read, "NACK"), BusResponse::Nack);
         assert_eq!(ok(&set, "OK\r"), BusResponse::Ok);
         assert_eq!(ok(&get, "OK 1"), BusResponse::OkLevel(true));
         assert_eq!(ok(&get, "OK 0"), BusResponse::OkLevel(false));
         for r in [&hello, &write, &read, &set, &get] {
-            assert_eq!(
-                ok(r, "ERR no such line"),
-                BusResponse::Err("no such line".into())
-            );
+            assert_eq!(ok(r, "ERR no such line"), BusResponse::Err("no such line".into()));
             assert_eq!(ok(r, "ERR"), BusResponse::Err(String::new()));
         }
 
         assert_eq!(
             BusResponse::parse_for(&read, "OK BEEF"),
-            Err(BusParseError::WrongDataLength {
-                expected: 3,
-                got: 2
-            })
+            Err(BusParseError::WrongDataLength { expected: 3, got: 2 })
         );
         for (r, line) in [
             (&hello, "OK"),
@@ -581,15 +485,10 @@ mod tests {
             assert!(BusResponse::parse_for(r, line).is_err(), "{r} / {line:?}");
         }
         assert_eq!(
-            BusResponse::parse_for(&set, "NACK")
-                .unwrap_err()
-                .to_string(),
+            BusResponse::parse_for(&set, "NACK").unwrap_err().to_string(),
             "\"NACK\" does not answer `GPIO 17 SET 1`"
         );
-        assert_eq!(
-            BusResponse::parse_for(&get, "OK 2"),
-            Err(BusParseError::BadLevel("2".into()))
-        );
+        assert_eq!(BusResponse::parse_for(&get, "OK 2"), Err(BusParseError::BadLevel("2".into())));
     }
 
     #[test]
@@ -615,11 +514,7 @@ mod tests {
         }
         assert_eq!(
             lines(&mut r),
-            vec![
-                Ok("HELLO".to_string()),
-                Ok("I2C 08 W 3608".to_string()),
-                Ok("GPIO 17 GET".to_string())
-            ]
+            vec![Ok("HELLO".to_string()), Ok("I2C 08 W 3608".to_string()), Ok("GPIO 17 GET".to_string())]
         );
         r.feed(b"I2C 08");
         assert_eq!(r.next_line(), None);
@@ -643,14 +538,7 @@ mod tests {
     fn line_reader_returns_empty_lines_and_replaces_bad_utf8() {
         let mut r = LineReader::new();
         r.feed(b"\n\r\n\xFFX\n");
-        assert_eq!(
-            lines(&mut r),
-            vec![
-                Ok(String::new()),
-                Ok(String::new()),
-                Ok("\u{FFFD}X".to_string())
-            ]
-        );
+        assert_eq!(lines(&mut r), vec![Ok(String::new()), Ok(String::new()), Ok("\u{FFFD}X".to_string())]);
     }
 
     #[test]
@@ -663,13 +551,7 @@ mod tests {
             assert!(r.pending() <= 15);
         }
         r.feed(b"\nHELLO\n");
-        assert_eq!(
-            lines(&mut r),
-            vec![
-                Err(LineTooLong { length: 15, max: 8 }),
-                Ok("HELLO".to_string())
-            ]
-        );
+        assert_eq!(lines(&mut r), vec![Err(LineTooLong { length: 15, max: 8 }), Ok("HELLO".to_string())]);
     }
 
     #[test]
@@ -681,12 +563,6 @@ mod tests {
         assert_eq!(r.next_line(), Some(Ok("A".repeat(MAX_LINE))));
         long.insert(0, b'A');
         r.feed(&long);
-        assert_eq!(
-            r.next_line(),
-            Some(Err(LineTooLong {
-                length: MAX_LINE + 1,
-                max: MAX_LINE
-            }))
-        );
+        assert_eq!(r.next_line(), Some(Err(LineTooLong { length: MAX_LINE + 1, max: MAX_LINE })));
     }
 }

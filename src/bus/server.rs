@@ -39,14 +39,8 @@ pub trait BusTarget: Send {
 }
 
 /// The response to one received line (`Err` if it was over-long and discarded).
-pub fn respond<T: BusTarget + ?Sized>(
-    target: &mut T,
-    line: Result<&str, &LineTooLong>,
-) -> BusResponse {
-    let request = match line
-        .map_err(|too_long| BusParseError::TooLong(too_long.clone()))
-        .and_then(BusRequest::parse)
-    {
+pub fn respond<T: BusTarget + ?Sized>(target: &mut T, line: Result<&str, &LineTooLong>) -> BusResponse {
+    let request = match line.map_err(|too_long| BusParseError::TooLong(too_long.clone())).and_then(BusRequest::parse) {
         Ok(request) => request,
         Err(e) => return BusResponse::Err(e.to_string()),
     };
@@ -80,11 +74,7 @@ pub fn respond<T: BusTarget + ?Sized>(
 ///
 /// Returns an error only if accepting fails for a reason other than a client giving up
 /// mid-connect.
-pub async fn serve<T, F>(
-    listener: UnixListener,
-    target: Arc<Mutex<T>>,
-    shutdown: F,
-) -> io::Result<()>
+pub async fn serve<T, F>(listener: UnixListener, target: Arc<Mutex<T>>, shutdown: F) -> io::Result<()>
 where
     T: BusTarget + ?Sized + 'static,
     F: Future,
@@ -131,9 +121,9 @@ where
         while let Some(line) = reader.next_line() {
             let response = match target.lock() {
                 Ok(mut target) => respond(&mut *target, line.as_deref()),
-                Err(_) => BusResponse::Err(
-                    "bench fault: the bench failed while serving an earlier request".to_string(),
-                ),
+                Err(_) => {
+                    BusResponse::Err("bench fault: the bench failed while serving an earlier request".to_string())
+                }
             };
             out.push_str(&response.to_line());
             out.push('\n');
@@ -175,18 +165,12 @@ mod tests {
             Ok((0..len as u8).collect())
         }
         fn gpio_set(&mut self, line: u32, high: bool) -> Result<(), String> {
-            let slot = self
-                .lines
-                .get_mut(line as usize)
-                .ok_or(format!("no GPIO line {line}"))?;
+            let slot = self.lines.get_mut(line as usize).ok_or(format!("no GPIO line {line}"))?;
             *slot = high;
             Ok(())
         }
         fn gpio_get(&mut self, line: u32) -> Result<bool, String> {
-            self.lines
-                .get(line as usize)
-                .copied()
-                .ok_or(format!("no GPIO line {line}"))
+            self.lines.get(line as usize).copied().ok_or(format!("no GPIO line {line}"))
         }
     }
 
@@ -216,44 +200,20 @@ mod tests {
         let mut t = Fake::default();
         for (line, reason) in [
             ("", "ERR empty line"),
-            (
-                "PING",
-                "ERR unknown request \"PING\" (expected HELLO, I2C or GPIO)",
-            ),
-            (
-                "I2C 08 R 65",
-                "ERR I2C read length \"65\" is not a number from 1 to 64",
-            ),
-            (
-                "I2C 80 R 1",
-                "ERR I2C address \"80\" is not two hex digits of a 7-bit address (00-7F)",
-            ),
-            (
-                "GPIO 17 SET",
-                "ERR malformed request, expected `GPIO <line> SET 0|1` or `GPIO <line> GET`",
-            ),
+            ("PING", "ERR unknown request \"PING\" (expected HELLO, I2C or GPIO)"),
+            ("I2C 08 R 65", "ERR I2C read length \"65\" is not a number from 1 to 64"),
+            ("I2C 80 R 1", "ERR I2C address \"80\" is not two hex digits of a 7-bit address (00-7F)"),
+            ("GPIO 17 SET", "ERR malformed request, expected `GPIO <line> SET 0|1` or `GPIO <line> GET`"),
         ] {
             assert_eq!(answer(&mut t, line), reason, "{line:?}");
         }
-        let too_long = LineTooLong {
-            length: 2000,
-            max: 1024,
-        };
-        assert_eq!(
-            respond(&mut t, Err(&too_long)).to_line(),
-            "ERR line of 2000 bytes exceeds 1024 bytes; discarded"
-        );
+        let too_long = LineTooLong { length: 2000, max: 1024 };
+        assert_eq!(respond(&mut t, Err(&too_long)).to_line(), "ERR line of 2000 bytes exceeds 1024 bytes; discarded");
     }
 
     #[test]
     fn a_bench_returning_the_wrong_length_is_an_err_not_a_panic() {
-        let mut t = Fake {
-            short_reads: true,
-            ..Fake::default()
-        };
-        assert_eq!(
-            answer(&mut t, "I2C 08 R 9"),
-            "ERR bench fault: the device at 08 returned 8 bytes for a read of 9"
-        );
+        let mut t = Fake { short_reads: true, ..Fake::default() };
+        assert_eq!(answer(&mut t, "I2C 08 R 9"), "ERR bench fault: the device at 08 returned 8 bytes for a read of 9");
     }
 }

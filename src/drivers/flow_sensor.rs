@@ -144,11 +144,7 @@ pub enum ErrorKind<E> {
     /// The bus reported an error, a NACK included (`e.kind()` is `NoAcknowledge(_)`).
     I2c(E),
     /// A received word's CRC-8 did not match its two data bytes.
-    Crc {
-        word: Word,
-        received: u8,
-        computed: u8,
-    },
+    Crc { word: Word, received: u8, computed: u8 },
     /// A measurement was read before [`FlowSensor::start_continuous`].
     NotMeasuring,
     /// The command is not allowed while measuring (the sensor would NACK it).
@@ -187,24 +183,17 @@ impl<E: i2c::Error + fmt::Display> fmt::Display for Error<E> {
                 i2c::ErrorKind::NoAcknowledge(_) => {
                     write!(f, "no acknowledge — check wiring/power/address ({e})")
                 }
-                kind @ (i2c::ErrorKind::Bus | i2c::ErrorKind::ArbitrationLoss) => write!(
-                    f,
-                    "I2C bus error ({kind:?}) — check wiring, pull-ups and cable length ({e})"
-                ),
+                kind @ (i2c::ErrorKind::Bus | i2c::ErrorKind::ArbitrationLoss) => {
+                    write!(f, "I2C bus error ({kind:?}) — check wiring, pull-ups and cable length ({e})")
+                }
                 _ => write!(f, "I2C error: {e}"),
             },
-            ErrorKind::Crc {
-                word,
-                received,
-                computed,
-            } => write!(
+            ErrorKind::Crc { word, received, computed } => write!(
                 f,
                 "CRC mismatch in the {word}: received 0x{received:02X}, computed 0x{computed:02X} \
                  — reading discarded; check cable length and connections"
             ),
-            ErrorKind::NotMeasuring => {
-                f.write_str("not measuring — start continuous measurement before reading")
-            }
+            ErrorKind::NotMeasuring => f.write_str("not measuring — start continuous measurement before reading"),
             ErrorKind::Measuring => f.write_str("measuring — stop continuous measurement first"),
         }
     }
@@ -236,12 +225,7 @@ impl<I2C: I2c> FlowSensor<I2C> {
     /// assumes the sensor is idle (after power-on it is). If a previous run left it measuring,
     /// call [`FlowSensor::stop_continuous`] first.
     pub fn new(i2c: I2C, address: u8, model: SensorModel) -> Self {
-        Self {
-            i2c,
-            address,
-            model,
-            measuring: false,
-        }
+        Self { i2c, address, model, measuring: false }
     }
 
     /// Gives the bus back.
@@ -286,16 +270,9 @@ impl<I2C: I2c> FlowSensor<I2C> {
             return Err(self.error(ErrorKind::NotMeasuring));
         }
         let mut buf = [0u8; 9];
-        self.i2c
-            .read(self.address, &mut buf)
-            .map_err(|e| self.error(ErrorKind::I2c(e)))?;
-        let [flow, temperature, flags] =
-            self.check_words([Word::Flow, Word::Temperature, Word::Flags], &buf)?;
-        Ok(RawFrame {
-            flow: flow as i16,
-            temperature: temperature as i16,
-            flags,
-        })
+        self.i2c.read(self.address, &mut buf).map_err(|e| self.error(ErrorKind::I2c(e)))?;
+        let [flow, temperature, flags] = self.check_words([Word::Flow, Word::Temperature, Word::Flags], &buf)?;
+        Ok(RawFrame { flow: flow as i16, temperature: temperature as i16, flags })
     }
 
     /// Reads one frame and converts it with the model's scale factors.
@@ -312,13 +289,8 @@ impl<I2C: I2c> FlowSensor<I2C> {
         self.write(Command::ReadProductIdPrepare)?;
         self.write(Command::ReadProductId)?;
         let mut buf = [0u8; 18];
-        self.i2c
-            .read(self.address, &mut buf)
-            .map_err(|e| self.error(ErrorKind::I2c(e)))?;
-        let w = self.check_words(
-            std::array::from_fn::<_, 6, _>(|n| Word::ProductId(n as u8)),
-            &buf,
-        )?;
+        self.i2c.read(self.address, &mut buf).map_err(|e| self.error(ErrorKind::I2c(e)))?;
+        let w = self.check_words(std::array::from_fn::<_, 6, _>(|n| Word::ProductId(n as u8)), &buf)?;
         Ok(ProductId {
             product_number: (u32::from(w[0]) << 16) | u32::from(w[1]),
             serial_number: (u64::from(w[2]) << 48)
@@ -329,27 +301,17 @@ impl<I2C: I2c> FlowSensor<I2C> {
     }
 
     fn write(&mut self, command: Command) -> Result<(), Error<I2C::Error>> {
-        self.i2c
-            .write(self.address, &command.bytes())
-            .map_err(|e| self.error(ErrorKind::I2c(e)))
+        self.i2c.write(self.address, &command.bytes()).map_err(|e| self.error(ErrorKind::I2c(e)))
     }
 
     /// Splits `buf` (N × [hi, lo, crc]) into words, checking every CRC.
-    fn check_words<const N: usize>(
-        &self,
-        words: [Word; N],
-        buf: &[u8],
-    ) -> Result<[u16; N], Error<I2C::Error>> {
+    fn check_words<const N: usize>(&self, words: [Word; N], buf: &[u8]) -> Result<[u16; N], Error<I2C::Error>> {
         let mut out = [0u16; N];
         for ((word, chunk), value) in words.into_iter().zip(buf.chunks_exact(3)).zip(&mut out) {
             let (data, received) = (&chunk[..2], chunk[2]);
             let computed = crc8(data);
             if received != computed {
-                return Err(self.error(ErrorKind::Crc {
-                    word,
-                    received,
-                    computed,
-                }));
+                return Err(self.error(ErrorKind::Crc { word, received, computed }));
             }
             *value = u16::from_be_bytes([data[0], data[1]]);
         }
@@ -357,11 +319,7 @@ impl<I2C: I2c> FlowSensor<I2C> {
     }
 
     fn error(&self, kind: ErrorKind<I2C::Error>) -> Error<I2C::Error> {
-        Error {
-            address: self.address,
-            model: self.model,
-            kind,
-        }
+        Error { address: self.address, model: self.model, kind }
     }
 }
 
@@ -403,14 +361,7 @@ mod tests {
         let frame = vec![0x02, 0x58, 0x9F, 0x11, 0xF8, 0x20, 0x00, 0x00, 0x81];
         let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, frame)]);
         let r = sensor.read().unwrap();
-        assert_eq!(
-            r.raw,
-            RawFrame {
-                flow: 600,
-                temperature: 4600,
-                flags: 0
-            }
-        );
+        assert_eq!(r.raw, RawFrame { flow: 600, temperature: 4600, flags: 0 });
         assert!((r.flow_ul_h - 500.0).abs() < 1e-9);
         assert!((r.temperature_c - 23.0).abs() < 1e-9);
         assert_eq!(r.flags, SensorFlags::default());
@@ -435,38 +386,19 @@ mod tests {
         let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, frame)]);
         let r = sensor.read().unwrap();
         assert_eq!(r.raw.flags, 0xBEEF);
-        assert_eq!(
-            r.flags,
-            SensorFlags {
-                air_in_line: true,
-                high_flow: true,
-                smoothing: true
-            }
-        );
+        assert_eq!(r.flags, SensorFlags { air_in_line: true, high_flow: true, smoothing: true });
         mock.done();
         assert_eq!(
             SensorFlags::from_word(0x0001),
-            SensorFlags {
-                air_in_line: true,
-                high_flow: false,
-                smoothing: false
-            }
+            SensorFlags { air_in_line: true, high_flow: false, smoothing: false }
         );
         assert_eq!(
             SensorFlags::from_word(0x0002),
-            SensorFlags {
-                air_in_line: false,
-                high_flow: true,
-                smoothing: false
-            }
+            SensorFlags { air_in_line: false, high_flow: true, smoothing: false }
         );
         assert_eq!(
             SensorFlags::from_word(0x0020),
-            SensorFlags {
-                air_in_line: false,
-                high_flow: false,
-                smoothing: true
-            }
+            SensorFlags { air_in_line: false, high_flow: false, smoothing: true }
         );
         assert_eq!(SensorFlags::from_word(0xFFDC), SensorFlags::default());
     }
@@ -474,29 +406,14 @@ mod tests {
     #[test]
     fn a_bad_crc_in_any_word_is_an_error_naming_the_word() {
         let good = [0x02, 0x58, 0x9F, 0x11, 0xF8, 0x20, 0x00, 0x00, 0x81];
-        for (index, word, computed) in [
-            (2, Word::Flow, 0x9F),
-            (5, Word::Temperature, 0x20),
-            (8, Word::Flags, 0x81),
-        ] {
+        for (index, word, computed) in [(2, Word::Flow, 0x9F), (5, Word::Temperature, 0x20), (8, Word::Flags, 0x81)] {
             let mut frame = good.to_vec();
             frame[index] ^= 0x01;
             let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, frame.clone())]);
             let err = sensor.read().unwrap_err();
-            assert_eq!(
-                err.kind,
-                ErrorKind::Crc {
-                    word,
-                    received: computed ^ 0x01,
-                    computed
-                },
-                "{word}"
-            );
+            assert_eq!(err.kind, ErrorKind::Crc { word, received: computed ^ 0x01, computed }, "{word}");
             assert!(err.to_string().contains(&word.to_string()), "{err}");
-            assert!(
-                err.to_string()
-                    .starts_with("flow sensor LD20-0600L at 0x08: CRC mismatch")
-            );
+            assert!(err.to_string().starts_with("flow sensor LD20-0600L at 0x08: CRC mismatch"));
             mock.done();
         }
     }
@@ -506,14 +423,7 @@ mod tests {
         // Flow byte flipped, CRC left as sent: never a silently wrong reading.
         let frame = vec![0x02, 0x59, 0x9F, 0x11, 0xF8, 0x20, 0x00, 0x00, 0x81];
         let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, frame)]);
-        assert!(matches!(
-            sensor.read_raw().unwrap_err().kind,
-            ErrorKind::Crc {
-                word: Word::Flow,
-                received: 0x9F,
-                ..
-            }
-        ));
+        assert!(matches!(sensor.read_raw().unwrap_err().kind, ErrorKind::Crc { word: Word::Flow, received: 0x9F, .. }));
         mock.done();
     }
 
@@ -528,9 +438,7 @@ mod tests {
         assert!(!sensor.is_measuring());
         let text = err.to_string();
         assert!(
-            text.starts_with(
-                "flow sensor LD20-0600L at 0x08: no acknowledge — check wiring/power/address"
-            ),
+            text.starts_with("flow sensor LD20-0600L at 0x08: no acknowledge — check wiring/power/address"),
             "{text}"
         );
         mock.done();
@@ -539,8 +447,7 @@ mod tests {
     #[test]
     fn nack_on_read_is_an_error_with_no_acknowledge_kind() {
         let nack = I2cKind::NoAcknowledge(NoAcknowledgeSource::Data);
-        let (mut sensor, mut mock) =
-            started(&[Transaction::read(ADDR, vec![0; 9]).with_error(nack)]);
+        let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, vec![0; 9]).with_error(nack)]);
         let err = sensor.read().unwrap_err();
         assert_eq!(err.i2c_kind(), Some(nack));
         assert!(err.is_no_acknowledge());
@@ -549,8 +456,7 @@ mod tests {
 
     #[test]
     fn other_bus_errors_are_not_called_nack() {
-        let (mut sensor, mut mock) =
-            started(&[Transaction::read(ADDR, vec![0; 9]).with_error(I2cKind::Bus)]);
+        let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, vec![0; 9]).with_error(I2cKind::Bus)]);
         let err = sensor.read().unwrap_err();
         assert!(!err.is_no_acknowledge());
         assert!(err.to_string().contains("I2C bus error (Bus)"), "{err}");
@@ -573,14 +479,8 @@ mod tests {
     #[test]
     fn start_twice_and_product_id_while_measuring_are_refused() {
         let (mut sensor, mut mock) = started(&[]);
-        assert_eq!(
-            sensor.start_continuous().unwrap_err().kind,
-            ErrorKind::Measuring
-        );
-        assert_eq!(
-            sensor.read_product_id().unwrap_err().kind,
-            ErrorKind::Measuring
-        );
+        assert_eq!(sensor.start_continuous().unwrap_err().kind, ErrorKind::Measuring);
+        assert_eq!(sensor.read_product_id().unwrap_err().kind, ErrorKind::Measuring);
         mock.done();
     }
 
@@ -600,10 +500,7 @@ mod tests {
         let mut sensor = FlowSensor::new(mock.clone(), ADDR, LD20);
         assert_eq!(
             sensor.read_product_id().unwrap(),
-            ProductId {
-                product_number: 0x0703_0302,
-                serial_number: 0x1234_BEEF
-            }
+            ProductId { product_number: 0x0703_0302, serial_number: 0x1234_BEEF }
         );
         mock.done();
     }
@@ -623,11 +520,7 @@ mod tests {
         let mut sensor = FlowSensor::new(mock.clone(), ADDR, LD20);
         assert_eq!(
             sensor.read_product_id().unwrap_err().kind,
-            ErrorKind::Crc {
-                word: Word::ProductId(4),
-                received: 0x00,
-                computed: 0x37
-            }
+            ErrorKind::Crc { word: Word::ProductId(4), received: 0x00, computed: 0x37 }
         );
         mock.done();
     }

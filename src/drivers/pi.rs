@@ -28,16 +28,8 @@ pub enum GpioStep {
 /// A device that could not be opened.
 #[derive(Debug)]
 pub enum PiError {
-    I2c {
-        path: PathBuf,
-        source: LinuxI2CError,
-    },
-    Gpio {
-        chip: PathBuf,
-        line: u32,
-        step: GpioStep,
-        source: linux_embedded_hal::gpio_cdev::Error,
-    },
+    I2c { path: PathBuf, source: LinuxI2CError },
+    Gpio { chip: PathBuf, line: u32, step: GpioStep, source: linux_embedded_hal::gpio_cdev::Error },
 }
 
 impl PiError {
@@ -49,9 +41,9 @@ impl PiError {
                 LinuxI2CError::Io(e) => Some(e.kind()),
                 LinuxI2CError::Errno(n) => Some(io::Error::from_raw_os_error(*n).kind()),
             },
-            PiError::Gpio { source, .. } => std::error::Error::source(source)
-                .and_then(|s| s.downcast_ref::<io::Error>())
-                .map(io::Error::kind),
+            PiError::Gpio { source, .. } => {
+                std::error::Error::source(source).and_then(|s| s.downcast_ref::<io::Error>()).map(io::Error::kind)
+            }
         }
     }
 }
@@ -62,10 +54,7 @@ impl fmt::Display for PiError {
         match self {
             PiError::I2c { path, source } => {
                 let path = path.display();
-                write!(
-                    f,
-                    "cannot open I2C bus {path} for the flow sensor: {source} — "
-                )?;
+                write!(f, "cannot open I2C bus {path} for the flow sensor: {source} — ")?;
                 match kind {
                     Some(io::ErrorKind::NotFound) => write!(
                         f,
@@ -83,12 +72,7 @@ impl fmt::Display for PiError {
                     ),
                 }
             }
-            PiError::Gpio {
-                chip,
-                line,
-                step,
-                source,
-            } => {
+            PiError::Gpio { chip, line, step, source } => {
                 let chip = chip.display();
                 let doing = match step {
                     GpioStep::OpenChip => format!("cannot open GPIO chip {chip}"),
@@ -102,10 +86,9 @@ impl fmt::Display for PiError {
                 };
                 write!(f, "{doing} for the occlusion valve: {source} — ")?;
                 match (kind, step) {
-                    (Some(io::ErrorKind::NotFound), _) => write!(
-                        f,
-                        "{chip} does not exist: is this the right chip (ls /dev/gpiochip*)?"
-                    ),
+                    (Some(io::ErrorKind::NotFound), _) => {
+                        write!(f, "{chip} does not exist: is this the right chip (ls /dev/gpiochip*)?")
+                    }
                     (Some(io::ErrorKind::PermissionDenied), _) => f.write_str(
                         "permission denied: is the user in the gpio group \
                          (sudo usermod -aG gpio $USER, then log in again)?",
@@ -117,9 +100,7 @@ impl fmt::Display for PiError {
                         "is the line held by another program or a device-tree overlay \
                          (gpioinfo shows its consumer)?",
                     ),
-                    _ => f.write_str(
-                        "check that the chip exists and that the user may open it (gpio group)",
-                    ),
+                    _ => f.write_str("check that the chip exists and that the user may open it (gpio group)"),
                 }
             }
         }
@@ -137,24 +118,14 @@ impl std::error::Error for PiError {
 
 /// Opens an I2C bus device (e.g. `/dev/i2c-1`) for [`super::FlowSensor`].
 pub fn open_i2c(path: &Path) -> Result<I2cdev, PiError> {
-    I2cdev::new(path).map_err(|source| PiError::I2c {
-        path: path.to_path_buf(),
-        source,
-    })
+    I2cdev::new(path).map_err(|source| PiError::I2c { path: path.to_path_buf(), source })
 }
 
 /// Takes `line` of GPIO `chip` (e.g. `/dev/gpiochip0`) as an output for
 /// [`super::OcclusionValve`], driven low from the moment it is requested: the valve is open
 /// (safe) before the driver even exists.
 pub fn open_valve_line(chip: &Path, line: u32) -> Result<CdevPin, PiError> {
-    let err = |step| {
-        move |source| PiError::Gpio {
-            chip: chip.to_path_buf(),
-            line,
-            step,
-            source,
-        }
-    };
+    let err = |step| move |source| PiError::Gpio { chip: chip.to_path_buf(), line, step, source };
     let mut gpio = Chip::new(chip).map_err(err(GpioStep::OpenChip))?;
     let handle = gpio
         .get_line(line)
@@ -170,57 +141,29 @@ mod tests {
 
     #[test]
     fn missing_i2c_bus_names_the_path_and_what_to_check() {
-        let err = open_i2c(Path::new("/dev/i2c-99"))
-            .err()
-            .expect("must not open");
+        let err = open_i2c(Path::new("/dev/i2c-99")).err().expect("must not open");
         assert_eq!(err.io_kind(), Some(io::ErrorKind::NotFound));
         let text = err.to_string();
-        assert!(
-            text.starts_with("cannot open I2C bus /dev/i2c-99"),
-            "{text}"
-        );
+        assert!(text.starts_with("cannot open I2C bus /dev/i2c-99"), "{text}");
         assert!(text.contains("is I2C enabled"), "{text}");
     }
 
     #[test]
     fn missing_gpio_chip_names_the_path_and_what_to_check() {
-        let err = open_valve_line(Path::new("/dev/gpiochip99"), 17)
-            .err()
-            .expect("must not open");
-        assert!(
-            matches!(
-                err,
-                PiError::Gpio {
-                    step: GpioStep::OpenChip,
-                    line: 17,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        let err = open_valve_line(Path::new("/dev/gpiochip99"), 17).err().expect("must not open");
+        assert!(matches!(err, PiError::Gpio { step: GpioStep::OpenChip, line: 17, .. }), "{err:?}");
         assert_eq!(err.io_kind(), Some(io::ErrorKind::NotFound));
         let text = err.to_string();
-        assert!(
-            text.starts_with("cannot open GPIO chip /dev/gpiochip99"),
-            "{text}"
-        );
+        assert!(text.starts_with("cannot open GPIO chip /dev/gpiochip99"), "{text}");
         assert!(text.contains("does not exist"), "{text}");
     }
 
     #[test]
     fn a_file_that_is_not_a_gpio_chip_is_an_error_not_a_panic() {
         let file = tempfile::NamedTempFile::new().unwrap();
-        let err = open_valve_line(file.path(), 0)
-            .err()
-            .expect("must not open");
-        assert!(
-            err.to_string().contains(&file.path().display().to_string()),
-            "{err}"
-        );
+        let err = open_valve_line(file.path(), 0).err().expect("must not open");
+        assert!(err.to_string().contains(&file.path().display().to_string()), "{err}");
         let err = open_i2c(file.path()).err().expect("must not open");
-        assert!(
-            err.to_string().contains(&file.path().display().to_string()),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&file.path().display().to_string()), "{err}");
     }
 }

@@ -42,9 +42,7 @@ impl<E: fmt::Display> fmt::Display for ValveError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display + std::error::Error + 'static> std::error::Error
-    for ValveError<E>
-{
+impl<E: fmt::Debug + fmt::Display + std::error::Error + 'static> std::error::Error for ValveError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
     }
@@ -63,11 +61,7 @@ impl<P: OutputPin> OcclusionValve<P> {
     /// Takes the pin for GPIO `line` (used in error messages) and drives it low (open) at once,
     /// whatever state it was left in.
     pub fn new(pin: P, line: u32) -> Result<Self, ValveError<P::Error>> {
-        let mut valve = Self {
-            pin: Some(pin),
-            line,
-            closed: true,
-        };
+        let mut valve = Self { pin: Some(pin), line, closed: true };
         valve.open()?;
         Ok(valve)
     }
@@ -118,11 +112,7 @@ impl<P: OutputPin> OcclusionValve<P> {
             ValveAction::Open => pin.set_low(),
             ValveAction::Close => pin.set_high(),
         };
-        result.map_err(|source| ValveError {
-            line: self.line,
-            action,
-            source,
-        })?;
+        result.map_err(|source| ValveError { line: self.line, action, source })?;
         self.closed = action == ValveAction::Close;
         Ok(())
     }
@@ -166,11 +156,8 @@ mod tests {
 
     #[test]
     fn close_drives_high_and_drop_after_close_drives_low() {
-        let mut pin = Mock::new(&[
-            Transaction::set(State::Low),
-            Transaction::set(State::High),
-            Transaction::set(State::Low),
-        ]);
+        let mut pin =
+            Mock::new(&[Transaction::set(State::Low), Transaction::set(State::High), Transaction::set(State::Low)]);
         let mut valve = OcclusionValve::new(pin.clone(), 17).unwrap();
         valve.close().unwrap();
         assert!(valve.is_closed());
@@ -197,11 +184,8 @@ mod tests {
 
     #[test]
     fn release_opens_and_returns_the_pin() {
-        let pin = Mock::new(&[
-            Transaction::set(State::Low),
-            Transaction::set(State::High),
-            Transaction::set(State::Low),
-        ]);
+        let pin =
+            Mock::new(&[Transaction::set(State::Low), Transaction::set(State::High), Transaction::set(State::Low)]);
         let mut valve = OcclusionValve::new(pin, 4).unwrap();
         valve.close().unwrap();
         let mut pin = valve.release().unwrap();
@@ -221,14 +205,7 @@ mod tests {
         ]);
         let mut valve = OcclusionValve::new(pin.clone(), 17).unwrap();
         let close = valve.close().unwrap_err();
-        assert_eq!(
-            close,
-            ValveError {
-                line: 17,
-                action: ValveAction::Close,
-                source: err.clone()
-            }
-        );
+        assert_eq!(close, ValveError { line: 17, action: ValveAction::Close, source: err.clone() });
         assert!(!valve.is_closed());
         assert_eq!(close.kind(), digital::ErrorKind::Other);
         let safe = valve.make_safe().unwrap_err();
@@ -251,14 +228,7 @@ mod tests {
             Transaction::set(State::Low).with_error(err.clone()),
         ]);
         let e = OcclusionValve::new(pin.clone(), 5).unwrap_err();
-        assert_eq!(
-            e,
-            ValveError {
-                line: 5,
-                action: ValveAction::Open,
-                source: err
-            }
-        );
+        assert_eq!(e, ValveError { line: 5, action: ValveAction::Open, source: err });
         pin.done();
     }
 }

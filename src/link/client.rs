@@ -49,7 +49,12 @@ pub struct PumpLink {
 impl PumpLink {
     /// Starts the link task over `stream`. `device` names the port in every error and record.
     /// The task ends when every handle is dropped or the stream fails; its result says why.
-    pub fn spawn<S>(stream: S, device: &str, clock: RigClock, config: SessionConfig) -> (PumpLink, LinkStreams, JoinHandle<String>)
+    pub fn spawn<S>(
+        stream: S,
+        device: &str,
+        clock: RigClock,
+        config: SessionConfig,
+    ) -> (PumpLink, LinkStreams, JoinHandle<String>)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -77,7 +82,8 @@ impl PumpLink {
     /// of attempts it took. Only link failures are errors here.
     pub async fn submit(&self, submission: Submission) -> Result<(Response, u32), LinkError> {
         let (reply, answer) = oneshot::channel();
-        let lost = || LinkError::Disconnected { device: self.device.to_string(), reason: "the link task has ended".into() };
+        let lost =
+            || LinkError::Disconnected { device: self.device.to_string(), reason: "the link task has ended".into() };
         self.requests.send(LinkRequest { submission, reply }).await.map_err(|_| lost())?;
         answer.await.map_err(|_| lost())?
     }
@@ -240,7 +246,9 @@ impl LinkTask {
                         RequestFailure::Timeout { attempts, timeout } => {
                             LinkError::Timeout { device, command, attempts, timeout }
                         }
-                        RequestFailure::CrcRejected { attempts } => LinkError::CrcRejected { device, command, attempts },
+                        RequestFailure::CrcRejected { attempts } => {
+                            LinkError::CrcRejected { device, command, attempts }
+                        }
                         other => LinkError::Protocol { device, command, detail: other.to_string() },
                     });
                     let _ = reply.send(outcome);

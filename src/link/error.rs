@@ -7,7 +7,9 @@ use crate::protocol::{ErrCode, PumpError};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LinkError {
     /// `ERR CRC` to every attempt: frames are being damaged on the line.
-    #[error("pump on {device}: `{command}` was answered `ERR CRC` {attempts} time(s); check the serial cable, baud rate (115200 8N1) and grounding")]
+    #[error(
+        "pump on {device}: `{command}` was answered `ERR CRC` {attempts} time(s); check the serial cable, baud rate (115200 8N1) and grounding"
+    )]
     CrcRejected { device: String, command: String, attempts: u32 },
     /// `ERR SYNTAX`: the pump could not read the request.
     #[error("pump on {device}: `{command}` refused as malformed (ERR SYNTAX{})", detail_suffix(.detail))]
@@ -22,7 +24,9 @@ pub enum LinkError {
     #[error("pump on {device}: `{command}` not allowed in the pump's current state (ERR STATE{})", detail_suffix(.detail))]
     State { device: String, command: String, detail: Option<String> },
     /// No response after every attempt.
-    #[error("pump on {device}: no response to `{command}` after {attempts} attempt(s) of {timeout:?}; check the pump is powered and its service port is connected")]
+    #[error(
+        "pump on {device}: no response to `{command}` after {attempts} attempt(s) of {timeout:?}; check the pump is powered and its service port is connected"
+    )]
     Timeout { device: String, command: String, attempts: u32, timeout: Duration },
     /// The link is gone (end of file, I/O error, or the link task ended).
     #[error("pump on {device}: serial link lost: {reason}")]

@@ -129,11 +129,7 @@ wire_enum!(
 
 /// A comma list of alarm codes as in `STATUS alarms=` and `ALARMS active=`: `none` when empty.
 pub fn format_alarm_list(codes: &[AlarmCode]) -> String {
-    if codes.is_empty() {
-        "none".to_string()
-    } else {
-        codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
-    }
+    if codes.is_empty() { "none".to_string() } else { codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",") }
 }
 
 /// Parses `none` or a comma list of alarm codes.

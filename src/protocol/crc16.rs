@@ -22,9 +22,7 @@ const TABLE: [u16; 256] = {
 
 /// CRC-16/CCITT-FALSE of `bytes`.
 pub fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0xFFFF, |crc, &b| {
-        (crc << 8) ^ TABLE[usize::from((crc >> 8) as u8 ^ b)]
-    })
+    bytes.iter().fold(0xFFFF, |crc, &b| (crc << 8) ^ TABLE[usize::from((crc >> 8) as u8 ^ b)])
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::codes::{AlarmCode, BootReason, DenyReason, PumpState, Priority};
+use super::codes::{AlarmCode, BootReason, DenyReason, Priority, PumpState};
 use super::fields::{FieldError, Fields};
 use super::number::format_number;
 
@@ -88,7 +88,10 @@ impl EventKind {
                     EventKind::BolusEnd { id: id()?, delivered_ul: f.number("delivered_ul")? }
                 }
                 other => {
-                    return Err(FieldError::BadWord { key: "phase", message: format!("{other:?} is not START or END") });
+                    return Err(FieldError::BadWord {
+                        key: "phase",
+                        message: format!("{other:?} is not START or END"),
+                    });
                 }
             },
             "DENIED" => {

@@ -179,7 +179,15 @@ mod tests {
 
     #[test]
     fn roundtrip_icd_example_exchange() {
-        for payload in ["7 PROGRAM basal_ul_h=500", "7 OK", "8 START", "! 3 120345 STATE state=RUNNING", "8 OK", "9 BOLUS", "9 OK granted=0 reason=LOCKOUT"] {
+        for payload in [
+            "7 PROGRAM basal_ul_h=500",
+            "7 OK",
+            "8 START",
+            "! 3 120345 STATE state=RUNNING",
+            "8 OK",
+            "9 BOLUS",
+            "9 OK granted=0 reason=LOCKOUT",
+        ] {
             let bytes = encode_frame(payload).unwrap();
             assert!(bytes.ends_with(b"\r\n"));
             assert_eq!(decode_all(&bytes), vec![ok(payload)]);

@@ -83,11 +83,19 @@ mod tests {
         );
         assert_eq!(
             Inbound::parse("! 3 120345 STATE state=RUNNING"),
-            Ok(Inbound::Event(Event { evseq: 3, pump_ms: 120345, kind: EventKind::State { state: PumpState::Running } }))
+            Ok(Inbound::Event(Event {
+                evseq: 3,
+                pump_ms: 120345,
+                kind: EventKind::State { state: PumpState::Running }
+            }))
         );
         assert_eq!(
             Inbound::parse("! 4 120400 DENIED reason=MAX_PER_24H"),
-            Ok(Inbound::Event(Event { evseq: 4, pump_ms: 120400, kind: EventKind::Denied { reason: DenyReason::MaxPer24h } }))
+            Ok(Inbound::Event(Event {
+                evseq: 4,
+                pump_ms: 120400,
+                kind: EventKind::Denied { reason: DenyReason::MaxPer24h }
+            }))
         );
     }
 

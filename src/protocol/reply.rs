@@ -163,9 +163,16 @@ mod tests {
 
     #[test]
     fn identity_requires_hex_build() {
-        let id = PumpIdentity { model: "IT-1".into(), serial: "X1".into(), fw: "2.4.1".into(), build: "9f3a".into(), proto: 1 };
+        let id = PumpIdentity {
+            model: "IT-1".into(),
+            serial: "X1".into(),
+            fw: "2.4.1".into(),
+            build: "9f3a".into(),
+            proto: 1,
+        };
         assert_eq!(PumpIdentity::from_fields(&id.to_fields()), Ok(id));
-        let bad = Fields::new().with("model", "a").with("serial", "b").with("fw", "c").with("build", "xyz").with("proto", 1);
+        let bad =
+            Fields::new().with("model", "a").with("serial", "b").with("fw", "c").with("build", "xyz").with("proto", 1);
         assert!(PumpIdentity::from_fields(&bad).is_err());
     }
 }

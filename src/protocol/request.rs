@@ -50,14 +50,13 @@ impl Command {
         let f = Fields::new();
         match *self {
             Command::Program { basal_ul_h } => f.number_field("basal_ul_h", basal_ul_h),
-            Command::BolusConfig { dose_ul, lockout_s, max_per_24h } => f
-                .number_field("dose_ul", dose_ul)
-                .with("lockout_s", lockout_s)
-                .with("max_per_24h", max_per_24h),
+            Command::BolusConfig { dose_ul, lockout_s, max_per_24h } => {
+                f.number_field("dose_ul", dose_ul).with("lockout_s", lockout_s).with("max_per_24h", max_per_24h)
+            }
             Command::Limit { max_24h_ul } => f.number_field("max_24h_ul", max_24h_ul),
-            Command::AlarmConfig { low_reservoir_ul, occlusion_kpa } => f
-                .number_field("low_reservoir_ul", low_reservoir_ul)
-                .number_field("occlusion_kpa", occlusion_kpa),
+            Command::AlarmConfig { low_reservoir_ul, occlusion_kpa } => {
+                f.number_field("low_reservoir_ul", low_reservoir_ul).number_field("occlusion_kpa", occlusion_kpa)
+            }
             Command::Fill { volume_ul } => f.number_field("volume_ul", volume_ul),
             Command::Ack { code } => f.with("code", code),
             Command::Id | Command::Status | Command::Start | Command::Stop | Command::Bolus | Command::Alarms => f,
@@ -169,10 +168,10 @@ impl Request {
             .and_then(|s| u16::try_from(s).ok())
             .filter(|&s| s != 0)
             .ok_or_else(|| (None, RequestError::Syntax(format!("seq {seq_token:?} is not 1-65535"))))?;
-        let name = tokens.next().filter(|n| !n.is_empty()).ok_or((
-            Some(seq),
-            RequestError::Syntax("missing command".to_string()),
-        ))?;
+        let name = tokens
+            .next()
+            .filter(|n| !n.is_empty())
+            .ok_or((Some(seq), RequestError::Syntax("missing command".to_string())))?;
         let fields = Fields::parse(tokens).map_err(|e| (Some(seq), RequestError::Syntax(e.to_string())))?;
         let command = Command::from_parts(name, &fields).map_err(|e| (Some(seq), e))?;
         Ok(Request { seq, command })

@@ -208,8 +208,10 @@ impl PumpSession {
         while let Some(line) = self.decoder.next_frame() {
             match line {
                 Ok(frame) => {
-                    self.outputs
-                        .push_back(SessionOutput::Received { at: now, line: ReceivedLine::Frame(frame.payload.clone()) });
+                    self.outputs.push_back(SessionOutput::Received {
+                        at: now,
+                        line: ReceivedLine::Frame(frame.payload.clone()),
+                    });
                     match Inbound::parse(&frame.payload) {
                         Ok(Inbound::Response(r)) => self.on_response(now, r),
                         Ok(Inbound::Event(e)) => self.on_event(now, e),
@@ -284,7 +286,8 @@ impl PumpSession {
             self.outputs.push_back(SessionOutput::EventGap { at: now, expected, received: event.evseq });
             if !self.resync_queued {
                 self.resync_queued = true;
-                self.queue.push_back(Queued { purpose: Purpose::Resync, submission: Submission::Command(Command::Alarms) });
+                self.queue
+                    .push_back(Queued { purpose: Purpose::Resync, submission: Submission::Command(Command::Alarms) });
             }
         }
         self.outputs.push_back(SessionOutput::Event { at: now, event });
@@ -315,13 +318,18 @@ impl PumpSession {
             Purpose::Resync => {
                 self.resync_queued = false;
                 let active = match &result {
-                    Ok(Response { outcome: Ok(fields), .. }) => active_alarms_from_fields(fields).map_err(|e| e.to_string()),
+                    Ok(Response { outcome: Ok(fields), .. }) => {
+                        active_alarms_from_fields(fields).map_err(|e| e.to_string())
+                    }
                     Ok(r) => Err(format!("pump answered {:?}", r.payload())),
                     Err(e) => Err(e.to_string()),
                 };
                 self.outputs.push_back(match active {
                     Ok(active) => SessionOutput::AlarmsResynced { at: now, active },
-                    Err(why) => SessionOutput::Anomaly { at: now, description: format!("ALARMS re-read after an evseq gap failed: {why}") },
+                    Err(why) => SessionOutput::Anomaly {
+                        at: now,
+                        description: format!("ALARMS re-read after an evseq gap failed: {why}"),
+                    },
                 });
             }
         }
@@ -494,11 +502,17 @@ mod tests {
         sent(&mut s, t(0));
         s.handle_input(t(10), b"1 OK state=STOPPED*0000\r\n");
         let received: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
-        assert!(matches!(&received[..], [SessionOutput::Received { line: ReceivedLine::Invalid(FrameError::BadCrc { .. }), .. }]));
+        assert!(matches!(
+            &received[..],
+            [SessionOutput::Received { line: ReceivedLine::Invalid(FrameError::BadCrc { .. }), .. }]
+        ));
         s.handle_timeout(t(500));
         assert_eq!(sent(&mut s, t(500)).len(), 1);
         s.handle_input(t(510), &frame("1 OK"));
-        assert!(matches!(&drain(&mut s)[..], [SessionOutput::Retrying { .. }, SessionOutput::Completed { attempts: 2, result: Ok(_), .. }]));
+        assert!(matches!(
+            &drain(&mut s)[..],
+            [SessionOutput::Retrying { .. }, SessionOutput::Completed { attempts: 2, result: Ok(_), .. }]
+        ));
     }
 
     #[test]
@@ -510,8 +524,10 @@ mod tests {
         bytes.extend(frame("1 OK"));
         s.handle_input(t(7), &bytes);
         let out = drain(&mut s);
-        assert!(matches!(&out[..], [SessionOutput::Event { at, event }, SessionOutput::Completed { result: Ok(_), .. }]
-            if *at == t(7) && event.evseq == 3 && event.pump_ms == 120345));
+        assert!(
+            matches!(&out[..], [SessionOutput::Event { at, event }, SessionOutput::Completed { result: Ok(_), .. }]
+            if *at == t(7) && event.evseq == 3 && event.pump_ms == 120345)
+        );
     }
 
     #[test]
@@ -575,7 +591,9 @@ mod tests {
     fn repeat_probe_resends_previous_frame_verbatim() {
         let mut s = PumpSession::new(SessionConfig::default());
         let id0 = s.submit(Submission::RepeatLast);
-        assert!(matches!(&drain(&mut s)[..], [SessionOutput::Completed { id, result: Err(RequestFailure::NothingToRepeat), .. }] if *id == id0));
+        assert!(
+            matches!(&drain(&mut s)[..], [SessionOutput::Completed { id, result: Err(RequestFailure::NothingToRepeat), .. }] if *id == id0)
+        );
         s.submit(Submission::Command(Command::Bolus));
         let first = sent(&mut s, t(0));
         s.handle_input(t(1), &frame("1 OK granted=1 id=1"));

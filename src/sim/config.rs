@@ -64,10 +64,7 @@ pub struct ConfigError(pub String);
 
 /// A value that can go into a `key=value` token of a frame: printable, no space, `*` or `=`.
 fn is_wire_word(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| (0x21..=0x7E).contains(&b) && b != b'*' && b != b'=')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| (0x21..=0x7E).contains(&b) && b != b'*' && b != b'=')
 }
 
 impl TwinConfig {
@@ -76,35 +73,19 @@ impl TwinConfig {
         self.line.check().map_err(ConfigError)?;
         self.sensor_noise.check().map_err(ConfigError)?;
         if self.sensor_address > 0x7F {
-            return Err(ConfigError(format!(
-                "sensor address 0x{:02x} is not a 7-bit address",
-                self.sensor_address
-            )));
+            return Err(ConfigError(format!("sensor address 0x{:02x} is not a 7-bit address", self.sensor_address)));
         }
         if !(0.0..=40_000.0).contains(&self.initial_reservoir_ul) {
-            return Err(ConfigError(format!(
-                "initial reservoir {} µL is outside 0–40000",
-                self.initial_reservoir_ul
-            )));
+            return Err(ConfigError(format!("initial reservoir {} µL is outside 0–40000", self.initial_reservoir_ul)));
         }
         let id = &self.identity;
-        for (key, value) in [
-            ("model", &id.model),
-            ("serial", &id.serial),
-            ("fw", &id.fw),
-            ("build", &id.build),
-        ] {
+        for (key, value) in [("model", &id.model), ("serial", &id.serial), ("fw", &id.fw), ("build", &id.build)] {
             if !is_wire_word(value) {
-                return Err(ConfigError(format!(
-                    "identity {key} {value:?} cannot go on the wire"
-                )));
+                return Err(ConfigError(format!("identity {key} {value:?} cannot go on the wire")));
             }
         }
         if !id.build.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ConfigError(format!(
-                "identity build {:?} is not hex",
-                id.build
-            )));
+            return Err(ConfigError(format!("identity build {:?} is not hex", id.build)));
         }
         Ok(())
     }
@@ -127,11 +108,9 @@ impl TwinConfig {
         }
         let nominal = nominal_identity();
         let id = &mut self.identity;
-        for (value, default) in [
-            (&mut id.model, nominal.model),
-            (&mut id.serial, nominal.serial),
-            (&mut id.fw, nominal.fw),
-        ] {
+        for (value, default) in
+            [(&mut id.model, nominal.model), (&mut id.serial, nominal.serial), (&mut id.fw, nominal.fw)]
+        {
             if !is_wire_word(value) {
                 *value = default;
             }
@@ -155,9 +134,7 @@ pub fn faulty_build(nominal_build: &str, faults: &[Fault]) -> String {
     names.sort_unstable();
     names.dedup();
     let text = format!("{nominal_build}+{}", names.join(","));
-    let hash = text.bytes().fold(0x811C_9DC5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
+    let hash = text.bytes().fold(0x811C_9DC5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     format!("{hash:08x}")
 }
 
@@ -180,15 +157,8 @@ mod tests {
         assert_eq!(a.len(), 8);
         assert_ne!(a, "5a17c0de");
         assert_ne!(a, faulty_build("5a17c0de", &[Fault::EvseqSkips]));
-        let c = TwinConfig {
-            faults: vec![Fault::EvseqSkips],
-            ..TwinConfig::default()
-        }
-        .sanitized();
-        assert_eq!(
-            c.identity.build,
-            faulty_build("5a17c0de", &[Fault::EvseqSkips])
-        );
+        let c = TwinConfig { faults: vec![Fault::EvseqSkips], ..TwinConfig::default() }.sanitized();
+        assert_eq!(c.identity.build, faulty_build("5a17c0de", &[Fault::EvseqSkips]));
     }
 
     #[test]

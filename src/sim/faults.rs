@@ -123,23 +123,13 @@ pub struct UnknownFault {
 }
 
 fn valid_names() -> String {
-    Fault::ALL
-        .iter()
-        .map(Fault::name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    Fault::ALL.iter().map(Fault::name).collect::<Vec<_>>().join(", ")
 }
 
 impl FromStr for Fault {
     type Err = UnknownFault;
     fn from_str(s: &str) -> Result<Self, UnknownFault> {
-        Fault::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| UnknownFault {
-                name: s.to_string(),
-            })
+        Fault::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| UnknownFault { name: s.to_string() })
     }
 }
 
@@ -175,11 +165,7 @@ impl FaultSet {
 
     /// The faults present, in catalogue order.
     pub fn faults(self) -> Vec<Fault> {
-        Fault::ALL
-            .iter()
-            .copied()
-            .filter(|&f| self.has(f))
-            .collect()
+        Fault::ALL.iter().copied().filter(|&f| self.has(f)).collect()
     }
 }
 
@@ -193,12 +179,7 @@ mod tests {
         let mut seen = HashSet::new();
         for &f in Fault::ALL {
             assert!(seen.insert(f.name()), "duplicate {f}");
-            assert!(
-                f.name()
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
-                "{f}"
-            );
+            assert!(f.name().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{f}");
             assert_eq!(f.name().parse::<Fault>(), Ok(f));
             assert!(!f.description().is_empty());
         }
@@ -238,10 +219,7 @@ mod tests {
         }
         // Every requirement has at least one defect that a plan must catch.
         for r in SRS {
-            assert!(
-                Fault::ALL.iter().any(|f| f.requirement().contains(r)),
-                "no fault violates {r}"
-            );
+            assert!(Fault::ALL.iter().any(|f| f.requirement().contains(r)), "no fault violates {r}");
         }
     }
 

@@ -34,11 +34,7 @@ impl Default for LineParams {
     /// range (27 300 µL/h) up to the highest settable threshold, 400 kPa (24 000 µL/h): the
     /// sensor can then measure the bolus without saturating.
     fn default() -> Self {
-        Self {
-            compliance_ul_per_kpa: 0.5,
-            resistance_kpa_s_per_ul: 60.0,
-            max_motor_kpa: 500.0,
-        }
+        Self { compliance_ul_per_kpa: 0.5, resistance_kpa_s_per_ul: 60.0, max_motor_kpa: 500.0 }
     }
 }
 
@@ -215,11 +211,7 @@ impl Plant {
 
     /// Instantaneous outlet flow, µL/h.
     pub fn flow_ul_h(&self) -> f64 {
-        if self.valve_closed {
-            0.0
-        } else {
-            self.pressure_kpa / self.params.resistance_kpa_s_per_ul * 3600.0
-        }
+        if self.valve_closed { 0.0 } else { self.pressure_kpa / self.params.resistance_kpa_s_per_ul * 3600.0 }
     }
 
     pub fn reservoir_ul(&self) -> f64 {
@@ -273,25 +265,13 @@ mod tests {
         p.advance_to(secs(30.0));
         // one τ: P = 20/e; out = C·(20 − 20/e)
         assert!(close(p.pressure_kpa(), 20.0 / std::f64::consts::E, 1e-9));
-        assert!(close(
-            p.outflow_ul(),
-            0.5 * (20.0 - 20.0 / std::f64::consts::E),
-            1e-9
-        ));
+        assert!(close(p.outflow_ul(), 0.5 * (20.0 - 20.0 / std::f64::consts::E), 1e-9));
         // initial flow P/R = 20/60 µL/s; now a factor e lower
-        assert!(close(
-            p.flow_ul_h(),
-            20.0 / std::f64::consts::E / 60.0 * 3600.0,
-            1e-9
-        ));
+        assert!(close(p.flow_ul_h(), 20.0 / std::f64::consts::E / 60.0 * 3600.0, 1e-9));
         p.advance_to(secs(3600.0));
         assert_eq!(p.pressure_kpa(), 0.0);
         assert!(close(p.outflow_ul(), 10.0, 1e-9), "{}", p.outflow_ul());
-        assert!(close(
-            p.pumped_ul(),
-            p.outflow_ul() + 0.5 * p.pressure_kpa(),
-            1e-9
-        ));
+        assert!(close(p.pumped_ul(), p.outflow_ul() + 0.5 * p.pressure_kpa(), 1e-9));
     }
 
     #[test]
@@ -324,20 +304,11 @@ mod tests {
             p.stroke(0.25);
         }
         assert!(close(p.pressure_kpa(), 500.0, 1e-9));
-        assert_eq!(
-            p.stroke(0.25),
-            StrokeOutcome::Failed(StrokeFailure::OverPressure)
-        );
-        assert!(
-            close(p.pressure_kpa(), 500.0, 1e-9),
-            "a failed stroke moves nothing"
-        );
+        assert_eq!(p.stroke(0.25), StrokeOutcome::Failed(StrokeFailure::OverPressure));
+        assert!(close(p.pressure_kpa(), 500.0, 1e-9), "a failed stroke moves nothing");
         let mut p = Plant::new(LineParams::default(), 1000.0);
         p.stall_motor(Some(secs(10.0)));
-        assert_eq!(
-            p.stroke(0.25),
-            StrokeOutcome::Failed(StrokeFailure::Stalled)
-        );
+        assert_eq!(p.stroke(0.25), StrokeOutcome::Failed(StrokeFailure::Stalled));
         p.advance_to(secs(10.0));
         assert!(matches!(p.stroke(0.25), StrokeOutcome::Completed { .. }));
         p.stall_motor(None);
@@ -352,9 +323,7 @@ mod tests {
         let mut p = Plant::new(LineParams::default(), 0.3);
         assert_eq!(p.stroke(0.25), StrokeOutcome::Completed { fluid_ul: 0.25 });
         assert!(!p.air_in_line());
-        let StrokeOutcome::Completed { fluid_ul } = p.stroke(0.25) else {
-            panic!("motor is free")
-        };
+        let StrokeOutcome::Completed { fluid_ul } = p.stroke(0.25) else { panic!("motor is free") };
         assert!(close(fluid_ul, 0.05, 1e-12));
         assert!(p.air_in_line());
         assert_eq!(p.reservoir_ul(), 0.0);
@@ -372,22 +341,8 @@ mod tests {
         p.fill(10.0);
         p.stroke(f64::NAN);
         assert_eq!(p.pressure_kpa(), 0.0);
-        assert!(
-            LineParams {
-                compliance_ul_per_kpa: 0.0,
-                ..LineParams::default()
-            }
-            .check()
-            .is_err()
-        );
-        assert!(
-            LineParams {
-                resistance_kpa_s_per_ul: f64::NAN,
-                ..LineParams::default()
-            }
-            .check()
-            .is_err()
-        );
+        assert!(LineParams { compliance_ul_per_kpa: 0.0, ..LineParams::default() }.check().is_err());
+        assert!(LineParams { resistance_kpa_s_per_ul: f64::NAN, ..LineParams::default() }.check().is_err());
         assert!(LineParams::default().check().is_ok());
     }
 }

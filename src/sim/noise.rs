@@ -17,10 +17,7 @@ const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed,
-            spare: None,
-        }
+        Self { state: seed, spare: None }
     }
 
     /// An independent stream for one consumer (`stream` names it), so that adding draws to one

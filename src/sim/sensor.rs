@@ -41,23 +41,14 @@ impl SensorNoise {
     /// ... or ± this many µL/h, whichever is greater.
     pub const ACCURACY_FLOOR_UL_H: f64 = 1.0;
     /// A perfect sensor (still quantised to its raw word).
-    pub const NONE: SensorNoise = SensorNoise {
-        gain_error_pct: 0.0,
-        zero_offset_ul_h: 0.0,
-        white_sigma_ul_h: 0.0,
-    };
+    pub const NONE: SensorNoise = SensorNoise { gain_error_pct: 0.0, zero_offset_ul_h: 0.0, white_sigma_ul_h: 0.0 };
 
     /// Why these figures cannot describe a sensor within its stated accuracy, if they cannot.
     pub fn check(&self) -> Result<(), String> {
         if self.gain_error_pct.is_nan() || self.gain_error_pct.abs() > Self::ACCURACY_PCT {
-            return Err(format!(
-                "sensor gain error {} % is outside ±{} %",
-                self.gain_error_pct,
-                Self::ACCURACY_PCT
-            ));
+            return Err(format!("sensor gain error {} % is outside ±{} %", self.gain_error_pct, Self::ACCURACY_PCT));
         }
-        if self.zero_offset_ul_h.is_nan() || self.zero_offset_ul_h.abs() > Self::ACCURACY_FLOOR_UL_H
-        {
+        if self.zero_offset_ul_h.is_nan() || self.zero_offset_ul_h.abs() > Self::ACCURACY_FLOOR_UL_H {
             return Err(format!(
                 "sensor zero offset {} µL/h is outside ±{} µL/h",
                 self.zero_offset_ul_h,
@@ -65,10 +56,7 @@ impl SensorNoise {
             ));
         }
         if !(self.white_sigma_ul_h.is_finite() && self.white_sigma_ul_h >= 0.0) {
-            return Err(format!(
-                "sensor noise sigma {} µL/h must be finite and non-negative",
-                self.white_sigma_ul_h
-            ));
+            return Err(format!("sensor noise sigma {} µL/h must be finite and non-negative", self.white_sigma_ul_h));
         }
         Ok(())
     }
@@ -77,11 +65,7 @@ impl SensorNoise {
 impl Default for SensorNoise {
     /// +1.5 % gain, +0.2 µL/h offset, 0.5 µL/h white noise per reading.
     fn default() -> Self {
-        Self {
-            gain_error_pct: 1.5,
-            zero_offset_ul_h: 0.2,
-            white_sigma_ul_h: 0.5,
-        }
+        Self { gain_error_pct: 1.5, zero_offset_ul_h: 0.2, white_sigma_ul_h: 0.5 }
     }
 }
 
@@ -125,14 +109,8 @@ pub fn product_number(model: SensorModel) -> u32 {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
-    Idle {
-        id_step: IdStep,
-    },
-    Measuring {
-        started: Duration,
-        last_read: Duration,
-        last_outflow_ul: f64,
-    },
+    Idle { id_step: IdStep },
+    Measuring { started: Duration, last_read: Duration, last_outflow_ul: f64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,9 +139,7 @@ impl SimSensor {
             noise,
             flow_rng: Rng::stream(seed, 1),
             temperature_rng: Rng::stream(seed, 2),
-            mode: Mode::Idle {
-                id_step: IdStep::None,
-            },
+            mode: Mode::Idle { id_step: IdStep::None },
         }
     }
 
@@ -186,41 +162,24 @@ impl SimSensor {
         };
         match (self.mode, command) {
             (Mode::Measuring { .. }, CMD_STOP) => {
-                self.mode = Mode::Idle {
-                    id_step: IdStep::None,
-                };
+                self.mode = Mode::Idle { id_step: IdStep::None };
                 Ok(())
             }
             (Mode::Measuring { .. }, _) => Err("only the stop command is accepted while measuring"),
             (Mode::Idle { .. }, CMD_START_WATER | CMD_START_IPA) => {
-                self.mode = Mode::Measuring {
-                    started: now,
-                    last_read: now,
-                    last_outflow_ul: outlet.outflow_ul,
-                };
+                self.mode = Mode::Measuring { started: now, last_read: now, last_outflow_ul: outlet.outflow_ul };
                 Ok(())
             }
             (Mode::Idle { .. }, CMD_STOP) => {
-                self.mode = Mode::Idle {
-                    id_step: IdStep::None,
-                };
+                self.mode = Mode::Idle { id_step: IdStep::None };
                 Ok(())
             }
             (Mode::Idle { .. }, CMD_ID_PREPARE) => {
-                self.mode = Mode::Idle {
-                    id_step: IdStep::Prepared,
-                };
+                self.mode = Mode::Idle { id_step: IdStep::Prepared };
                 Ok(())
             }
-            (
-                Mode::Idle {
-                    id_step: IdStep::Prepared | IdStep::Ready,
-                },
-                CMD_ID_READ,
-            ) => {
-                self.mode = Mode::Idle {
-                    id_step: IdStep::Ready,
-                };
+            (Mode::Idle { id_step: IdStep::Prepared | IdStep::Ready }, CMD_ID_READ) => {
+                self.mode = Mode::Idle { id_step: IdStep::Ready };
                 Ok(())
             }
             (Mode::Idle { .. }, CMD_ID_READ) => Err("read product identifier without 36 7C first"),
@@ -229,16 +188,9 @@ impl SimSensor {
     }
 
     /// One read transaction of `buf.len()` bytes.
-    pub fn read(
-        &mut self,
-        now: Duration,
-        buf: &mut [u8],
-        outlet: Outlet,
-    ) -> Result<(), NackReason> {
+    pub fn read(&mut self, now: Duration, buf: &mut [u8], outlet: Outlet) -> Result<(), NackReason> {
         match self.mode {
-            Mode::Idle {
-                id_step: IdStep::Ready,
-            } => {
+            Mode::Idle { id_step: IdStep::Ready } => {
                 if buf.len() > IDENTIFIER_LEN {
                     return Err("product identifier is 18 bytes");
                 }
@@ -247,11 +199,7 @@ impl SimSensor {
                 Ok(())
             }
             Mode::Idle { .. } => Err("not measuring"),
-            Mode::Measuring {
-                started,
-                last_read,
-                last_outflow_ul,
-            } => {
+            Mode::Measuring { started, last_read, last_outflow_ul } => {
                 if now < started.saturating_add(WARM_UP) {
                     return Err("no result yet (12 ms after start)");
                 }
@@ -259,16 +207,9 @@ impl SimSensor {
                     return Err("a measurement is 9 bytes");
                 }
                 let dt_s = now.saturating_sub(last_read).as_secs_f64();
-                let mean_ul_h = if dt_s > 0.0 {
-                    (outlet.outflow_ul - last_outflow_ul) / dt_s * 3600.0
-                } else {
-                    outlet.flow_ul_h
-                };
-                self.mode = Mode::Measuring {
-                    started,
-                    last_read: now,
-                    last_outflow_ul: outlet.outflow_ul,
-                };
+                let mean_ul_h =
+                    if dt_s > 0.0 { (outlet.outflow_ul - last_outflow_ul) / dt_s * 3600.0 } else { outlet.flow_ul_h };
+                self.mode = Mode::Measuring { started, last_read: now, last_outflow_ul: outlet.outflow_ul };
                 let bytes = self.measurement_bytes(mean_ul_h, outlet.air_in_line);
                 buf.copy_from_slice(&bytes[..buf.len()]);
                 Ok(())
@@ -284,9 +225,7 @@ impl SimSensor {
         let reading = if reading.is_finite() { reading } else { 0.0 };
         let raw_flow = self.model.raw_from_ul_h(reading);
         let celsius = 23.0 + 0.02 * self.temperature_rng.normal();
-        let raw_temperature = (celsius * 200.0)
-            .round()
-            .clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16;
+        let raw_temperature = (celsius * 200.0).round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16;
         let mut flags = 0;
         if air_in_line {
             flags |= FLAG_AIR_IN_LINE;
@@ -295,10 +234,7 @@ impl SimSensor {
             flags |= FLAG_HIGH_FLOW;
         }
         let mut out = [0; MEASUREMENT_LEN];
-        for (chunk, word) in
-            out.chunks_exact_mut(3)
-                .zip([raw_flow as u16, raw_temperature as u16, flags])
-        {
+        for (chunk, word) in out.chunks_exact_mut(3).zip([raw_flow as u16, raw_temperature as u16, flags]) {
             chunk.copy_from_slice(&word_with_crc(word));
         }
         out
@@ -331,11 +267,7 @@ mod tests {
     }
 
     fn outlet(outflow_ul: f64) -> Outlet {
-        Outlet {
-            outflow_ul,
-            flow_ul_h: 0.0,
-            air_in_line: false,
-        }
+        Outlet { outflow_ul, flow_ul_h: 0.0, air_in_line: false }
     }
 
     fn quiet(model: SensorModel) -> SimSensor {
@@ -349,11 +281,7 @@ mod tests {
         for b in [hi, lo] {
             c ^= b;
             for _ in 0..8 {
-                c = if c & 0x80 != 0 {
-                    (c << 1) ^ 0x31
-                } else {
-                    c << 1
-                };
+                c = if c & 0x80 != 0 { (c << 1) ^ 0x31 } else { c << 1 };
             }
         }
         c
@@ -387,10 +315,7 @@ mod tests {
         // 0.5 µL in 3.6 s = 500 µL/h → LD20-0600L raw = 500 × 1.2 = 600 = 0x0258.
         s.read(ms(3600), &mut buf, outlet(10.5)).unwrap();
         assert_eq!(&buf[0..3], &[0x02, 0x58, crc(0x02, 0x58)]);
-        assert_eq!(
-            SensorModel::Ld20_0600L.flow_ul_h(i16::from_be_bytes([buf[0], buf[1]])),
-            500.0
-        );
+        assert_eq!(SensorModel::Ld20_0600L.flow_ul_h(i16::from_be_bytes([buf[0], buf[1]])), 500.0);
         // Next read: nothing flowed → 0.
         s.read(ms(7200), &mut buf, outlet(10.5)).unwrap();
         assert_eq!(&buf[0..3], &[0x00, 0x00, 0x81]);
@@ -407,16 +332,7 @@ mod tests {
         s.write(ms(0), &CMD_START_WATER, outlet(0.0)).unwrap();
         let mut buf = [0u8; 9];
         // 100 µL in 1 s = 360 000 µL/h, beyond 27 306 µL/h.
-        s.read(
-            ms(1000),
-            &mut buf,
-            Outlet {
-                outflow_ul: 100.0,
-                flow_ul_h: 0.0,
-                air_in_line: true,
-            },
-        )
-        .unwrap();
+        s.read(ms(1000), &mut buf, Outlet { outflow_ul: 100.0, flow_ul_h: 0.0, air_in_line: true }).unwrap();
         assert_eq!(&buf[0..3], &[0x7F, 0xFF, crc(0x7F, 0xFF)]);
         assert_eq!(&buf[6..9], &[0x00, 0x03, crc(0x00, 0x03)]);
     }
@@ -425,31 +341,16 @@ mod tests {
     fn nacks_before_start_during_warm_up_and_foreign_commands() {
         let mut s = quiet(SensorModel::Ld20_0600L);
         let mut buf = [0u8; 9];
-        assert!(
-            s.read(ms(0), &mut buf, outlet(0.0)).is_err(),
-            "not measuring"
-        );
+        assert!(s.read(ms(0), &mut buf, outlet(0.0)).is_err(), "not measuring");
         assert!(s.write(ms(0), &[0x12, 0x34], outlet(0.0)).is_err());
         assert!(s.write(ms(0), &[0x36], outlet(0.0)).is_err());
         assert!(s.write(ms(0), &[], outlet(0.0)).is_ok());
         s.write(ms(100), &CMD_START_IPA, outlet(0.0)).unwrap();
-        assert!(
-            s.read(ms(111), &mut buf, outlet(0.0)).is_err(),
-            "within 12 ms"
-        );
+        assert!(s.read(ms(111), &mut buf, outlet(0.0)).is_err(), "within 12 ms");
         assert!(s.read(ms(112), &mut buf, outlet(0.0)).is_ok());
-        assert!(
-            s.write(ms(200), &CMD_ID_PREPARE, outlet(0.0)).is_err(),
-            "measuring"
-        );
-        assert!(
-            s.write(ms(200), &CMD_START_WATER, outlet(0.0)).is_err(),
-            "measuring"
-        );
-        assert!(
-            s.read(ms(300), &mut [0u8; 10], outlet(0.0)).is_err(),
-            "longer than a measurement"
-        );
+        assert!(s.write(ms(200), &CMD_ID_PREPARE, outlet(0.0)).is_err(), "measuring");
+        assert!(s.write(ms(200), &CMD_START_WATER, outlet(0.0)).is_err(), "measuring");
+        assert!(s.read(ms(300), &mut [0u8; 10], outlet(0.0)).is_err(), "longer than a measurement");
         s.write(ms(300), &CMD_STOP, outlet(0.0)).unwrap();
         assert!(s.read(ms(400), &mut buf, outlet(0.0)).is_err());
     }
@@ -458,10 +359,7 @@ mod tests {
     fn product_identifier_is_byte_exact() {
         let mut s = quiet(SensorModel::Ld20_0600L);
         let mut buf = [0u8; 18];
-        assert!(
-            s.write(ms(0), &CMD_ID_READ, outlet(0.0)).is_err(),
-            "36 7C first"
-        );
+        assert!(s.write(ms(0), &CMD_ID_READ, outlet(0.0)).is_err(), "36 7C first");
         s.write(ms(0), &CMD_ID_PREPARE, outlet(0.0)).unwrap();
         s.write(ms(0), &CMD_ID_READ, outlet(0.0)).unwrap();
         s.read(ms(1), &mut buf, outlet(0.0)).unwrap();
@@ -481,8 +379,7 @@ mod tests {
     fn readings_integrate_to_the_volume_within_accuracy() {
         let noise = SensorNoise::default();
         let mut s = SimSensor::new(SensorModel::Ld20_0600L, 1, noise, 99);
-        s.write(Duration::ZERO, &CMD_START_WATER, outlet(0.0))
-            .unwrap();
+        s.write(Duration::ZERO, &CMD_START_WATER, outlet(0.0)).unwrap();
         // A pulsatile 20 µL/h: 0.25 µL jumps every 45 s, read every 0.5 s for an hour, the
         // outflow following each jump with τ = 30 s.
         let mut measured = 0.0;
@@ -498,16 +395,10 @@ mod tests {
             stored -= out;
             outflow += out;
             s.read(t, &mut buf, outlet(outflow)).unwrap();
-            measured += SensorModel::Ld20_0600L.flow_ul_h(i16::from_be_bytes([buf[0], buf[1]]))
-                * 0.5
-                / 3600.0;
+            measured += SensorModel::Ld20_0600L.flow_ul_h(i16::from_be_bytes([buf[0], buf[1]])) * 0.5 / 3600.0;
         }
-        let tolerance =
-            (outflow * SensorNoise::ACCURACY_PCT / 100.0).max(SensorNoise::ACCURACY_FLOOR_UL_H);
-        assert!(
-            (measured - outflow).abs() <= tolerance,
-            "measured {measured} µL, true {outflow} µL"
-        );
+        let tolerance = (outflow * SensorNoise::ACCURACY_PCT / 100.0).max(SensorNoise::ACCURACY_FLOOR_UL_H);
+        assert!((measured - outflow).abs() <= tolerance, "measured {measured} µL, true {outflow} µL");
     }
 
     #[test]
@@ -518,8 +409,7 @@ mod tests {
             let mut all = Vec::new();
             for k in 1..50u64 {
                 let mut buf = [0u8; 9];
-                s.read(ms(100 * k), &mut buf, outlet(k as f64 * 0.01))
-                    .unwrap();
+                s.read(ms(100 * k), &mut buf, outlet(k as f64 * 0.01)).unwrap();
                 all.extend_from_slice(&buf);
             }
             all
@@ -531,29 +421,8 @@ mod tests {
     #[test]
     fn noise_figures_are_checked() {
         assert!(SensorNoise::default().check().is_ok());
-        assert!(
-            SensorNoise {
-                gain_error_pct: 8.0,
-                ..SensorNoise::default()
-            }
-            .check()
-            .is_err()
-        );
-        assert!(
-            SensorNoise {
-                zero_offset_ul_h: f64::NAN,
-                ..SensorNoise::default()
-            }
-            .check()
-            .is_err()
-        );
-        assert!(
-            SensorNoise {
-                white_sigma_ul_h: -1.0,
-                ..SensorNoise::default()
-            }
-            .check()
-            .is_err()
-        );
+        assert!(SensorNoise { gain_error_pct: 8.0, ..SensorNoise::default() }.check().is_err());
+        assert!(SensorNoise { zero_offset_ul_h: f64::NAN, ..SensorNoise::default() }.check().is_err());
+        assert!(SensorNoise { white_sigma_ul_h: -1.0, ..SensorNoise::default() }.check().is_err());
     }
 }

@@ -37,13 +37,7 @@ fn frame(payload: &str) -> Vec<u8> {
 
 impl ServicePort {
     pub fn new(faults: FaultSet) -> Self {
-        Self {
-            faults,
-            decoder: FrameDecoder::new(),
-            cache: None,
-            out: Vec::new(),
-            corrupt_next_response: false,
-        }
+        Self { faults, decoder: FrameDecoder::new(), cache: None, out: Vec::new(), corrupt_next_response: false }
     }
 
     /// What a reboot does to the port: the receive buffer and the seq cache are lost. Bytes
@@ -76,22 +70,14 @@ impl ServicePort {
                     self.respond(fw, &Response::err(0, ErrCode::Crc, None));
                 }
                 // A line without a readable CRC cannot be trusted either: nothing is done.
-                Err(FrameError::Malformed { .. }) => {
-                    self.respond(fw, &Response::err(0, ErrCode::Crc, None))
-                }
+                Err(FrameError::Malformed { .. }) => self.respond(fw, &Response::err(0, ErrCode::Crc, None)),
                 Err(FrameError::TooLong { .. }) => {}
             }
         }
     }
 
     /// The response to one payload, executing it unless it repeats the cached seq.
-    fn answer(
-        &mut self,
-        now: Duration,
-        payload: &str,
-        fw: &mut Firmware,
-        plant: &mut Plant,
-    ) -> Response {
+    fn answer(&mut self, now: Duration, payload: &str, fw: &mut Firmware, plant: &mut Plant) -> Response {
         let use_cache = !self.faults.has(Fault::RetryReexecutes);
         let (seq, fresh) = match Request::parse(payload) {
             Ok(request) => (request.seq, Ok(request)),
@@ -106,10 +92,7 @@ impl ServicePort {
             }
         }
         let response = match fresh {
-            Ok(request) => Response {
-                seq,
-                outcome: fw.execute(now, &request.command, plant),
-            },
+            Ok(request) => Response { seq, outcome: fw.execute(now, &request.command, plant) },
             Err(e) => Response::err(seq, e.code(), None),
         };
         self.cache = Some((seq, response.clone()));

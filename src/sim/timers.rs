@@ -21,13 +21,8 @@ pub enum Timer {
 
 impl Timer {
     /// Also the order in which timers expiring at the same instant are handled.
-    pub const ALL: [Timer; 5] = [
-        Timer::BasalStroke,
-        Timer::BolusStroke,
-        Timer::StallRetry,
-        Timer::TherapyInterrupted,
-        Timer::DoseLimitClear,
-    ];
+    pub const ALL: [Timer; 5] =
+        [Timer::BasalStroke, Timer::BolusStroke, Timer::StallRetry, Timer::TherapyInterrupted, Timer::DoseLimitClear];
 
     fn index(self) -> usize {
         self as usize

@@ -73,23 +73,13 @@ impl Twin {
     pub fn new(config: TwinConfig) -> Twin {
         let config = config.sanitized();
         let faults = FaultSet::new(&config.faults);
-        let firmware = Firmware::new(
-            Duration::ZERO,
-            faults,
-            config.identity.clone(),
-            config.initial_reservoir_ul,
-        );
+        let firmware = Firmware::new(Duration::ZERO, faults, config.identity.clone(), config.initial_reservoir_ul);
         Twin {
             now: Duration::ZERO,
             firmware,
             port: ServicePort::new(faults),
             plant: Plant::new(config.line, config.initial_reservoir_ul),
-            sensor: SimSensor::new(
-                config.sensor_model,
-                config.sensor_serial,
-                config.sensor_noise,
-                config.seed,
-            ),
+            sensor: SimSensor::new(config.sensor_model, config.sensor_serial, config.sensor_noise, config.seed),
             config,
         }
     }
@@ -131,8 +121,7 @@ impl Twin {
     /// Bytes from the rig to the pump's service port, at `t`.
     pub fn serial_receive(&mut self, t: Duration, bytes: &[u8]) {
         self.advance_to(t);
-        self.port
-            .receive(self.now, bytes, &mut self.firmware, &mut self.plant);
+        self.port.receive(self.now, bytes, &mut self.firmware, &mut self.plant);
         self.settle();
     }
 
@@ -146,30 +135,20 @@ impl Twin {
     pub fn i2c_write(&mut self, t: Duration, addr: u8, bytes: &[u8]) -> Result<(), I2cNack> {
         self.advance_to(t);
         if addr != self.config.sensor_address {
-            return Err(I2cNack {
-                addr,
-                reason: "no device at this address",
-            });
+            return Err(I2cNack { addr, reason: "no device at this address" });
         }
         let outlet = self.outlet();
-        self.sensor
-            .write(self.now, bytes, outlet)
-            .map_err(|reason| I2cNack { addr, reason })
+        self.sensor.write(self.now, bytes, outlet).map_err(|reason| I2cNack { addr, reason })
     }
 
     /// One I2C read transaction of `buf.len()` bytes at `t`.
     pub fn i2c_read(&mut self, t: Duration, addr: u8, buf: &mut [u8]) -> Result<(), I2cNack> {
         self.advance_to(t);
         if addr != self.config.sensor_address {
-            return Err(I2cNack {
-                addr,
-                reason: "no device at this address",
-            });
+            return Err(I2cNack { addr, reason: "no device at this address" });
         }
         let outlet = self.outlet();
-        self.sensor
-            .read(self.now, buf, outlet)
-            .map_err(|reason| I2cNack { addr, reason })
+        self.sensor.read(self.now, buf, outlet).map_err(|reason| I2cNack { addr, reason })
     }
 
     /// Drives a GPIO output at `t`. The valve line at 1 energises the valve: the line closes.
@@ -191,9 +170,7 @@ impl Twin {
     pub fn inject(&mut self, t: Duration, injection: Injection) {
         self.advance_to(t);
         match injection {
-            Injection::MotorStall { for_ } => self
-                .plant
-                .stall_motor(for_.and_then(|d| self.now.checked_add(d))),
+            Injection::MotorStall { for_ } => self.plant.stall_motor(for_.and_then(|d| self.now.checked_add(d))),
             Injection::ClearMotorStall => self.plant.free_motor(),
             Injection::WatchdogReset => {
                 // What was sent before the reset is on the wire already.
@@ -273,10 +250,7 @@ impl Twin {
         if line == self.config.valve_line {
             Ok(())
         } else {
-            Err(UnknownLine {
-                line,
-                valve_line: self.config.valve_line,
-            })
+            Err(UnknownLine { line, valve_line: self.config.valve_line })
         }
     }
 }
@@ -299,24 +273,8 @@ mod tests {
     fn the_24_h_cap_holds_basal_until_old_strokes_leave_the_window() {
         let mut twin = Twin::new(TwinConfig::default());
         let t0 = Duration::from_secs(1);
-        send(
-            &mut twin,
-            t0,
-            &[
-                "1 FILL volume_ul=20000",
-                "2 PROGRAM basal_ul_h=2",
-                "3 LIMIT max_24h_ul=48",
-            ],
-        );
-        send(
-            &mut twin,
-            t0,
-            &[
-                "4 BOLUS_CONFIG dose_ul=10 lockout_s=0 max_per_24h=24",
-                "5 START",
-                "6 BOLUS",
-            ],
-        );
+        send(&mut twin, t0, &["1 FILL volume_ul=20000", "2 PROGRAM basal_ul_h=2", "3 LIMIT max_24h_ul=48"]);
+        send(&mut twin, t0, &["4 BOLUS_CONFIG dose_ul=10 lockout_s=0 max_per_24h=24", "5 START", "6 BOLUS"]);
         let mut strokes = Vec::new();
         let mut last = 0.0;
         while twin.now() < Duration::from_secs(3 * 86_400) {
@@ -338,10 +296,7 @@ mod tests {
         let longest_wait = strokes.windows(2).map(|w| w[1] - w[0]).max().unwrap();
         // 40 bolus strokes + 152 basal strokes fill the day at 1 s + 152 × 450 s = 19 h; the
         // basal waits until the bolus strokes leave the window at 24 h.
-        assert!(
-            longest_wait > Duration::from_secs(4 * 3600),
-            "{longest_wait:?}"
-        );
+        assert!(longest_wait > Duration::from_secs(4 * 3600), "{longest_wait:?}");
         assert!(twin.firmware().active_alarms().is_empty());
     }
 
@@ -350,34 +305,19 @@ mod tests {
     fn extreme_times_and_garbage_do_not_panic() {
         let mut twin = Twin::new(TwinConfig::default());
         let t = Duration::from_secs(1);
-        for payload in [
-            "1 FILL volume_ul=20000",
-            "2 LIMIT max_24h_ul=24000",
-            "3 PROGRAM basal_ul_h=1000",
-        ] {
+        for payload in ["1 FILL volume_ul=20000", "2 LIMIT max_24h_ul=24000", "3 PROGRAM basal_ul_h=1000"] {
             twin.serial_receive(t, &encode_frame(payload).unwrap());
         }
-        twin.serial_receive(
-            t,
-            &encode_frame("4 BOLUS_CONFIG dose_ul=500 lockout_s=0 max_per_24h=24").unwrap(),
-        );
+        twin.serial_receive(t, &encode_frame("4 BOLUS_CONFIG dose_ul=500 lockout_s=0 max_per_24h=24").unwrap());
         twin.serial_receive(t, &encode_frame("5 START").unwrap());
         twin.serial_receive(t, &encode_frame("6 BOLUS").unwrap());
-        twin.inject(
-            t,
-            Injection::MotorStall {
-                for_: Some(Duration::MAX),
-            },
-        );
+        twin.inject(t, Injection::MotorStall { for_: Some(Duration::MAX) });
         twin.serial_receive(t, b"\xff\x00*\r\n\n\n*0000\r\n");
         twin.serial_receive(t, &[b'9'; 10_000]);
         let late = Duration::MAX - Duration::from_secs(1);
         twin.advance_to(late);
         twin.serial_receive(Duration::MAX, &encode_frame("7 BOLUS").unwrap());
-        twin.serial_receive(
-            Duration::MAX,
-            &encode_frame("8 LIMIT max_24h_ul=48").unwrap(),
-        );
+        twin.serial_receive(Duration::MAX, &encode_frame("8 LIMIT max_24h_ul=48").unwrap());
         twin.inject(Duration::MAX, Injection::ClearMotorStall);
         twin.inject(Duration::MAX, Injection::WatchdogReset);
         twin.serial_receive(Duration::MAX, &encode_frame("9 START").unwrap());

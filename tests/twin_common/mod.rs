@@ -12,8 +12,8 @@ use rig::drivers::SensorModel;
 use rig::drivers::crc8::crc8;
 use rig::protocol::reply::active_alarms_from_fields;
 use rig::protocol::{
-    AlarmCode, BolusReply, ErrCode, Event, EventKind, Fields, FrameDecoder, Inbound, PumpError,
-    Response, StatusReport, encode_frame,
+    AlarmCode, BolusReply, ErrCode, Event, EventKind, Fields, FrameDecoder, Inbound, PumpError, Response, StatusReport,
+    encode_frame,
 };
 use rig::sim::{Fault, Injection, Twin, TwinConfig};
 
@@ -37,10 +37,7 @@ pub fn nominal() -> TwinConfig {
 }
 
 pub fn with_fault(fault: Fault) -> TwinConfig {
-    TwinConfig {
-        faults: vec![fault],
-        ..TwinConfig::default()
-    }
+    TwinConfig { faults: vec![fault], ..TwinConfig::default() }
 }
 
 /// An outcome a scenario checks: `Err` names the violated SRS id first (`SRS-XXX-NNN: ...`),
@@ -120,11 +117,7 @@ impl Bench {
 
     /// Sends `<seq> <text>` with a fresh seq and returns the response to that seq.
     pub fn req(&mut self, text: &str) -> Result<Response, String> {
-        self.seq = if self.seq == u16::MAX {
-            1
-        } else {
-            self.seq + 1
-        };
+        self.seq = if self.seq == u16::MAX { 1 } else { self.seq + 1 };
         self.req_with_seq(self.seq, text)
     }
 
@@ -132,22 +125,18 @@ impl Bench {
     pub fn req_with_seq(&mut self, seq: u16, text: &str) -> Result<Response, String> {
         self.seq = seq;
         let payload = format!("{seq} {text}");
-        let bytes =
-            encode_frame(&payload).map_err(|e| format!("setup: cannot frame {payload:?}: {e}"))?;
+        let bytes = encode_frame(&payload).map_err(|e| format!("setup: cannot frame {payload:?}: {e}"))?;
         let responses = self.send_raw(&bytes);
         match responses.as_slice() {
             [r] if r.seq == seq => Ok(r.clone()),
-            other => Err(format!(
-                "setup: {payload:?} got {other:?} instead of one response"
-            )),
+            other => Err(format!("setup: {payload:?} got {other:?} instead of one response")),
         }
     }
 
     /// The fields of an `OK` answer; anything else is a setup failure.
     pub fn ok(&mut self, text: &str) -> Result<Fields, String> {
         let r = self.req(text)?;
-        r.outcome
-            .map_err(|e| format!("setup: {text:?} answered {e}"))
+        r.outcome.map_err(|e| format!("setup: {text:?} answered {e}"))
     }
 
     /// The error code of the answer, `None` for `OK`.
@@ -179,14 +168,8 @@ impl Bench {
         self.decoder.feed(&self.twin.serial_take_output());
         let mut responses = Vec::new();
         while let Some(frame) = self.decoder.next_frame() {
-            match frame
-                .map_err(|e| e.to_string())
-                .and_then(|f| Inbound::parse(&f.payload).map_err(|e| e.to_string()))
-            {
-                Ok(Inbound::Event(event)) => self.events.push(Received {
-                    at: self.now,
-                    event,
-                }),
+            match frame.map_err(|e| e.to_string()).and_then(|f| Inbound::parse(&f.payload).map_err(|e| e.to_string())) {
+                Ok(Inbound::Event(event)) => self.events.push(Received { at: self.now, event }),
                 Ok(Inbound::Response(r)) => responses.push(r),
                 Err(e) => self.stray.push(e),
             }
@@ -225,11 +208,7 @@ impl Bench {
 
     /// Runs until an event matching `pred` arrives (searching events from now on), for at
     /// most `limit`. Returns it with its arrival time.
-    pub fn wait_for(
-        &mut self,
-        limit: Duration,
-        pred: impl Fn(&EventKind) -> bool,
-    ) -> Result<Option<Received>, String> {
+    pub fn wait_for(&mut self, limit: Duration, pred: impl Fn(&EventKind) -> bool) -> Result<Option<Received>, String> {
         let from = self.events.len();
         let end = self.now + limit;
         loop {
@@ -251,17 +230,13 @@ impl Bench {
     // ----- valve, sensor, injections -----------------------------------------------------------
 
     pub fn close_valve(&mut self) -> Result<(), String> {
-        self.twin
-            .gpio_set(self.now, VALVE_LINE, true)
-            .map_err(|e| format!("setup: {e}"))?;
+        self.twin.gpio_set(self.now, VALVE_LINE, true).map_err(|e| format!("setup: {e}"))?;
         self.collect();
         Ok(())
     }
 
     pub fn open_valve(&mut self) -> Result<(), String> {
-        self.twin
-            .gpio_set(self.now, VALVE_LINE, false)
-            .map_err(|e| format!("setup: {e}"))?;
+        self.twin.gpio_set(self.now, VALVE_LINE, false).map_err(|e| format!("setup: {e}"))?;
         self.collect();
         Ok(())
     }
@@ -273,13 +248,8 @@ impl Bench {
 
     /// `36 08`: start measuring water; readings begin after the 12 ms warm-up.
     pub fn start_sensor(&mut self) -> Result<(), String> {
-        self.twin
-            .i2c_write(self.now, SENSOR_ADDR, &[0x36, 0x08])
-            .map_err(|e| format!("setup: {e}"))?;
-        self.sensor = Some(SensorLog {
-            last_read: Some(self.now),
-            ..SensorLog::default()
-        });
+        self.twin.i2c_write(self.now, SENSOR_ADDR, &[0x36, 0x08]).map_err(|e| format!("setup: {e}"))?;
+        self.sensor = Some(SensorLog { last_read: Some(self.now), ..SensorLog::default() });
         Ok(())
     }
 
@@ -304,9 +274,7 @@ impl Bench {
             return Ok(());
         }
         let mut buf = [0u8; 9];
-        self.twin
-            .i2c_read(self.now, SENSOR_ADDR, &mut buf)
-            .map_err(|e| format!("setup: sensor read: {e}"))?;
+        self.twin.i2c_read(self.now, SENSOR_ADDR, &mut buf).map_err(|e| format!("setup: sensor read: {e}"))?;
         let mut words = [0u16; 3];
         for (i, chunk) in buf.chunks_exact(3).enumerate() {
             if crc8(&chunk[..2]) != chunk[2] {

@@ -7,9 +7,7 @@
 
 use std::time::Duration;
 
-use rig::protocol::{
-    AlarmCode, BolusReply, BootReason, DenyReason, ErrCode, EventKind, Priority, PumpState,
-};
+use rig::protocol::{AlarmCode, BolusReply, BootReason, DenyReason, ErrCode, EventKind, Priority, PumpState};
 use rig::sim::{Injection, TwinConfig};
 
 use super::*;
@@ -36,11 +34,7 @@ fn granted(r: BolusReply, what: &str) -> Result<u32, String> {
 
 /// Integrated sensor volume at `t` (the last reading at or before it).
 fn sensor_volume_at(b: &Bench, t: Duration) -> f64 {
-    let series = b
-        .sensor
-        .as_ref()
-        .map(|s| s.series.as_slice())
-        .unwrap_or_default();
+    let series = b.sensor.as_ref().map(|s| s.series.as_slice()).unwrap_or_default();
     let i = series.partition_point(|&(at, _)| at <= t);
     if i == 0 { 0.0 } else { series[i - 1].1 }
 }
@@ -68,9 +62,7 @@ pub fn del_001(config: TwinConfig) -> Verdict {
         let code = b.err_code(&format!("PROGRAM basal_ul_h={value}"))?;
         let basal = b.status()?.basal_ul_h;
         if in_range {
-            check(code.is_none(), || {
-                format!("SRS-DEL-001: PROGRAM basal_ul_h={value} refused with {code:?}")
-            })?;
+            check(code.is_none(), || format!("SRS-DEL-001: PROGRAM basal_ul_h={value} refused with {code:?}"))?;
             programmed = basal;
         } else {
             check(code == Some(ErrCode::Range), || {
@@ -128,32 +120,21 @@ pub fn del_003(config: TwinConfig) -> Verdict {
     b.reset_sensor_volume();
     b.run_for(mins(5))?;
     let after = b.delivered_ul()? - at_stop;
-    check(after <= STROKE_UL, || {
-        format!("SRS-DEL-003: the pump delivered {after} µL in the 10 min after STOP")
-    })?;
+    check(after <= STROKE_UL, || format!("SRS-DEL-003: the pump delivered {after} µL in the 10 min after STOP"))?;
     let measured = b.sensor_volume_ul();
     check(measured <= 1.0, || {
         format!("SRS-DEL-003: the sensor measured {measured:.2} µL flowing 5 to 10 min after STOP")
     })?;
-    let alarms: Vec<_> = b
-        .events_since(from)
-        .filter(|e| matches!(e.kind, EventKind::Alarm { .. }))
-        .map(|e| e.to_string())
-        .collect();
-    check(alarms.is_empty(), || {
-        format!("SRS-DEL-003: STOP raised {alarms:?}")
-    })?;
+    let alarms: Vec<_> =
+        b.events_since(from).filter(|e| matches!(e.kind, EventKind::Alarm { .. })).map(|e| e.to_string()).collect();
+    check(alarms.is_empty(), || format!("SRS-DEL-003: STOP raised {alarms:?}"))?;
     let active = b.alarms()?;
-    check(active.is_empty(), || {
-        format!("SRS-DEL-003: alarms active after STOP: {active:?}")
-    })?;
+    check(active.is_empty(), || format!("SRS-DEL-003: alarms active after STOP: {active:?}"))?;
     b.ok("START")?;
     let resumed_from = b.delivered_ul()?;
     b.run_for(mins(10))?;
     let resumed = b.delivered_ul()? - resumed_from;
-    check(resumed >= 15.0, || {
-        format!("SRS-DEL-003: only {resumed} µL delivered in 10 min after START at 100 µL/h")
-    })
+    check(resumed >= 15.0, || format!("SRS-DEL-003: only {resumed} µL delivered in 10 min after START at 100 µL/h"))
 }
 
 // ----- Occlusion -------------------------------------------------------------------------------
@@ -181,24 +162,14 @@ pub fn occ_001(config: TwinConfig) -> Verdict {
     let (mut b, _, alarm) = occlude(config, mins(10), mins(60))?;
     let status = b.status()?;
     check(alarm.is_some(), || {
-        format!(
-            "SRS-OCC-001: no OCCLUSION after 60 min occluded ({} kPa)",
-            status.pressure_kpa
-        )
+        format!("SRS-OCC-001: no OCCLUSION after 60 min occluded ({} kPa)", status.pressure_kpa)
     })?;
-    check(status.state == PumpState::Alarm, || {
-        format!("SRS-OCC-001: state {} with OCCLUSION active", status.state)
-    })?;
+    check(status.state == PumpState::Alarm, || format!("SRS-OCC-001: state {} with OCCLUSION active", status.state))?;
     let priority = b.events.iter().find_map(|r| match r.event.kind {
-        EventKind::Alarm {
-            code: AlarmCode::Occlusion,
-            priority,
-        } => Some(priority),
+        EventKind::Alarm { code: AlarmCode::Occlusion, priority } => Some(priority),
         _ => None,
     });
-    check(priority == Some(Priority::High), || {
-        format!("SRS-OCC-001: OCCLUSION raised with priority {priority:?}")
-    })?;
+    check(priority == Some(Priority::High), || format!("SRS-OCC-001: OCCLUSION raised with priority {priority:?}"))?;
     let at_alarm = status.delivered_ul;
     b.run_for(mins(10))?;
     let later = b.status()?;
@@ -220,10 +191,7 @@ pub fn occ_002(config: TwinConfig) -> Verdict {
     };
     let delay = alarm.saturating_sub(closed);
     check(delay <= mins(20), || {
-        format!(
-            "SRS-OCC-002: OCCLUSION raised {} after the occlusion (limit 20 min)",
-            fmt_min(delay)
-        )
+        format!("SRS-OCC-002: OCCLUSION raised {} after the occlusion (limit 20 min)", fmt_min(delay))
     })
 }
 
@@ -238,13 +206,9 @@ pub fn occ_003(config: TwinConfig) -> Verdict {
     b.open_valve()?;
     b.run_for(mins(5))?;
     let bolus = b.sensor_volume_ul();
-    check(bolus >= 20.0, || {
-        format!("setup: only {bolus:.1} µL released: the line was not pressurised")
-    })?;
+    check(bolus >= 20.0, || format!("setup: only {bolus:.1} µL released: the line was not pressurised"))?;
     check(bolus <= 150.0, || {
-        format!(
-            "SRS-OCC-003: unintended bolus of {bolus:.1} µL measured after release (limit 150 µL)"
-        )
+        format!("SRS-OCC-003: unintended bolus of {bolus:.1} µL measured after release (limit 150 µL)")
     })
 }
 
@@ -272,37 +236,27 @@ pub fn occ_004(config: TwinConfig) -> Verdict {
         let code = b.err_code("ACK code=OCCLUSION")?;
         if p >= 100.0 {
             check(code == Some(ErrCode::State), || {
-                format!(
-                    "SRS-OCC-004: ACK code=OCCLUSION answered {code:?} at {p:.1} kPa (half the threshold is 100)"
-                )
+                format!("SRS-OCC-004: ACK code=OCCLUSION answered {code:?} at {p:.1} kPa (half the threshold is 100)")
             })?;
         } else {
-            check(code.is_none(), || {
-                format!("SRS-OCC-004: ACK code=OCCLUSION refused ({code:?}) at {p:.1} kPa")
-            })?;
+            check(code.is_none(), || format!("SRS-OCC-004: ACK code=OCCLUSION refused ({code:?}) at {p:.1} kPa"))?;
             acked = true;
             break;
         }
         b.run_for(secs(2))?;
     }
-    check(acked, || {
-        "SRS-OCC-004: pressure never fell below 100 kPa after release".into()
-    })?;
+    check(acked, || "SRS-OCC-004: pressure never fell below 100 kPa after release".into())?;
     for code in b.alarms()? {
         if code.priority() == Priority::High {
             b.ok(&format!("ACK code={code}"))?;
         }
     }
     let state = b.status()?.state;
-    check(state == PumpState::Running, || {
-        format!("SRS-OCC-004: state {state} after the HIGH alarms were cleared")
-    })?;
+    check(state == PumpState::Running, || format!("SRS-OCC-004: state {state} after the HIGH alarms were cleared"))?;
     let from = b.delivered_ul()?;
     b.run_for(mins(5))?;
     let resumed = b.delivered_ul()? - from;
-    check(resumed >= 37.5, || {
-        format!("SRS-OCC-004: {resumed} µL in 5 min at 500 µL/h after the alarms cleared")
-    })
+    check(resumed >= 37.5, || format!("SRS-OCC-004: {resumed} µL in 5 min at 500 µL/h after the alarms cleared"))
 }
 
 // ----- Dose limits ---------------------------------------------------------------------------
@@ -316,22 +270,13 @@ pub fn dos_001_lockout(config: TwinConfig) -> Verdict {
     granted(b.bolus()?, "the first bolus")?;
     b.run_for(secs(599))?;
     let r = b.bolus()?;
-    check(
-        r == BolusReply::Denied {
-            reason: DenyReason::Lockout,
-        },
-        || {
-            format!(
-                "SRS-DOS-001: bolus answered {r:?} 599 s after the last granted one (lockout 600 s)"
-            )
-        },
-    )?;
+    check(r == BolusReply::Denied { reason: DenyReason::Lockout }, || {
+        format!("SRS-DOS-001: bolus answered {r:?} 599 s after the last granted one (lockout 600 s)")
+    })?;
     b.run_for(secs(1))?;
     let r = b.bolus()?;
     check(matches!(r, BolusReply::Granted { .. }), || {
-        format!(
-            "SRS-DOS-001: bolus answered {r:?} 600 s after the last granted one (lockout 600 s)"
-        )
+        format!("SRS-DOS-001: bolus answered {r:?} 600 s after the last granted one (lockout 600 s)")
     })
 }
 
@@ -349,24 +294,14 @@ pub fn dos_001_max_per_24h(config: TwinConfig) -> Verdict {
         b.run_for(mins(10))?;
     }
     let r = b.bolus()?;
-    check(
-        r == BolusReply::Denied {
-            reason: DenyReason::MaxPer24h,
-        },
-        || format!("SRS-DOS-001: a 4th bolus within 24 h answered {r:?} (max_per_24h 3)"),
-    )?;
+    check(r == BolusReply::Denied { reason: DenyReason::MaxPer24h }, || {
+        format!("SRS-DOS-001: a 4th bolus within 24 h answered {r:?} (max_per_24h 3)")
+    })?;
     b.run_until(first + hours(24) - secs(1))?;
     let r = b.bolus()?;
-    check(
-        r == BolusReply::Denied {
-            reason: DenyReason::MaxPer24h,
-        },
-        || {
-            format!(
-                "SRS-DOS-001: bolus answered {r:?} 1 s before the first of 3 left the 24 h window"
-            )
-        },
-    )?;
+    check(r == BolusReply::Denied { reason: DenyReason::MaxPer24h }, || {
+        format!("SRS-DOS-001: bolus answered {r:?} 1 s before the first of 3 left the 24 h window")
+    })?;
     b.run_for(secs(1))?;
     let r = b.bolus()?;
     check(matches!(r, BolusReply::Granted { .. }), || {
@@ -399,9 +334,7 @@ fn daily_limit_at(config: TwinConfig, delivered_ul: f64) -> Result<[BolusReply; 
     }
     let d = b.delivered_ul()?;
     if d != delivered_ul {
-        return Err(format!(
-            "setup: delivered_ul jumped to {d}, wanted {delivered_ul}"
-        ));
+        return Err(format!("setup: delivered_ul jumped to {d}, wanted {delivered_ul}"));
     }
     Ok([b.bolus()?, b.bolus()?, b.bolus()?])
 }
@@ -414,23 +347,14 @@ pub fn dos_001_daily_limit_boundary(config: TwinConfig) -> Verdict {
     granted(r1, "the first bolus")?;
     granted(r2, "the second bolus")?;
     check(matches!(r3, BolusReply::Granted { .. }), || {
-        format!(
-            "SRS-DOS-001: 80 delivered + 80 pending + 40 dose = 200 µL = max_24h_ul, yet {r3:?}"
-        )
+        format!("SRS-DOS-001: 80 delivered + 80 pending + 40 dose = 200 µL = max_24h_ul, yet {r3:?}")
     })?;
     let [r1, r2, r3] = daily_limit_at(config, 80.25)?;
     granted(r1, "the first bolus")?;
     granted(r2, "the second bolus")?;
-    check(
-        r3 == BolusReply::Denied {
-            reason: DenyReason::DailyLimit,
-        },
-        || {
-            format!(
-                "SRS-DOS-001: 80.25 delivered + 80 pending + 40 dose = 200.25 µL > max_24h_ul 200, yet {r3:?}"
-            )
-        },
-    )
+    check(r3 == BolusReply::Denied { reason: DenyReason::DailyLimit }, || {
+        format!("SRS-DOS-001: 80.25 delivered + 80 pending + 40 dose = 200.25 µL > max_24h_ul 200, yet {r3:?}")
+    })
 }
 
 /// SRS-DOS-001 (24 h volume, rolling): fill the 24 h budget with boluses late in the first day;
@@ -453,17 +377,12 @@ pub fn dos_001_daily_limit_rolling(config: TwinConfig) -> Verdict {
         match b.bolus()? {
             BolusReply::Granted { id } => {
                 boluses += 1;
-                let end = b.wait_for(
-                    mins(10),
-                    |k| matches!(k, EventKind::BolusEnd { id: i, .. } if *i == id),
-                )?;
+                let end = b.wait_for(mins(10), |k| matches!(k, EventKind::BolusEnd { id: i, .. } if *i == id))?;
                 if end.is_none() {
                     return Err(format!("setup: bolus {id} did not end"));
                 }
             }
-            BolusReply::Denied {
-                reason: DenyReason::DailyLimit,
-            } => break,
+            BolusReply::Denied { reason: DenyReason::DailyLimit } => break,
             BolusReply::Denied { reason } => {
                 return Err(format!("setup: bolus refused for {reason}"));
             }
@@ -476,14 +395,9 @@ pub fn dos_001_daily_limit_rolling(config: TwinConfig) -> Verdict {
     let rolling = b.delivered_ul()? - delivered_at_reference;
     let r = b.bolus()?;
     let expected_grant = rolling + 50.0 <= 1200.0;
-    check(
-        matches!(r, BolusReply::Granted { .. }) == expected_grant,
-        || {
-            format!(
-                "SRS-DOS-001: {rolling} µL delivered in the preceding 24 h + 50 µL dose vs max_24h_ul 1200, yet {r:?}"
-            )
-        },
-    )
+    check(matches!(r, BolusReply::Granted { .. }) == expected_grant, || {
+        format!("SRS-DOS-001: {rolling} µL delivered in the preceding 24 h + 50 µL dose vs max_24h_ul 1200, yet {r:?}")
+    })
 }
 
 /// SRS-DOS-001 (running): refused with `STOPPED` before `START` and after `STOP`.
@@ -491,21 +405,13 @@ pub fn dos_001_requires_running(config: TwinConfig) -> Verdict {
     let mut b = Bench::new(config);
     b.ok("FILL volume_ul=20000")?;
     let r = b.bolus()?;
-    check(
-        r == BolusReply::Denied {
-            reason: DenyReason::Stopped,
-        },
-        || format!("SRS-DOS-001: bolus before START: {r:?}"),
-    )?;
+    check(r == BolusReply::Denied { reason: DenyReason::Stopped }, || {
+        format!("SRS-DOS-001: bolus before START: {r:?}")
+    })?;
     b.ok("START")?;
     b.ok("STOP")?;
     let r = b.bolus()?;
-    check(
-        r == BolusReply::Denied {
-            reason: DenyReason::Stopped,
-        },
-        || format!("SRS-DOS-001: bolus after STOP: {r:?}"),
-    )
+    check(r == BolusReply::Denied { reason: DenyReason::Stopped }, || format!("SRS-DOS-001: bolus after STOP: {r:?}"))
 }
 
 /// SRS-DOS-002: a refusal delivers nothing, answers its reason and emits `DENIED`; a refusal
@@ -516,10 +422,7 @@ pub fn dos_002(config: TwinConfig) -> Verdict {
     start_therapy(&mut b, 10.0)?;
     b.run_for(mins(1))?;
     let id = granted(b.bolus()?, "the first bolus")?;
-    b.wait_for(
-        mins(10),
-        |k| matches!(k, EventKind::BolusEnd { id: i, .. } if *i == id),
-    )?;
+    b.wait_for(mins(10), |k| matches!(k, EventKind::BolusEnd { id: i, .. } if *i == id))?;
     // What the basal alone delivers in 10 min, as a baseline.
     let before = b.delivered_ul()?;
     b.run_for(mins(10))?;
@@ -529,16 +432,10 @@ pub fn dos_002(config: TwinConfig) -> Verdict {
     let before = b.delivered_ul()?;
     let r = b.bolus()?;
     let BolusReply::Denied { reason } = r else {
-        return Err(format!(
-            "setup: expected a refusal within the lockout, got {r:?}"
-        ));
+        return Err(format!("setup: expected a refusal within the lockout, got {r:?}"));
     };
-    let denied = b
-        .events_since(from)
-        .any(|e| e.kind == EventKind::Denied { reason });
-    check(denied, || {
-        format!("SRS-DOS-002: refusal for {reason} without a DENIED reason={reason} event")
-    })?;
+    let denied = b.events_since(from).any(|e| e.kind == EventKind::Denied { reason });
+    check(denied, || format!("SRS-DOS-002: refusal for {reason} without a DENIED reason={reason} event"))?;
     b.run_for(mins(10))?;
     let extra = b.delivered_ul()? - before;
     check(extra <= basal_10_min + STROKE_UL, || {
@@ -552,31 +449,15 @@ pub fn dos_002(config: TwinConfig) -> Verdict {
     let from = b.events.len();
     let refused_at = b.now();
     let r = b.bolus()?;
-    check(
-        r == BolusReply::Denied {
-            reason: DenyReason::DailyLimit,
-        },
-        || format!("setup: expected DAILY_LIMIT, got {r:?}"),
-    )?;
-    let denied = b.events_since(from).any(|e| {
-        e.kind
-            == EventKind::Denied {
-                reason: DenyReason::DailyLimit,
-            }
-    });
-    check(denied, || {
-        "SRS-DOS-002: refusal for DAILY_LIMIT without a DENIED reason=DAILY_LIMIT event".into()
+    check(r == BolusReply::Denied { reason: DenyReason::DailyLimit }, || {
+        format!("setup: expected DAILY_LIMIT, got {r:?}")
     })?;
-    let raised = b.events_since(from).any(|e| {
-        e.kind
-            == EventKind::Alarm {
-                code: AlarmCode::DoseLimit,
-                priority: Priority::Low,
-            }
-    });
-    check(raised, || {
-        "SRS-DOS-002: refusal for the 24 h limit raised no DOSE_LIMIT (LOW)".into()
-    })?;
+    let denied = b.events_since(from).any(|e| e.kind == EventKind::Denied { reason: DenyReason::DailyLimit });
+    check(denied, || "SRS-DOS-002: refusal for DAILY_LIMIT without a DENIED reason=DAILY_LIMIT event".into())?;
+    let raised = b
+        .events_since(from)
+        .any(|e| e.kind == EventKind::Alarm { code: AlarmCode::DoseLimit, priority: Priority::Low });
+    check(raised, || "SRS-DOS-002: refusal for the 24 h limit raised no DOSE_LIMIT (LOW)".into())?;
     b.run_for(secs(30))?;
     let active = b.alarms()?;
     check(active.contains(&AlarmCode::DoseLimit), || {
@@ -587,9 +468,7 @@ pub fn dos_002(config: TwinConfig) -> Verdict {
         return Err("SRS-DOS-002: DOSE_LIMIT still active 2.5 min after the refusal".into());
     };
     let held = pump_time(&cleared.event).saturating_sub(refused_at);
-    check(held >= secs(59) && held <= secs(61), || {
-        format!("SRS-DOS-002: DOSE_LIMIT held {held:?}, not 60 s")
-    })
+    check(held >= secs(59) && held <= secs(61), || format!("SRS-DOS-002: DOSE_LIMIT held {held:?}, not 60 s"))
 }
 
 /// SRS-DOS-003: `PROGRAM` and `LIMIT` refuse any setting in which basal × 24 h > max_24h_ul,
@@ -608,9 +487,7 @@ pub fn dos_003(config: TwinConfig) -> Verdict {
     })?;
     // The refused limit was not applied: 50 µL/h is still accepted.
     let code = b.err_code("PROGRAM basal_ul_h=50")?;
-    check(code.is_none(), || {
-        format!("SRS-DOS-003: after a refused LIMIT, PROGRAM 50 answered {code:?}")
-    })?;
+    check(code.is_none(), || format!("SRS-DOS-003: after a refused LIMIT, PROGRAM 50 answered {code:?}"))?;
     b.ok("PROGRAM basal_ul_h=10")?;
     b.ok("LIMIT max_24h_ul=240")?;
     let code = b.err_code("PROGRAM basal_ul_h=10.001")?;
@@ -618,9 +495,7 @@ pub fn dos_003(config: TwinConfig) -> Verdict {
         format!("SRS-DOS-003: PROGRAM 10.001 µL/h with LIMIT 240 answered {code:?}")
     })?;
     let basal = b.status()?.basal_ul_h;
-    check(basal == 10.0, || {
-        format!("SRS-DOS-003: refused PROGRAM changed the basal to {basal}")
-    })
+    check(basal == 10.0, || format!("SRS-DOS-003: refused PROGRAM changed the basal to {basal}"))
 }
 
 /// SRS-DOS-004: over 40 h at 20 µL/h with a 50 µL bolus requested every 15 min from hour 12
@@ -641,10 +516,7 @@ pub fn dos_004(config: TwinConfig) -> Verdict {
         let t = b.now();
         samples.push((t, b.delivered_ul()?, b.sensor_volume_ul()));
         if i % 3 == 0 && t >= hours(12) && t < hours(38) {
-            if let BolusReply::Denied {
-                reason: DenyReason::DailyLimit,
-            } = b.bolus()?
-            {
+            if let BolusReply::Denied { reason: DenyReason::DailyLimit } = b.bolus()? {
                 refusals += 1;
             }
         }
@@ -678,9 +550,7 @@ pub fn dos_004(config: TwinConfig) -> Verdict {
         )
     })?;
     check(fullest >= 1150.0 && refusals > 0, || {
-        format!(
-            "setup: the scenario never pressed on the limit (fullest window {fullest} µL, {refusals} refusals)"
-        )
+        format!("setup: the scenario never pressed on the limit (fullest window {fullest} µL, {refusals} refusals)")
     })
 }
 
@@ -696,25 +566,15 @@ pub fn dos_005(config: TwinConfig) -> Verdict {
     let t0 = b.now();
     let from = b.events.len();
     let id = granted(b.bolus()?, "the bolus")?;
-    let start = b
-        .events_since(from)
-        .find(|e| e.kind == EventKind::BolusStart { id })
-        .map(pump_time);
+    let start = b.events_since(from).find(|e| e.kind == EventKind::BolusStart { id }).map(pump_time);
     let Some(start) = start else {
         return Err(format!("SRS-DOS-005: no BOLUS id={id} phase=START event"));
     };
-    let end = b.wait_for(
-        mins(20),
-        |k| matches!(k, EventKind::BolusEnd { id: i, .. } if *i == id),
-    )?;
+    let end = b.wait_for(mins(20), |k| matches!(k, EventKind::BolusEnd { id: i, .. } if *i == id))?;
     let Some(end) = end else {
-        return Err(format!(
-            "SRS-DOS-005: bolus {id} not finished 20 min after START"
-        ));
+        return Err(format!("SRS-DOS-005: bolus {id} not finished 20 min after START"));
     };
-    let EventKind::BolusEnd { delivered_ul, .. } = end.event.kind else {
-        unreachable!("matched above")
-    };
+    let EventKind::BolusEnd { delivered_ul, .. } = end.event.kind else { unreachable!("matched above") };
     check((delivered_ul - 50.0).abs() <= 5.0, || {
         format!("SRS-DOS-005: bolus reported {delivered_ul} µL, not 50 ± 10 %")
     })?;
@@ -727,9 +587,7 @@ pub fn dos_005(config: TwinConfig) -> Verdict {
     let basal = 10.0 * b.now().saturating_sub(t0).as_secs_f64() / 3600.0;
     let net = b.sensor_volume_ul() - basal;
     check((net - 50.0).abs() <= 50.0 * 0.15, || {
-        format!(
-            "SRS-DOS-005: the sensor measured {net:.1} µL above basal for a 50 µL bolus (±10 %, +5 % sensor)"
-        )
+        format!("SRS-DOS-005: the sensor measured {net:.1} µL above basal for a 50 µL bolus (±10 %, +5 % sensor)")
     })
 }
 
@@ -747,19 +605,11 @@ pub fn wdr_001(config: TwinConfig) -> Verdict {
     let raised = b.wait_for(hours(2), is_alarm(AlarmCode::ReservoirLow))?;
     let status = b.status()?;
     let Some(raised) = raised else {
-        return Err(format!(
-            "SRS-WDR-001: no RESERVOIR_LOW after {} µL delivered",
-            status.delivered_ul
-        ));
+        return Err(format!("SRS-WDR-001: no RESERVOIR_LOW after {} µL delivered", status.delivered_ul));
     };
-    check(
-        raised.event.kind
-            == EventKind::Alarm {
-                code: AlarmCode::ReservoirLow,
-                priority: Priority::Medium,
-            },
-        || format!("SRS-WDR-001: {}", raised.event),
-    )?;
+    check(raised.event.kind == EventKind::Alarm { code: AlarmCode::ReservoirLow, priority: Priority::Medium }, || {
+        format!("SRS-WDR-001: {}", raised.event)
+    })?;
     let past = status.delivered_ul - 10.0;
     check((-STROKE_UL..=10.0).contains(&past), || {
         format!(
@@ -787,21 +637,13 @@ pub fn wdr_002(config: TwinConfig) -> Verdict {
             status.delivered_ul
         ));
     };
-    check(
-        empty.event.kind
-            == EventKind::Alarm {
-                code: AlarmCode::ReservoirEmpty,
-                priority: Priority::High,
-            },
-        || format!("SRS-WDR-002: {}", empty.event),
-    )?;
+    check(empty.event.kind == EventKind::Alarm { code: AlarmCode::ReservoirEmpty, priority: Priority::High }, || {
+        format!("SRS-WDR-002: {}", empty.event)
+    })?;
     b.run_for(mins(10))?;
     let later = b.delivered_ul()?;
     check(later <= 5.0 && later == status.delivered_ul, || {
-        format!(
-            "SRS-WDR-002: delivery went on after RESERVOIR_EMPTY ({} → {later} µL)",
-            status.delivered_ul
-        )
+        format!("SRS-WDR-002: delivery went on after RESERVOIR_EMPTY ({} → {later} µL)", status.delivered_ul)
     })
 }
 
@@ -826,24 +668,17 @@ pub fn wdr_003(config: TwinConfig) -> Verdict {
         return Err("SRS-WDR-003: no MOTOR_STALL within 5 min of the motor stalling".into());
     };
     let delay = pump_time(&raised.event).saturating_sub(t0);
-    check(delay <= secs(9 + 60), || {
-        format!("SRS-WDR-003: MOTOR_STALL {delay:?} after the stall (first stroke ≤ 9 s)")
-    })
+    check(delay <= secs(9 + 60), || format!("SRS-WDR-003: MOTOR_STALL {delay:?} after the stall (first stroke ≤ 9 s)"))
 }
 
 fn expect_interruption(b: &mut Bench, first_undelivered: Duration, cause: &str) -> Verdict {
     let raised = b.wait_for(mins(20), is_alarm(AlarmCode::TherapyInterrupted))?;
     let Some(raised) = raised else {
-        return Err(format!(
-            "SRS-WDR-004: no THERAPY_INTERRUPTED within 20 min of {cause}"
-        ));
+        return Err(format!("SRS-WDR-004: no THERAPY_INTERRUPTED within 20 min of {cause}"));
     };
     let delay = pump_time(&raised.event).saturating_sub(first_undelivered);
     check(delay <= mins(10), || {
-        format!(
-            "SRS-WDR-004: THERAPY_INTERRUPTED {} after the first undelivered stroke ({cause})",
-            fmt_min(delay)
-        )
+        format!("SRS-WDR-004: THERAPY_INTERRUPTED {} after the first undelivered stroke ({cause})", fmt_min(delay))
     })
 }
 
@@ -882,9 +717,7 @@ pub fn wdr_004_not_after_stop(config: TwinConfig) -> Verdict {
     b.run_for(mins(5))?;
     b.ok("STOP")?;
     let raised = b.wait_for(mins(30), is_alarm(AlarmCode::TherapyInterrupted))?;
-    check(raised.is_none(), || {
-        "SRS-WDR-004: THERAPY_INTERRUPTED raised after STOP".into()
-    })
+    check(raised.is_none(), || "SRS-WDR-004: THERAPY_INTERRUPTED raised after STOP".into())
 }
 
 /// SRS-WDR-005: with a HIGH alarm active (the motor stalled), `BOLUS` is refused with
@@ -892,40 +725,20 @@ pub fn wdr_004_not_after_stop(config: TwinConfig) -> Verdict {
 pub fn wdr_005(config: TwinConfig) -> Verdict {
     let (mut b, _) = stall_motor(config)?;
     // MOTOR_STALL, or THERAPY_INTERRUPTED should stall detection fail: any HIGH alarm will do.
-    let high = b.wait_for(mins(10), |k| {
-        matches!(
-            k,
-            EventKind::Alarm {
-                priority: Priority::High,
-                ..
-            }
-        )
-    })?;
+    let high = b.wait_for(mins(10), |k| matches!(k, EventKind::Alarm { priority: Priority::High, .. }))?;
     if high.is_none() {
         return Err("setup: no HIGH alarm after stalling the motor".into());
     }
     let from = b.events.len();
     let r = b.bolus()?;
-    check(
-        r == BolusReply::Denied {
-            reason: DenyReason::Alarm,
-        },
-        || format!("SRS-WDR-005: BOLUS with a HIGH alarm active answered {r:?}"),
-    )?;
-    let denied = b.events_since(from).any(|e| {
-        e.kind
-            == EventKind::Denied {
-                reason: DenyReason::Alarm,
-            }
-    });
-    check(denied, || {
-        "SRS-WDR-005: no DENIED reason=ALARM event".into()
+    check(r == BolusReply::Denied { reason: DenyReason::Alarm }, || {
+        format!("SRS-WDR-005: BOLUS with a HIGH alarm active answered {r:?}")
     })?;
+    let denied = b.events_since(from).any(|e| e.kind == EventKind::Denied { reason: DenyReason::Alarm });
+    check(denied, || "SRS-WDR-005: no DENIED reason=ALARM event".into())?;
     b.ok("STOP")?;
     let code = b.err_code("START")?;
-    check(code == Some(ErrCode::State), || {
-        format!("SRS-WDR-005: START with a HIGH alarm active answered {code:?}")
-    })?;
+    check(code == Some(ErrCode::State), || format!("SRS-WDR-005: START with a HIGH alarm active answered {code:?}"))?;
     b.inject(Injection::ClearMotorStall);
     for code in b.alarms()? {
         b.ok(&format!("ACK code={code}"))?;
@@ -945,43 +758,27 @@ pub fn wdr_006(config: TwinConfig) -> Verdict {
     b.ok("START")?;
     b.run_for(mins(5))?;
     b.close_valve()?;
-    if b.wait_for(mins(60), is_alarm(AlarmCode::Occlusion))?
-        .is_none()
-    {
+    if b.wait_for(mins(60), is_alarm(AlarmCode::Occlusion))?.is_none() {
         return Err("setup: no OCCLUSION".into());
     }
     b.run_for(mins(1))?;
     let from = b.events.len();
     b.inject(Injection::WatchdogReset);
     let first = b.events.get(from).map(|r| r.event.clone());
-    let boot_ok = matches!(&first, Some(e) if e.evseq == 1 && e.kind == EventKind::Boot { reason: BootReason::Watchdog });
-    check(boot_ok, || {
-        format!("SRS-WDR-006: first event after the reset: {first:?}")
-    })?;
+    let boot_ok =
+        matches!(&first, Some(e) if e.evseq == 1 && e.kind == EventKind::Boot { reason: BootReason::Watchdog });
+    check(boot_ok, || format!("SRS-WDR-006: first event after the reset: {first:?}"))?;
     let status = b.status()?;
-    check(status.pump_ms < 5_000, || {
-        format!("setup: pump_ms {} after a reset", status.pump_ms)
-    })?;
+    check(status.pump_ms < 5_000, || format!("setup: pump_ms {} after a reset", status.pump_ms))?;
     check(status.basal_ul_h == 437.5, || {
-        format!(
-            "SRS-WDR-006: basal {} after the reset (was 437.5)",
-            status.basal_ul_h
-        )
+        format!("SRS-WDR-006: basal {} after the reset (was 437.5)", status.basal_ul_h)
     })?;
-    check(
-        status.alarms.contains(&AlarmCode::Occlusion) && status.state == PumpState::Alarm,
-        || {
-            format!(
-                "SRS-WDR-006: after the reset state={} alarms={:?}; OCCLUSION was active",
-                status.state, status.alarms
-            )
-        },
-    )?;
+    check(status.alarms.contains(&AlarmCode::Occlusion) && status.state == PumpState::Alarm, || {
+        format!("SRS-WDR-006: after the reset state={} alarms={:?}; OCCLUSION was active", status.state, status.alarms)
+    })?;
     // LIMIT 12000 survived: 500 µL/h (12000 µL a day) is accepted; the default 1200 would refuse it.
     let code = b.err_code("PROGRAM basal_ul_h=500")?;
-    check(code.is_none(), || {
-        format!("SRS-WDR-006: PROGRAM 500 answered {code:?}: LIMIT 12000 lost in the reset")
-    })?;
+    check(code.is_none(), || format!("SRS-WDR-006: PROGRAM 500 answered {code:?}: LIMIT 12000 lost in the reset"))?;
     // Clear the occlusion; the lockout of 900 s survived (the default is 3600 s).
     b.open_valve()?;
     b.run_for(mins(2))?;
@@ -992,9 +789,7 @@ pub fn wdr_006(config: TwinConfig) -> Verdict {
     b.run_for(secs(900))?;
     let r = b.bolus()?;
     check(matches!(r, BolusReply::Granted { .. }), || {
-        format!(
-            "SRS-WDR-006: bolus 900 s after the last answered {r:?}: lockout 900 s lost in the reset"
-        )
+        format!("SRS-WDR-006: bolus 900 s after the last answered {r:?}: lockout 900 s lost in the reset")
     })
 }
 
@@ -1024,15 +819,9 @@ pub fn com_001(config: TwinConfig) -> Verdict {
         })?;
     }
     let status = b.status()?;
-    check(
-        status.basal_ul_h == 10.0 && status.state == PumpState::Stopped,
-        || {
-            format!(
-                "SRS-COM-001: after bad-CRC frames basal={} state={}",
-                status.basal_ul_h, status.state
-            )
-        },
-    )
+    check(status.basal_ul_h == 10.0 && status.state == PumpState::Stopped, || {
+        format!("SRS-COM-001: after bad-CRC frames basal={} state={}", status.basal_ul_h, status.state)
+    })
 }
 
 /// SRS-COM-002: a request repeating the previous seq gets the cached response and is not
@@ -1046,33 +835,20 @@ pub fn com_002(config: TwinConfig) -> Verdict {
     let first = b.req_with_seq(40, "BOLUS")?;
     let retry = b.req_with_seq(40, "BOLUS")?;
     check(retry == first, || {
-        format!(
-            "SRS-COM-002: retry answered {:?}, first {:?}",
-            retry.payload(),
-            first.payload()
-        )
+        format!("SRS-COM-002: retry answered {:?}, first {:?}", retry.payload(), first.payload())
     })?;
-    let started = b
-        .events_since(from)
-        .filter(|e| matches!(e.kind, EventKind::BolusStart { .. }))
-        .count();
-    check(started == 1, || {
-        format!("SRS-COM-002: a retried BOLUS started {started} boluses")
-    })?;
+    let started = b.events_since(from).filter(|e| matches!(e.kind, EventKind::BolusStart { .. })).count();
+    check(started == 1, || format!("SRS-COM-002: a retried BOLUS started {started} boluses"))?;
     b.req_with_seq(41, "STOP")?;
     let r = b.req_with_seq(41, "START")?;
-    check(r.payload() == "41 OK", || {
-        format!("SRS-COM-002: repeated seq 41 answered {:?}", r.payload())
-    })?;
+    check(r.payload() == "41 OK", || format!("SRS-COM-002: repeated seq 41 answered {:?}", r.payload()))?;
     let state = b.status()?.state;
     check(state == PumpState::Stopped, || {
         format!("SRS-COM-002: a request repeating seq 41 was executed (state {state})")
     })?;
     b.req_with_seq(50, "START")?;
     let state = b.status()?.state;
-    check(state == PumpState::Running, || {
-        format!("setup: START with a new seq left the pump {state}")
-    })
+    check(state == PumpState::Running, || format!("setup: START with a new seq left the pump {state}"))
 }
 
 /// SRS-COM-003: alarms are raised and cleared (`DOSE_LIMIT` by a refusal and by itself,
@@ -1109,9 +885,7 @@ pub fn com_003(config: TwinConfig) -> Verdict {
     b.run_for(mins(2))?;
     checkpoint(&mut b, "after DOSE_LIMIT cleared itself")?;
     // At 10 µL/h the first stroke to fail comes within 90 s; THERAPY_INTERRUPTED 5 min later.
-    b.inject(Injection::MotorStall {
-        for_: Some(mins(9)),
-    });
+    b.inject(Injection::MotorStall { for_: Some(mins(9)) });
     b.run_for(mins(10))?;
     checkpoint(&mut b, "after the stall")?;
     for code in b.alarms()? {
@@ -1120,31 +894,16 @@ pub fn com_003(config: TwinConfig) -> Verdict {
     checkpoint(&mut b, "after ACK")?;
     // The checkpoints follow every raise and clear, so an alarm without its event shows there.
     // The scenario must have had something to report:
-    let raised = b
-        .events
-        .iter()
-        .filter(|r| matches!(r.event.kind, EventKind::Alarm { .. }))
-        .count();
-    let cleared = b
-        .events
-        .iter()
-        .filter(|r| matches!(r.event.kind, EventKind::Clear { .. }))
-        .count();
-    check(raised >= 2 && cleared >= 2, || {
-        format!("setup: only {raised} ALARM and {cleared} CLEAR events")
-    })?;
+    let raised = b.events.iter().filter(|r| matches!(r.event.kind, EventKind::Alarm { .. })).count();
+    let cleared = b.events.iter().filter(|r| matches!(r.event.kind, EventKind::Clear { .. })).count();
+    check(raised >= 2 && cleared >= 2, || format!("setup: only {raised} ALARM and {cleared} CLEAR events"))?;
     for (i, r) in b.events.iter().enumerate() {
         let expected = i as u32 + 1;
         check(r.event.evseq == expected, || {
-            format!(
-                "SRS-COM-003: event {} has evseq {}, expected {expected}",
-                r.event, r.event.evseq
-            )
+            format!("SRS-COM-003: event {} has evseq {}, expected {expected}", r.event, r.event.evseq)
         })?;
     }
-    check(b.stray.is_empty(), || {
-        format!("setup: frames breaking the ICD: {:?}", b.stray)
-    })
+    check(b.stray.is_empty(), || format!("setup: frames breaking the ICD: {:?}", b.stray))
 }
 
 /// A scenario and the requirement it checks.

@@ -46,18 +46,12 @@ impl AlarmSet {
     }
 
     pub fn active(&self) -> Vec<AlarmCode> {
-        AlarmCode::ALL
-            .iter()
-            .copied()
-            .filter(|&c| self.is_active(c))
-            .collect()
+        AlarmCode::ALL.iter().copied().filter(|&c| self.is_active(c)).collect()
     }
 
     /// Whether any HIGH alarm other than `except` is active.
     pub fn any_high_except(&self, except: Option<AlarmCode>) -> bool {
-        AlarmCode::ALL
-            .iter()
-            .any(|&c| Some(c) != except && c.priority() == Priority::High && self.is_active(c))
+        AlarmCode::ALL.iter().any(|&c| Some(c) != except && c.priority() == Priority::High && self.is_active(c))
     }
 
     pub fn any_high(&self) -> bool {
@@ -86,28 +80,15 @@ mod tests {
     fn latch_list_and_priorities() {
         let mut a = AlarmSet::default();
         assert!(a.raise(AlarmCode::DoseLimit, Duration::ZERO));
-        assert!(
-            !a.raise(AlarmCode::DoseLimit, Duration::from_secs(1)),
-            "already latched"
-        );
+        assert!(!a.raise(AlarmCode::DoseLimit, Duration::from_secs(1)), "already latched");
         assert_eq!(a.raised_at(AlarmCode::DoseLimit), Some(Duration::ZERO));
         assert!(!a.any_high());
         assert!(a.raise(AlarmCode::MotorStall, Duration::ZERO));
         assert!(a.raise(AlarmCode::Occlusion, Duration::ZERO));
-        assert_eq!(
-            a.active(),
-            vec![
-                AlarmCode::Occlusion,
-                AlarmCode::MotorStall,
-                AlarmCode::DoseLimit
-            ]
-        );
+        assert_eq!(a.active(), vec![AlarmCode::Occlusion, AlarmCode::MotorStall, AlarmCode::DoseLimit]);
         assert!(a.any_high_except(Some(AlarmCode::Occlusion)));
         a.retain_high();
-        assert_eq!(
-            a.active(),
-            vec![AlarmCode::Occlusion, AlarmCode::MotorStall]
-        );
+        assert_eq!(a.active(), vec![AlarmCode::Occlusion, AlarmCode::MotorStall]);
         assert!(a.clear(AlarmCode::MotorStall));
         assert!(!a.clear(AlarmCode::MotorStall));
         assert!(!a.any_high_except(Some(AlarmCode::Occlusion)));

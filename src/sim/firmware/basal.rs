@@ -16,11 +16,7 @@ pub const NS_MILLI_PER_SMALL_STROKE: u128 = 720_000_000_000_000;
 
 /// The basal rate in thousandths of µL/h; 0 (no basal strokes) for anything not positive.
 pub fn rate_milli(rate_ul_h: f64) -> u64 {
-    if rate_ul_h.is_finite() && rate_ul_h > 0.0 {
-        (rate_ul_h * 1000.0).round().min(1e15) as u64
-    } else {
-        0
-    }
+    if rate_ul_h.is_finite() && rate_ul_h > 0.0 { (rate_ul_h * 1000.0).round().min(1e15) as u64 } else { 0 }
 }
 
 /// Where the basal strokes of the current run fall.
@@ -41,12 +37,7 @@ impl BasalSchedule {
 
     /// A schedule whose intervals are computed with another stroke constant (a defect).
     pub fn with_stroke_constant(rate_ul_h: f64, ns_milli_per_stroke: u128) -> Self {
-        Self {
-            anchor: Duration::ZERO,
-            k: 0,
-            rate_milli: rate_milli(rate_ul_h),
-            ns_milli_per_stroke,
-        }
+        Self { anchor: Duration::ZERO, k: 0, rate_milli: rate_milli(rate_ul_h), ns_milli_per_stroke }
     }
 
     /// Time from the anchor to the k-th stroke; `None` without a basal rate.
@@ -66,8 +57,7 @@ impl BasalSchedule {
 
     /// When the next basal stroke is due.
     pub fn next_due(&self) -> Option<Duration> {
-        self.offset(self.k + 1)
-            .and_then(|d| self.anchor.checked_add(d))
+        self.offset(self.k + 1).and_then(|d| self.anchor.checked_add(d))
     }
 
     /// A basal stroke was delivered at `now`: on time it keeps the pattern, late (after a motor
@@ -83,9 +73,7 @@ impl BasalSchedule {
     /// A new rate while running: the next stroke comes one new interval after the last one
     /// (or the start of the run), but not before `now`.
     pub fn reprogram(&mut self, now: Duration, rate_ul_h: f64) {
-        let last = self
-            .anchor
-            .saturating_add(self.offset(self.k).unwrap_or_default());
+        let last = self.anchor.saturating_add(self.offset(self.k).unwrap_or_default());
         self.rate_milli = rate_milli(rate_ul_h);
         let interval = self.offset(1).unwrap_or_default();
         self.anchor = last.max(now.saturating_sub(interval));

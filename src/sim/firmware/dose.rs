@@ -80,9 +80,7 @@ pub fn bolus_strokes(dose_ul: f64) -> u32 {
         return 1;
     }
     let milli = (dose_ul * 1000.0).round().min(1e9) as u64;
-    u32::try_from((milli + 125) / 250)
-        .unwrap_or(u32::MAX)
-        .max(1)
+    u32::try_from((milli + 125) / 250).unwrap_or(u32::MAX).max(1)
 }
 
 /// A granted bolus, delivered or being delivered.

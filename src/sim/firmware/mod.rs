@@ -68,8 +68,8 @@ use super::fluid::{Plant, StrokeOutcome};
 use super::timers::{Timer, TimerTable};
 use crate::protocol::reply::active_alarms_to_fields;
 use crate::protocol::{
-    AlarmCode, BolusReply, BootReason, Command, DenyReason, ErrCode, Event, EventKind, Fields,
-    PumpError, PumpIdentity, PumpState, StatusReport,
+    AlarmCode, BolusReply, BootReason, Command, DenyReason, ErrCode, Event, EventKind, Fields, PumpError, PumpIdentity,
+    PumpState, StatusReport,
 };
 
 /// Volume of one stroke, µL.
@@ -169,10 +169,7 @@ pub struct Firmware {
 }
 
 fn err(code: ErrCode, detail: &str) -> PumpError {
-    PumpError {
-        code,
-        detail: Some(detail.to_string()),
-    }
+    PumpError { code, detail: Some(detail.to_string()) }
 }
 
 impl Firmware {
@@ -190,11 +187,7 @@ impl Firmware {
             basal: BasalSchedule::with_stroke_constant(settings.basal_ul_h, stroke_constant),
             settings,
             therapy_on: false,
-            reservoir_ul: if reservoir_ul.is_finite() && reservoir_ul > 0.0 {
-                reservoir_ul
-            } else {
-                0.0
-            },
+            reservoir_ul: if reservoir_ul.is_finite() && reservoir_ul > 0.0 { reservoir_ul } else { 0.0 },
             boot_at: now,
             next_evseq: 1,
             strokes_since_boot: 0,
@@ -209,12 +202,7 @@ impl Firmware {
             timers: TimerTable::default(),
             events: Vec::new(),
         };
-        fw.emit(
-            now,
-            EventKind::Boot {
-                reason: BootReason::PowerOn,
-            },
-        );
+        fw.emit(now, EventKind::Boot { reason: BootReason::PowerOn });
         fw
     }
 
@@ -280,11 +268,7 @@ impl Firmware {
 
     /// Bolus volume granted and not yet delivered, µL.
     pub fn pending_bolus_ul(&self) -> f64 {
-        self.boluses
-            .iter()
-            .map(|b| f64::from(b.strokes_left))
-            .sum::<f64>()
-            * STROKE_UL
+        self.boluses.iter().map(|b| f64::from(b.strokes_left)).sum::<f64>() * STROKE_UL
     }
 
     /// The firmware's next deadline, if any timer is armed.
@@ -304,9 +288,7 @@ impl Firmware {
         while let Some((timer, _)) = self.timers.pop_expired(now) {
             match timer {
                 Timer::BasalStroke => self.attempt_stroke(now, StrokeKind::Basal, plant),
-                Timer::BolusStroke if !self.boluses.is_empty() => {
-                    self.attempt_stroke(now, StrokeKind::Bolus, plant)
-                }
+                Timer::BolusStroke if !self.boluses.is_empty() => self.attempt_stroke(now, StrokeKind::Bolus, plant),
                 Timer::BolusStroke => {}
                 Timer::StallRetry => {
                     if let Some(stall) = self.stall {
@@ -320,22 +302,13 @@ impl Firmware {
     }
 
     /// Executes one request's command. The plant must be at `now`.
-    pub fn execute(
-        &mut self,
-        now: Duration,
-        command: &Command,
-        plant: &mut Plant,
-    ) -> Result<Fields, PumpError> {
+    pub fn execute(&mut self, now: Duration, command: &Command, plant: &mut Plant) -> Result<Fields, PumpError> {
         let done = Ok(Fields::new());
         match *command {
             Command::Id => Ok(self.identity.to_fields()),
             Command::Status => Ok(self.status(now, plant).to_fields()),
             Command::Program { basal_ul_h } => self.program(now, basal_ul_h).and(done),
-            Command::BolusConfig {
-                dose_ul,
-                lockout_s,
-                max_per_24h,
-            } => {
+            Command::BolusConfig { dose_ul, lockout_s, max_per_24h } => {
                 if !(1.0..=500.0).contains(&dose_ul) {
                     return Err(err(ErrCode::Range, "dose_ul"));
                 }
@@ -362,10 +335,7 @@ impl Firmware {
                 self.settings.max_24h_ul = max_24h_ul;
                 done
             }
-            Command::AlarmConfig {
-                low_reservoir_ul,
-                occlusion_kpa,
-            } => {
+            Command::AlarmConfig { low_reservoir_ul, occlusion_kpa } => {
                 if !(500.0..=5000.0).contains(&low_reservoir_ul) {
                     return Err(err(ErrCode::Range, "low_reservoir_ul"));
                 }
@@ -428,12 +398,7 @@ impl Firmware {
             self.alarms.retain_high();
         }
         self.reported_state = PumpState::Stopped;
-        self.emit(
-            now,
-            EventKind::Boot {
-                reason: BootReason::Watchdog,
-            },
-        );
+        self.emit(now, EventKind::Boot { reason: BootReason::Watchdog });
         self.update_delivery(now);
         if self.therapy_on && !self.delivering {
             // Still suspended by a HIGH alarm: the watch for an interruption starts again.
@@ -491,11 +456,7 @@ impl Firmware {
                 self.next_bolus_id = self.next_bolus_id.checked_add(1).unwrap_or(1);
                 self.history.record_grant(now);
                 let strokes = bolus_strokes(self.settings.dose_ul);
-                self.boluses.push_back(Bolus {
-                    id,
-                    strokes_left: strokes,
-                    strokes_done: 0,
-                });
+                self.boluses.push_back(Bolus { id, strokes_left: strokes, strokes_done: 0 });
                 self.emit(now, EventKind::BolusStart { id });
                 self.update_delivery(now);
                 BolusReply::Granted { id }
@@ -513,30 +474,18 @@ impl Firmware {
             return Some(DenyReason::Stopped);
         }
         let lockout = Duration::from_secs(u64::from(self.settings.lockout_s));
-        let in_lockout = self
-            .history
-            .last_grant()
-            .is_some_and(|last| now.saturating_sub(last) < lockout);
+        let in_lockout = self.history.last_grant().is_some_and(|last| now.saturating_sub(last) < lockout);
         if in_lockout && !self.faults.has(Fault::LockoutIgnored) {
             return Some(DenyReason::Lockout);
         }
         let granted = self.history.grants_in_rolling_day(now);
         let max = usize::try_from(self.settings.max_per_24h).unwrap_or(usize::MAX);
-        let too_many = if self.faults.has(Fault::MaxPer24hOffByOne) {
-            granted > max
-        } else {
-            granted >= max
-        };
+        let too_many = if self.faults.has(Fault::MaxPer24hOffByOne) { granted > max } else { granted >= max };
         if too_many {
             return Some(DenyReason::MaxPer24h);
         }
-        let dose = self
-            .settings
-            .dose_ul
-            .max(f64::from(bolus_strokes(self.settings.dose_ul)) * STROKE_UL);
-        if self.delivered_24h_ul(now) + self.pending_bolus_ul() + dose
-            > self.settings.max_24h_ul + EPS
-        {
+        let dose = self.settings.dose_ul.max(f64::from(bolus_strokes(self.settings.dose_ul)) * STROKE_UL);
+        if self.delivered_24h_ul(now) + self.pending_bolus_ul() + dose > self.settings.max_24h_ul + EPS {
             return Some(DenyReason::DailyLimit);
         }
         None
@@ -556,8 +505,7 @@ impl Firmware {
     /// Start of the current 24 h period since boot (the `daily-limit-calendar-day` defect).
     fn day_start(&self, now: Duration) -> Duration {
         let days = now.saturating_sub(self.boot_at).as_secs() / DAY.as_secs();
-        self.boot_at
-            .saturating_add(DAY.saturating_mul(u32::try_from(days).unwrap_or(u32::MAX)))
+        self.boot_at.saturating_add(DAY.saturating_mul(u32::try_from(days).unwrap_or(u32::MAX)))
     }
 
     fn condition_gone(&self, code: AlarmCode, plant: &Plant) -> bool {
@@ -565,16 +513,13 @@ impl Firmware {
         match code {
             AlarmCode::Occlusion => {
                 // The configured threshold: `occlusion-threshold-doubled` is a detection defect.
-                self.faults.has(Fault::OcclusionAckEarly)
-                    || plant.pressure_kpa() < self.settings.occlusion_kpa / 2.0
+                self.faults.has(Fault::OcclusionAckEarly) || plant.pressure_kpa() < self.settings.occlusion_kpa / 2.0
             }
             AlarmCode::ReservoirLow => self.reservoir_ul > self.low_reservoir_threshold() + EPS,
             AlarmCode::ReservoirEmpty => reservoir_holds_a_stroke,
             AlarmCode::MotorStall => plant.motor_blocked().is_none(),
             AlarmCode::TherapyInterrupted => {
-                !self
-                    .alarms
-                    .any_high_except(Some(AlarmCode::TherapyInterrupted))
+                !self.alarms.any_high_except(Some(AlarmCode::TherapyInterrupted))
                     && plant.motor_blocked().is_none()
                     && reservoir_holds_a_stroke
                     && plant.pressure_kpa() <= self.occlusion_threshold()
@@ -586,29 +531,17 @@ impl Firmware {
     // ----- delivery --------------------------------------------------------------------------
 
     fn occlusion_threshold(&self) -> f64 {
-        let factor = if self.faults.has(Fault::OcclusionThresholdDoubled) {
-            2.0
-        } else {
-            1.0
-        };
+        let factor = if self.faults.has(Fault::OcclusionThresholdDoubled) { 2.0 } else { 1.0 };
         self.settings.occlusion_kpa * factor
     }
 
     fn low_reservoir_threshold(&self) -> f64 {
-        let late = if self.faults.has(Fault::LowReservoirLate) {
-            LOW_RESERVOIR_LATE_UL
-        } else {
-            0.0
-        };
+        let late = if self.faults.has(Fault::LowReservoirLate) { LOW_RESERVOIR_LATE_UL } else { 0.0 };
         self.settings.low_reservoir_ul - late
     }
 
     fn bolus_interval(&self) -> Duration {
-        if self.faults.has(Fault::BolusSlow) {
-            SLOW_BOLUS_INTERVAL
-        } else {
-            BOLUS_INTERVAL
-        }
+        if self.faults.has(Fault::BolusSlow) { SLOW_BOLUS_INTERVAL } else { BOLUS_INTERVAL }
     }
 
     /// A HIGH alarm holds delivery.
@@ -645,11 +578,7 @@ impl Firmware {
             self.arm_basal();
         } else if !want && self.delivering {
             self.delivering = false;
-            let due = if self.stall.is_some() {
-                Some(now)
-            } else {
-                self.timers.get(Timer::BasalStroke)
-            };
+            let due = if self.stall.is_some() { Some(now) } else { self.timers.get(Timer::BasalStroke) };
             self.timers.stop(Timer::BasalStroke);
             self.timers.stop(Timer::StallRetry);
             self.stall = None;
@@ -662,14 +591,8 @@ impl Firmware {
             self.timers.stop(Timer::TherapyInterrupted);
         }
         if self.bolus_may_run() {
-            if !self.boluses.is_empty()
-                && self.stall.is_none()
-                && !self.timers.is_set(Timer::BolusStroke)
-            {
-                self.timers.set(
-                    Timer::BolusStroke,
-                    now.saturating_add(self.bolus_interval()),
-                );
+            if !self.boluses.is_empty() && self.stall.is_none() && !self.timers.is_set(Timer::BolusStroke) {
+                self.timers.set(Timer::BolusStroke, now.saturating_add(self.bolus_interval()));
             }
         } else {
             self.timers.stop(Timer::BolusStroke);
@@ -686,40 +609,26 @@ impl Firmware {
             return;
         }
         self.undelivered_since = Some(due);
-        if !self.faults.has(Fault::TherapyInterruptedMissing)
-            && !self.alarms.is_active(AlarmCode::TherapyInterrupted)
-        {
-            self.timers.set(
-                Timer::TherapyInterrupted,
-                due.saturating_add(INTERRUPTION_DELAY),
-            );
+        if !self.faults.has(Fault::TherapyInterruptedMissing) && !self.alarms.is_active(AlarmCode::TherapyInterrupted) {
+            self.timers.set(Timer::TherapyInterrupted, due.saturating_add(INTERRUPTION_DELAY));
         }
     }
 
     /// If a stroke now would put more than `max_24h_ul` in the 24 h window, when it may be made.
     fn dose_cap_release(&self, now: Duration) -> Option<Duration> {
-        let cap = (self.settings.max_24h_ul / STROKE_UL + EPS)
-            .floor()
-            .max(0.0) as usize;
+        let cap = (self.settings.max_24h_ul / STROKE_UL + EPS).floor().max(0.0) as usize;
         if self.faults.has(Fault::DailyLimitCalendarDay) {
             let day_start = self.day_start(now);
             (self.history.strokes_since(day_start) >= cap).then_some(day_start.saturating_add(DAY))
         } else {
             let count = self.history.strokes_in_rolling_day(now);
-            (count >= cap).then(|| {
-                self.history
-                    .rolling_release(now, count + 1 - cap)
-                    .unwrap_or(now.saturating_add(DAY))
-            })
+            (count >= cap)
+                .then(|| self.history.rolling_release(now, count + 1 - cap).unwrap_or(now.saturating_add(DAY)))
         }
     }
 
     fn attempt_stroke(&mut self, now: Duration, kind: StrokeKind, plant: &mut Plant) {
-        let timer = if self.stall.is_some() {
-            Timer::StallRetry
-        } else {
-            kind.timer()
-        };
+        let timer = if self.stall.is_some() { Timer::StallRetry } else { kind.timer() };
         if let Some(release) = self.dose_cap_release(now) {
             self.timers.set(timer, release);
             return;
@@ -744,8 +653,7 @@ impl Firmware {
                 if failures >= STALL_ATTEMPTS && !self.faults.has(Fault::StallDetectionOff) {
                     self.raise(now, AlarmCode::MotorStall);
                 } else {
-                    self.timers
-                        .set(Timer::StallRetry, now.saturating_add(STALL_RETRY));
+                    self.timers.set(Timer::StallRetry, now.saturating_add(STALL_RETRY));
                 }
             }
             StrokeOutcome::Completed { .. } => {
@@ -765,14 +673,8 @@ impl Firmware {
                 if (kind == StrokeKind::Basal || recovered) && self.delivering {
                     self.arm_basal();
                 }
-                if (kind == StrokeKind::Bolus || recovered)
-                    && !self.boluses.is_empty()
-                    && self.bolus_may_run()
-                {
-                    self.timers.set(
-                        Timer::BolusStroke,
-                        now.saturating_add(self.bolus_interval()),
-                    );
+                if (kind == StrokeKind::Bolus || recovered) && !self.boluses.is_empty() && self.bolus_may_run() {
+                    self.timers.set(Timer::BolusStroke, now.saturating_add(self.bolus_interval()));
                 }
                 self.check_reservoir_low(now);
             }
@@ -798,13 +700,7 @@ impl Firmware {
 
     fn end_bolus(&mut self, now: Duration, bolus: Bolus) {
         let delivered_ul = f64::from(bolus.strokes_done) * STROKE_UL;
-        self.emit(
-            now,
-            EventKind::BolusEnd {
-                id: bolus.id,
-                delivered_ul,
-            },
-        );
+        self.emit(now, EventKind::BolusEnd { id: bolus.id, delivered_ul });
     }
 
     fn check_reservoir_low(&mut self, now: Duration) {
@@ -817,18 +713,10 @@ impl Firmware {
 
     fn raise(&mut self, now: Duration, code: AlarmCode) {
         if self.alarms.raise(code, now) {
-            self.emit(
-                now,
-                EventKind::Alarm {
-                    code,
-                    priority: code.priority(),
-                },
-            );
+            self.emit(now, EventKind::Alarm { code, priority: code.priority() });
         }
         match code {
-            AlarmCode::DoseLimit => self
-                .timers
-                .set(Timer::DoseLimitClear, now.saturating_add(DOSE_LIMIT_HOLD)),
+            AlarmCode::DoseLimit => self.timers.set(Timer::DoseLimitClear, now.saturating_add(DOSE_LIMIT_HOLD)),
             AlarmCode::TherapyInterrupted => self.timers.stop(Timer::TherapyInterrupted),
             _ => {}
         }
@@ -859,10 +747,6 @@ impl Firmware {
         }
         let evseq = self.next_evseq;
         self.next_evseq = self.next_evseq.wrapping_add(1);
-        self.events.push(Event {
-            evseq,
-            pump_ms: self.pump_ms(now),
-            kind,
-        });
+        self.events.push(Event { evseq, pump_ms: self.pump_ms(now), kind });
     }
 }

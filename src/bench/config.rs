@@ -1,0 +1,425 @@
+//! Bench files (`rig/*.yaml`): which bench to open and how, and the identity and calibration of
+//! its instruments, which the evidence records.
+//!
+//! Parsing is strict: an unknown key, a wrong type or a bad value is an error located at
+//! `file:line:column`, never ignored.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::drivers::SensorModel;
+
+/// A parsed bench file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchFile {
+    /// Short name of the bench, shown in reports.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// How the rig reaches the pump, the sensor and the valve.
+    pub connection: Connection,
+    pub flow_sensor: FlowSensorSpec,
+    pub valve: ValveSpec,
+    /// The test line between pump and valve. The twin simulates it; on a real bench it is the
+    /// fitted tubing, recorded for the evidence. Defaults to the SRS reference line.
+    #[serde(default)]
+    pub test_line: TestLineSpec,
+}
+
+/// The test line: compliance (SRS-OCC-002's reference line is 0.5 µL/kPa ± 20 %) and outlet
+/// resistance, whose product is the time constant of the outflow.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestLineSpec {
+    pub compliance_ul_per_kpa: f64,
+    pub resistance_kpa_s_per_ul: f64,
+}
+
+impl Default for TestLineSpec {
+    fn default() -> Self {
+        let reference = crate::sim::LineParams::default();
+        Self {
+            compliance_ul_per_kpa: reference.compliance_ul_per_kpa,
+            resistance_kpa_s_per_ul: reference.resistance_kpa_s_per_ul,
+        }
+    }
+}
+
+/// How the bench is reached.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Connection {
+    /// The digital twin, in this process, under a virtual clock.
+    Twin {
+        /// Seed of the twin's sensor noise: the same seed gives the same run.
+        #[serde(default = "default_seed")]
+        seed: u64,
+        /// Seeded firmware defects, by name (`rig faults` lists them).
+        #[serde(default)]
+        faults: Vec<String>,
+    },
+    /// A software bench running as its own process (`rig sim`, or another simulator that
+    /// follows ICD.md): the pump on a pseudo-terminal, sensor and valve on the bench bus socket.
+    /// `{uid}` in a path is replaced by the user's numeric id.
+    SimProcess {
+        serial: String,
+        #[serde(default = "default_baud")]
+        baud: u32,
+        bus: String,
+    },
+    /// Real instruments on a Raspberry Pi.
+    Hardware {
+        serial: String,
+        #[serde(default = "default_baud")]
+        baud: u32,
+        i2c: String,
+        gpiochip: String,
+    },
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+/// The liquid flow sensor: what it is, where it is, and how far to trust it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSensorSpec {
+    pub model: SensorModel,
+    /// 7-bit I2C address.
+    pub address: u8,
+    pub serial_number: String,
+    pub calibration_due: CalendarDate,
+    pub accuracy: Accuracy,
+}
+
+/// A sensor's stated accuracy: the larger of a share of the reading and an absolute floor.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accuracy {
+    pub percent_of_reading: f64,
+    pub floor_ul_h: f64,
+}
+
+impl Accuracy {
+    /// The uncertainty of one reading of `flow_ul_h`.
+    pub fn of_reading(&self, flow_ul_h: f64) -> f64 {
+        (flow_ul_h.abs() * self.percent_of_reading / 100.0).max(self.floor_ul_h)
+    }
+}
+
+/// The occlusion valve: a normally-open pinch valve on one GPIO line.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValveSpec {
+    pub line: u32,
+    pub model: String,
+    pub serial_number: String,
+}
+
+/// A date `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CalendarDate(pub time::Date);
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+impl<'de> Deserialize<'de> for CalendarDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        time::Date::parse(&s, DATE_FORMAT)
+            .map(CalendarDate)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a date YYYY-MM-DD ({e})")))
+    }
+}
+
+impl Serialize for CalendarDate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl fmt::Display for CalendarDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.format(DATE_FORMAT).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+/// A bench file that cannot be used, located in its file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BenchFileError {
+    #[error("bench file {path}: cannot read: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}:{line}:{column}: {message}\n{snippet}\n  hint: {hint}")]
+    Invalid { path: PathBuf, line: usize, column: usize, message: String, snippet: String, hint: String },
+}
+
+impl BenchFile {
+    /// Reads and checks a bench file.
+    pub fn load(path: &Path) -> Result<BenchFile, BenchFileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BenchFileError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
+        BenchFile::parse(path, &text)
+    }
+
+    /// Parses bench-file text; `path` is only used to locate errors.
+    pub fn parse(path: &Path, text: &str) -> Result<BenchFile, BenchFileError> {
+        let bench: BenchFile = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            let (line, column) = refine_location(text, line, column, &e.to_string());
+            let message = e.to_string();
+            // serde_yaml appends its own "at line L column C"; the prefix says it already.
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            invalid(path, text, line, column, message)
+        })?;
+        bench.check(path, text)?;
+        Ok(bench)
+    }
+
+    /// Checks the rules serde cannot express, locating the offending key.
+    fn check(&self, path: &Path, text: &str) -> Result<(), BenchFileError> {
+        let at = |key: &str, message: String| {
+            let (line, column) = locate_key(text, key);
+            Err(invalid(path, text, line, column, message))
+        };
+        if self.flow_sensor.address > 0x7F {
+            return at(
+                "address",
+                format!("I2C address 0x{:02X} is not a 7-bit address (0x00-0x7F)", self.flow_sensor.address),
+            );
+        }
+        let acc = self.flow_sensor.accuracy;
+        if !(acc.percent_of_reading.is_finite() && acc.percent_of_reading > 0.0 && acc.percent_of_reading < 100.0) {
+            return at("percent_of_reading", "percent_of_reading must be above 0 and below 100".into());
+        }
+        if !(acc.floor_ul_h.is_finite() && acc.floor_ul_h >= 0.0) {
+            return at("floor_ul_h", "floor_ul_h must be 0 or more".into());
+        }
+        let line = self.test_line;
+        if !(line.compliance_ul_per_kpa.is_finite() && line.compliance_ul_per_kpa > 0.0) {
+            return at("compliance_ul_per_kpa", "compliance_ul_per_kpa must be above 0".into());
+        }
+        if !(line.resistance_kpa_s_per_ul.is_finite() && line.resistance_kpa_s_per_ul > 0.0) {
+            return at("resistance_kpa_s_per_ul", "resistance_kpa_s_per_ul must be above 0".into());
+        }
+        if let Connection::Twin { faults, .. } = &self.connection {
+            for name in faults {
+                if let Err(e) = name.parse::<crate::sim::Fault>() {
+                    return at(name, e.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The twin that models this bench: its sensor, valve line and test line, the file's seed and
+    /// faults (a twin bench) plus `extra_faults`.
+    pub fn twin_config(&self, extra_faults: &[crate::sim::Fault]) -> Result<crate::sim::TwinConfig, String> {
+        let mut config = crate::sim::TwinConfig::default();
+        let mut faults = Vec::new();
+        if let Connection::Twin { seed, faults: names } = &self.connection {
+            config.seed = *seed;
+            for name in names {
+                faults.push(name.parse::<crate::sim::Fault>().map_err(|e| e.to_string())?);
+            }
+        }
+        for f in extra_faults {
+            if !faults.contains(f) {
+                faults.push(*f);
+            }
+        }
+        config.faults = faults;
+        config.sensor_model = self.flow_sensor.model;
+        config.sensor_address = self.flow_sensor.address;
+        config.valve_line = self.valve.line;
+        if let Ok(serial) = self.flow_sensor.serial_number.parse() {
+            config.sensor_serial = serial;
+        }
+        config.line.compliance_ul_per_kpa = self.test_line.compliance_ul_per_kpa;
+        config.line.resistance_kpa_s_per_ul = self.test_line.resistance_kpa_s_per_ul;
+        Ok(config)
+    }
+
+    /// The connection with `{uid}` in its paths replaced by the user's numeric id.
+    pub fn resolved_connection(&self) -> Connection {
+        let uid = nix::unistd::getuid().as_raw().to_string();
+        let fix = |p: &String| p.replace("{uid}", &uid);
+        match &self.connection {
+            Connection::SimProcess { serial, baud, bus } => {
+                Connection::SimProcess { serial: fix(serial), baud: *baud, bus: fix(bus) }
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+fn invalid(path: &Path, text: &str, line: usize, column: usize, message: String) -> BenchFileError {
+    let hint = hint_for(&message);
+    BenchFileError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        snippet: snippet(text, line, column),
+        hint,
+    }
+}
+
+/// The offending line with a caret under the column.
+pub fn snippet(text: &str, line: usize, column: usize) -> String {
+    let source = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+    let gutter = format!("{line:>4} | ");
+    format!("{gutter}{source}\n{}^", " ".repeat(gutter.len() + column.saturating_sub(1)))
+}
+
+fn hint_for(message: &str) -> String {
+    if message.contains("unknown field") {
+        "check the spelling; every key a bench file may hold is shown in rig/sim.yaml and rig/pi.yaml".into()
+    } else if message.contains("missing field") {
+        "add the key; see rig/pi.yaml for a complete bench file".into()
+    } else if message.contains("unknown variant") {
+        "connection kind is one of: twin, sim-process, hardware".into()
+    } else if message.contains("fault") {
+        "`rig faults` lists the seeded defects".into()
+    } else {
+        "see rig/pi.yaml for a complete, commented bench file".into()
+    }
+}
+
+/// Line and column (1-based) of `key:` (or, failing that, the word) in `text`.
+fn locate_key(text: &str, key: &str) -> (usize, usize) {
+    let as_key = format!("{key}:");
+    for needle in [as_key.as_str(), key] {
+        for (i, line) in text.lines().enumerate() {
+            if let Some(col) = line.find(needle) {
+                return (i + 1, col + 1);
+            }
+        }
+    }
+    (1, 1)
+}
+
+/// serde_yaml locates an error raised by a value's own parser (a date, a model name) at the
+/// mapping that holds it. When the message quotes the bad value, point at the value instead:
+/// its first occurrence at or after the reported line.
+fn refine_location(text: &str, line: usize, column: usize, message: &str) -> (usize, usize) {
+    let quoted = message.split('"').nth(1).filter(|q| !q.is_empty());
+    let Some(value) = quoted else { return (line, column) };
+    text.lines()
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .find_map(|(i, l)| l.find(value).map(|c| (i + 1, c + 1)))
+        .unwrap_or((line, column))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PI: &str = "\
+name: pi-bench-1
+connection:
+  kind: hardware
+  serial: /dev/ttyUSB0
+  i2c: /dev/i2c-1
+  gpiochip: /dev/gpiochip0
+flow_sensor:
+  model: LD20-0600L
+  address: 0x08
+  serial_number: \"12345\"
+  calibration_due: 2027-03-31
+  accuracy: { percent_of_reading: 5.0, floor_ul_h: 1.0 }
+valve:
+  line: 17
+  model: NResearch 161P011
+  serial_number: V-0042
+";
+
+    fn parse(text: &str) -> Result<BenchFile, BenchFileError> {
+        BenchFile::parse(Path::new("bench.yaml"), text)
+    }
+
+    #[test]
+    fn parses_a_complete_hardware_bench() {
+        let b = parse(PI).unwrap();
+        assert_eq!(
+            b.connection,
+            Connection::Hardware {
+                serial: "/dev/ttyUSB0".into(),
+                baud: 115_200,
+                i2c: "/dev/i2c-1".into(),
+                gpiochip: "/dev/gpiochip0".into()
+            }
+        );
+        assert_eq!(b.flow_sensor.address, 0x08);
+        assert_eq!(b.flow_sensor.model, SensorModel::Ld20_0600L);
+        assert_eq!(b.flow_sensor.calibration_due.to_string(), "2027-03-31");
+        assert_eq!(b.valve.line, 17);
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let err = parse(&PI.replace("  address: 0x08", "  adress: 0x08")).unwrap_err();
+        let BenchFileError::Invalid { line, column, message, snippet, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((*line, *column), (9, 3), "{err}");
+        assert!(message.contains("unknown field `adress`"), "{message}");
+        assert!(snippet.contains("adress: 0x08") && snippet.ends_with('^'), "{snippet}");
+        assert!(err.to_string().starts_with("bench.yaml:9:3: "), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_connection_variant_is_refused() {
+        let err =
+            parse(&PI.replace("  gpiochip: /dev/gpiochip0", "  gpiochip: /dev/gpiochip0\n  speed: 9")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `speed`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let err = parse(&PI.replace("LD20-0600L", "LD99")).unwrap_err();
+        assert!(err.to_string().starts_with("bench.yaml:8:10: "), "{err}");
+        assert!(err.to_string().contains("unknown flow sensor model"), "{err}");
+        let err = parse(&PI.replace("2027-03-31", "2027-13-31")).unwrap_err();
+        assert!(err.to_string().starts_with("bench.yaml:11:20: "), "{err}");
+        let err = parse(&PI.replace("address: 0x08", "address: 0x90")).unwrap_err();
+        assert!(err.to_string().contains("bench.yaml:9:3: I2C address 0x90"), "{err}");
+        let err = parse(&PI.replace("kind: hardware", "kind: laptop")).unwrap_err();
+        assert!(err.to_string().contains("bench.yaml:3:"), "{err}");
+    }
+
+    #[test]
+    fn uid_placeholder_is_resolved() {
+        let text = PI.replace(
+            "  kind: hardware\n  serial: /dev/ttyUSB0\n  i2c: /dev/i2c-1\n  gpiochip: /dev/gpiochip0",
+            "  kind: sim-process\n  serial: /tmp/rig-sim-{uid}/pump\n  bus: /tmp/rig-sim-{uid}/bus.sock",
+        );
+        let b = parse(&text).unwrap();
+        let uid = nix::unistd::getuid().as_raw();
+        let Connection::SimProcess { serial, bus, .. } = b.resolved_connection() else { panic!() };
+        assert_eq!(serial, format!("/tmp/rig-sim-{uid}/pump"));
+        assert_eq!(bus, format!("/tmp/rig-sim-{uid}/bus.sock"));
+    }
+
+    #[test]
+    fn accuracy_is_the_larger_of_share_and_floor() {
+        let a = Accuracy { percent_of_reading: 5.0, floor_ul_h: 1.0 };
+        assert!((a.of_reading(500.0) - 25.0).abs() < 1e-12);
+        assert!((a.of_reading(10.0) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn shipped_bench_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rig");
+        for name in ["sim.yaml", "sim-pty.yaml", "pi.yaml"] {
+            BenchFile::load(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

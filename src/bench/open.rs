@@ -1,0 +1,178 @@
+//! Opening a bench from its bench file: the pump link, the flow sensor and the valve, on the
+//! in-process twin, on a software bench in its own process, or on real hardware.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::config::{BenchFile, Connection};
+use super::instruments::{BenchI2c, BenchPin};
+use crate::bus::BusClient;
+use crate::clock::RigClock;
+use crate::drivers::flow_sensor::FlowSensor;
+use crate::drivers::valve::OcclusionValve;
+use crate::link::{LinkError, LinkStreams, PumpLink, open_serial};
+use crate::protocol::session::SessionConfig;
+use crate::sim::{Fault, Twin};
+use crate::twin_host::{SharedTwin, SimI2c, SimPin, serve_service_port};
+
+/// The name the in-process twin's service port goes by in records and errors.
+pub const TWIN_PORT_NAME: &str = "twin:service-port";
+
+/// A bench that could not be opened or failed while in use. Each names the device and what to
+/// check; none of them is a finding about the pump.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Pump(#[from] LinkError),
+    #[error("{0}")]
+    Sensor(String),
+    #[error("{0}")]
+    Valve(String),
+    #[error("{0}")]
+    BenchBus(String),
+    #[error("{0}")]
+    Device(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// An open bench. Dropping it opens the valve (the driver's `Drop`) and closes the link.
+pub struct Bench {
+    pub name: String,
+    pub clock: RigClock,
+    pub link: PumpLink,
+    /// Taken by whoever consumes the pump's events and the frame trace.
+    pub streams: Option<LinkStreams>,
+    pub sensor: FlowSensor<BenchI2c>,
+    pub valve: OcclusionValve<BenchPin>,
+    /// The twin, when the bench is the in-process twin (for injections).
+    pub twin: Option<SharedTwin>,
+    /// The seeded defects in effect, empty on any bench but the twin.
+    pub faults: Vec<Fault>,
+    tasks: Vec<JoinHandle<String>>,
+}
+
+/// What putting the bench in its safe state achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafeStateReport {
+    /// `Ok` when the pump acknowledged STOP.
+    pub pump_stopped: Result<(), String>,
+    /// `Ok` when the valve line was driven to 0 (open).
+    pub valve_open: Result<(), String>,
+}
+
+impl SafeStateReport {
+    pub fn is_safe(&self) -> bool {
+        self.pump_stopped.is_ok() && self.valve_open.is_ok()
+    }
+}
+
+impl Bench {
+    /// Opens the bench `file` describes, with `extra_faults` seeded on top of the file's own
+    /// (only the twin takes faults). Time is read from `clock`: on the twin, it must be the
+    /// runtime's paused clock for virtual time.
+    pub async fn open(file: &BenchFile, extra_faults: &[Fault], clock: RigClock) -> Result<Bench, BenchError> {
+        let session = SessionConfig::default();
+        let line = file.valve.line;
+        let (address, model) = (file.flow_sensor.address, file.flow_sensor.model);
+        match file.resolved_connection() {
+            Connection::Twin { .. } => {
+                let config = file.twin_config(extra_faults).map_err(BenchError::Config)?;
+                let all = config.faults.clone();
+                let twin = SharedTwin::new(Twin::new(config), clock);
+                let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
+                let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
+                let (link, streams, link_task) = PumpLink::spawn(rig_end, TWIN_PORT_NAME, clock, session);
+                let sensor = FlowSensor::new(BenchI2c::Twin(SimI2c::new(twin.clone())), address, model);
+                let valve = OcclusionValve::new(BenchPin::Twin(SimPin::new(twin.clone(), line)), line)
+                    .map_err(|e| BenchError::Valve(e.to_string()))?;
+                Ok(Bench {
+                    name: file.name.clone(),
+                    clock,
+                    link,
+                    streams: Some(streams),
+                    sensor,
+                    valve,
+                    twin: Some(twin),
+                    faults: all,
+                    tasks: vec![twin_task, link_task],
+                })
+            }
+            Connection::SimProcess { serial, baud, bus } => {
+                refuse_faults(extra_faults, &file.name)?;
+                let port = open_serial(&serial, baud)?;
+                let client = BusClient::connect(Path::new(&bus)).map_err(|e| BenchError::BenchBus(e.to_string()))?;
+                let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
+                let sensor = FlowSensor::new(BenchI2c::Bus(client.i2c()), address, model);
+                let valve = OcclusionValve::new(BenchPin::Bus(client.pin(line)), line)
+                    .map_err(|e| BenchError::Valve(e.to_string()))?;
+                Ok(Bench {
+                    name: file.name.clone(),
+                    clock,
+                    link,
+                    streams: Some(streams),
+                    sensor,
+                    valve,
+                    twin: None,
+                    faults: Vec::new(),
+                    tasks: vec![link_task],
+                })
+            }
+            Connection::Hardware { serial, baud, i2c, gpiochip } => {
+                refuse_faults(extra_faults, &file.name)?;
+                let port = open_serial(&serial, baud)?;
+                let bus =
+                    crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(|e| BenchError::Device(e.to_string()))?;
+                let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line)
+                    .map_err(|e| BenchError::Device(e.to_string()))?;
+                let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
+                let sensor = FlowSensor::new(BenchI2c::Linux(bus), address, model);
+                let valve =
+                    OcclusionValve::new(BenchPin::Linux(pin), line).map_err(|e| BenchError::Valve(e.to_string()))?;
+                Ok(Bench {
+                    name: file.name.clone(),
+                    clock,
+                    link,
+                    streams: Some(streams),
+                    sensor,
+                    valve,
+                    twin: None,
+                    faults: Vec::new(),
+                    tasks: vec![link_task],
+                })
+            }
+        }
+    }
+
+    /// Puts the bench in its safe state: pump STOP and valve open, each attempted whatever the
+    /// other did. Safe to call more than once.
+    pub async fn make_safe(&mut self) -> SafeStateReport {
+        // Open the valve first: it needs no answer from anyone.
+        let valve_open = self.valve.make_safe().map_err(|e| e.to_string());
+        let pump_stopped = match tokio::time::timeout(Duration::from_secs(3), self.link.stop()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("pump on {}: no answer to STOP within 3 s", self.link.device())),
+        };
+        SafeStateReport { pump_stopped, valve_open }
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn refuse_faults(faults: &[Fault], bench: &str) -> Result<(), BenchError> {
+    match faults.first() {
+        None => Ok(()),
+        Some(f) => Err(BenchError::Config(format!(
+            "--fault {} needs the in-process twin; bench {bench:?} runs real firmware (or a simulator of its own)",
+            f.name()
+        ))),
+    }
+}
