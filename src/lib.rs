@@ -11,6 +11,7 @@ pub mod bus;
 pub mod clock;
 pub mod drivers;
 pub mod link;
+pub mod plan;
 pub mod protocol;
 pub mod sim;
 pub mod twin_host;

@@ -1,0 +1,6 @@
+//! Test plans: the YAML language V&V engineers write, checked before anything moves, and the
+//! plan as the executor runs it ([`ast`]).
+
+pub mod ast;
+
+pub use ast::*;
