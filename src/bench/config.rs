@@ -248,6 +248,23 @@ impl BenchFile {
         Ok(config)
     }
 
+    /// What this bench can do for a plan. Injections need the in-process twin (the bench bus of
+    /// ICD part 2 has no injection command); an operator needs a real bench and a terminal.
+    pub fn capabilities(&self, interactive: bool) -> std::collections::BTreeSet<crate::plan::Capability> {
+        use crate::plan::Capability::*;
+        let mut caps: std::collections::BTreeSet<_> = [Pump, FlowSensor, Valve].into_iter().collect();
+        match self.connection {
+            Connection::Twin { .. } => caps.extend([MotorStall, WatchdogReset, FrameCorruption]),
+            Connection::SimProcess { .. } => {}
+            Connection::Hardware { .. } => {
+                if interactive {
+                    caps.insert(Operator);
+                }
+            }
+        }
+        caps
+    }
+
     /// The connection with `{uid}` in its paths replaced by the user's numeric id.
     pub fn resolved_connection(&self) -> Connection {
         let uid = nix::unistd::getuid().as_raw().to_string();
