@@ -24,14 +24,14 @@ fn one_day() -> (Duration, u64) {
         bench.link.limit(24_000.0).await.unwrap();
         bench.link.program(500.0).await.unwrap();
         bench.link.start().await.unwrap();
-        bench.sensor.start_continuous().unwrap();
+        bench.sensor().unwrap().start_continuous().unwrap();
         let wall = Instant::now();
         let mut volume = 0.0;
         let mut k = 0u64;
         while SAMPLE * (k as u32) < BENCH_TIME {
             k += 1;
             clock.sleep_until(RigTime::from_duration(SAMPLE * k as u32)).await;
-            volume += bench.sensor.read().unwrap().flow_ul_h * SAMPLE.as_secs_f64() / 3600.0;
+            volume += bench.sensor().unwrap().read().unwrap().flow_ul_h * SAMPLE.as_secs_f64() / 3600.0;
             if k % STATUS_EVERY == 0 {
                 bench.link.status().await.unwrap();
             }

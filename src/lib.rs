@@ -13,5 +13,6 @@ pub mod drivers;
 pub mod link;
 pub mod plan;
 pub mod protocol;
+pub mod run;
 pub mod sim;
 pub mod twin_host;

@@ -45,12 +45,15 @@ pub struct Bench {
     pub link: PumpLink,
     /// Taken by whoever consumes the pump's events and the frame trace.
     pub streams: Option<LinkStreams>,
-    pub sensor: FlowSensor<BenchI2c>,
+    /// Taken by the sampler while a case runs.
+    pub sensor: Option<FlowSensor<BenchI2c>>,
     pub valve: OcclusionValve<BenchPin>,
     /// The twin, when the bench is the in-process twin (for injections).
     pub twin: Option<SharedTwin>,
     /// The seeded defects in effect, empty on any bench but the twin.
     pub faults: Vec<Fault>,
+    /// The bench-bus connection, on a software bench in its own process.
+    bus: Option<BusClient>,
     tasks: Vec<JoinHandle<String>>,
 }
 
@@ -93,10 +96,11 @@ impl Bench {
                     clock,
                     link,
                     streams: Some(streams),
-                    sensor,
+                    sensor: Some(sensor),
                     valve,
                     twin: Some(twin),
                     faults: all,
+                    bus: None,
                     tasks: vec![twin_task, link_task],
                 })
             }
@@ -113,10 +117,11 @@ impl Bench {
                     clock,
                     link,
                     streams: Some(streams),
-                    sensor,
+                    sensor: Some(sensor),
                     valve,
                     twin: None,
                     faults: Vec::new(),
+                    bus: Some(client),
                     tasks: vec![link_task],
                 })
             }
@@ -136,14 +141,36 @@ impl Bench {
                     clock,
                     link,
                     streams: Some(streams),
-                    sensor,
+                    sensor: Some(sensor),
                     valve,
                     twin: None,
                     faults: Vec::new(),
+                    bus: None,
                     tasks: vec![link_task],
                 })
             }
         }
+    }
+
+    /// A second handle on the valve line for an emergency stop, where the backend allows one
+    /// (the twin and the bench bus; a Linux GPIO line has one owner).
+    pub fn valve_pin_clone(&self) -> Option<BenchPin> {
+        let line = self.valve.line();
+        match &self.twin {
+            Some(twin) => Some(BenchPin::Twin(crate::twin_host::SimPin::new(twin.clone(), line))),
+            None => self.bus.as_ref().map(|bus| BenchPin::Bus(bus.pin(line))),
+        }
+    }
+
+    /// On the in-process twin: a handle that "pulls the serial cable" when aborted (the twin's
+    /// end of the service port goes away, as on a lost link). For tests of the rig's handling.
+    pub fn twin_serial_cable(&self) -> Option<tokio::task::AbortHandle> {
+        self.twin.as_ref().and_then(|_| self.tasks.first()).map(|t| t.abort_handle())
+    }
+
+    /// The flow sensor, unless the sampler holds it.
+    pub fn sensor(&mut self) -> Result<&mut FlowSensor<BenchI2c>, BenchError> {
+        self.sensor.as_mut().ok_or_else(|| BenchError::Sensor("the flow sensor is held by the sampler".into()))
     }
 
     /// Puts the bench in its safe state: pump STOP and valve open, each attempted whatever the

@@ -70,7 +70,9 @@ impl fmt::Display for SelfCheckReport {
 pub async fn self_check(bench: &mut Bench, file: &BenchFile, measure: Duration) -> Result<SelfCheckReport, BenchError> {
     let outcome = run_steps(bench, file, measure).await;
     let safe_state = bench.make_safe().await;
-    let _ = bench.sensor.stop_continuous();
+    if let Some(sensor) = bench.sensor.as_mut() {
+        let _ = sensor.stop_continuous();
+    }
     let (pump, sensor_serial, findings) = outcome?;
     Ok(SelfCheckReport {
         bench: bench.name.clone(),
@@ -91,10 +93,10 @@ async fn run_steps(
     let mut findings = Vec::new();
     let pump = bench.link.id().await?;
 
-    if bench.sensor.is_measuring() {
-        bench.sensor.stop_continuous().map_err(|e| sensor_err(&e))?;
+    if bench.sensor()?.is_measuring() {
+        bench.sensor()?.stop_continuous().map_err(|e| sensor_err(&e))?;
     }
-    let product = bench.sensor.read_product_id().map_err(|e| sensor_err(&e))?;
+    let product = bench.sensor()?.read_product_id().map_err(|e| sensor_err(&e))?;
     let declared = &file.flow_sensor.serial_number;
     findings.push(Finding {
         passed: declared.parse::<u64>() == Ok(product.serial_number),
@@ -109,19 +111,19 @@ async fn run_steps(
     bench.link.limit(24_000.0).await?;
     bench.link.program(CHECK_RATE_UL_H).await?;
     bench.link.start().await?;
-    bench.sensor.start_continuous().map_err(|e| sensor_err(&e))?;
+    bench.sensor()?.start_continuous().map_err(|e| sensor_err(&e))?;
 
     let clock = bench.clock;
     let mut next = clock.now() + SETTLE;
     clock.sleep_until(next).await;
-    bench.sensor.read().map_err(|e| sensor_err(&e))?; // restart the sensor's averaging here
+    bench.sensor()?.read().map_err(|e| sensor_err(&e))?; // restart the sensor's averaging here
     let end = next + measure;
     let mut sum = 0.0;
     let mut n = 0u32;
     while next < end {
         next = next + SAMPLE_PERIOD;
         clock.sleep_until(next).await;
-        sum += bench.sensor.read().map_err(|e| sensor_err(&e))?.flow_ul_h;
+        sum += bench.sensor()?.read().map_err(|e| sensor_err(&e))?.flow_ul_h;
         n += 1;
     }
     let mean = sum / f64::from(n.max(1));
@@ -138,14 +140,14 @@ async fn run_steps(
     let before = bench.link.status().await?.pressure_kpa;
     bench.valve.close().map_err(|e| BenchError::Valve(e.to_string()))?;
     let closed_at = clock.now();
-    bench.sensor.read().map_err(|e| sensor_err(&e))?;
+    bench.sensor()?.read().map_err(|e| sensor_err(&e))?;
     let mut rise = None;
     let mut flow_closed = f64::NAN;
     let deadline = closed_at + Duration::from_secs(90);
     while clock.now() < deadline {
         next = clock.now() + SAMPLE_PERIOD;
         clock.sleep_until(next).await;
-        flow_closed = bench.sensor.read().map_err(|e| sensor_err(&e))?.flow_ul_h;
+        flow_closed = bench.sensor()?.read().map_err(|e| sensor_err(&e))?.flow_ul_h;
         let pressure = bench.link.status().await?.pressure_kpa;
         if pressure >= before + 5.0 && clock.now().since(closed_at) >= Duration::from_secs(10) {
             rise = Some((pressure, clock.now().since(closed_at)));

@@ -111,6 +111,22 @@ impl Event {
     }
 }
 
+impl serde::Serialize for Event {
+    /// `{"evseq": 4, "pump_ms": 120345, "event": "ALARM", "code": "OCCLUSION", "priority": "HIGH"}`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.kind.fields();
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("evseq", &self.evseq)?;
+        map.serialize_entry("pump_ms", &self.pump_ms)?;
+        map.serialize_entry("event", self.kind.name())?;
+        for (k, v) in fields.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.payload())

@@ -1,0 +1,152 @@
+//! Evaluating a check: measure a quantity over the timeline, attach its uncertainty from the
+//! instrument's stated accuracy, and judge it against the check's limits.
+
+use std::time::Duration;
+
+use crate::bench::config::Accuracy;
+use crate::clock::RigTime;
+use crate::plan::{Check, Condition, Endpoint, Interval, Measure, Unit};
+
+use super::timeline::{Timeline, Unmeasurable};
+use super::verdict::{CheckOutcome, Verdict};
+
+/// What the evaluation needs to know about the bench and the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalContext {
+    pub accuracy: Accuracy,
+    pub sample_period: Duration,
+}
+
+/// A measured value and its uncertainty (same unit), if the instrument's accuracy applies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    pub value: f64,
+    pub uncertainty: Option<f64>,
+}
+
+/// Measures `measure` on the timeline as of `now`.
+pub fn measure(measure: &Measure, tl: &Timeline, now: RigTime, ctx: &EvalContext) -> Result<Measured, Unmeasurable> {
+    let exact = |value: f64| Measured { value, uncertainty: None };
+    let volume_uncertainty = |volume: f64, hours: f64| {
+        if hours > 0.0 { Some(ctx.accuracy.of_reading(volume / hours) * hours) } else { None }
+    };
+    Ok(match measure {
+        Measure::TimeTo { from, condition } => {
+            let t0 = tl.mark(from).ok_or_else(|| format!("mark `{from}` was never reached"))?;
+            let t1 = tl
+                .first_after(condition, t0)
+                .ok_or_else(|| format!("{} did not occur after mark `{from}` (by {now})", describe(condition)))?;
+            let resolution = match condition {
+                Condition::FlowBelow(_) | Condition::FlowAbove(_) => Some(ctx.sample_period.as_secs_f64()),
+                _ => None,
+            };
+            Measured { value: t1.since(t0).as_secs_f64(), uncertainty: resolution }
+        }
+        Measure::Volume(i) => {
+            let (from, to) = tl.resolve(i, now)?;
+            let v = tl.volume(from, to)?;
+            Measured { value: v, uncertainty: volume_uncertainty(v, to.since(from).as_secs_f64() / 3600.0) }
+        }
+        Measure::FlowMean(i) => {
+            let (from, to) = tl.resolve(i, now)?;
+            let f = tl.flow_mean(from, to)?;
+            Measured { value: f, uncertainty: Some(ctx.accuracy.of_reading(f)) }
+        }
+        Measure::Boluses { granted, reason, interval } => {
+            let (from, to) = tl.resolve(interval, now)?;
+            exact(tl.bolus_count(*granted, *reason, from, to) as f64)
+        }
+        Measure::BolusSpacingMin(i) => {
+            let (from, to) = tl.resolve(i, now)?;
+            exact(tl.bolus_spacing_min(from, to)?)
+        }
+        Measure::MaxWindowVolume { window, interval } => {
+            let (from, to) = tl.resolve(interval, now)?;
+            let v = tl.max_window_volume(*window, from, to)?;
+            Measured { value: v, uncertainty: volume_uncertainty(v, window.as_secs_f64() / 3600.0) }
+        }
+        Measure::PumpValue { field, at } => {
+            let t = match at {
+                Some(m) => tl.resolve(&Interval { from: Endpoint::Mark(m.clone()), to: Endpoint::Now }, now)?.0,
+                None => now,
+            };
+            exact(tl.pump_value(*field, t)?)
+        }
+        Measure::Occurrences { condition, interval } => {
+            let (from, to) = tl.resolve(interval, now)?;
+            exact(tl.occurrences(condition, from, to) as f64)
+        }
+    })
+}
+
+/// Evaluates a check as of `now`.
+pub fn evaluate(check: &Check, tl: &Timeline, now: RigTime, ctx: &EvalContext) -> CheckOutcome {
+    let unit = check.measure.unit();
+    let (low, high) = check.limits.bounds();
+    let (value, uncertainty, verdict, detail) = match measure(&check.measure, tl, now, ctx) {
+        Ok(m) => {
+            let inside = low.is_none_or(|l| m.value >= l) && high.is_none_or(|h| m.value <= h);
+            let verdict = if inside { Verdict::Pass } else { Verdict::Fail };
+            let detail = format!(
+                "{} {} {}",
+                show(m.value, m.uncertainty, unit),
+                if inside { "within" } else { "outside" },
+                show_limits(low, high, unit)
+            );
+            (Some(m.value), m.uncertainty, verdict, detail)
+        }
+        Err(why) => (None, None, Verdict::Fail, format!("not measurable: {why}")),
+    };
+    CheckOutcome {
+        id: check.id.clone(),
+        title: check.title.clone(),
+        value,
+        unit,
+        uncertainty,
+        low,
+        high,
+        verdict,
+        detail,
+        verifies: check.verifies.clone(),
+    }
+}
+
+pub fn describe(condition: &Condition) -> String {
+    match condition {
+        Condition::Alarm(code) => format!("alarm {code}"),
+        Condition::Cleared(code) => format!("clearing of {code}"),
+        Condition::State(state) => format!("state {state}"),
+        Condition::FlowBelow(x) => format!("flow below {x} uL/h"),
+        Condition::FlowAbove(x) => format!("flow above {x} uL/h"),
+    }
+}
+
+/// A value with its unit, and minutes beside seconds when long: `695.0 s (11.6 min)`.
+pub fn show(value: f64, uncertainty: Option<f64>, unit: Unit) -> String {
+    let u = uncertainty.map(|u| format!(" ± {u:.3}")).unwrap_or_default();
+    let sym = unit.symbol();
+    let sep = if sym.is_empty() { "" } else { " " };
+    let mut s = format!("{}{u}{sep}{sym}", trim(value));
+    if unit == Unit::Seconds && value >= 120.0 {
+        s.push_str(&format!(" ({:.1} min)", value / 60.0));
+    }
+    s
+}
+
+fn show_limits(low: Option<f64>, high: Option<f64>, unit: Unit) -> String {
+    let sym = unit.symbol();
+    match (low, high) {
+        (Some(l), Some(h)) => format!("[{}, {}] {sym}", trim(l), trim(h)),
+        (Some(l), None) => format!(">= {} {sym}", trim(l)),
+        (None, Some(h)) => format!("<= {} {sym}", trim(h)),
+        (None, None) => "(no limit)".to_string(),
+    }
+    .trim_end()
+    .to_string()
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".to_string() } else { s.to_string() }
+}

@@ -1,0 +1,96 @@
+//! The one stream of run events (STYLE.md §7, after nextest's `TestEvent`): everything the
+//! executor does and observes, stamped by the rig's clock when it happened. Reporters —
+//! progress, samples file, event log, summary — consume it and nothing else.
+
+use serde::Serialize;
+
+use crate::clock::RigTime;
+use crate::link::FrameRecord;
+use crate::protocol::{AlarmCode, BolusReply, Event, StatusReport};
+
+use super::verdict::{CheckOutcome, Verdict};
+
+/// One flow-sensor reading.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sample {
+    pub at: RigTime,
+    /// Flow through the sensor, µL/h.
+    pub flow_ul_h: f64,
+    /// Volume through the sensor since the case started, µL (flow integrated over each sample
+    /// period: the SF06-LF reports the mean flow since its previous reading).
+    pub volume_ul: f64,
+    pub temperature_c: f64,
+    pub air_in_line: bool,
+    /// Valve state when the sample was taken.
+    pub valve_closed: bool,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunEventKind {
+    CaseStarted {
+        plan: String,
+        case: Option<String>,
+        steps: usize,
+    },
+    StepStarted {
+        index: usize,
+        label: String,
+    },
+    StepFinished {
+        index: usize,
+    },
+    Mark {
+        name: String,
+    },
+    Sample(Sample),
+    SampleFailed {
+        reason: String,
+    },
+    PumpStatus(StatusReport),
+    PumpEvent {
+        event: Event,
+    },
+    EventGap {
+        expected: u32,
+        received: u32,
+    },
+    AlarmsResynced {
+        active: Vec<AlarmCode>,
+    },
+    Frame(FrameRecord),
+    /// Something the rig did to the bench: a command and its answer, a valve move, an injection.
+    BenchAction {
+        what: String,
+        outcome: String,
+    },
+    Bolus {
+        reply: BolusReply,
+    },
+    Check(CheckOutcome),
+    /// The bench was put in its safe state (pump stopped, valve open), or tried to be.
+    SafeState {
+        pump_stopped: Result<(), String>,
+        valve_open: Result<(), String>,
+    },
+    CaseFinished {
+        verdict: Verdict,
+        reason: Option<String>,
+    },
+}
+
+/// One event on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEvent {
+    pub at: RigTime,
+    #[serde(flatten)]
+    pub kind: RunEventKind,
+}
+
+/// Something that consumes the run's events.
+pub trait Reporter {
+    fn on_event(&mut self, event: &RunEvent);
+    /// Called once the case's last event is out: flush, close files.
+    fn finish(&mut self) {}
+}

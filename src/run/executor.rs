@@ -1,0 +1,626 @@
+//! Runs one plan case on an open bench: the steps in order, with the sampler, the STATUS poll
+//! and the pump's events running beside them, all stamped by the one clock and flowing as one
+//! event stream to the timeline and the reporters.
+//!
+//! Whatever happens — pass, fail, a bench error, an interrupt, a lost link — the case ends by
+//! putting the bench in its safe state (valve open, pump stopped), and every sample recorded up
+//! to then has gone to the reporters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+
+use crate::bench::{Bench, BenchError};
+use crate::clock::RigTime;
+use crate::link::{LinkError, PumpNotice};
+use crate::plan::{Action, Expect, ExpectedOutcome, Injection, Plan, Probe, StepKind, Unit, ValveCommand};
+use crate::protocol::{BolusReply, ErrCode, Response};
+
+use super::evaluate::{EvalContext, describe, evaluate};
+use super::event::{Reporter, RunEvent, RunEventKind};
+use super::sampler::Sampler;
+use super::timeline::Timeline;
+use super::verdict::{CheckOutcome, Verdict};
+
+/// What a case produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseReport {
+    pub verdict: Verdict,
+    /// Why the case stopped early, if it did.
+    pub reason: Option<String>,
+    pub checks: Vec<CheckOutcome>,
+    pub bench_time: RigTime,
+    pub samples: usize,
+}
+
+/// How a case is run.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseOptions {
+    /// Virtual time (the in-process twin): sample from a task, not a thread.
+    pub virtual_time: bool,
+    /// A person can answer prompts.
+    pub interactive: bool,
+}
+
+/// Why the step sequence stopped before its end.
+enum Stop {
+    /// The pump did not do what a step needed: a finding.
+    Finding(String),
+    /// The bench or the rig failed.
+    Bench(String),
+    /// SIGINT/SIGTERM.
+    Interrupted(String),
+}
+
+impl From<BenchError> for Stop {
+    fn from(e: BenchError) -> Stop {
+        Stop::Bench(e.to_string())
+    }
+}
+
+/// What a wait ended on.
+enum Waited {
+    Reached,
+    TimedOut,
+}
+
+struct Executor<'a> {
+    bench: &'a mut Bench,
+    plan: &'a Plan,
+    options: CaseOptions,
+    events_tx: UnboundedSender<RunEvent>,
+    events: UnboundedReceiver<RunEvent>,
+    reporters: &'a mut [Box<dyn Reporter + Send>],
+    timeline: Timeline,
+    checks: Vec<CheckOutcome>,
+    eval: EvalContext,
+    valve_state: Arc<AtomicBool>,
+    interrupt: watch::Receiver<Option<String>>,
+    last_response: Option<Response>,
+    samples: usize,
+    sample_failures: u32,
+    link_lost: Option<String>,
+    sampler_dead: Option<String>,
+}
+
+/// Runs `plan` on `bench`. `interrupt` carries the signal's name once the run must stop.
+pub async fn run_case(
+    bench: &mut Bench,
+    plan: &Plan,
+    eval: EvalContext,
+    options: CaseOptions,
+    reporters: &mut [Box<dyn Reporter + Send>],
+    interrupt: watch::Receiver<Option<String>>,
+) -> CaseReport {
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let mut ex = Executor {
+        bench,
+        plan,
+        options,
+        events_tx,
+        events,
+        reporters,
+        timeline: Timeline::new(),
+        checks: Vec::new(),
+        eval,
+        valve_state: Arc::new(AtomicBool::new(false)),
+        interrupt,
+        last_response: None,
+        samples: 0,
+        sample_failures: 0,
+        link_lost: None,
+        sampler_dead: None,
+    };
+    ex.emit(RunEventKind::CaseStarted {
+        plan: plan.id.clone(),
+        case: plan.case.as_ref().map(|c| c.name.clone()),
+        steps: plan.steps.len(),
+    });
+    let (sampler, pollers) = ex.start_observers().await;
+    let stopped = match sampler {
+        Ok(_) => ex.run_steps().await,
+        Err(ref e) => Err(Stop::Bench(e.clone())),
+    };
+    // Safe state first, then collect what the observers still hold.
+    let safe = ex.bench.make_safe().await;
+    for p in pollers {
+        p.abort();
+    }
+    if let Ok(sampler) = sampler {
+        if let Some(mut sensor) = sampler.stop().await {
+            let _ = sensor.stop_continuous();
+            ex.bench.sensor = Some(sensor);
+        }
+    }
+    ex.drain();
+    ex.emit(RunEventKind::SafeState { pump_stopped: safe.pump_stopped.clone(), valve_open: safe.valve_open.clone() });
+    let (verdict, reason) = match stopped {
+        Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Fail) => (Verdict::Fail, None),
+        Ok(()) => (Verdict::Pass, None),
+        Err(Stop::Finding(why)) => (Verdict::Fail, Some(why)),
+        Err(Stop::Bench(why)) => (Verdict::Error, Some(why)),
+        Err(Stop::Interrupted(why)) => (Verdict::Aborted, Some(why)),
+    };
+    let (verdict, reason) = if safe.is_safe() || verdict == Verdict::Aborted {
+        (verdict, reason)
+    } else {
+        // A bench that could not be made safe is the rig's failure whatever the pump did.
+        let why = format!(
+            "the bench could not be made safe: pump stop {:?}, valve open {:?}",
+            safe.pump_stopped, safe.valve_open
+        );
+        (Verdict::Error, Some(reason.map_or(why.clone(), |r| format!("{r}; {why}"))))
+    };
+    ex.emit(RunEventKind::CaseFinished { verdict, reason: reason.clone() });
+    for r in ex.reporters.iter_mut() {
+        r.finish();
+    }
+    CaseReport { verdict, reason, checks: ex.checks, bench_time: ex.bench.clock.now(), samples: ex.samples }
+}
+
+impl Executor<'_> {
+    /// Starts the sampler, the STATUS poll, and the forwarding of pump notices and frames.
+    async fn start_observers(&mut self) -> (Result<Sampler, String>, Vec<tokio::task::JoinHandle<()>>) {
+        let mut tasks = Vec::new();
+        if let Some(streams) = self.bench.streams.take() {
+            let (tx, clock) = (self.events_tx.clone(), self.bench.clock);
+            let mut notices = streams.notices;
+            tasks.push(tokio::spawn(async move {
+                while let Some(n) = notices.recv().await {
+                    let at = n.at();
+                    let kind = match n {
+                        PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
+                        PumpNotice::EventGap { expected, received, .. } => {
+                            RunEventKind::EventGap { expected, received }
+                        }
+                        PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
+                        PumpNotice::LinkLost { reason, .. } => {
+                            RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
+                        }
+                    };
+                    if tx.send(RunEvent { at, kind }).is_err() {
+                        break;
+                    }
+                }
+                let _ = clock;
+            }));
+            let tx = self.events_tx.clone();
+            let mut frames = streams.frames;
+            tasks.push(tokio::spawn(async move {
+                while let Some(f) = frames.recv().await {
+                    if tx.send(RunEvent { at: f.at, kind: RunEventKind::Frame(f) }).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        let (link, tx, clock, period) =
+            (self.bench.link.clone(), self.events_tx.clone(), self.bench.clock, self.plan.status_period);
+        tasks.push(tokio::spawn(async move {
+            let mut k: u32 = 0;
+            loop {
+                match link.status().await {
+                    Ok(s) => {
+                        if tx.send(RunEvent { at: clock.now(), kind: RunEventKind::PumpStatus(s) }).is_err() {
+                            break;
+                        }
+                    }
+                    Err(LinkError::Disconnected { .. }) => break,
+                    Err(_) => {} // a lost STATUS is recorded in the frame trace; the next one may pass
+                }
+                k += 1;
+                clock.sleep_until(RigTime::ZERO + period * k).await;
+            }
+        }));
+        let sampler = match self.bench.sensor.take() {
+            Some(mut sensor) => {
+                let started = if sensor.is_measuring() { Ok(()) } else { sensor.start_continuous() };
+                match started {
+                    Ok(()) => Sampler::spawn(
+                        sensor,
+                        self.bench.clock,
+                        self.plan.sample_period,
+                        self.valve_state.clone(),
+                        self.events_tx.clone(),
+                        self.options.virtual_time,
+                    )
+                    .map_err(|e| format!("cannot start the sampler thread: {e}")),
+                    Err(e) => {
+                        let why = e.to_string();
+                        self.bench.sensor = Some(sensor);
+                        Err(why)
+                    }
+                }
+            }
+            None => Err("the flow sensor is not available".into()),
+        };
+        (sampler, tasks)
+    }
+
+    async fn run_steps(&mut self) -> Result<(), Stop> {
+        let started = self.bench.clock.now();
+        for (index, step) in self.plan.steps.iter().enumerate() {
+            self.check_interrupt()?;
+            if let Some(max) = self.plan.max_duration {
+                if self.bench.clock.now().since(started) > max {
+                    return Err(Stop::Bench(format!("the case exceeded its max_duration of {} s", max.as_secs())));
+                }
+            }
+            self.emit(RunEventKind::StepStarted { index, label: step.label.clone() });
+            match &step.kind {
+                StepKind::Action { action, expect } => self.act(action, expect.as_ref()).await?,
+                StepKind::Wait(d) => {
+                    let until = self.bench.clock.now() + *d;
+                    self.wait(Some(until), |_, _| false).await?;
+                }
+                StepKind::WaitUntil { condition, timeout } => {
+                    let from = self.bench.clock.now();
+                    let condition = *condition;
+                    let waited = self
+                        .wait(Some(from + *timeout), move |tl, _| tl.first_after(&condition, from).is_some())
+                        .await?;
+                    if let Waited::TimedOut = waited {
+                        let what = format!("waited {} s for {}: timed out", timeout.as_secs(), describe(&condition));
+                        self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
+                    }
+                }
+                StepKind::Mark(name) => self.emit(RunEventKind::Mark { name: name.clone() }),
+                StepKind::Check(check) => {
+                    // Judge on data up to this instant: let the sample taken now arrive first
+                    // (at most two sample periods; a dead sensor is reported by the health check).
+                    let now = self.bench.clock.now();
+                    let settle = now + self.plan.sample_period * 2;
+                    self.wait(Some(settle), move |tl, _| tl.last_sample_at().is_some_and(|t| t >= now)).await?;
+                    let outcome = evaluate(check, &self.timeline, now, &self.eval);
+                    self.record_check(outcome);
+                }
+            }
+            self.emit(RunEventKind::StepFinished { index });
+        }
+        Ok(())
+    }
+
+    /// Lets time pass until `until` (or forever), forwarding events, until `done` holds.
+    async fn wait(
+        &mut self,
+        until: Option<RigTime>,
+        done: impl Fn(&Timeline, RigTime) -> bool,
+    ) -> Result<Waited, Stop> {
+        let clock = self.bench.clock;
+        loop {
+            self.check_health()?;
+            if done(&self.timeline, clock.now()) {
+                return Ok(Waited::Reached);
+            }
+            if until.is_some_and(|u| clock.now() >= u) {
+                return Ok(Waited::TimedOut);
+            }
+            let sleep = async {
+                match until {
+                    Some(u) => clock.sleep_until(u).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = self.interrupt.changed() => self.check_interrupt()?,
+                event = self.events.recv() => if let Some(e) = event { self.forward(e) },
+                _ = sleep => {}
+            }
+        }
+    }
+
+    fn check_interrupt(&self) -> Result<(), Stop> {
+        match self.interrupt.borrow().as_ref() {
+            Some(signal) => Err(Stop::Interrupted(format!("interrupted by {signal}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn check_health(&self) -> Result<(), Stop> {
+        self.check_interrupt()?;
+        if let Some(why) = &self.link_lost {
+            return Err(Stop::Bench(format!("pump on {}: serial link lost: {why}", self.bench.link.device())));
+        }
+        if let Some(why) = &self.sampler_dead {
+            return Err(Stop::Bench(format!(
+                "flow sensor failed {} times in a row: {why}",
+                super::sampler::MAX_CONSECUTIVE_FAILURES
+            )));
+        }
+        Ok(())
+    }
+
+    async fn act(&mut self, action: &Action, expect: Option<&Expect>) -> Result<(), Stop> {
+        let link = self.bench.link.clone();
+        let observed: Observed = match action {
+            Action::Start => Observed::from(link.start().await)?,
+            Action::Stop => Observed::from(link.stop().await)?,
+            Action::Fill { volume_ul } => Observed::from(link.fill(*volume_ul).await)?,
+            Action::Program { basal_ul_h } => Observed::from(link.program(*basal_ul_h).await)?,
+            Action::BolusConfig { dose_ul, lockout, max_per_24h } => {
+                let lockout_s = u32::try_from(lockout.as_secs()).unwrap_or(u32::MAX);
+                Observed::from(link.bolus_config(*dose_ul, lockout_s, *max_per_24h).await)?
+            }
+            Action::Limit { max_24h_ul } => Observed::from(link.limit(*max_24h_ul).await)?,
+            Action::AlarmConfig { low_reservoir_ul, occlusion_kpa } => {
+                Observed::from(link.alarm_config(*low_reservoir_ul, *occlusion_kpa).await)?
+            }
+            Action::Ack { alarm } => Observed::from(link.ack(*alarm).await)?,
+            Action::Valve(command) => {
+                let result = match command {
+                    ValveCommand::Close => self.bench.valve.close(),
+                    ValveCommand::Open => self.bench.valve.open(),
+                };
+                result.map_err(|e| Stop::Bench(e.to_string()))?;
+                self.valve_state.store(*command == ValveCommand::Close, Ordering::Relaxed);
+                Observed::Accepted
+            }
+            Action::Bolus { repeat: None } => self.bolus_once().await?,
+            Action::Bolus { repeat: Some(r) } => {
+                let start = self.bench.clock.now();
+                let mut last = Observed::Accepted;
+                for i in 0..r.count {
+                    self.wait(Some(start + r.every * i), |_, _| false).await?;
+                    last = self.bolus_once().await?;
+                }
+                // A repeated request is judged by the checks over its replies, not by the last one.
+                if expect.is_some() { last } else { Observed::Accepted }
+            }
+            Action::Prompt { text } => self.prompt(text).await?,
+            Action::Probe(Probe::BadCrc { command }) => {
+                let r = link.probe_bad_crc(command.clone()).await.map_err(link_stop)?;
+                self.observe_response(&r)
+            }
+            Action::Probe(Probe::RepeatSeq) => {
+                let r = link.probe_repeat_last().await.map_err(link_stop)?;
+                match &self.last_response {
+                    Some(previous) if previous == &r => Observed::Accepted,
+                    Some(previous) => {
+                        Observed::Different(format!("answered {:?}, previously {:?}", r.payload(), previous.payload()))
+                    }
+                    None => Observed::Different(format!("answered {:?} with no previous answer", r.payload())),
+                }
+            }
+            Action::Inject(injection) => {
+                let twin =
+                    self.bench.twin.clone().ok_or_else(|| Stop::Bench("this bench cannot inject faults".into()))?;
+                twin.inject(to_twin_injection(*injection));
+                Observed::Accepted
+            }
+        };
+        self.emit(RunEventKind::BenchAction { what: action_text(action), outcome: observed.describe() });
+        match expect {
+            Some(e) => {
+                let outcome = judge(e, &observed);
+                self.record_check(outcome);
+                Ok(())
+            }
+            None => match observed {
+                Observed::Accepted | Observed::Granted => Ok(()),
+                other => Err(Stop::Finding(format!(
+                    "`{}`: the pump {} (the plan expected it to be accepted)",
+                    action_text(action),
+                    other.describe()
+                ))),
+            },
+        }
+    }
+
+    async fn bolus_once(&mut self) -> Result<Observed, Stop> {
+        let link = self.bench.link.clone();
+        match link.submit(crate::protocol::session::Submission::Command(crate::protocol::Command::Bolus)).await {
+            Ok((response, _)) => {
+                self.last_response = Some(response.clone());
+                match &response.outcome {
+                    Ok(fields) => {
+                        let reply = BolusReply::from_fields(fields).map_err(|e| {
+                            Stop::Bench(format!(
+                                "pump answered BOLUS with {:?}, which breaks the ICD: {e}",
+                                response.payload()
+                            ))
+                        })?;
+                        self.emit(RunEventKind::Bolus { reply });
+                        Ok(match reply {
+                            BolusReply::Granted { .. } => Observed::Granted,
+                            BolusReply::Denied { reason } => Observed::Denied(reason),
+                        })
+                    }
+                    Err(e) => Ok(Observed::Refused(e.code)),
+                }
+            }
+            Err(e) => Err(link_stop(e)),
+        }
+    }
+
+    fn observe_response(&mut self, r: &Response) -> Observed {
+        match &r.outcome {
+            Ok(_) => Observed::Accepted,
+            Err(e) => Observed::Refused(e.code),
+        }
+    }
+
+    async fn prompt(&mut self, text: &str) -> Result<Observed, Stop> {
+        if !self.options.interactive {
+            return Err(Stop::Bench("the plan asks the operator, but this run is not interactive".into()));
+        }
+        eprintln!("\n  OPERATOR: {text}\n  (press Enter when done)");
+        let answered = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| ())
+        });
+        tokio::select! {
+            r = answered => match r {
+                Ok(Ok(())) => Ok(Observed::Accepted),
+                _ => Err(Stop::Bench("no answer from the operator (standard input closed)".into())),
+            },
+            _ = self.interrupt.changed() => Err(self.check_interrupt().err().unwrap_or(Stop::Interrupted("interrupted".into()))),
+        }
+    }
+
+    fn record_check(&mut self, outcome: CheckOutcome) {
+        self.checks.push(outcome.clone());
+        self.emit(RunEventKind::Check(outcome));
+    }
+
+    /// Forwards events that are already waiting, so the executor's own events follow them.
+    fn drain(&mut self) {
+        while let Ok(e) = self.events.try_recv() {
+            self.forward(e);
+        }
+    }
+
+    fn emit(&mut self, kind: RunEventKind) {
+        self.drain();
+        let event = RunEvent { at: self.bench.clock.now(), kind };
+        self.deliver(&event);
+    }
+
+    fn forward(&mut self, event: RunEvent) {
+        match &event.kind {
+            RunEventKind::Sample(_) => {
+                self.samples += 1;
+                self.sample_failures = 0;
+            }
+            RunEventKind::SampleFailed { reason } => {
+                // The sampler stops itself after this many failures in a row.
+                self.sample_failures += 1;
+                if self.sample_failures >= super::sampler::MAX_CONSECUTIVE_FAILURES {
+                    self.sampler_dead = Some(reason.clone());
+                }
+            }
+            RunEventKind::BenchAction { what, outcome } if what == "serial link" => {
+                self.link_lost = Some(outcome.clone())
+            }
+            _ => {}
+        }
+        self.deliver(&event);
+    }
+
+    fn deliver(&mut self, event: &RunEvent) {
+        self.timeline.record(event);
+        for r in self.reporters.iter_mut() {
+            r.on_event(event);
+        }
+    }
+}
+
+/// What the pump (or the bench) answered to an action.
+#[derive(Debug, Clone, PartialEq)]
+enum Observed {
+    Accepted,
+    Refused(ErrCode),
+    Granted,
+    Denied(crate::protocol::DenyReason),
+    /// A repeated request answered otherwise than from the cache.
+    Different(String),
+}
+
+impl Observed {
+    /// Turns a link result into what the pump said; link failures stop the case as bench errors.
+    fn from(result: Result<(), LinkError>) -> Result<Observed, Stop> {
+        match result {
+            Ok(()) => Ok(Observed::Accepted),
+            Err(e) => match e.pump_code() {
+                Some(code) if code != ErrCode::Crc => Ok(Observed::Refused(code)),
+                _ => Err(link_stop(e)),
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Observed::Accepted => "accepted".into(),
+            Observed::Refused(code) => format!("refused it (ERR {code})"),
+            Observed::Granted => "granted it".into(),
+            Observed::Denied(reason) => format!("denied it (reason {reason})"),
+            Observed::Different(why) => format!("did not answer from its cache: {why}"),
+        }
+    }
+}
+
+fn link_stop(e: LinkError) -> Stop {
+    Stop::Bench(e.to_string())
+}
+
+/// Judges an action's answer against its expectation.
+fn judge(expect: &Expect, observed: &Observed) -> CheckOutcome {
+    let passed = match (&expect.outcome, observed) {
+        (ExpectedOutcome::Accepted, Observed::Accepted | Observed::Granted) => true,
+        (ExpectedOutcome::Refused { code, reason }, Observed::Refused(got)) => {
+            reason.is_none() && code.is_none_or(|c| c == *got)
+        }
+        (ExpectedOutcome::Refused { code, reason }, Observed::Denied(got)) => {
+            code.is_none() && reason.is_none_or(|r| r == *got)
+        }
+        _ => false,
+    };
+    let wanted = match &expect.outcome {
+        ExpectedOutcome::Accepted => "accepted".to_string(),
+        ExpectedOutcome::Refused { code: Some(c), .. } => format!("refused with ERR {c}"),
+        ExpectedOutcome::Refused { reason: Some(r), .. } => format!("denied with reason {r}"),
+        ExpectedOutcome::Refused { .. } => "refused".to_string(),
+    };
+    CheckOutcome {
+        id: expect.id.clone(),
+        title: format!("pump answer: {wanted}"),
+        value: None,
+        unit: Unit::Count,
+        uncertainty: None,
+        low: None,
+        high: None,
+        verdict: if passed { Verdict::Pass } else { Verdict::Fail },
+        detail: format!("the pump {}; expected {wanted}", observed.describe()),
+        verifies: expect.verifies.clone(),
+    }
+}
+
+fn to_twin_injection(i: Injection) -> crate::sim::Injection {
+    match i {
+        Injection::MotorStall { duration } => crate::sim::Injection::MotorStall { for_: duration },
+        Injection::ClearMotorStall => crate::sim::Injection::ClearMotorStall,
+        Injection::WatchdogReset => crate::sim::Injection::WatchdogReset,
+        Injection::CorruptNextResponse => crate::sim::Injection::CorruptNextResponse,
+    }
+}
+
+fn action_text(action: &Action) -> String {
+    match action {
+        Action::Start => "START".into(),
+        Action::Stop => "STOP".into(),
+        Action::Valve(ValveCommand::Close) => "valve close (energise)".into(),
+        Action::Valve(ValveCommand::Open) => "valve open (de-energise)".into(),
+        Action::Fill { volume_ul } => format!("FILL volume_ul={volume_ul}"),
+        Action::Program { basal_ul_h } => format!("PROGRAM basal_ul_h={basal_ul_h}"),
+        Action::BolusConfig { dose_ul, lockout, max_per_24h } => {
+            format!("BOLUS_CONFIG dose_ul={dose_ul} lockout_s={} max_per_24h={max_per_24h}", lockout.as_secs())
+        }
+        Action::Limit { max_24h_ul } => format!("LIMIT max_24h_ul={max_24h_ul}"),
+        Action::AlarmConfig { low_reservoir_ul, occlusion_kpa } => {
+            format!("ALARM_CONFIG low_reservoir_ul={low_reservoir_ul} occlusion_kpa={occlusion_kpa}")
+        }
+        Action::Bolus { repeat: None } => "BOLUS".into(),
+        Action::Bolus { repeat: Some(r) } => format!("BOLUS every {} s, {} times", r.every.as_secs(), r.count),
+        Action::Ack { alarm } => format!("ACK code={alarm}"),
+        Action::Prompt { text } => format!("operator prompt: {text}"),
+        Action::Probe(Probe::BadCrc { command }) => format!("probe: `{command}` with a bad CRC"),
+        Action::Probe(Probe::RepeatSeq) => "probe: previous request repeated with its seq".into(),
+        Action::Inject(i) => format!("inject {i:?}"),
+    }
+}
+
+/// How long a wait may take at most, for progress estimates.
+pub fn estimated_duration(plan: &Plan) -> Duration {
+    plan.steps
+        .iter()
+        .map(|s| match &s.kind {
+            StepKind::Wait(d) => *d,
+            StepKind::WaitUntil { timeout, .. } => *timeout,
+            StepKind::Action { action: Action::Bolus { repeat: Some(r) }, .. } => r.every * r.count.saturating_sub(1),
+            _ => Duration::ZERO,
+        })
+        .sum()
+}

@@ -1,0 +1,15 @@
+//! The executor: runs plan cases on a bench and streams what happens to reporters.
+
+pub mod evaluate;
+pub mod event;
+pub mod executor;
+pub mod reporters;
+pub mod runner;
+pub mod sampler;
+pub mod timeline;
+pub mod verdict;
+
+pub use event::{Reporter, RunEvent, RunEventKind, Sample};
+pub use executor::{CaseOptions, CaseReport, run_case};
+pub use runner::{EmergencyStop, RunOptions, RunSummary, render_summary, run_plans};
+pub use verdict::{CheckOutcome, Verdict};

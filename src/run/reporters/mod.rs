@@ -1,0 +1,9 @@
+//! Consumers of the run event stream.
+
+pub mod events_jsonl;
+pub mod progress;
+pub mod samples_csv;
+
+pub use events_jsonl::EventsJsonl;
+pub use progress::Progress;
+pub use samples_csv::SamplesCsv;

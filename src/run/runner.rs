@@ -1,0 +1,269 @@
+//! Running plan files on a bench: one fresh bench connection and one folder per case, the
+//! reporters wired to the event stream, verdicts gathered into the run's exit code.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::bench::config::Connection;
+use crate::bench::{Bench, BenchFile};
+use crate::clock::RigClock;
+use crate::plan::{Plan, PlanFile};
+use crate::sim::Fault;
+
+use super::evaluate::EvalContext;
+use super::event::Reporter;
+use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
+use super::reporters::{EventsJsonl, Progress, SamplesCsv};
+use super::verdict::{CheckOutcome, Verdict};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub bench: BenchFile,
+    pub faults: Vec<Fault>,
+    pub out: PathBuf,
+    pub interactive: bool,
+    pub progress: bool,
+}
+
+/// One case's outcome, or why it was not run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseSummary {
+    pub name: String,
+    pub outcome: CaseOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaseOutcome {
+    /// The bench cannot run it (not an error).
+    NotApplicable(String),
+    /// Not started: an earlier case was interrupted.
+    NotStarted,
+    Ran {
+        report: CaseReport,
+        dir: PathBuf,
+        wall: Duration,
+    },
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunSummary {
+    pub cases: Vec<CaseSummary>,
+}
+
+impl RunSummary {
+    fn verdicts(&self) -> impl Iterator<Item = Verdict> + '_ {
+        self.cases.iter().filter_map(|c| match &c.outcome {
+            CaseOutcome::Ran { report, .. } => Some(report.verdict),
+            _ => None,
+        })
+    }
+
+    /// 0 every check passed; 1 a check failed; 3 the bench or rig failed; 130 interrupted.
+    pub fn exit_code(&self) -> u8 {
+        let worst = self.verdicts().max();
+        match worst {
+            Some(Verdict::Aborted) => 130,
+            Some(Verdict::Error) => 3,
+            Some(Verdict::Fail) => 1,
+            Some(Verdict::Pass) | None => 0,
+        }
+    }
+}
+
+/// The handle a second Ctrl-C uses to make the bench safe at once, whatever the executor is
+/// doing: the link (for STOP) and, where the pin can be shared, the valve line.
+#[derive(Clone, Default)]
+pub struct EmergencyStop(Arc<Mutex<Option<Armed>>>);
+
+/// The running case's link, and a second handle on its valve line where one can be had.
+type Armed = (crate::link::PumpLink, Option<crate::bench::instruments::BenchPin>);
+
+impl EmergencyStop {
+    fn arm(&self, bench: &Bench) {
+        let pin = bench.valve_pin_clone();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((bench.link.clone(), pin));
+    }
+
+    fn disarm(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Opens the valve and sends STOP (1 s at most); reports what it did.
+    pub async fn engage(&self) -> String {
+        let armed = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some((link, pin)) = armed else { return "no case was running".into() };
+        let valve = match pin {
+            Some(mut pin) => match embedded_hal::digital::OutputPin::set_low(&mut pin) {
+                Ok(()) => "valve opened".to_string(),
+                Err(e) => format!("valve NOT opened: {e}"),
+            },
+            None => "valve left to the driver's drop".to_string(),
+        };
+        let pump = match tokio::time::timeout(Duration::from_secs(1), link.stop()).await {
+            Ok(Ok(())) => "pump stopped".to_string(),
+            Ok(Err(e)) => format!("pump NOT stopped: {e}"),
+            Err(_) => "pump NOT stopped: no answer within 1 s".to_string(),
+        };
+        format!("{valve}, {pump}")
+    }
+}
+
+/// Runs every case of every plan file in order. Stops starting new cases once interrupted.
+pub async fn run_plans(
+    plans: &[PlanFile],
+    options: &RunOptions,
+    interrupt: watch::Receiver<Option<String>>,
+    emergency: &EmergencyStop,
+) -> RunSummary {
+    let mut summary = RunSummary::default();
+    let caps = options.bench.capabilities(options.interactive);
+    let virtual_time = matches!(options.bench.connection, Connection::Twin { .. });
+    for plan in plans.iter().flat_map(|f| f.cases.iter()) {
+        let name = plan.run_name();
+        if interrupt.borrow().is_some() {
+            summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotStarted });
+            continue;
+        }
+        if let Some(why) = not_applicable(plan, &caps) {
+            eprintln!("{name}: not applicable on bench {}: {why}", options.bench.name);
+            summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotApplicable(why) });
+            continue;
+        }
+        let outcome = run_one(plan, options, virtual_time, interrupt.clone(), emergency).await;
+        summary.cases.push(CaseSummary { name, outcome });
+    }
+    summary
+}
+
+async fn run_one(
+    plan: &Plan,
+    options: &RunOptions,
+    virtual_time: bool,
+    interrupt: watch::Receiver<Option<String>>,
+    emergency: &EmergencyStop,
+) -> CaseOutcome {
+    let wall = Instant::now();
+    let dir = options.out.join(case_dir_name(plan));
+    let error_report = |why: String| CaseReport {
+        verdict: Verdict::Error,
+        reason: Some(why),
+        checks: Vec::new(),
+        bench_time: crate::clock::RigTime::ZERO,
+        samples: 0,
+    };
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        let why = format!("cannot create the run folder {}: {e}", dir.display());
+        return CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed() };
+    }
+    let mut reporters: Vec<Box<dyn Reporter + Send>> = Vec::new();
+    match (SamplesCsv::create(&dir.join("samples.csv")), EventsJsonl::create(&dir.join("events.jsonl"))) {
+        (Ok(samples), Ok(events)) => {
+            reporters.push(Box::new(samples));
+            reporters.push(Box::new(events));
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            let why = format!("cannot write the run files in {}: {e}", dir.display());
+            return CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed() };
+        }
+    }
+    if options.progress {
+        reporters.push(Box::new(Progress::new(&plan.run_name(), estimated_duration(plan))));
+    }
+    let clock = RigClock::start();
+    let mut bench = match Bench::open(&options.bench, &options.faults, clock).await {
+        Ok(b) => b,
+        Err(e) => return CaseOutcome::Ran { report: error_report(e.to_string()), dir, wall: wall.elapsed() },
+    };
+    emergency.arm(&bench);
+    let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
+    let case_options = CaseOptions { virtual_time, interactive: options.interactive };
+    let report = run_case(&mut bench, plan, eval, case_options, &mut reporters, interrupt).await;
+    emergency.disarm();
+    CaseOutcome::Ran { report, dir, wall: wall.elapsed() }
+}
+
+// TEMPORARY until the plan module's applicability check lands.
+fn not_applicable(plan: &Plan, caps: &std::collections::BTreeSet<crate::plan::Capability>) -> Option<String> {
+    let missing: Vec<_> = plan.requires.difference(caps).map(|c| c.name()).collect();
+    if missing.is_empty() { None } else { Some(format!("needs {}", missing.join(", "))) }
+}
+
+/// `20261121T151800Z_OCC-TIME-TO-ALARM_500uLh`: UTC start, plan id, case.
+fn case_dir_name(plan: &Plan) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let safe = |s: &str| {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect::<String>()
+    };
+    match &plan.case {
+        Some(c) => format!("{stamp}_{}_{}", safe(&plan.id), safe(&c.name)),
+        None => format!("{stamp}_{}", safe(&plan.id)),
+    }
+}
+
+/// The run's summary as a person reads it on the console.
+pub fn render_summary(summary: &RunSummary) -> String {
+    let mut out = String::new();
+    for case in &summary.cases {
+        match &case.outcome {
+            CaseOutcome::NotApplicable(why) => {
+                let _ = writeln!(out, "SKIP     {}  (not applicable: {why})", case.name);
+            }
+            CaseOutcome::NotStarted => {
+                let _ = writeln!(out, "SKIP     {}  (not started: the run was interrupted)", case.name);
+            }
+            CaseOutcome::Ran { report, dir, wall } => {
+                let _ = writeln!(
+                    out,
+                    "{:<8} {}  (bench time {:.0} s, wall {:.2} s, {} samples) -> {}",
+                    report.verdict.to_string(),
+                    case.name,
+                    report.bench_time.as_secs_f64(),
+                    wall.as_secs_f64(),
+                    report.samples,
+                    dir.display()
+                );
+                for c in &report.checks {
+                    let _ = writeln!(out, "  {:<6} {}", c.verdict.to_string(), check_line(c));
+                }
+                if let Some(reason) = &report.reason {
+                    let _ = writeln!(out, "  stopped: {reason}");
+                }
+            }
+        }
+    }
+    let count = |v: Verdict| summary.verdicts().filter(|x| *x == v).count();
+    let skipped = summary.cases.iter().filter(|c| !matches!(c.outcome, CaseOutcome::Ran { .. })).count();
+    let _ = write!(
+        out,
+        "{} passed, {} failed, {} error, {} aborted, {skipped} skipped",
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Error),
+        count(Verdict::Aborted)
+    );
+    out
+}
+
+fn check_line(c: &CheckOutcome) -> String {
+    format!("{} [{}]: {}", c.id, c.verifies.join(", "), c.detail)
+}
+
+/// Where runs go by default.
+pub fn default_out() -> &'static Path {
+    Path::new("runs")
+}

@@ -1,0 +1,292 @@
+//! The case's timeline as the executor keeps it to answer waits and checks: samples (compact),
+//! pump statuses and events, bolus replies and marks. Pure data and queries; fed from the run
+//! event stream.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::clock::RigTime;
+use crate::plan::{Condition, Endpoint, Interval, PumpField};
+use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, StatusReport};
+
+use super::event::{RunEvent, RunEventKind};
+
+/// One sample, as the queries need it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    at: RigTime,
+    flow_ul_h: f64,
+    volume_ul: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Timeline {
+    points: Vec<Point>,
+    statuses: Vec<(RigTime, StatusReport)>,
+    events: Vec<(RigTime, Event)>,
+    resyncs: Vec<(RigTime, Vec<AlarmCode>)>,
+    boluses: Vec<(RigTime, BolusReply)>,
+    marks: HashMap<String, RigTime>,
+}
+
+/// Why a quantity could not be measured.
+pub type Unmeasurable = String;
+
+impl Timeline {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes in one run event.
+    pub fn record(&mut self, e: &RunEvent) {
+        match &e.kind {
+            RunEventKind::Sample(s) => {
+                self.points.push(Point { at: s.at, flow_ul_h: s.flow_ul_h, volume_ul: s.volume_ul })
+            }
+            RunEventKind::PumpStatus(s) => self.statuses.push((e.at, s.clone())),
+            RunEventKind::PumpEvent { event } => self.events.push((e.at, event.clone())),
+            RunEventKind::AlarmsResynced { active } => self.resyncs.push((e.at, active.clone())),
+            RunEventKind::Bolus { reply } => self.boluses.push((e.at, *reply)),
+            RunEventKind::Mark { name } => {
+                self.marks.insert(name.clone(), e.at);
+            }
+            _ => {}
+        }
+    }
+
+    /// When the latest sample was taken.
+    pub fn last_sample_at(&self) -> Option<RigTime> {
+        self.points.last().map(|p| p.at)
+    }
+
+    pub fn mark(&self, name: &str) -> Option<RigTime> {
+        self.marks.get(name).copied()
+    }
+
+    /// Resolves an interval against the marks; `now` is the evaluation time.
+    pub fn resolve(&self, interval: &Interval, now: RigTime) -> Result<(RigTime, RigTime), Unmeasurable> {
+        let at = |e: &Endpoint| match e {
+            Endpoint::Start => Ok(RigTime::ZERO),
+            Endpoint::Now => Ok(now),
+            Endpoint::Mark(m) => self.mark(m).ok_or_else(|| format!("mark `{m}` was never reached")),
+        };
+        let (from, to) = (at(&interval.from)?, at(&interval.to)?);
+        if to < from {
+            return Err(format!("the interval ends ({to}) before it starts ({from})"));
+        }
+        Ok((from, to))
+    }
+
+    /// Volume through the sensor up to `t`, interpolated between samples (0 before the first).
+    pub fn volume_at(&self, t: RigTime) -> f64 {
+        let i = self.points.partition_point(|p| p.at <= t);
+        match (i.checked_sub(1).map(|j| self.points[j]), self.points.get(i)) {
+            (None, _) => 0.0,
+            (Some(a), None) => a.volume_ul,
+            (Some(a), Some(b)) => {
+                let span = b.at.since(a.at).as_secs_f64();
+                let part = if span > 0.0 { t.since(a.at).as_secs_f64() / span } else { 0.0 };
+                a.volume_ul + (b.volume_ul - a.volume_ul) * part
+            }
+        }
+    }
+
+    fn require_samples(&self, from: RigTime, to: RigTime) -> Result<(), Unmeasurable> {
+        let covered = self.points.first().is_some_and(|p| p.at <= from.max(p.at))
+            && self.points.last().is_some_and(|p| p.at >= to);
+        if self.points.is_empty() || !covered {
+            return Err(format!("no flow samples cover {from} to {to}"));
+        }
+        Ok(())
+    }
+
+    /// Volume through the sensor between `from` and `to`, µL.
+    pub fn volume(&self, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
+        self.require_samples(from, to)?;
+        Ok(self.volume_at(to) - self.volume_at(from))
+    }
+
+    /// Mean flow between `from` and `to`, µL/h.
+    pub fn flow_mean(&self, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
+        let hours = to.since(from).as_secs_f64() / 3600.0;
+        if hours <= 0.0 {
+            return Err("the interval is empty".into());
+        }
+        Ok(self.volume(from, to)? / hours)
+    }
+
+    /// The largest volume through the sensor in any window of length `window` inside
+    /// `[from, to]`, µL. Windows end at each sample (and at `to`).
+    pub fn max_window_volume(&self, window: Duration, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
+        self.require_samples(from, to)?;
+        if to.since(from) < window {
+            return Err(format!(
+                "the interval ({:.0} s) is shorter than the window ({:.0} s)",
+                to.since(from).as_secs_f64(),
+                window.as_secs_f64()
+            ));
+        }
+        let first_end = from + window;
+        let ends = self.points.iter().map(|p| p.at).filter(|&t| t >= first_end && t <= to).chain([to]);
+        let best = ends
+            .map(|end| self.volume_at(end) - self.volume_at(RigTime::from_duration(end.as_duration() - window)))
+            .fold(f64::NEG_INFINITY, f64::max);
+        Ok(best)
+    }
+
+    /// When `condition` first held at or after `after` (events, re-reads after a gap, samples).
+    pub fn first_after(&self, condition: &Condition, after: RigTime) -> Option<RigTime> {
+        self.occurrence_times(condition).into_iter().find(|&t| t >= after)
+    }
+
+    /// How often `condition` occurred in `[from, to]`.
+    pub fn occurrences(&self, condition: &Condition, from: RigTime, to: RigTime) -> usize {
+        self.occurrence_times(condition).into_iter().filter(|&t| t >= from && t <= to).count()
+    }
+
+    fn occurrence_times(&self, condition: &Condition) -> Vec<RigTime> {
+        match *condition {
+            Condition::Alarm(code) => {
+                let mut times: Vec<RigTime> = self
+                    .events
+                    .iter()
+                    .filter(|(_, e)| matches!(e.kind, EventKind::Alarm { code: c, .. } if c == code))
+                    .map(|(t, _)| *t)
+                    .collect();
+                // Raised while events were lost: known from the ALARMS re-read.
+                times.extend(self.resyncs.iter().filter(|(_, a)| a.contains(&code)).map(|(t, _)| *t));
+                times.sort();
+                times
+            }
+            Condition::Cleared(code) => self
+                .events
+                .iter()
+                .filter(|(_, e)| matches!(e.kind, EventKind::Clear { code: c } if c == code))
+                .map(|(t, _)| *t)
+                .collect(),
+            Condition::State(state) => self
+                .events
+                .iter()
+                .filter(|(_, e)| matches!(e.kind, EventKind::State { state: s } if s == state))
+                .map(|(t, _)| *t)
+                .collect(),
+            Condition::FlowBelow(x) => self.points.iter().filter(|p| p.flow_ul_h < x).map(|p| p.at).collect(),
+            Condition::FlowAbove(x) => self.points.iter().filter(|p| p.flow_ul_h > x).map(|p| p.at).collect(),
+        }
+    }
+
+    /// Bolus requests answered in `[from, to]`: granted ones, or denied ones (with `reason`).
+    pub fn bolus_count(&self, granted: bool, reason: Option<DenyReason>, from: RigTime, to: RigTime) -> usize {
+        self.boluses
+            .iter()
+            .filter(|(t, _)| *t >= from && *t <= to)
+            .filter(|(_, r)| match (granted, r) {
+                (true, BolusReply::Granted { .. }) => true,
+                (false, BolusReply::Denied { reason: got }) => reason.is_none_or(|want| want == *got),
+                _ => false,
+            })
+            .count()
+    }
+
+    /// Shortest time between consecutive `BOLUS phase=START` events in `[from, to]`, seconds.
+    pub fn bolus_spacing_min(&self, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
+        let starts: Vec<RigTime> = self
+            .events
+            .iter()
+            .filter(|(t, e)| *t >= from && *t <= to && matches!(e.kind, EventKind::BolusStart { .. }))
+            .map(|(t, _)| *t)
+            .collect();
+        starts
+            .windows(2)
+            .map(|w| w[1].since(w[0]).as_secs_f64())
+            .reduce(f64::min)
+            .ok_or_else(|| format!("fewer than two boluses started between {from} and {to}"))
+    }
+
+    /// The field of the last `STATUS` at or before `at`.
+    pub fn pump_value(&self, field: PumpField, at: RigTime) -> Result<f64, Unmeasurable> {
+        let (_, s) =
+            self.statuses.iter().rev().find(|(t, _)| *t <= at).ok_or_else(|| format!("no STATUS was read by {at}"))?;
+        Ok(match field {
+            PumpField::ReservoirUl => s.reservoir_ul,
+            PumpField::DeliveredUl => s.delivered_ul,
+            PumpField::PressureKpa => s.pressure_kpa,
+            PumpField::BasalUlH => s.basal_ul_h,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::event::Sample;
+
+    fn t(s: f64) -> RigTime {
+        RigTime::from_secs_f64(s)
+    }
+
+    /// Samples every second at a constant 3600 µL/h: 1 µL per second.
+    fn steady(seconds: u32) -> Timeline {
+        let mut tl = Timeline::new();
+        for k in 1..=seconds {
+            let s = Sample {
+                at: t(f64::from(k)),
+                flow_ul_h: 3600.0,
+                volume_ul: f64::from(k),
+                temperature_c: 23.0,
+                air_in_line: false,
+                valve_closed: false,
+            };
+            tl.record(&RunEvent { at: s.at, kind: RunEventKind::Sample(s) });
+        }
+        tl
+    }
+
+    #[test]
+    fn volume_and_mean_flow_by_hand() {
+        let tl = steady(100);
+        assert!((tl.volume(t(10.0), t(40.0)).unwrap() - 30.0).abs() < 1e-9);
+        assert!((tl.volume(t(10.5), t(11.0)).unwrap() - 0.5).abs() < 1e-9, "interpolated");
+        assert!((tl.flow_mean(t(10.0), t(70.0)).unwrap() - 3600.0).abs() < 1e-9);
+        assert!(tl.volume(t(10.0), t(200.0)).is_err(), "no samples beyond 100 s");
+    }
+
+    #[test]
+    fn max_window_volume_finds_the_burst() {
+        let mut tl = Timeline::new();
+        // 1 µL/s, except 50 µL extra delivered between 30 s and 31 s.
+        let mut v = 0.0;
+        for k in 1..=100 {
+            v += if k == 31 { 51.0 } else { 1.0 };
+            let s = Sample {
+                at: t(f64::from(k)),
+                flow_ul_h: 0.0,
+                volume_ul: v,
+                temperature_c: 0.0,
+                air_in_line: false,
+                valve_closed: false,
+            };
+            tl.record(&RunEvent { at: s.at, kind: RunEventKind::Sample(s) });
+        }
+        let best = tl.max_window_volume(Duration::from_secs(10), t(1.0), t(100.0)).unwrap();
+        assert!((best - 60.0).abs() < 1e-9, "{best}");
+        assert!(tl.max_window_volume(Duration::from_secs(200), t(1.0), t(100.0)).is_err());
+    }
+
+    #[test]
+    fn conditions_from_events_and_resyncs() {
+        let mut tl = steady(10);
+        let alarm = Event {
+            evseq: 4,
+            pump_ms: 0,
+            kind: EventKind::Alarm { code: AlarmCode::Occlusion, priority: crate::protocol::Priority::High },
+        };
+        tl.record(&RunEvent { at: t(5.0), kind: RunEventKind::PumpEvent { event: alarm } });
+        tl.record(&RunEvent { at: t(8.0), kind: RunEventKind::AlarmsResynced { active: vec![AlarmCode::MotorStall] } });
+        assert_eq!(tl.first_after(&Condition::Alarm(AlarmCode::Occlusion), t(1.0)), Some(t(5.0)));
+        assert_eq!(tl.first_after(&Condition::Alarm(AlarmCode::Occlusion), t(6.0)), None);
+        assert_eq!(tl.first_after(&Condition::Alarm(AlarmCode::MotorStall), t(0.0)), Some(t(8.0)));
+        assert_eq!(tl.first_after(&Condition::FlowBelow(100.0), t(0.0)), None);
+        assert_eq!(tl.occurrences(&Condition::FlowAbove(100.0), t(2.0), t(4.0)), 3);
+    }
+}

@@ -1,0 +1,47 @@
+//! Verdicts. A FAIL is a finding about the pump; an ERROR is the rig's or the bench's failure and
+//! never reported as a pump failure; ABORTED means someone stopped the run.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::plan::Unit;
+
+/// The verdict of a check or of a whole case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Error,
+    Aborted,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::Aborted => "ABORTED",
+        })
+    }
+}
+
+/// The result of one check (or of an action's expectation).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckOutcome {
+    pub id: String,
+    pub title: String,
+    /// The measured value, when there was something to measure.
+    pub value: Option<f64>,
+    pub unit: Unit,
+    /// The measurement's standard uncertainty from the instrument's stated accuracy, if known.
+    pub uncertainty: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub verdict: Verdict,
+    /// Why, in words: the measurement against its limits, or what could not be measured.
+    pub detail: String,
+    pub verifies: Vec<String>,
+}

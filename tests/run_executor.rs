@@ -1,0 +1,224 @@
+//! The executor on the in-process twin, with plans built in code (the YAML language is tested on
+//! its own): verdicts follow the pump's behaviour, bench faults are ERROR not FAIL, an interrupt
+//! is ABORTED, and every ending leaves the twin with therapy stopped and the valve open.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use rig::bench::{Bench, BenchFile, EMBEDDED_TWIN};
+use rig::clock::RigClock;
+use rig::plan::*;
+use rig::protocol::AlarmCode;
+use rig::run::evaluate::EvalContext;
+use rig::run::{CaseOptions, CaseReport, Reporter, RunEvent, RunEventKind, Verdict, run_case};
+use rig::sim::Fault;
+use tokio::sync::watch;
+
+fn min(m: u64) -> Duration {
+    Duration::from_secs(60 * m)
+}
+
+fn step(kind: StepKind) -> Step {
+    Step { pos: Pos::default(), label: format!("{kind:?}").chars().take(60).collect(), kind }
+}
+
+fn act(action: Action) -> Step {
+    step(StepKind::Action { action, expect: None })
+}
+
+fn check(id: &str, measure: Measure, limits: Limits, verifies: &str) -> Step {
+    step(StepKind::Check(Check { id: id.into(), title: id.into(), measure, limits, verifies: vec![verifies.into()] }))
+}
+
+fn max(v: f64) -> Limits {
+    Limits { max: Some(v), ..Limits::default() }
+}
+
+fn plan(steps: Vec<Step>) -> Plan {
+    Plan {
+        id: "TEST".into(),
+        title: "test".into(),
+        version: "1".into(),
+        covers: vec![],
+        requires: [Capability::Pump, Capability::FlowSensor, Capability::Valve].into_iter().collect::<BTreeSet<_>>(),
+        sample_period: Duration::from_secs(1),
+        status_period: Duration::from_secs(10),
+        max_duration: None,
+        case: None,
+        steps,
+    }
+}
+
+/// The occlusion procedure of REFERENCE.md at 500 µL/h: time to alarm, then the released bolus.
+fn occlusion_plan() -> Plan {
+    plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Limit { max_24h_ul: 24_000.0 }),
+        act(Action::Program { basal_ul_h: 500.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(5))),
+        step(StepKind::Mark("occluded".into())),
+        act(Action::Valve(ValveCommand::Close)),
+        step(StepKind::WaitUntil { condition: Condition::Alarm(AlarmCode::Occlusion), timeout: min(40) }),
+        check(
+            "time-to-alarm",
+            Measure::TimeTo { from: "occluded".into(), condition: Condition::Alarm(AlarmCode::Occlusion) },
+            max(1200.0),
+            "SRS-OCC-002",
+        ),
+        step(StepKind::Mark("released".into())),
+        act(Action::Valve(ValveCommand::Open)),
+        step(StepKind::Wait(min(5))),
+        check(
+            "unintended-bolus",
+            Measure::Volume(Interval { from: Endpoint::Mark("released".into()), to: Endpoint::Now }),
+            max(150.0),
+            "SRS-OCC-003",
+        ),
+    ])
+}
+
+/// Keeps every event, for the assertions.
+#[derive(Default, Clone)]
+struct Collect(std::sync::Arc<std::sync::Mutex<Vec<RunEvent>>>);
+
+impl Reporter for Collect {
+    fn on_event(&mut self, event: &RunEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+struct Outcome {
+    report: CaseReport,
+    events: Vec<RunEvent>,
+    therapy_on: bool,
+    valve_closed: bool,
+}
+
+async fn run(plan: &Plan, faults: &[Fault], interrupt_after: Option<Duration>) -> Outcome {
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let clock = RigClock::start();
+    let mut bench = Bench::open(&file, faults, clock).await.unwrap();
+    let twin = bench.twin.clone().unwrap();
+    let collect = Collect::default();
+    let mut reporters: Vec<Box<dyn Reporter + Send>> = vec![Box::new(collect.clone())];
+    let (tx, rx) = watch::channel(None);
+    if let Some(after) = interrupt_after {
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(Some("SIGINT".to_string()));
+        });
+    } else {
+        std::mem::forget(tx); // never interrupted
+    }
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: plan.sample_period };
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let report = run_case(&mut bench, plan, eval, options, &mut reporters, rx).await;
+    let (therapy_on, valve_closed) = twin.peek(|t| (t.therapy_on(), t.valve_closed()));
+    let events = collect.0.lock().unwrap().clone();
+    Outcome { report, events, therapy_on, valve_closed }
+}
+
+fn assert_safe(o: &Outcome) {
+    assert!(!o.therapy_on, "therapy stopped at the end");
+    assert!(!o.valve_closed, "valve open at the end");
+    assert!(
+        o.events
+            .iter()
+            .any(|e| matches!(&e.kind, RunEventKind::SafeState { pump_stopped: Ok(()), valve_open: Ok(()) })),
+        "the safe state is recorded"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn occlusion_plan_passes_on_the_nominal_twin() {
+    let o = run(&occlusion_plan(), &[], None).await;
+    assert_eq!(o.report.verdict, Verdict::Pass, "{:#?}", o.report);
+    let tta = &o.report.checks[0];
+    let seconds = tta.value.unwrap();
+    assert!((600.0..=800.0).contains(&seconds), "OCCLUSION about 12 min after closing at 500 uL/h: {seconds} s");
+    let bolus = o.report.checks[1].value.unwrap();
+    assert!((60.0..=150.0).contains(&bolus), "released about C x P = 100 uL: {bolus}");
+    let bench_s = o.report.bench_time.as_secs_f64();
+    assert!(o.report.samples as f64 >= bench_s - 2.0, "a sample a second: {} in {bench_s} s", o.report.samples);
+    assert_safe(&o);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_seeded_defect_fails_the_check_naming_its_requirement() {
+    let o = run(&occlusion_plan(), &[Fault::OcclusionThresholdDoubled], None).await;
+    assert_eq!(o.report.verdict, Verdict::Fail);
+    let failed: Vec<_> = o.report.checks.iter().filter(|c| c.verdict == Verdict::Fail).collect();
+    assert!(failed.iter().any(|c| c.verifies == ["SRS-OCC-002"]), "{failed:#?}");
+    assert_safe(&o);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_aborts_and_leaves_the_bench_safe_with_samples_kept() {
+    // Interrupted 8 min in: the valve is closed and the pump running at that moment.
+    let o = run(&occlusion_plan(), &[], Some(min(8))).await;
+    assert_eq!(o.report.verdict, Verdict::Aborted);
+    assert_eq!(o.report.reason.as_deref(), Some("interrupted by SIGINT"));
+    let samples = o.events.iter().filter(|e| matches!(e.kind, RunEventKind::Sample(_))).count();
+    assert!(samples >= 7 * 60, "samples up to the interrupt reached the reporters: {samples}");
+    assert_safe(&o);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_the_plan_did_not_expect_stops_the_case_as_a_finding() {
+    // PROGRAM 500 with the default 1200 uL/24 h limit: refused (SRS-DOS-003).
+    let p = plan(vec![act(Action::Program { basal_ul_h: 500.0 }), act(Action::Start), step(StepKind::Wait(min(1)))]);
+    let o = run(&p, &[], None).await;
+    assert_eq!(o.report.verdict, Verdict::Fail);
+    assert!(o.report.reason.as_deref().unwrap().contains("refused it (ERR RANGE)"), "{:?}", o.report.reason);
+    assert_safe(&o);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expected_refusal_is_a_passing_check() {
+    let expect = Expect {
+        id: "program-refused".into(),
+        outcome: ExpectedOutcome::Refused { code: Some(rig::protocol::ErrCode::Range), reason: None },
+        verifies: vec!["SRS-DOS-003".into()],
+    };
+    let p = plan(vec![step(StepKind::Action { action: Action::Program { basal_ul_h: 500.0 }, expect: Some(expect) })]);
+    let o = run(&p, &[], None).await;
+    assert_eq!(o.report.verdict, Verdict::Pass, "{:#?}", o.report.checks);
+    assert_eq!(o.report.checks[0].id, "program-refused");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_link_is_an_error_of_the_bench_not_a_pump_failure() {
+    let p = plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(30))),
+        check(
+            "never",
+            Measure::FlowMean(Interval { from: Endpoint::Start, to: Endpoint::Now }),
+            max(1e9),
+            "SRS-DEL-002",
+        ),
+    ]);
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let clock = RigClock::start();
+    let mut bench = Bench::open(&file, &[], clock).await.unwrap();
+    // Pull the pump's serial cable 2 minutes in.
+    let twin = bench.twin.clone().unwrap();
+    let cable = bench.twin_serial_cable().unwrap();
+    let (_tx, rx) = watch::channel(None);
+    let cut = tokio::spawn(async move {
+        tokio::time::sleep(min(2)).await;
+        cable.abort();
+        twin
+    });
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: p.sample_period };
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let report = run_case(&mut bench, &p, eval, options, &mut [], rx).await;
+    let twin = cut.await.unwrap();
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    assert!(report.reason.as_deref().unwrap().contains("serial link lost"), "{:?}", report.reason);
+    assert!(report.checks.is_empty(), "no pump verdict from a broken bench");
+    assert!(!twin.peek(|t| t.valve_closed()), "the valve is open even so");
+}
