@@ -2,5 +2,9 @@
 //! plan as the executor runs it ([`ast`]).
 
 pub mod ast;
+pub mod diag;
+pub mod requirements;
+pub mod units;
+pub mod yaml;
 
 pub use ast::*;

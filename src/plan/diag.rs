@@ -1,0 +1,209 @@
+//! Diagnostics: what is wrong with a plan, where, what was expected and how to fix it, rendered
+//! like rustc's so the eye goes straight to the offending token:
+//!
+//! ```text
+//! error: unknown key `timout`
+//!   --> test-plans/occlusion.yaml:23:9
+//!    |
+//! 23 |       timout: 40 min
+//!    |       ^^^^^^
+//!    = expected: one of `alarm`, `cleared`, `state`, `flow_below`, `flow_above`, `timeout`
+//!    = hint: did you mean `timeout`?
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::ast::Pos;
+
+/// A place in a plan file: where a token starts and how many characters it spans on its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Loc {
+    pub pos: Pos,
+    pub width: usize,
+}
+
+impl Loc {
+    pub fn new(line: usize, column: usize, width: usize) -> Self {
+        Self { pos: Pos { line, column }, width }
+    }
+
+    /// No position: the diagnostic is about the whole file.
+    pub const FILE: Loc = Loc { pos: Pos { line: 0, column: 0 }, width: 0 };
+}
+
+/// One error in a plan file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The plan file, as the user named it (set by the loader).
+    pub path: PathBuf,
+    /// Where the offending token starts; line 0 when the error is about the whole file.
+    pub pos: Pos,
+    /// How many characters to underline (at least one is drawn).
+    pub width: usize,
+    pub message: String,
+    /// What the language allows here.
+    pub expected: Option<String>,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(at: Loc, message: impl Into<String>) -> Self {
+        Self { path: PathBuf::new(), pos: at.pos, width: at.width, message: message.into(), expected: None, hint: None }
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Sets the hint only if there is one.
+    pub fn maybe_hint(mut self, hint: Option<String>) -> Self {
+        if hint.is_some() {
+            self.hint = hint;
+        }
+        self
+    }
+
+    pub fn at_path(mut self, path: &Path) -> Self {
+        self.path = path.to_path_buf();
+        self
+    }
+
+    pub fn loc(&self) -> Loc {
+        Loc { pos: self.pos, width: self.width }
+    }
+
+    /// The diagnostic as rustc would print it; `source` is the file's text, for the snippet.
+    pub fn render(&self, source: Option<&str>) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "error: {}", self.message);
+        let (line, column) = (self.pos.line, self.pos.column);
+        let gutter = if line == 0 { 2 } else { line.to_string().len() };
+        let pad = " ".repeat(gutter);
+        if line == 0 {
+            let _ = writeln!(out, "{pad}--> {}", self.path.display());
+        } else {
+            let _ = writeln!(out, "{pad}--> {}:{line}:{column}", self.path.display());
+            if let Some(text) = source.and_then(|s| s.lines().nth(line - 1)) {
+                // The caret keeps the source line's tabs so that it lines up under the token.
+                let lead: String =
+                    text.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                let room = text.chars().count().saturating_sub(column.saturating_sub(1));
+                let carets = "^".repeat(self.width.min(room).max(1));
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{line} | {text}");
+                let _ = writeln!(out, "{pad} | {lead}{carets}");
+            }
+        }
+        if let Some(e) = &self.expected {
+            let _ = writeln!(out, "{pad} = expected: {e}");
+        }
+        if let Some(h) = &self.hint {
+            let _ = writeln!(out, "{pad} = hint: {h}");
+        }
+        out
+    }
+}
+
+/// Diagnostics in file order (whole-file ones first), without duplicates: a plan with `cases:`
+/// is decoded once per case, and a mistake that does not depend on the case is reported once.
+pub fn sort_and_dedup(diags: &mut Vec<Diagnostic>) {
+    diags.sort_by(|a, b| (&a.path, a.pos, &a.message).cmp(&(&b.path, b.pos, &b.message)));
+    diags.dedup();
+}
+
+/// Levenshtein distance between two strings (by characters).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The candidate closest to `word`, if it is close enough to be what was meant: a different
+/// case, or a few characters off (about one in three).
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(&lower, &c.to_lowercase());
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let (d, c) = best?;
+    let allowed = (word.chars().count().max(c.chars().count()) / 3).max(1);
+    (d <= allowed && c != word).then_some(c)
+}
+
+/// `did you mean `x`?` when a candidate is close.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// "one of `a`, `b`, `c`" (or "`a`" alone).
+pub fn one_of<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let items: Vec<String> = items.into_iter().map(|i| format!("`{i}`")).collect();
+    match items.len() {
+        1 => items[0].clone(),
+        _ => format!("one of {}", items.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_rustc() {
+        let d = Diagnostic::new(Loc::new(23, 7, 6), "unknown key `timout`")
+            .expected(one_of(["alarm", "timeout"]))
+            .hint("did you mean `timeout`?")
+            .at_path(Path::new("test-plans/occlusion.yaml"));
+        let mut source = "\n".repeat(22);
+        source.push_str("      timout: 40 min\n");
+        assert_eq!(
+            d.render(Some(&source)),
+            "error: unknown key `timout`\n  --> test-plans/occlusion.yaml:23:7\n   |\n23 |       timout: 40 min\n   |       ^^^^^^\n   = expected: one of `alarm`, `timeout`\n   = hint: did you mean `timeout`?\n"
+        );
+    }
+
+    #[test]
+    fn whole_file_errors_have_no_snippet() {
+        let d = Diagnostic::new(Loc::FILE, "cannot read").at_path(Path::new("x.yaml"));
+        assert_eq!(d.render(Some("a: 1")), "error: cannot read\n  --> x.yaml\n");
+    }
+
+    #[test]
+    fn carets_stay_on_the_line() {
+        let d = Diagnostic::new(Loc::new(1, 4, 50), "x").at_path(Path::new("p"));
+        assert!(d.render(Some("ab: cd")).contains("1 | ab: cd\n  |    ^^^\n"), "{}", d.render(Some("ab: cd")));
+        let d = Diagnostic::new(Loc::new(1, 1, 0), "x").at_path(Path::new("p"));
+        assert!(d.render(Some("ab")).contains("  | ^\n"));
+    }
+
+    #[test]
+    fn near_misses() {
+        assert_eq!(edit_distance("timout", "timeout"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(closest("timout", ["alarm", "timeout"]), Some("timeout"));
+        assert_eq!(closest("occlusion", ["OCCLUSION", "DOSE_LIMIT"]), Some("OCCLUSION"));
+        assert_eq!(closest("xyz", ["alarm", "timeout"]), None);
+        assert_eq!(closest("timeout", ["timeout"]), None);
+    }
+}
