@@ -80,76 +80,57 @@ impl Bench {
         let session = SessionConfig::default();
         let line = file.valve.line;
         let (address, model) = (file.flow_sensor.address, file.flow_sensor.model);
-        match file.resolved_connection() {
+        // Each kind of bench yields its pump stream, instrument buses and extras; the drivers on
+        // top are the same for all.
+        let (link, streams, i2c, pin, twin, faults, bus, tasks) = match file.resolved_connection() {
             Connection::Twin { .. } => {
                 let config = file.twin_config(extra_faults).map_err(BenchError::Config)?;
-                let all = config.faults.clone();
+                let faults = config.faults.clone();
                 let twin = SharedTwin::new(Twin::new(config), clock);
                 let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
                 let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
                 let (link, streams, link_task) = PumpLink::spawn(rig_end, TWIN_PORT_NAME, clock, session);
-                let sensor = FlowSensor::new(BenchI2c::Twin(SimI2c::new(twin.clone())), address, model);
-                let valve = OcclusionValve::new(BenchPin::Twin(SimPin::new(twin.clone(), line)), line)
-                    .map_err(|e| BenchError::Valve(e.to_string()))?;
-                Ok(Bench {
-                    name: file.name.clone(),
-                    clock,
-                    link,
-                    streams: Some(streams),
-                    sensor: Some(sensor),
-                    valve,
-                    twin: Some(twin),
-                    faults: all,
-                    bus: None,
-                    tasks: vec![twin_task, link_task],
-                })
+                let i2c = BenchI2c::Twin(SimI2c::new(twin.clone()));
+                let pin = BenchPin::Twin(SimPin::new(twin.clone(), line));
+                (link, streams, i2c, pin, Some(twin), faults, None, vec![twin_task, link_task])
             }
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
                 let port = open_serial(&serial, baud)?;
                 let client = BusClient::connect(Path::new(&bus)).map_err(|e| BenchError::BenchBus(e.to_string()))?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
-                let sensor = FlowSensor::new(BenchI2c::Bus(client.i2c()), address, model);
-                let valve = OcclusionValve::new(BenchPin::Bus(client.pin(line)), line)
-                    .map_err(|e| BenchError::Valve(e.to_string()))?;
-                Ok(Bench {
-                    name: file.name.clone(),
-                    clock,
-                    link,
-                    streams: Some(streams),
-                    sensor: Some(sensor),
-                    valve,
-                    twin: None,
-                    faults: Vec::new(),
-                    bus: Some(client),
-                    tasks: vec![link_task],
-                })
+                let (i2c, pin) = (BenchI2c::Bus(client.i2c()), BenchPin::Bus(client.pin(line)));
+                (link, streams, i2c, pin, None, Vec::new(), Some(client), vec![link_task])
             }
             Connection::Hardware { serial, baud, i2c, gpiochip } => {
                 refuse_faults(extra_faults, &file.name)?;
                 let port = open_serial(&serial, baud)?;
-                let bus =
-                    crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(|e| BenchError::Device(e.to_string()))?;
-                let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line)
-                    .map_err(|e| BenchError::Device(e.to_string()))?;
+                let device = |e: crate::drivers::pi::PiError| BenchError::Device(e.to_string());
+                let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
+                let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line).map_err(device)?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
-                let sensor = FlowSensor::new(BenchI2c::Linux(bus), address, model);
-                let valve =
-                    OcclusionValve::new(BenchPin::Linux(pin), line).map_err(|e| BenchError::Valve(e.to_string()))?;
-                Ok(Bench {
-                    name: file.name.clone(),
-                    clock,
-                    link,
-                    streams: Some(streams),
-                    sensor: Some(sensor),
-                    valve,
-                    twin: None,
-                    faults: Vec::new(),
-                    bus: None,
-                    tasks: vec![link_task],
-                })
+                (link, streams, BenchI2c::Linux(i2c), BenchPin::Linux(pin), None, Vec::new(), None, vec![link_task])
             }
-        }
+        };
+        let valve = match OcclusionValve::new(pin, line) {
+            Ok(v) => v,
+            Err(e) => {
+                tasks.iter().for_each(|t| t.abort());
+                return Err(BenchError::Valve(e.to_string()));
+            }
+        };
+        Ok(Bench {
+            name: file.name.clone(),
+            clock,
+            link,
+            streams: Some(streams),
+            sensor: Some(FlowSensor::new(i2c, address, model)),
+            valve,
+            twin,
+            faults,
+            bus,
+            tasks,
+        })
     }
 
     /// A second handle on the valve line for an emergency stop, where the backend allows one

@@ -1,51 +1,41 @@
 //! `events.jsonl`: every event but the samples — each frame to and from the pump, each bench
 //! action, pump event, status, mark and check — one JSON object a line, with its time, flushed
-//! at least once a wall-clock second.
+//! at least once a wall-clock second and at once for the safe state and the case's end.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
+use super::stream_file::StreamFile;
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
 
 pub struct EventsJsonl {
-    out: BufWriter<File>,
-    last_flush: Instant,
-    pub error: Option<String>,
+    file: StreamFile,
 }
 
 impl EventsJsonl {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Self { out: BufWriter::new(File::create(path)?), last_flush: Instant::now(), error: None })
+        Ok(Self { file: StreamFile::create(path)? })
+    }
+
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.file.error()
     }
 }
 
 impl Reporter for EventsJsonl {
     fn on_event(&mut self, event: &RunEvent) {
-        if self.error.is_some() || matches!(event.kind, RunEventKind::Sample(_)) {
+        if matches!(event.kind, RunEventKind::Sample(_)) {
             return;
         }
-        let result = serde_json::to_writer(&mut self.out, event)
-            .map_err(std::io::Error::other)
-            .and_then(|_| self.out.write_all(b"\n"))
-            .and_then(|_| {
-                let urgent = matches!(event.kind, RunEventKind::CaseFinished { .. } | RunEventKind::SafeState { .. });
-                if urgent || self.last_flush.elapsed() >= Duration::from_secs(1) {
-                    self.last_flush = Instant::now();
-                    self.out.flush()
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(e) = result {
-            self.error = Some(e.to_string());
-        }
+        let urgent = matches!(event.kind, RunEventKind::CaseFinished { .. } | RunEventKind::SafeState { .. });
+        self.file.write(urgent, |out| {
+            serde_json::to_writer(&mut *out, event).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")
+        });
     }
 
     fn finish(&mut self) {
-        if let Err(e) = self.out.flush() {
-            self.error.get_or_insert(e.to_string());
-        }
+        self.file.flush();
     }
 }

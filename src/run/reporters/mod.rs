@@ -3,6 +3,7 @@
 pub mod events_jsonl;
 pub mod progress;
 pub mod samples_csv;
+pub mod stream_file;
 
 pub use events_jsonl::EventsJsonl;
 pub use progress::Progress;

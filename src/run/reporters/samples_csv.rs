@@ -2,48 +2,31 @@
 //! wall-clock second, so memory stays flat on a week-long run and a killed run keeps everything
 //! up to its last second. Pump state and pressure are the last `STATUS` read.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
+use super::stream_file::StreamFile;
 use crate::protocol::PumpState;
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
 
 pub struct SamplesCsv {
-    out: BufWriter<File>,
-    last_flush: Instant,
+    file: StreamFile,
     pump_state: Option<PumpState>,
     pressure_kpa: Option<f64>,
-    /// The first write error; later events are not written (the run goes on, the summary says so).
-    pub error: Option<String>,
 }
 
 pub const HEADER: &str = "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa";
 
 impl SamplesCsv {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        let mut out = BufWriter::new(File::create(path)?);
-        writeln!(out, "{HEADER}")?;
-        out.flush()?;
-        Ok(Self { out, last_flush: Instant::now(), pump_state: None, pressure_kpa: None, error: None })
+        let mut file = StreamFile::create(path)?;
+        file.write(true, |out| writeln!(out, "{HEADER}"));
+        Ok(Self { file, pump_state: None, pressure_kpa: None })
     }
 
-    fn write(&mut self, line: std::fmt::Arguments<'_>) {
-        if self.error.is_some() {
-            return;
-        }
-        let result = self.out.write_fmt(line).and_then(|_| {
-            if self.last_flush.elapsed() >= Duration::from_secs(1) {
-                self.last_flush = Instant::now();
-                self.out.flush()
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = result {
-            self.error = Some(e.to_string());
-        }
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.file.error()
     }
 }
 
@@ -57,21 +40,22 @@ impl Reporter for SamplesCsv {
             RunEventKind::Sample(s) => {
                 let state = self.pump_state.map(|s| s.as_str()).unwrap_or("");
                 let pressure = self.pressure_kpa.map(|p| format!("{p:.3}")).unwrap_or_default();
-                self.write(format_args!(
-                    "{:.3},{:.3},{:.4},{},{state},{pressure}\n",
-                    s.at.as_secs_f64(),
-                    s.flow_ul_h,
-                    s.volume_ul,
-                    u8::from(s.valve_closed)
-                ));
+                self.file.write(false, |out| {
+                    writeln!(
+                        out,
+                        "{:.3},{:.3},{:.4},{},{state},{pressure}",
+                        s.at.as_secs_f64(),
+                        s.flow_ul_h,
+                        s.volume_ul,
+                        u8::from(s.valve_closed)
+                    )
+                });
             }
             _ => {}
         }
     }
 
     fn finish(&mut self) {
-        if let Err(e) = self.out.flush() {
-            self.error.get_or_insert(e.to_string());
-        }
+        self.file.flush();
     }
 }
