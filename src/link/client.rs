@@ -22,7 +22,16 @@ use crate::protocol::{AlarmCode, Command, Fields, Response};
 use super::error::LinkError;
 use super::record::{Direction, FrameRecord, PumpNotice};
 
-type Reply = oneshot::Sender<Result<(Response, u32), LinkError>>;
+/// A finished request: the answer, how many sendings it took, and for a command-then-repeat
+/// the answer to the first sending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub response: Response,
+    pub attempts: u32,
+    pub first_answer: Option<Response>,
+}
+
+type Reply = oneshot::Sender<Result<Completion, LinkError>>;
 
 struct LinkRequest {
     submission: Submission,
@@ -81,11 +90,28 @@ impl PumpLink {
     /// Sends a submission and returns the pump's response as is (OK or ERR), with the number
     /// of attempts it took. Only link failures are errors here.
     pub async fn submit(&self, submission: Submission) -> Result<(Response, u32), LinkError> {
+        self.complete(submission).await.map(|c| (c.response, c.attempts))
+    }
+
+    async fn complete(&self, submission: Submission) -> Result<Completion, LinkError> {
         let (reply, answer) = oneshot::channel();
         let lost =
             || LinkError::Disconnected { device: self.device.to_string(), reason: "the link task has ended".into() };
         self.requests.send(LinkRequest { submission, reply }).await.map_err(|_| lost())?;
         answer.await.map_err(|_| lost())?
+    }
+
+    /// SRS-COM-002 probe: `command`, then the identical frame (same seq) again, adjacent on the
+    /// wire whatever else is queued. Returns the first answer and the repeat's answer.
+    pub async fn command_then_repeat(&self, command: Command) -> Result<(Response, Response), LinkError> {
+        let text = command.to_string();
+        let c = self.complete(Submission::CommandThenRepeat(command)).await?;
+        let first = c.first_answer.ok_or_else(|| LinkError::Protocol {
+            device: self.device.to_string(),
+            command: text,
+            detail: "the first answer of a repeated request went missing".into(),
+        })?;
+        Ok((first, c.response))
     }
 
     /// Sends a command; an `ERR` answer becomes the typed [`LinkError`] for its code.
@@ -239,18 +265,21 @@ impl LinkTask {
     fn dispatch(&mut self) {
         while let Some(output) = self.session.poll_output() {
             match output {
-                SessionOutput::Completed { id, attempts, result, .. } => {
+                SessionOutput::Completed { id, attempts, result, first_answer, .. } => {
                     let Some((command, reply)) = self.waiting.remove(&id) else { continue };
                     let device = self.device.clone();
-                    let outcome = result.map(|r| (r, attempts)).map_err(|failure| match failure {
-                        RequestFailure::Timeout { attempts, timeout } => {
-                            LinkError::Timeout { device, command, attempts, timeout }
-                        }
-                        RequestFailure::CrcRejected { attempts } => {
-                            LinkError::CrcRejected { device, command, attempts }
-                        }
-                        other => LinkError::Protocol { device, command, detail: other.to_string() },
-                    });
+                    let outcome =
+                        result.map(|response| Completion { response, attempts, first_answer }).map_err(|failure| {
+                            match failure {
+                                RequestFailure::Timeout { attempts, timeout } => {
+                                    LinkError::Timeout { device, command, attempts, timeout }
+                                }
+                                RequestFailure::CrcRejected { attempts } => {
+                                    LinkError::CrcRejected { device, command, attempts }
+                                }
+                                other => LinkError::Protocol { device, command, detail: other.to_string() },
+                            }
+                        });
                     let _ = reply.send(outcome);
                 }
                 SessionOutput::Retrying { seq, attempt, reason, .. } => {
@@ -298,6 +327,7 @@ fn describe(submission: &Submission) -> String {
         Submission::Command(c) => c.to_string(),
         Submission::BadCrc(c) => format!("{c} (bad-CRC probe)"),
         Submission::RepeatLast => "repeat of the previous request".to_string(),
+        Submission::CommandThenRepeat(c) => format!("{c} (then repeated with its seq)"),
     }
 }
 

@@ -65,6 +65,10 @@ pub enum Submission {
     /// Probe for SRS-COM-002: the previous request's frame again, same seq, byte for byte.
     /// Not retried. The pump must answer from its cache and not execute it again.
     RepeatLast,
+    /// A command, then — as soon as it is answered and before anything else goes out — the
+    /// identical frame again (SRS-COM-002). Other requests share the line, so only the session
+    /// can keep the two adjacent. Completes with the repeat's answer and `first_answer`.
+    CommandThenRepeat(Command),
 }
 
 /// Why a request got no usable answer.
@@ -94,7 +98,14 @@ pub enum ReceivedLine {
 pub enum SessionOutput {
     /// A submitted request is finished: the pump's response (OK or ERR), or a failure.
     /// `seq` is the seq it went out with; `attempts` how many times it was sent.
-    Completed { id: RequestId, seq: u16, attempts: u32, result: Result<Response, RequestFailure> },
+    Completed {
+        id: RequestId,
+        seq: u16,
+        attempts: u32,
+        result: Result<Response, RequestFailure>,
+        /// For [`Submission::CommandThenRepeat`]: the answer to the first sending.
+        first_answer: Option<Response>,
+    },
     /// The same frame is being sent again.
     Retrying { id: RequestId, seq: u16, attempt: u32, reason: RetryReason },
     /// An unsolicited event, stamped with when its frame arrived.
@@ -141,6 +152,10 @@ struct Pending {
     retry: bool,
     /// A bad-CRC probe expects `0 ERR CRC` as its answer.
     expects_crc_error: bool,
+    /// Send the frame once more when answered ([`Submission::CommandThenRepeat`]).
+    repeat_after: bool,
+    /// The first answer, once the repeat is on its way.
+    first_answer: Option<Response>,
 }
 
 /// The host side of one service-port connection.
@@ -263,6 +278,16 @@ impl PumpSession {
                 let attempts = p.attempts;
                 self.finish(now, Err(RequestFailure::CrcRejected { attempts }));
             }
+        } else if response.seq == p.seq && p.repeat_after {
+            // First answer in: the identical frame goes out again at once, not as a retry.
+            if let Some(p) = self.pending.as_mut() {
+                p.repeat_after = false;
+                p.first_answer = Some(response);
+                p.retry = false;
+                p.attempts = 1;
+                p.deadline = None;
+                self.transmit.push_back(p.frame.clone());
+            }
         } else if response.seq == p.seq || (crc_rejection && p.expects_crc_error) {
             self.finish(now, Ok(response));
         } else {
@@ -312,9 +337,13 @@ impl PumpSession {
     fn finish(&mut self, now: RigTime, result: Result<Response, RequestFailure>) {
         let Some(p) = self.pending.take() else { return };
         match p.purpose {
-            Purpose::Caller(id) => {
-                self.outputs.push_back(SessionOutput::Completed { id, seq: p.seq, attempts: p.attempts, result })
-            }
+            Purpose::Caller(id) => self.outputs.push_back(SessionOutput::Completed {
+                id,
+                seq: p.seq,
+                attempts: p.attempts,
+                result,
+                first_answer: p.first_answer,
+            }),
             Purpose::Resync => {
                 self.resync_queued = false;
                 let active = match &result {
@@ -345,8 +374,9 @@ impl PumpSession {
     fn start_next(&mut self) {
         while self.pending.is_none() {
             let Some(Queued { purpose, submission }) = self.queue.pop_front() else { return };
+            let repeat_after = matches!(submission, Submission::CommandThenRepeat(_));
             let prepared = match submission {
-                Submission::Command(command) => {
+                Submission::Command(command) | Submission::CommandThenRepeat(command) => {
                     let seq = self.next_seq();
                     encode_frame(&Request::new(seq, command).payload()).map(|frame| {
                         self.last_frame = Some((seq, frame.clone()));
@@ -370,8 +400,17 @@ impl PumpSession {
             match prepared {
                 Ok((seq, frame, retry, expects_crc_error)) => {
                     self.transmit.push_back(frame.clone());
-                    self.pending =
-                        Some(Pending { purpose, seq, frame, attempts: 1, deadline: None, retry, expects_crc_error });
+                    self.pending = Some(Pending {
+                        purpose,
+                        seq,
+                        frame,
+                        attempts: 1,
+                        deadline: None,
+                        retry,
+                        expects_crc_error,
+                        repeat_after,
+                        first_answer: None,
+                    });
                 }
                 Err(e) => self.fail_unsent(purpose, RequestFailure::Unframable(e.to_string())),
             }
@@ -380,7 +419,8 @@ impl PumpSession {
 
     fn fail_unsent(&mut self, purpose: Purpose, failure: RequestFailure) {
         if let Purpose::Caller(id) = purpose {
-            self.outputs.push_back(SessionOutput::Completed { id, seq: 0, attempts: 0, result: Err(failure) });
+            let result = Err(failure);
+            self.outputs.push_back(SessionOutput::Completed { id, seq: 0, attempts: 0, result, first_answer: None });
         }
     }
 }
@@ -452,7 +492,8 @@ mod tests {
                     id,
                     seq: 1,
                     attempts: 3,
-                    result: Err(RequestFailure::Timeout { attempts: 3, timeout })
+                    result: Err(RequestFailure::Timeout { attempts: 3, timeout }),
+                    first_answer: None,
                 },
             ]
         );
@@ -475,7 +516,7 @@ mod tests {
             out,
             [
                 SessionOutput::Retrying { id, seq: 1, attempt: 2, reason: RetryReason::CrcRejected },
-                SessionOutput::Completed { id, seq: 1, attempts: 2, result: Ok(ok) },
+                SessionOutput::Completed { id, seq: 1, attempts: 2, result: Ok(ok), first_answer: None },
             ]
         );
     }
@@ -582,7 +623,13 @@ mod tests {
         s.handle_input(t(5), &frame("0 ERR CRC"));
         assert_eq!(
             drain(&mut s),
-            [SessionOutput::Completed { id, seq: 1, attempts: 1, result: Ok(Response::err(0, ErrCode::Crc, None)) }]
+            [SessionOutput::Completed {
+                id,
+                seq: 1,
+                attempts: 1,
+                result: Ok(Response::err(0, ErrCode::Crc, None)),
+                first_answer: None
+            }]
         );
         assert!(sent(&mut s, t(5)).is_empty());
     }
@@ -605,6 +652,30 @@ mod tests {
         // The next normal request moves on.
         s.submit(Submission::Command(Command::Status));
         assert_eq!(sent(&mut s, t(4)), [String::from_utf8(frame("2 STATUS")).unwrap()]);
+    }
+
+    #[test]
+    fn command_then_repeat_keeps_the_two_frames_adjacent() {
+        let mut s = PumpSession::new(SessionConfig::default());
+        let id = s.submit(Submission::CommandThenRepeat(Command::Bolus));
+        s.submit(Submission::Command(Command::Status)); // a poll queued meanwhile
+        let first = sent(&mut s, t(0));
+        assert_eq!(first, [String::from_utf8(frame("1 BOLUS")).unwrap()]);
+        s.handle_input(t(5), &frame("1 OK granted=1 id=7"));
+        assert_eq!(sent(&mut s, t(5)), first, "the identical frame, before the queued STATUS");
+        s.handle_input(t(9), &frame("1 OK granted=1 id=7"));
+        let granted = Response::ok(1, Fields::new().with("granted", 1).with("id", 7));
+        assert_eq!(
+            drain(&mut s),
+            [SessionOutput::Completed {
+                id,
+                seq: 1,
+                attempts: 1,
+                result: Ok(granted.clone()),
+                first_answer: Some(granted)
+            }]
+        );
+        assert_eq!(sent(&mut s, t(9)), [String::from_utf8(frame("2 STATUS")).unwrap()]);
     }
 
     #[test]

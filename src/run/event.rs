@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::clock::RigTime;
-use crate::link::FrameRecord;
+use crate::link::{Direction, FrameRecord};
 use crate::protocol::{AlarmCode, BolusReply, Event, StatusReport};
 
 use super::verdict::{CheckOutcome, Verdict};
@@ -13,6 +13,8 @@ use super::verdict::{CheckOutcome, Verdict};
 /// One flow-sensor reading.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Sample {
+    /// Serialized as the event's own `at`.
+    #[serde(skip)]
     pub at: RigTime,
     /// Flow through the sensor, µL/h.
     pub flow_ul_h: f64,
@@ -59,7 +61,13 @@ pub enum RunEventKind {
     AlarmsResynced {
         active: Vec<AlarmCode>,
     },
-    Frame(FrameRecord),
+    /// A line to or from the pump (stamped by the event's `at`).
+    Frame {
+        direction: Direction,
+        line: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// Something the rig did to the bench: a command and its answer, a valve move, an injection.
     BenchAction {
         what: String,
@@ -78,6 +86,12 @@ pub enum RunEventKind {
         verdict: Verdict,
         reason: Option<String>,
     },
+}
+
+impl RunEventKind {
+    pub fn frame(record: FrameRecord) -> RunEventKind {
+        RunEventKind::Frame { direction: record.direction, line: record.line, note: record.note }
+    }
 }
 
 /// One event on the timeline.

@@ -78,8 +78,13 @@ struct Executor<'a> {
     checks: Vec<CheckOutcome>,
     eval: EvalContext,
     valve_state: Arc<AtomicBool>,
+    /// The step being run is followed by a `repeat_seq` probe: its pump command goes out as
+    /// command-then-repeat, so the two frames are adjacent on the wire (the pump caches only the
+    /// previous request, and the STATUS poll shares the line).
+    repeat_next: bool,
+    /// The first and the repeated answer, for the probe.
+    repeat_answers: Option<(Response, Response)>,
     interrupt: watch::Receiver<Option<String>>,
-    last_response: Option<Response>,
     samples: usize,
     sample_failures: u32,
     link_lost: Option<String>,
@@ -107,8 +112,9 @@ pub async fn run_case(
         checks: Vec::new(),
         eval,
         valve_state: Arc::new(AtomicBool::new(false)),
+        repeat_next: false,
+        repeat_answers: None,
         interrupt,
-        last_response: None,
         samples: 0,
         sample_failures: 0,
         link_lost: None,
@@ -191,7 +197,7 @@ impl Executor<'_> {
             let mut frames = streams.frames;
             tasks.push(tokio::spawn(async move {
                 while let Some(f) = frames.recv().await {
-                    if tx.send(RunEvent { at: f.at, kind: RunEventKind::Frame(f) }).is_err() {
+                    if tx.send(RunEvent { at: f.at, kind: RunEventKind::frame(f) }).is_err() {
                         break;
                     }
                 }
@@ -249,6 +255,10 @@ impl Executor<'_> {
                     return Err(Stop::Bench(format!("the case exceeded its max_duration of {} s", max.as_secs())));
                 }
             }
+            self.repeat_next = matches!(
+                self.plan.steps.get(index + 1).map(|s| &s.kind),
+                Some(StepKind::Action { action: Action::Probe(Probe::RepeatSeq), .. })
+            );
             self.emit(RunEventKind::StepStarted { index, label: step.label.clone() });
             match &step.kind {
                 StepKind::Action { action, expect } => self.act(action, expect.as_ref()).await?,
@@ -336,20 +346,22 @@ impl Executor<'_> {
 
     async fn act(&mut self, action: &Action, expect: Option<&Expect>) -> Result<(), Stop> {
         let link = self.bench.link.clone();
+        use crate::protocol::Command;
         let observed: Observed = match action {
-            Action::Start => Observed::from(link.start().await)?,
-            Action::Stop => Observed::from(link.stop().await)?,
-            Action::Fill { volume_ul } => Observed::from(link.fill(*volume_ul).await)?,
-            Action::Program { basal_ul_h } => Observed::from(link.program(*basal_ul_h).await)?,
+            Action::Start => self.command(Command::Start).await?,
+            Action::Stop => self.command(Command::Stop).await?,
+            Action::Fill { volume_ul } => self.command(Command::Fill { volume_ul: *volume_ul }).await?,
+            Action::Program { basal_ul_h } => self.command(Command::Program { basal_ul_h: *basal_ul_h }).await?,
             Action::BolusConfig { dose_ul, lockout, max_per_24h } => {
                 let lockout_s = u32::try_from(lockout.as_secs()).unwrap_or(u32::MAX);
-                Observed::from(link.bolus_config(*dose_ul, lockout_s, *max_per_24h).await)?
+                self.command(Command::BolusConfig { dose_ul: *dose_ul, lockout_s, max_per_24h: *max_per_24h }).await?
             }
-            Action::Limit { max_24h_ul } => Observed::from(link.limit(*max_24h_ul).await)?,
+            Action::Limit { max_24h_ul } => self.command(Command::Limit { max_24h_ul: *max_24h_ul }).await?,
             Action::AlarmConfig { low_reservoir_ul, occlusion_kpa } => {
-                Observed::from(link.alarm_config(*low_reservoir_ul, *occlusion_kpa).await)?
+                let (low_reservoir_ul, occlusion_kpa) = (*low_reservoir_ul, *occlusion_kpa);
+                self.command(Command::AlarmConfig { low_reservoir_ul, occlusion_kpa }).await?
             }
-            Action::Ack { alarm } => Observed::from(link.ack(*alarm).await)?,
+            Action::Ack { alarm } => self.command(Command::Ack { code: *alarm }).await?,
             Action::Valve(command) => {
                 let result = match command {
                     ValveCommand::Close => self.bench.valve.close(),
@@ -359,13 +371,13 @@ impl Executor<'_> {
                 self.valve_state.store(*command == ValveCommand::Close, Ordering::Relaxed);
                 Observed::Accepted
             }
-            Action::Bolus { repeat: None } => self.bolus_once().await?,
+            Action::Bolus { repeat: None } => self.command(Command::Bolus).await?,
             Action::Bolus { repeat: Some(r) } => {
                 let start = self.bench.clock.now();
                 let mut last = Observed::Accepted;
                 for i in 0..r.count {
                     self.wait(Some(start + r.every * i), |_, _| false).await?;
-                    last = self.bolus_once().await?;
+                    last = self.command(Command::Bolus).await?;
                 }
                 // A repeated request is judged by the checks over its replies, not by the last one.
                 if expect.is_some() { last } else { Observed::Accepted }
@@ -375,16 +387,17 @@ impl Executor<'_> {
                 let r = link.probe_bad_crc(command.clone()).await.map_err(link_stop)?;
                 self.observe_response(&r)
             }
-            Action::Probe(Probe::RepeatSeq) => {
-                let r = link.probe_repeat_last().await.map_err(link_stop)?;
-                match &self.last_response {
-                    Some(previous) if previous == &r => Observed::Accepted,
-                    Some(previous) => {
-                        Observed::Different(format!("answered {:?}, previously {:?}", r.payload(), previous.payload()))
-                    }
-                    None => Observed::Different(format!("answered {:?} with no previous answer", r.payload())),
+            Action::Probe(Probe::RepeatSeq) => match self.repeat_answers.take() {
+                Some((first, repeated)) if first == repeated => Observed::Accepted,
+                Some((first, repeated)) => {
+                    Observed::Different(format!("answered {:?}, previously {:?}", repeated.payload(), first.payload()))
                 }
-            }
+                None => {
+                    return Err(Stop::Bench(
+                        "a repeat_seq probe must follow a step that sends the pump a request".into(),
+                    ));
+                }
+            },
             Action::Inject(injection) => {
                 let twin =
                     self.bench.twin.clone().ok_or_else(|| Stop::Bench("this bench cannot inject faults".into()))?;
@@ -410,29 +423,38 @@ impl Executor<'_> {
         }
     }
 
-    async fn bolus_once(&mut self) -> Result<Observed, Stop> {
-        let link = self.bench.link.clone();
-        match link.submit(crate::protocol::session::Submission::Command(crate::protocol::Command::Bolus)).await {
-            Ok((response, _)) => {
-                self.last_response = Some(response.clone());
-                match &response.outcome {
-                    Ok(fields) => {
-                        let reply = BolusReply::from_fields(fields).map_err(|e| {
-                            Stop::Bench(format!(
-                                "pump answered BOLUS with {:?}, which breaks the ICD: {e}",
-                                response.payload()
-                            ))
-                        })?;
-                        self.emit(RunEventKind::Bolus { reply });
-                        Ok(match reply {
-                            BolusReply::Granted { .. } => Observed::Granted,
-                            BolusReply::Denied { reason } => Observed::Denied(reason),
-                        })
-                    }
-                    Err(e) => Ok(Observed::Refused(e.code)),
-                }
+    /// Sends a pump command and says what the pump answered. A refusal is an answer (judged by
+    /// the step's expectation); a link failure stops the case as a bench error. The answer is
+    /// kept for a following `repeat_seq` probe.
+    async fn command(&mut self, command: crate::protocol::Command) -> Result<Observed, Stop> {
+        let is_bolus = command == crate::protocol::Command::Bolus;
+        let text = command.to_string();
+        let (response, attempts) = if self.repeat_next {
+            let (first, repeated) = self.bench.link.command_then_repeat(command).await.map_err(link_stop)?;
+            self.repeat_answers = Some((first.clone(), repeated));
+            (first, 1)
+        } else {
+            self.bench.link.submit(crate::protocol::session::Submission::Command(command)).await.map_err(link_stop)?
+        };
+        match &response.outcome {
+            Ok(fields) if is_bolus => {
+                let reply = BolusReply::from_fields(fields).map_err(|e| {
+                    Stop::Bench(format!("pump answered BOLUS with {:?}, which breaks the ICD: {e}", response.payload()))
+                })?;
+                self.emit(RunEventKind::Bolus { reply });
+                Ok(match reply {
+                    BolusReply::Granted { .. } => Observed::Granted,
+                    BolusReply::Denied { reason } => Observed::Denied(reason),
+                })
             }
-            Err(e) => Err(link_stop(e)),
+            Ok(_) => Ok(Observed::Accepted),
+            // ERR CRC to every attempt: the line damages frames; that is the bench's problem.
+            Err(e) if e.code == ErrCode::Crc => Err(link_stop(LinkError::CrcRejected {
+                device: self.bench.link.device().to_string(),
+                command: text,
+                attempts,
+            })),
+            Err(e) => Ok(Observed::Refused(e.code)),
         }
     }
 
@@ -520,17 +542,6 @@ enum Observed {
 }
 
 impl Observed {
-    /// Turns a link result into what the pump said; link failures stop the case as bench errors.
-    fn from(result: Result<(), LinkError>) -> Result<Observed, Stop> {
-        match result {
-            Ok(()) => Ok(Observed::Accepted),
-            Err(e) => match e.pump_code() {
-                Some(code) if code != ErrCode::Crc => Ok(Observed::Refused(code)),
-                _ => Err(link_stop(e)),
-            },
-        }
-    }
-
     fn describe(&self) -> String {
         match self {
             Observed::Accepted => "accepted".into(),
