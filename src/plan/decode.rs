@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::ast::*;
-use super::diag::{Diagnostic, Loc, did_you_mean, one_of};
+use super::diag::{Diagnostic, Loc, closest, did_you_mean, one_of};
 use super::requirements;
 use super::units::{self, Dimension, QuantityError};
 use super::yaml::{Node, NodeKind};
@@ -143,6 +143,10 @@ pub struct Facts {
     pub sample_period_loc: Option<Loc>,
     pub status_period_loc: Option<Loc>,
     pub max_duration_loc: Option<Loc>,
+    /// The periods and bound as decoded (`None` when written wrongly).
+    pub sample_period: Option<Duration>,
+    pub status_period: Option<Duration>,
+    pub max_duration: Option<Duration>,
 }
 
 /// Collects diagnostics; when a value came from a `${param}`, says which case gave it.
@@ -160,8 +164,12 @@ impl Diags {
         self.list.push(d);
     }
 
-    /// A diagnostic about `node`'s value.
+    /// A diagnostic about `node`'s value. Nothing more is said about a value already reported
+    /// (an alias) or one whose `${...}` no case resolves (reported by the cases' checks).
     pub fn at(&mut self, node: &Node, mut d: Diagnostic) {
+        if node.reported || node.as_str().is_some_and(|s| s.contains("${")) {
+            return;
+        }
         if let (Some(template), Some(case)) = (&node.template, &self.case) {
             d.message = format!("{} (case `{case}`, from `{template}`)", d.message);
         }
@@ -178,6 +186,8 @@ pub struct MapView<'n> {
     pub owner: Loc,
     pub owner_name: String,
     pub entries: &'n [(Node, Node)],
+    /// The keys the mapping may hold.
+    pub allowed: Vec<String>,
 }
 
 impl<'n> MapView<'n> {
@@ -223,13 +233,23 @@ pub fn map<'n>(d: &mut Diags, node: &'n Node, owner: Loc, what: &str, allowed: &
             );
         }
     }
-    Some(MapView { owner, owner_name: what.to_string(), entries })
+    Some(MapView {
+        owner,
+        owner_name: what.to_string(),
+        entries,
+        allowed: allowed.iter().map(|k| k.to_string()).collect(),
+    })
 }
 
 /// A required key's value; reports it missing at the owner.
 pub fn required<'n>(d: &mut Diags, m: &MapView<'n>, key: &str, expected: &str) -> Option<&'n Node> {
     let v = m.get(key);
-    if v.is_none() {
+    // A misspelt key (`timout`) is reported as unknown, with the right spelling: enough.
+    let misspelt =
+        m.entries.iter().filter_map(|(k, _)| k.as_str()).any(|k| {
+            !m.allowed.iter().any(|a| a == k) && closest(k, m.allowed.iter().map(String::as_str)) == Some(key)
+        });
+    if v.is_none() && !misspelt {
         d.push(
             Diagnostic::new(m.owner, format!("{} is missing `{key}`", m.owner_name))
                 .expected(format!("`{key}`: {expected}")),
@@ -243,9 +263,12 @@ pub fn scalar<'n>(d: &mut Diags, node: &'n Node, what: &str, expected: &str) -> 
     match &node.kind {
         NodeKind::Scalar(s) => Some(s),
         other => {
-            let found =
-                if matches!(other, NodeKind::Null) { "nothing".to_string() } else { node.describe().to_string() };
-            d.at(node, Diagnostic::new(node.loc(), format!("{what} needs a value, found {found}")).expected(expected));
+            let message = if matches!(other, NodeKind::Null) {
+                format!("{what} needs a value")
+            } else {
+                format!("{what} needs a single value, found {}", node.describe())
+            };
+            d.at(node, Diagnostic::new(node.loc(), message).expected(expected));
             None
         }
     }
@@ -313,8 +336,14 @@ fn is_name(s: &str) -> bool {
 
 /// An identifier: a letter or digit, then letters, digits, `-`, `_`, `.`.
 pub fn name(d: &mut Diags, node: &Node, what: &str) -> Option<String> {
-    let expected = format!("{what}: a letter or digit, then letters, digits, `-`, `_` or `.`, e.g. `time-to-alarm`");
-    let text = scalar(d, node, what, &expected)?;
+    let example = match what {
+        "plan id" => "OCC-TIME-TO-ALARM",
+        "mark name" => "occluded",
+        "case name" => "500uLh",
+        _ => "time-to-alarm",
+    };
+    let expected = format!("a {what}: a letter or digit, then letters, digits, `-`, `_` or `.`, e.g. `{example}`");
+    let text = scalar(d, node, &format!("a {what}"), &expected)?;
     if !is_name(text) {
         d.at(node, Diagnostic::new(node.loc(), format!("`{text}` is not a valid {what}")).expected(expected));
         return None;
@@ -359,18 +388,52 @@ fn srs_ids(d: &mut Diags, node: &Node, what: &str) -> Vec<(String, Loc)> {
     out
 }
 
-/// A decoded plan and the facts validation needs.
+/// A decoded plan (when every part of it could be decoded) and the facts validation needs
+/// (as far as they could be gathered).
 pub struct Decoded {
-    pub plan: Plan,
+    pub plan: Option<Plan>,
     pub facts: Facts,
 }
 
-/// Decodes the (substituted) tree of one case. `None` when the top level is not a mapping.
-pub fn decode(root: &Node, case: Option<Case>, d: &mut Diags) -> Option<Decoded> {
-    let top = map(d, root, root.loc(), "the plan", PLAN_KEYS)?;
+/// Top-level keys a plan must have, with what each holds.
+const REQUIRED_TOP: &[(&str, &str)] = &[
+    ("id", "the plan's id, unique across the plan set, e.g. `OCC-TIME-TO-ALARM`"),
+    ("title", "a one-line title"),
+    ("version", "the plan's version, e.g. `1.0.0`"),
+    ("covers", "the SRS ids the plan covers, e.g. `[SRS-OCC-002]`"),
+    ("requires", "what the bench must provide, e.g. `[pump, flow_sensor]`"),
+    ("steps", "the list of steps"),
+];
+
+/// Decodes the (substituted) tree of one case.
+pub fn decode(root: &Node, case: Option<Case>, d: &mut Diags) -> Decoded {
+    let first_key = match &root.kind {
+        NodeKind::Map(entries) => entries.first().map_or(root.loc(), |(k, _)| k.loc()),
+        _ => root.loc(),
+    };
+    let Some(top) = map(d, root, first_key, "the plan", PLAN_KEYS) else {
+        return Decoded { plan: None, facts: Facts::default() };
+    };
     let file = Loc::new(1, 1, 1);
-    let top = MapView { owner: file, owner_name: "the plan".to_string(), entries: top.entries };
     let mut facts = Facts { requires_loc: file, covers_loc: file, ..Facts::default() };
+    let missing: Vec<&(&str, &str)> = REQUIRED_TOP.iter().filter(|(k, _)| !top.has(k)).collect();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|(k, _)| format!("`{k}`")).collect();
+        let list = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.join(""),
+        };
+        let expected: Vec<String> = missing.iter().map(|(k, what)| format!("`{k}`: {what}")).collect();
+        d.push(Diagnostic::new(first_key, format!("the plan is missing {list}")).expected(expected.join("; ")).hint(
+            "every plan starts with `id`, `title`, `version`, `covers` and `requires`; see docs/plan-language.md",
+        ));
+    }
+    // Reported together above.
+    let top = MapView { owner: first_key, owner_name: "the plan".to_string(), allowed: Vec::new(), ..top };
+    fn present_only<'n>(_: &mut Diags, m: &MapView<'n>, key: &str, _: &str) -> Option<&'n Node> {
+        m.get(key)
+    }
+    let required = present_only;
 
     let id = required(d, &top, "id", "the plan's id, unique across the plan set, e.g. `OCC-TIME-TO-ALARM`")
         .and_then(|n| name(d, n, "plan id").map(|id| (id, n.loc())));
@@ -380,6 +443,7 @@ pub fn decode(root: &Node, case: Option<Case>, d: &mut Diags) -> Option<Decoded>
         .map(str::to_string);
     let version = required(d, &top, "version", "the plan's version, e.g. `1.0.0`").and_then(|n| {
         let v = scalar(d, n, "`version`", "MAJOR.MINOR.PATCH, e.g. `1.0.0`")?;
+        let v = v.trim();
         let parts: Vec<&str> = v.split('.').collect();
         if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
             Some(v.to_string())
@@ -454,38 +518,38 @@ pub fn decode(root: &Node, case: Option<Case>, d: &mut Diags) -> Option<Decoded>
         }
         None => Some(None),
     };
+    facts.sample_period = sample_period;
+    facts.status_period = status_period;
+    facts.max_duration = max_duration.flatten();
 
     let mut ctx = StepCtx { d, facts: &mut facts, index: 0 };
     let mut steps = Vec::new();
     if let Some(n) = top.get("setup") {
         steps.extend(ctx.step_list(n, "setup", true));
     }
-    match top.get("steps") {
-        Some(n) => {
-            let list = ctx.step_list(n, "steps", false);
-            if list.is_empty() && matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) {
-                ctx.d.push(Diagnostic::new(n.loc(), "`steps` is empty").hint("a plan does something: add steps"));
-            }
-            steps.extend(list);
+    if let Some(n) = top.get("steps") {
+        let list = ctx.step_list(n, "steps", false);
+        if list.is_empty() && matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) {
+            ctx.d.push(Diagnostic::new(n.loc(), "`steps` is empty").hint("a plan does something: add steps"));
         }
-        None => {
-            required(ctx.d, &top, "steps", "the list of steps");
-        }
+        steps.extend(list);
     }
 
-    let plan = Plan {
-        id: id?.0,
-        title: title?,
-        version: version?,
-        covers: covers.into_iter().map(|(id, _)| id).collect(),
-        requires,
-        sample_period: sample_period?,
-        status_period: status_period?,
-        max_duration: max_duration?,
-        case,
-        steps,
-    };
-    Some(Decoded { plan, facts })
+    let plan = (|| {
+        Some(Plan {
+            id: id?.0,
+            title: title?,
+            version: version?,
+            covers: covers.into_iter().map(|(id, _)| id).collect(),
+            requires,
+            sample_period: sample_period?,
+            status_period: status_period?,
+            max_duration: max_duration?,
+            case,
+            steps,
+        })
+    })();
+    Decoded { plan, facts }
 }
 
 struct StepCtx<'a> {
@@ -532,10 +596,11 @@ impl StepCtx<'_> {
                 let names: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
                 let first = names[0];
                 let hint = if allowed.contains(&first) {
-                    format!(
-                        "if {} belong to `{first}`, indent them under it",
-                        names[1..].iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                    )
+                    {
+                        let rest: Vec<String> = names[1..].iter().map(|n| format!("`{n}`")).collect();
+                        let (verb, it) = if rest.len() == 1 { ("belongs", "it") } else { ("belong", "them") };
+                        format!("if {} {verb} to `{first}`, indent {it} under `{first}:`", rest.join(", "))
+                    }
                 } else {
                     "start each step with its own `- `".to_string()
                 };
@@ -1408,10 +1473,12 @@ impl StepCtx<'_> {
     fn limits(&mut self, m: &MapView<'_>, at: Loc, measure: Option<&Measure>) -> Option<Limits> {
         let present = m.present(LIMIT_KEYS);
         if !present.iter().any(|k| matches!(*k, "min" | "max" | "nominal")) {
+            let example = measure
+                .map_or("`max: <value>`".to_string(), |m| format!("`max: {}`", Dimension::of_unit(m.unit()).example()));
             self.d.push(
                 Diagnostic::new(at, "`check` has no limit")
                     .expected("`min`, `max`, or `nominal` with `tolerance` (in the measure's unit)")
-                    .hint("a check without a limit judges nothing; add e.g. `max: 20 min`"),
+                    .hint(format!("a check without a limit judges nothing; add e.g. {example}")),
             );
             return None;
         }
@@ -1458,6 +1525,24 @@ impl StepCtx<'_> {
             None => Some(None),
             Some(n) => {
                 let text = scalar(self.d, n, "`tolerance`", "a percentage or a value in the measure's unit")?;
+                if let Some(other) = units::dimension_of(text)
+                    .filter(|o| *o != dim && *o != Dimension::Percent && dim != Dimension::Count)
+                {
+                    self.d.at(
+                        n,
+                        Diagnostic::new(
+                            n.loc(),
+                            format!(
+                                "`tolerance: {text}` is {}, but `{measure_name}` measures {}",
+                                other.name(),
+                                dim.name()
+                            ),
+                        )
+                        .expected(format!("a percentage (e.g. `10 %`) or {}", dim.how()))
+                        .hint(format!("a tolerance is a percentage or in the measure's unit ({})", unit_words(dim))),
+                    );
+                    return None;
+                }
                 if text.ends_with('%') {
                     units::parse(text, Dimension::Percent)
                         .map(|p| Some(Tolerance::Percent(p)))

@@ -140,13 +140,22 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
+    let mut tie = false;
     for c in candidates {
         let d = edit_distance(&lower, &c.to_lowercase());
-        if best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
+        match best {
+            Some((bd, bc)) if d == bd && bc != c => tie = true,
+            Some((bd, _)) if d >= bd => {}
+            _ => {
+                best = Some((d, c));
+                tie = false;
+            }
         }
     }
     let (d, c) = best?;
+    if tie {
+        return None; // `SRS-OCC-005`: 001 to 004 are all as close; a guess would mislead
+    }
     let allowed = (word.chars().count().max(c.chars().count()) / 3).max(1);
     (d <= allowed && c != word).then_some(c)
 }
@@ -205,5 +214,6 @@ mod tests {
         assert_eq!(closest("occlusion", ["OCCLUSION", "DOSE_LIMIT"]), Some("OCCLUSION"));
         assert_eq!(closest("xyz", ["alarm", "timeout"]), None);
         assert_eq!(closest("timeout", ["timeout"]), None);
+        assert_eq!(closest("SRS-OCC-005", ["SRS-OCC-001", "SRS-OCC-002"]), None, "a tie is no suggestion");
     }
 }

@@ -262,7 +262,7 @@ pub fn substitute(node: &Node, values: &BTreeMap<String, Node>) -> Node {
         NodeKind::Scalar(s) if s.contains("${") => {
             let whole = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).and_then(|p| values.get(p));
             if let Some(v) = whole {
-                return Node { pos: node.pos, width: node.width, kind: v.kind.clone(), template: Some(s.clone()) };
+                return Node { kind: v.kind.clone(), template: Some(s.clone()), ..node.clone() };
             }
             let mut text = s.clone();
             for (p, v) in values {

@@ -226,12 +226,11 @@ pub fn load_text(text: &str) -> TextOutcome {
     for (case, values) in runs {
         let mut d = Diags::new(case.as_ref().map(|c| c.name.clone()));
         let tree = if case.is_some() { expand::substitute(&root, values) } else { root.clone() };
-        if let Some(decoded) = decode::decode(&tree, case, &mut d) {
-            validate::validate(&decoded.plan, &decoded.facts, &mut d);
-            id = id.or(decoded.facts.id.clone());
-            plans.push(decoded.plan);
-            all_facts.push(decoded.facts);
-        }
+        let decoded = decode::decode(&tree, case, &mut d);
+        validate::validate(&decoded.facts, &mut d);
+        id = id.or(decoded.facts.id.clone());
+        plans.extend(decoded.plan);
+        all_facts.push(decoded.facts);
         diagnostics.append(&mut d.list);
     }
     let mut d = Diags::new(None);

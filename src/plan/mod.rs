@@ -7,16 +7,19 @@
 
 pub mod applicability;
 pub mod ast;
+pub mod commands;
 pub mod decode;
 pub mod diag;
 pub mod expand;
 pub mod load;
 pub mod requirements;
+pub mod schema;
 pub mod units;
 pub mod validate;
 pub mod yaml;
 
 pub use applicability::{not_applicable, not_applicable_on};
 pub use ast::*;
+pub use commands::{check_command, schema_json};
 pub use diag::Diagnostic;
 pub use load::{FileReport, LoadOutcome, load_plans};

@@ -276,7 +276,7 @@ pub fn parse(text: &str, want: Dimension) -> Result<f64, QuantityError> {
 
 fn example_unit(d: Dimension) -> &'static str {
     match d {
-        Dimension::Duration => "min",
+        Dimension::Duration => "s",
         Dimension::Volume => "uL",
         Dimension::Flow => "uL/h",
         Dimension::Pressure => "kPa",
@@ -405,7 +405,7 @@ mod tests {
     fn strictness() {
         let e = err("30", Duration);
         assert_eq!(e.message, "`30` is a bare number; a duration needs its unit");
-        assert_eq!(e.hint.as_deref(), Some("add the unit, e.g. `30 min`"));
+        assert_eq!(e.hint.as_deref(), Some("add the unit, e.g. `30 s`"));
         assert_eq!(e.expected, "a duration: a number, one space and `ms`, `s`, `min` or `h`, e.g. `30 s`");
         let e = err("30s", Duration);
         assert_eq!(e.message, "`30s` needs one space between the number and the unit");

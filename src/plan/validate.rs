@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::ast::Plan;
 use super::decode::{Diags, Facts, TimingKind};
 use super::diag::{Diagnostic, did_you_mean};
 use super::units::format_duration;
@@ -14,12 +13,12 @@ pub const MIN_SAMPLE_PERIOD: Duration = Duration::from_millis(100);
 pub const MAX_SAMPLE_PERIOD: Duration = Duration::from_secs(3600);
 
 /// Checks a decoded plan against its facts, reporting into `d`.
-pub fn validate(plan: &Plan, facts: &Facts, d: &mut Diags) {
+pub fn validate(facts: &Facts, d: &mut Diags) {
     marks(facts, d);
     ids(facts, d);
-    capabilities(plan, facts, d);
+    capabilities(facts, d);
     traceability(facts, d);
-    timing(plan, facts, d);
+    timing(facts, d);
 }
 
 fn marks(facts: &Facts, d: &mut Diags) {
@@ -80,12 +79,12 @@ fn ids(facts: &Facts, d: &mut Diags) {
     }
 }
 
-fn capabilities(plan: &Plan, facts: &Facts, d: &mut Diags) {
+fn capabilities(facts: &Facts, d: &mut Diags) {
     if !facts.requires_given {
         return; // reported as missing already
     }
     for (cap, loc, why) in &facts.uses {
-        if !plan.requires.contains(cap) {
+        if !facts.requires.iter().any(|(c, _)| c == cap) {
             d.push(
                 Diagnostic::new(*loc, format!("{why}, but `requires` does not list `{cap}`"))
                     .expected(format!("`{cap}` in `requires` (line {})", facts.requires_loc.pos.line))
@@ -131,8 +130,10 @@ pub fn covered_and_verified(cases: &[Facts], d: &mut Diags) {
     }
 }
 
-fn timing(plan: &Plan, facts: &Facts, d: &mut Diags) {
-    let sample = plan.sample_period;
+fn timing(facts: &Facts, d: &mut Diags) {
+    let (Some(sample), Some(status)) = (facts.sample_period, facts.status_period) else {
+        return; // a period was written wrongly: reported already
+    };
     if let Some(loc) = facts.sample_period_loc
         && !(MIN_SAMPLE_PERIOD..=MAX_SAMPLE_PERIOD).contains(&sample)
     {
@@ -141,14 +142,14 @@ fn timing(plan: &Plan, facts: &Facts, d: &mut Diags) {
                 .expected("a flow sensor read period from `100 ms` to `1 h`, e.g. `1 s`"),
         );
     }
-    if plan.status_period < sample {
+    if status < sample {
         let loc = facts.status_period_loc.or(facts.sample_period_loc).unwrap_or_default();
         d.push(
             Diagnostic::new(
                 loc,
                 format!(
                     "`status_period` ({}) is shorter than `sample_period` ({})",
-                    format_duration(plan.status_period),
+                    format_duration(status),
                     format_duration(sample)
                 ),
             )
@@ -156,7 +157,7 @@ fn timing(plan: &Plan, facts: &Facts, d: &mut Diags) {
             .hint("the pump is polled no faster than the flow sensor is read"),
         );
     }
-    if plan.status_period.is_zero()
+    if status.is_zero()
         && let Some(loc) = facts.status_period_loc
     {
         d.push(Diagnostic::new(loc, "`status_period` is 0").expected("a poll period above 0, e.g. `10 s`"));
@@ -197,25 +198,30 @@ fn timing(plan: &Plan, facts: &Facts, d: &mut Diags) {
         if matches!(t.kind, TimingKind::Wait | TimingKind::Repeat) {
             least_total = least_total.saturating_add(t.duration);
         }
-        if let (Some(max), Some(max_loc)) = (plan.max_duration, facts.max_duration_loc)
+        if let (Some(max), Some(max_loc)) = (facts.max_duration, facts.max_duration_loc)
             && t.duration > max
             && !matches!(t.kind, TimingKind::Window | TimingKind::Every)
         {
+            let message = match t.kind {
+                TimingKind::Repeat => format!(
+                    "the repeated requests span {}, longer than `max_duration` ({})",
+                    format_duration(t.duration),
+                    format_duration(max)
+                ),
+                _ => format!(
+                    "{what} ({}) is longer than `max_duration` ({})",
+                    format_duration(t.duration),
+                    format_duration(max)
+                ),
+            };
             d.push(
-                Diagnostic::new(
-                    t.loc,
-                    format!(
-                        "{what} ({}) is longer than `max_duration` ({})",
-                        format_duration(t.duration),
-                        format_duration(max)
-                    ),
-                )
-                .expected(format!("at most `max_duration` (line {})", max_loc.pos.line))
-                .hint("raise `max_duration` or shorten this"),
+                Diagnostic::new(t.loc, message)
+                    .expected(format!("at most `max_duration` (line {})", max_loc.pos.line))
+                    .hint("raise `max_duration` or shorten this"),
             );
         }
     }
-    if let (Some(max), Some(loc)) = (plan.max_duration, facts.max_duration_loc) {
+    if let (Some(max), Some(loc)) = (facts.max_duration, facts.max_duration_loc) {
         if max.is_zero() {
             d.push(Diagnostic::new(loc, "`max_duration` is 0").expected("a bound on bench time above 0, e.g. `3 h`"));
         } else if least_total > max && !facts.timings.iter().any(|t| t.duration > max) {

@@ -20,8 +20,10 @@ pub struct Node {
     /// Characters the token spans on its first line (for the caret).
     pub width: usize,
     pub kind: NodeKind,
-    /// When `${param}` substitution changed this scalar: its text as written.
+    /// When `${param}` substitution changed this value: its text as written.
     pub template: Option<String>,
+    /// An error about this value was reported already (an alias): say no more about it.
+    pub reported: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,8 +101,13 @@ fn syntax_error(e: &ScanError, lines: &[&str]) -> Diagnostic {
     } else {
         (line, m.col() + 1)
     };
-    Diagnostic::new(Loc::new(line, column, 1), format!("YAML syntax: {}", e.info()))
-        .hint("check the indentation, and quote a value that contains `: `, `#`, `{`, `[` or starts with `*`, `&`, `!`")
+    let near = |l: usize| lines.get(l.wrapping_sub(1)).is_some_and(|t| t.contains("${"));
+    let hint = if near(line) || near(line - 1) {
+        "a `${param}` inside `{ }` or `[ ]` must be quoted: write `\"${name}\"`"
+    } else {
+        "check the indentation, and quote a value that contains `: `, `#`, `{`, `[` or starts with `*`, `&`, `!`"
+    };
+    Diagnostic::new(Loc::new(line, column, 1), format!("YAML syntax: {}", e.info())).hint(hint)
 }
 
 /// A node under construction.
@@ -162,14 +169,15 @@ impl Builder<'_> {
                     Diagnostic::new(at, "aliases (`*name`) are not allowed in a plan")
                         .hint("write the value out in full: a plan is read as written, by reviewers too"),
                 );
-                self.add(Node { pos: at.pos, width: at.width, kind: NodeKind::Null, template: None })?;
+                let kind = NodeKind::Scalar(String::new());
+                self.add(Node { pos: at.pos, width: at.width, kind, template: None, reported: true })?;
             }
             Event::Scalar(value, style, anchor, tag) => {
                 self.refuse_anchor(anchor, at);
                 self.refuse_tag(tag.is_some(), at);
                 let null = style == ScalarStyle::Plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
                 let kind = if null { NodeKind::Null } else { NodeKind::Scalar(value.into_owned()) };
-                self.add(Node { pos: at.pos, width: at.width, kind, template: None })?;
+                self.add(Node { pos: at.pos, width: at.width, kind, template: None, reported: false })?;
             }
             Event::SequenceStart(anchor, tag) => {
                 self.refuse_anchor(anchor, at);
@@ -184,10 +192,10 @@ impl Builder<'_> {
             Event::SequenceEnd | Event::MappingEnd => {
                 let node = match self.stack.pop() {
                     Some(Open::Seq { pos, items }) => {
-                        Node { pos, width: 1, kind: NodeKind::Seq(items), template: None }
+                        Node { pos, width: 1, kind: NodeKind::Seq(items), template: None, reported: false }
                     }
                     Some(Open::Map { pos, entries, .. }) => {
-                        Node { pos, width: 1, kind: NodeKind::Map(entries), template: None }
+                        Node { pos, width: 1, kind: NodeKind::Map(entries), template: None, reported: false }
                     }
                     None => return Err(Diagnostic::new(at, "YAML syntax: unbalanced end of a list or mapping")),
                 };
