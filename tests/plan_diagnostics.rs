@@ -24,3 +24,39 @@ fn diagnostics_are_sorted_by_position() {
     assert_eq!(positions, sorted);
     assert!(positions.len() >= 5, "every error is reported: {positions:?}");
 }
+
+/// Plans damaged at random (characters dropped, doubled or replaced) are reported, never a
+/// crash: the loader is fed whatever an editor saves.
+#[test]
+fn mangled_plans_never_panic() {
+    let mut seed: u64 = 0x5EED_1234;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let noise = ['{', '}', '[', ']', ':', '-', ' ', '\n', '$', '&', '*', '!', '#', '"', '\'', 'µ', '\t', '0'];
+    for name in ["occlusion-time-to-alarm.yaml", "dose-limit-rolling-24h.yaml"] {
+        let text = std::fs::read_to_string(format!("test-plans/{name}")).expect("plan");
+        let chars: Vec<char> = text.chars().collect();
+        for _ in 0..400 {
+            let mut mangled = chars.clone();
+            for _ in 0..(1 + next() % 4) {
+                let at = (next() as usize) % mangled.len().max(1);
+                match next() % 3 {
+                    0 => {
+                        mangled.remove(at);
+                    }
+                    1 => mangled.insert(at, mangled[at]),
+                    _ => mangled[at] = noise[(next() as usize) % noise.len()],
+                }
+            }
+            let mangled: String = mangled.into_iter().collect();
+            let outcome = rig::plan::load::load_text(&mangled);
+            for d in &outcome.diagnostics {
+                let _ = d.render(Some(&mangled));
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The language end to end: plan text in, the executor's AST out.
+
+use std::time::Duration;
+
+use rig::plan::load::load_text;
+use rig::plan::*;
+use rig::protocol::{AlarmCode, DenyReason, ErrCode, PumpState};
+
+const HEAD: &str = "id: P\ntitle: t\nversion: 1.0.0\ncovers: [SRS-OCC-002, SRS-WDR-005, SRS-DOS-001]\nrequires: [pump, flow_sensor, valve, motor_stall, operator]\n";
+
+fn plans(text: &str) -> Vec<Plan> {
+    let out = load_text(text);
+    let rendered: Vec<String> = out.diagnostics.iter().map(|d| d.render(Some(text))).collect();
+    assert!(out.diagnostics.is_empty(), "{}", rendered.join("\n"));
+    out.plans.expect("decoded")
+}
+
+fn one(steps: &str) -> Plan {
+    let text = format!(
+        "{HEAD}steps:\n{steps}  - check: {{ id: cover-a, occurrences: {{ alarm: OCCLUSION, from: start }}, min: 0, verifies: [SRS-OCC-002, SRS-WDR-005, SRS-DOS-001] }}\n"
+    );
+    plans(&text).remove(0)
+}
+
+#[test]
+fn actions_map_onto_the_ast_in_canonical_units() {
+    let p = one(
+        "  - fill: 20 mL\n  - program: 0.5 mL/h\n  - limit: 24 mL\n  - alarm_config: { low_reservoir: 2 mL, occlusion: 200 kPa }\n  - bolus_config: { dose: 50 µL, lockout: 1 h, max_per_24h: 4 }\n  - start\n  - valve: close\n  - ack: OCCLUSION\n  - inject: { motor_stall: 5 min }\n  - inject: clear_motor_stall\n  - prompt: \"Press Enter\"\n  - probe: { bad_crc: PROGRAM basal_ul_h=20 }\n  - probe: repeat_seq\n  - stop\n",
+    );
+    let actions: Vec<&Action> = p
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Action { action, .. } => Some(action),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(actions[0], &Action::Fill { volume_ul: 20_000.0 });
+    assert_eq!(actions[1], &Action::Program { basal_ul_h: 500.0 });
+    assert_eq!(actions[2], &Action::Limit { max_24h_ul: 24_000.0 });
+    assert_eq!(actions[3], &Action::AlarmConfig { low_reservoir_ul: 2000.0, occlusion_kpa: 200.0 });
+    assert_eq!(actions[4], &Action::BolusConfig { dose_ul: 50.0, lockout: Duration::from_secs(3600), max_per_24h: 4 });
+    assert_eq!(actions[5], &Action::Start);
+    assert_eq!(actions[6], &Action::Valve(ValveCommand::Close));
+    assert_eq!(actions[7], &Action::Ack { alarm: AlarmCode::Occlusion });
+    assert_eq!(actions[8], &Action::Inject(Injection::MotorStall { duration: Some(Duration::from_secs(300)) }));
+    assert_eq!(actions[9], &Action::Inject(Injection::ClearMotorStall));
+    assert_eq!(actions[10], &Action::Prompt { text: "Press Enter".into() });
+    assert_eq!(
+        actions[11],
+        &Action::Probe(Probe::BadCrc { command: rig::protocol::Command::Program { basal_ul_h: 20.0 } })
+    );
+    assert_eq!(actions[12], &Action::Probe(Probe::RepeatSeq));
+    assert_eq!(actions[13], &Action::Stop);
+    assert_eq!(p.steps[0].pos, Pos { line: 7, column: 5 });
+    assert_eq!(p.steps[0].label, "fill 20 mL");
+    assert_eq!(p.steps[8].label, "inject motor_stall for 5 min");
+    assert_eq!(p.sample_period, Duration::from_secs(1));
+    assert_eq!(p.status_period, Duration::from_secs(10));
+    assert_eq!(p.max_duration, None);
+}
+
+#[test]
+fn expectations() {
+    let p = one(
+        "  - bolus: { expect: { refused: ALARM, id: a, verifies: [SRS-WDR-005] } }\n  - start: { expect: { refused: STATE, id: b } }\n  - program: { basal: 1001 uL/h, expect: { refused: any, id: c } }\n  - bolus: { expect: { accepted: true, id: d } }\n",
+    );
+    let expects: Vec<(&str, &ExpectedOutcome, &Vec<String>)> = p
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Action { expect: Some(e), .. } => Some((e.id.as_str(), &e.outcome, &e.verifies)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(expects[0].0, "a");
+    assert_eq!(expects[0].1, &ExpectedOutcome::Refused { code: None, reason: Some(DenyReason::Alarm) });
+    assert_eq!(expects[0].2, &vec!["SRS-WDR-005".to_string()]);
+    assert_eq!(expects[1].1, &ExpectedOutcome::Refused { code: Some(ErrCode::State), reason: None });
+    assert_eq!(expects[2].1, &ExpectedOutcome::Refused { code: None, reason: None });
+    assert_eq!(expects[3].1, &ExpectedOutcome::Accepted);
+    assert_eq!(p.steps[0].label, "bolus (expect refused ALARM)");
+}
+
+#[test]
+fn repeats_waits_and_conditions() {
+    let p = one(
+        "  - bolus: { every: 30 min, for: 2 h }\n  - bolus: { every: 15 min, count: 8 }\n  - bolus: { every: 1 h, for: 150 min }\n  - wait_until: { state: ALARM, timeout: 40 min }\n  - wait_until: { flow_below: 1 uL/min, timeout: 1 min }\n  - wait_until: { cleared: OCCLUSION, timeout: 2 h }\n  - wait: 250 ms\n",
+    );
+    let repeat = |i: usize| match &p.steps[i].kind {
+        StepKind::Action { action: Action::Bolus { repeat: Some(r) }, .. } => *r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(repeat(0), Repeat { every: Duration::from_secs(1800), count: 4 });
+    assert_eq!(repeat(1), Repeat { every: Duration::from_secs(900), count: 8 });
+    assert_eq!(repeat(2).count, 2, "for: floor(150 min / 1 h)");
+    assert_eq!(p.steps[0].label, "bolus every 30 min for 2 h (4 requests)");
+    assert_eq!(
+        p.steps[3].kind,
+        StepKind::WaitUntil { condition: Condition::State(PumpState::Alarm), timeout: Duration::from_secs(2400) }
+    );
+    assert_eq!(p.steps[3].label, "wait until state ALARM (timeout 40 min)");
+    assert_eq!(
+        p.steps[4].kind,
+        StepKind::WaitUntil { condition: Condition::FlowBelow(60.0), timeout: Duration::from_secs(60) }
+    );
+    assert_eq!(p.steps[5].label, "wait until OCCLUSION cleared (timeout 2 h)");
+    assert_eq!(p.steps[6].kind, StepKind::Wait(Duration::from_millis(250)));
+}
+
+#[test]
+fn checks_measures_and_limits() {
+    let p = one(
+        "  - mark: a\n  - wait: 1 h\n  - mark: b\n  - check: { id: t, time_to: { alarm: OCCLUSION, from: a }, max: 20 min }\n  - check: { id: f, flow_mean: { from: a, to: b }, nominal: 500 uL/h, tolerance: 10 % }\n  - check: { id: v, volume: { from: b }, nominal: 100 uL, tolerance: 5 uL }\n  - check: { id: g, boluses: { granted: true, from: start }, min: 3 }\n  - check: { id: d, boluses: { denied: any, from: a }, max: 0 }\n  - check: { id: s, bolus_spacing_min: { from: start }, min: 1 h }\n  - check: { id: w, max_window_volume: { window: 24 h, from: start }, max: 1.2 mL }\n  - check: { id: r, pump_status: { field: reservoir_ul, at: a }, min: 2 mL }\n  - check: { id: p, pump_status: { field: pressure_kpa, at: now }, max: 100 kPa }\n",
+    );
+    let checks: Vec<&Check> = p.checks().collect();
+    assert_eq!(
+        checks[0].measure,
+        Measure::TimeTo { from: "a".into(), condition: Condition::Alarm(AlarmCode::Occlusion) }
+    );
+    assert_eq!(checks[0].limits, Limits { min: None, max: Some(1200.0), nominal: None });
+    assert_eq!(checks[0].title, "time from `a` to alarm OCCLUSION ≤ 20 min");
+    assert_eq!(
+        checks[1].measure,
+        Measure::FlowMean(Interval { from: Endpoint::Mark("a".into()), to: Endpoint::Mark("b".into()) })
+    );
+    assert_eq!(checks[1].limits.nominal, Some((500.0, Tolerance::Percent(10.0))));
+    assert_eq!(checks[1].limits.bounds(), (Some(450.0), Some(550.0)));
+    assert_eq!(checks[1].title, "mean flow from `a` to `b` 500 uL/h ± 10 %");
+    assert_eq!(checks[2].limits.nominal, Some((100.0, Tolerance::Absolute(5.0))));
+    assert_eq!(checks[2].measure, Measure::Volume(Interval { from: Endpoint::Mark("b".into()), to: Endpoint::Now }));
+    assert_eq!(
+        checks[3].measure,
+        Measure::Boluses {
+            granted: true,
+            reason: None,
+            interval: Interval { from: Endpoint::Start, to: Endpoint::Now }
+        }
+    );
+    assert_eq!(checks[3].limits.min, Some(3.0));
+    assert!(matches!(checks[4].measure, Measure::Boluses { granted: false, reason: None, .. }));
+    assert_eq!(checks[5].limits.min, Some(3600.0));
+    assert_eq!(checks[6].limits.max, Some(1200.0));
+    assert_eq!(checks[7].measure, Measure::PumpValue { field: PumpField::ReservoirUl, at: Some("a".into()) });
+    assert_eq!(checks[7].limits.min, Some(2000.0));
+    assert_eq!(checks[8].measure, Measure::PumpValue { field: PumpField::PressureKpa, at: None });
+    assert_eq!(p.steps[3].label, "check t: time from `a` to alarm OCCLUSION ≤ 20 min");
+}
+
+#[test]
+fn cases_expand_into_one_plan_each() {
+    let text = format!(
+        "{HEAD}max_duration: 3 h\ncases:\n  - {{ name: fast, rate: 500 uL/h, limit: 20 min, ids: [SRS-OCC-002] }}\n  - {{ name: slow, rate: 100 uL/h, limit: 75 min, ids: [] }}\nsetup:\n  - limit: 24 mL\n  - program: ${{rate}}\nsteps:\n  - start\n  - mark: closed\n  - valve: close\n  - wait_until: {{ alarm: OCCLUSION, timeout: 2 h }}\n  - check: {{ id: t, title: \"within ${{limit}} at ${{rate}}\", time_to: {{ alarm: OCCLUSION, from: closed }}, max: \"${{limit}}\", verifies: \"${{ids}}\" }}\n  - bolus: {{ expect: {{ refused: ALARM, id: b, verifies: [SRS-WDR-005, SRS-DOS-001] }} }}\n"
+    );
+    let p = plans(&text);
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0].run_name(), "P[fast]");
+    assert_eq!(p[1].run_name(), "P[slow]");
+    assert_eq!(p[1].case.as_ref().map(|c| c.params["rate"].as_str()), Some("100 uL/h"));
+    assert_eq!(p[1].case.as_ref().map(|c| c.params["ids"].as_str()), Some("[]"));
+    assert_eq!(p[0].steps[1].kind, StepKind::Action { action: Action::Program { basal_ul_h: 500.0 }, expect: None });
+    assert_eq!(p[1].steps[1].kind, StepKind::Action { action: Action::Program { basal_ul_h: 100.0 }, expect: None });
+    let check = |i: usize| p[i].checks().next().cloned().expect("a check");
+    assert_eq!(check(0).limits.max, Some(1200.0));
+    assert_eq!(check(1).limits.max, Some(4500.0));
+    assert_eq!(check(0).title, "within 20 min at 500 uL/h");
+    assert_eq!(check(0).verifies, vec!["SRS-OCC-002".to_string()]);
+    assert!(check(1).verifies.is_empty());
+}
+
+#[test]
+fn the_loader_hashes_each_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        "{HEAD}steps:\n  - start\n  - check: {{ id: c, occurrences: {{ alarm: OCCLUSION, from: start }}, max: 0, verifies: [SRS-OCC-002, SRS-WDR-005, SRS-DOS-001] }}\n"
+    );
+    std::fs::write(dir.path().join("p.yaml"), &text).expect("write");
+    std::fs::write(dir.path().join("notes.txt"), "not a plan").expect("write");
+    let out = load_plans(&[dir.path().to_path_buf()]);
+    assert!(out.is_ok(), "{}", out.render_diagnostics());
+    assert_eq!(out.plans.len(), 1, "only *.yaml and *.yml are plans");
+    // SHA-256 of the file's bytes, lower-case hex.
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(out.plans[0].sha256, want);
+    let again = load_plans(&[dir.path().join("p.yaml")]);
+    assert_eq!(again.plans[0].sha256, out.plans[0].sha256);
+    std::fs::write(dir.path().join("p.yaml"), format!("{text}# changed\n")).expect("write");
+    let changed = load_plans(&[dir.path().join("p.yaml")]);
+    assert_ne!(changed.plans[0].sha256, out.plans[0].sha256);
+    let missing = load_plans(&[dir.path().join("nope.yaml")]);
+    assert!(missing.render_diagnostics().contains("cannot read"), "{}", missing.render_diagnostics());
+}
