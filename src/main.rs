@@ -35,6 +35,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run test plans (default bench: the in-process twin; default out: runs/).
+    Run {
+        /// Plan files or folders of plans (default: test-plans).
+        plans: Vec<PathBuf>,
+        /// Bench file (default: the built-in in-process twin, rig/sim.yaml).
+        #[arg(long)]
+        bench: Option<PathBuf>,
+        /// Seed a firmware defect into the twin (repeatable; see `rig faults`).
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<String>,
+        /// Where each case's folder goes.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// No operator at the bench (nightly): plans with prompts are reported not runnable.
+        #[arg(long)]
+        non_interactive: bool,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check plans without touching hardware: syntax, units, references, and whether the bench
+    /// can run them.
+    Check {
+        /// Plan files or folders of plans (default: test-plans).
+        plans: Vec<PathBuf>,
+        /// Bench file (default: the built-in in-process twin, rig/sim.yaml).
+        #[arg(long)]
+        bench: Option<PathBuf>,
+        /// Check as for an unattended run (prompts need an operator).
+        #[arg(long)]
+        non_interactive: bool,
+    },
+    /// Print the JSON Schema of the plan format (for editors: yaml-language-server).
+    Schema,
     /// Check a bench end to end: identify pump and sensor, deliver, see the flow, block the line.
     CheckBench {
         /// Bench file (default: the built-in in-process twin, rig/sim.yaml).
@@ -67,11 +101,100 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        Cmd::Run { plans, bench, faults, out, non_interactive, quiet } => {
+            run(&plans, bench, &faults, out, non_interactive, quiet)
+        }
+        Cmd::Check { plans, bench, non_interactive } => check(&plans, bench, non_interactive),
+        Cmd::Schema => {
+            print!("{}", rig::plan::commands::schema_json());
+            exit::OK
+        }
         Cmd::Faults => list_faults(),
         Cmd::CheckBench { bench, faults, seconds } => check_bench(bench, &faults, Duration::from_secs(seconds)),
         Cmd::Sim { bench, faults, dir } => sim(bench, &faults, dir),
     };
     ExitCode::from(code)
+}
+
+fn default_plans(plans: &[PathBuf]) -> Vec<PathBuf> {
+    if plans.is_empty() { vec![PathBuf::from("test-plans")] } else { plans.to_vec() }
+}
+
+/// An operator can answer prompts: asked for, and a terminal on standard input.
+fn interactive(non_interactive: bool) -> bool {
+    !non_interactive && std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+fn check(plans: &[PathBuf], bench: Option<PathBuf>, non_interactive: bool) -> u8 {
+    let file = match load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let paths = default_plans(plans);
+    rig::plan::commands::check_command(
+        &paths,
+        &file,
+        interactive(non_interactive),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+}
+
+fn run(
+    plans: &[PathBuf],
+    bench: Option<PathBuf>,
+    faults: &[String],
+    out: PathBuf,
+    non_interactive: bool,
+    quiet: bool,
+) -> u8 {
+    let file = match load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let faults = match parse_faults(faults) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    if !faults.is_empty() && !matches!(file.connection, Connection::Twin { .. }) {
+        return usage(format!("--fault needs the in-process twin; bench {:?} runs real firmware", file.name));
+    }
+    // Nothing moves unless every plan is valid.
+    let paths = default_plans(plans);
+    let loaded = rig::plan::load_plans(&paths);
+    if !loaded.is_ok() {
+        eprint!("{}", loaded.render_diagnostics());
+        eprintln!("error: {} problem(s) in the plans; nothing was run", loaded.error_count());
+        return exit::USAGE;
+    }
+    let options = rig::run::RunOptions {
+        bench: file.clone(),
+        faults,
+        out,
+        interactive: interactive(non_interactive),
+        progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let runtime = match runtime_for(&file) {
+        Ok(r) => r,
+        Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let (interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
+        let emergency = rig::run::EmergencyStop::default();
+        let escalate = emergency.clone();
+        tokio::spawn(async move {
+            let first = interrupted().await;
+            eprintln!("\nrig: {first}: stopping the step and making the bench safe (again to stop at once)");
+            let _ = interrupt_tx.send(Some(first.to_string()));
+            let second = interrupted().await;
+            let done = escalate.engage().await;
+            eprintln!("rig: {second} again: {done}; exiting");
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        });
+        let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
+        println!("{}", rig::run::render_summary(&summary));
+        summary.exit_code()
+    })
 }
 
 fn list_faults() -> u8 {

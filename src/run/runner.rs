@@ -122,7 +122,6 @@ pub async fn run_plans(
     emergency: &EmergencyStop,
 ) -> RunSummary {
     let mut summary = RunSummary::default();
-    let caps = options.bench.capabilities(options.interactive);
     let virtual_time = matches!(options.bench.connection, Connection::Twin { .. });
     for plan in plans.iter().flat_map(|f| f.cases.iter()) {
         let name = plan.run_name();
@@ -130,7 +129,7 @@ pub async fn run_plans(
             summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotStarted });
             continue;
         }
-        if let Some(why) = not_applicable(plan, &caps) {
+        if let Some(why) = crate::plan::not_applicable_on(plan, &options.bench, options.interactive) {
             eprintln!("{name}: not applicable on bench {}: {why}", options.bench.name);
             summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotApplicable(why) });
             continue;
@@ -186,12 +185,6 @@ async fn run_one(
     let report = run_case(&mut bench, plan, eval, case_options, &mut reporters, interrupt).await;
     emergency.disarm();
     CaseOutcome::Ran { report, dir, wall: wall.elapsed() }
-}
-
-// TEMPORARY until the plan module's applicability check lands.
-fn not_applicable(plan: &Plan, caps: &std::collections::BTreeSet<crate::plan::Capability>) -> Option<String> {
-    let missing: Vec<_> = plan.requires.difference(caps).map(|c| c.name()).collect();
-    if missing.is_empty() { None } else { Some(format!("needs {}", missing.join(", "))) }
 }
 
 /// `20261121T151800Z_OCC-TIME-TO-ALARM_500uLh`: UTC start, plan id, case.

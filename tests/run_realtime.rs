@@ -1,0 +1,197 @@
+//! `rig run` against `rig sim` in real time, over the pty and the bench bus: the same plan gives
+//! the same verdicts as on the in-process twin, and SIGINT or SIGTERM leaves the simulator with
+//! therapy stopped and the valve line at 0, exits 130, and keeps the samples up to the signal.
+
+mod sim_child;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sim_child::Sim;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn rig() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rig"));
+    c.current_dir(ROOT);
+    c
+}
+
+/// The in-process twin with the same fast test line as `Sim::start` gives the simulator.
+fn fast_twin_bench(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("rig/sim.yaml")).unwrap();
+    let path = dir.join("fast-twin.yaml");
+    std::fs::write(&path, text.replace("resistance_kpa_s_per_ul: 60", "resistance_kpa_s_per_ul: 4")).unwrap();
+    path
+}
+
+/// A sim-process bench file reaching `sim`.
+fn pty_bench(sim: &Sim) -> PathBuf {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("rig/sim-pty.yaml")).unwrap();
+    let text = text
+        .replace("/tmp/rig-sim-{uid}/pump", &sim.pump.to_string_lossy())
+        .replace("/tmp/rig-sim-{uid}/bus.sock", &sim.bus.to_string_lossy());
+    let path = sim.dir.path().join("pty-bench.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `(check id, verdict)` for every check line of `rig run`'s summary.
+fn verdicts(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with("stopped"))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some((words.nth(1)?.to_string(), l.split_whitespace().next()?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn same_plan_same_verdicts_in_process_and_over_the_pty() {
+    let plan = "fixtures/plans/realtime-smoke.yaml";
+    let out = tempfile::tempdir().unwrap();
+
+    let in_process = rig()
+        .args(["run", plan, "--quiet", "--out"])
+        .arg(out.path().join("twin"))
+        .arg("--bench")
+        .arg(fast_twin_bench(out.path()))
+        .output()
+        .unwrap();
+    let twin_stdout = String::from_utf8_lossy(&in_process.stdout).to_string();
+    assert_eq!(in_process.status.code(), Some(0), "{twin_stdout}{}", String::from_utf8_lossy(&in_process.stderr));
+
+    let sim = Sim::start();
+    let started = Instant::now();
+    let over_pty = rig()
+        .args(["run", plan, "--quiet", "--out"])
+        .arg(out.path().join("pty"))
+        .arg("--bench")
+        .arg(pty_bench(&sim))
+        .output()
+        .unwrap();
+    let wall = started.elapsed();
+    let pty_stdout = String::from_utf8_lossy(&over_pty.stdout).to_string();
+    assert_eq!(over_pty.status.code(), Some(0), "{pty_stdout}{}", String::from_utf8_lossy(&over_pty.stderr));
+
+    let (a, b) = (verdicts(&twin_stdout), verdicts(&pty_stdout));
+    assert_eq!(a.len(), 7, "{twin_stdout}");
+    assert_eq!(a, b, "in-process:\n{twin_stdout}\nover the pty:\n{pty_stdout}");
+    // 18 s of plan in real time, plus opening the bench.
+    assert!(wall >= Duration::from_secs(18) && wall < Duration::from_secs(30), "took {wall:?}");
+}
+
+/// Reads one line answer from the bench bus.
+fn bus(sim: &Sim, request: &str) -> String {
+    let stream = UnixStream::connect(&sim.bus).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(stream);
+    reader.get_mut().write_all(format!("{request}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line.trim_end().to_string()
+}
+
+fn crc16(payload: &str) -> String {
+    let mut crc: u16 = 0xFFFF;
+    for &b in payload.as_bytes() {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    format!("{crc:04X}")
+}
+
+/// The pump's `state=` from a STATUS asked over the pty.
+async fn pump_state(sim: &Sim) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_serial::SerialPortBuilderExt;
+    let mut port = tokio_serial::new(sim.pump.to_string_lossy(), 115_200).open_native_async().unwrap();
+    let request = format!("900 STATUS*{}\r\n", crc16("900 STATUS"));
+    AsyncWriteExt::write_all(&mut port, request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !text.contains("900 OK") || !text[text.find("900 OK").unwrap()..].contains('\n') {
+        assert!(Instant::now() < deadline, "no STATUS answer: {text:?}");
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(3), AsyncReadExt::read(&mut port, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let answer = &text[text.find("900 OK").unwrap()..];
+    answer.split_whitespace().find_map(|t| t.strip_prefix("state=")).unwrap().to_string()
+}
+
+fn wait_for_samples(out: &Path, lines: usize) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let csv = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("samples.csv"));
+        if let Some(csv) =
+            csv.filter(|c| std::fs::read_to_string(c).map(|t| t.lines().count() > lines).unwrap_or(false))
+        {
+            return csv;
+        }
+        assert!(Instant::now() < deadline, "the run produced no samples");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn interrupted_run_leaves_the_simulator_safe(signal: nix::sys::signal::Signal) {
+    let sim = Sim::start();
+    let out = tempfile::tempdir().unwrap();
+    let mut run: Child = rig()
+        .args(["run", "fixtures/plans/realtime-long.yaml", "--quiet", "--out"])
+        .arg(out.path())
+        .arg("--bench")
+        .arg(pty_bench(&sim))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Running, the valve closed and the pump delivering into it.
+    let csv = wait_for_samples(out.path(), 6);
+    assert_eq!(bus(&sim, "GPIO 17 GET"), "OK 1", "the plan closed the valve");
+    let signalled = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), signal).unwrap();
+    let status = loop {
+        if let Some(s) = run.try_wait().unwrap() {
+            break s;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "rig run did not stop on {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(run.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(130), "exit code for {signal}: {stdout}");
+    assert!(stdout.contains("ABORTED"), "{stdout}");
+
+    assert_eq!(bus(&sim, "GPIO 17 GET"), "OK 0", "valve line back at 0 after {signal}");
+    assert_eq!(pump_state(&sim).await, "STOPPED", "therapy stopped after {signal}");
+
+    let samples = std::fs::read_to_string(csv).unwrap();
+    let last = samples.lines().last().unwrap();
+    let t: f64 = last.split(',').next().unwrap().parse().unwrap();
+    assert!(samples.lines().count() > 6 && t >= 3.0, "samples up to the signal kept: last line {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_aborts_and_leaves_the_simulator_safe() {
+    interrupted_run_leaves_the_simulator_safe(nix::sys::signal::Signal::SIGINT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_aborts_and_leaves_the_simulator_safe() {
+    interrupted_run_leaves_the_simulator_safe(nix::sys::signal::Signal::SIGTERM).await;
+}
