@@ -182,7 +182,21 @@ async fn run_one(
     emergency.arm(&bench);
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };
-    let report = run_case(&mut bench, plan, eval, case_options, &mut reporters, interrupt).await;
+    // The case runs in its own task so that a panic in the rig is caught here: the valve opens as
+    // the bench is dropped while unwinding, and the emergency stop sends STOP.
+    let owned_plan = plan.clone();
+    let case =
+        tokio::spawn(
+            async move { run_case(&mut bench, &owned_plan, eval, case_options, &mut reporters, interrupt).await },
+        );
+    let report = match case.await {
+        Ok(report) => report,
+        Err(e) => {
+            let done = emergency.engage().await;
+            let what = if e.is_panic() { "the rig panicked" } else { "the case task was cancelled" };
+            error_report(format!("{what} during the case; emergency stop: {done}"))
+        }
+    };
     emergency.disarm();
     CaseOutcome::Ran { report, dir, wall: wall.elapsed() }
 }
