@@ -148,17 +148,10 @@ fn run(
     non_interactive: bool,
     quiet: bool,
 ) -> u8 {
-    let file = match load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
-        Ok(f) => f,
-        Err(e) => return usage(e),
+    let (file, faults) = match bench_and_faults(bench, faults) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let faults = match parse_faults(faults) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
-    if !faults.is_empty() && !matches!(file.connection, Connection::Twin { .. }) {
-        return usage(format!("--fault needs the in-process twin; bench {:?} runs real firmware", file.name));
-    }
     // Nothing moves unless every plan is valid.
     let paths = default_plans(plans);
     let loaded = rig::plan::load_plans(&paths);
@@ -205,6 +198,16 @@ fn list_faults() -> u8 {
     exit::OK
 }
 
+/// The bench file (the built-in twin by default) and the seeded faults, which need the twin.
+fn bench_and_faults(bench: Option<PathBuf>, faults: &[String]) -> Result<(BenchFile, Vec<Fault>), u8> {
+    let file = load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)").map_err(usage)?;
+    let faults = parse_faults(faults).map_err(usage)?;
+    if !faults.is_empty() && !matches!(file.connection, Connection::Twin { .. }) {
+        return Err(usage(format!("--fault needs the in-process twin; bench {:?} runs real firmware", file.name)));
+    }
+    Ok((file, faults))
+}
+
 fn parse_faults(names: &[String]) -> Result<Vec<Fault>, String> {
     names.iter().map(|n| n.parse::<Fault>().map_err(|e| format!("--fault {n}: {e}"))).collect()
 }
@@ -221,13 +224,9 @@ fn runtime_for(file: &BenchFile) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> u8 {
-    let file = match load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
-        Ok(f) => f,
-        Err(e) => return usage(e),
-    };
-    let faults = match parse_faults(faults) {
-        Ok(f) => f,
-        Err(e) => return usage(e),
+    let (file, faults) = match bench_and_faults(bench, faults) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let runtime = match runtime_for(&file) {
         Ok(r) => r,

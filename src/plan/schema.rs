@@ -279,17 +279,7 @@ fn check() -> Value {
     if let (Value::Object(p), Value::Object(m)) = (&mut properties, measures()) {
         p.extend(m);
     }
-    let measure_keys = [
-        "time_to",
-        "volume",
-        "flow_mean",
-        "boluses",
-        "bolus_spacing_min",
-        "max_window_volume",
-        "pump_status",
-        "occurrences",
-    ];
-    let one_measure: Vec<Value> = measure_keys.iter().map(|k| json!({ "required": [k] })).collect();
+    let one_measure: Vec<Value> = super::decode::MEASURE_KEYS.iter().map(|k| json!({ "required": [k] })).collect();
     json!({
         "type": "object",
         "description": "Judge a measured quantity against limits.",
