@@ -106,7 +106,7 @@ fn main() -> ExitCode {
         }
         Cmd::Check { plans, bench, non_interactive } => check(&plans, bench, non_interactive),
         Cmd::Schema => {
-            print!("{}", rig::plan::commands::schema_json());
+            say_raw(&rig::plan::commands::schema_json());
             exit::OK
         }
         Cmd::Faults => list_faults(),
@@ -156,8 +156,8 @@ fn run(
     let paths = default_plans(plans);
     let loaded = rig::plan::load_plans(&paths);
     if !loaded.is_ok() {
-        eprint!("{}", loaded.render_diagnostics());
-        eprintln!("error: {} problem(s) in the plans; nothing was run", loaded.error_count());
+        rig::say_err_raw!("{}", loaded.render_diagnostics());
+        rig::say_err!("error: {} problem(s) in the plans; nothing was run", loaded.error_count());
         return exit::USAGE;
     }
     let options = rig::run::RunOptions {
@@ -177,23 +177,23 @@ fn run(
         let escalate = emergency.clone();
         tokio::spawn(async move {
             let first = interrupted().await;
-            eprintln!("\nrig: {first}: stopping the step and making the bench safe (again to stop at once)");
+            rig::say_err!("\nrig: {first}: stopping the step and making the bench safe (again to stop at once)");
             let _ = interrupt_tx.send(Some(first.to_string()));
             let second = interrupted().await;
             let done = escalate.engage().await;
-            eprintln!("rig: {second} again: {done}; exiting");
+            rig::say_err!("rig: {second} again: {done}; exiting");
             std::process::exit(i32::from(exit::INTERRUPTED));
         });
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
-        println!("{}", rig::run::render_summary(&summary));
+        rig::say!("{}", rig::run::render_summary(&summary));
         summary.exit_code()
     })
 }
 
 fn list_faults() -> u8 {
-    println!("{:<28} {:<22} description", "fault", "violates");
+    rig::say!("{:<28} {:<22} description", "fault", "violates");
     for f in Fault::ALL {
-        println!("{:<28} {:<22} {}", f.name(), f.requirement().join(","), f.description());
+        rig::say!("{:<28} {:<22} {}", f.name(), f.requirement().join(","), f.description());
     }
     exit::OK
 }
@@ -242,14 +242,14 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
         tokio::select! {
             report = check => match report {
                 Ok(report) => {
-                    println!("{report}");
+                    rig::say!("{report}");
                     if report.passed() { exit::OK } else { exit::FAILED }
                 }
                 Err(e) => bench_failure(e),
             },
             why = interrupted() => {
                 let safe = bench.make_safe().await;
-                eprintln!("rig: interrupted by {why}; bench made safe: pump stopped {:?}, valve open {:?}", safe.pump_stopped, safe.valve_open);
+                rig::say_err!("rig: interrupted by {why}; bench made safe: pump stopped {:?}, valve open {:?}", safe.pump_stopped, safe.valve_open);
                 exit::INTERRUPTED
             }
         }
@@ -285,7 +285,7 @@ fn sim(bench: Option<PathBuf>, faults: &[String], dir: Option<PathBuf>) -> u8 {
     };
     match runtime.block_on(run_sim_process(config, &endpoints)) {
         Ok(summary) => {
-            eprintln!("rig sim: {summary}");
+            rig::say_err!("rig sim: {summary}");
             exit::OK
         }
         Err(e) => bench_failure(e),
@@ -308,11 +308,17 @@ async fn interrupted() -> &'static str {
 }
 
 fn usage(e: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {e}");
+    rig::say_err!("error: {e}");
     exit::USAGE
 }
 
 fn bench_failure(e: impl std::fmt::Display) -> u8 {
-    eprintln!("bench error: {e}");
+    rig::say_err!("bench error: {e}");
     exit::BENCH
+}
+
+/// Prints text that carries its own line ends, never panicking on a closed stdout.
+fn say_raw(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

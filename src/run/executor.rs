@@ -469,7 +469,7 @@ impl Executor<'_> {
         if !self.options.interactive {
             return Err(Stop::Bench("the plan asks the operator, but this run is not interactive".into()));
         }
-        eprintln!("\n  OPERATOR: {text}\n  (press Enter when done)");
+        crate::say_err!("\n  OPERATOR: {text}\n  (press Enter when done)");
         let answered = tokio::task::spawn_blocking(|| {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map(|_| ())

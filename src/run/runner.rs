@@ -130,7 +130,7 @@ pub async fn run_plans(
             continue;
         }
         if let Some(why) = crate::plan::not_applicable_on(plan, &options.bench, options.interactive) {
-            eprintln!("{name}: not applicable on bench {}: {why}", options.bench.name);
+            crate::say_err!("{name}: not applicable on bench {}: {why}", options.bench.name);
             summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotApplicable(why) });
             continue;
         }

@@ -78,7 +78,7 @@ pub async fn run_sim_process(config: TwinConfig, endpoints: &SimEndpoints) -> Re
     let _ = writeln!(stdout, "pump: {}", endpoints.pump.display());
     let _ = writeln!(stdout, "bus: {}", endpoints.bus.display());
     let _ = stdout.flush();
-    eprintln!("rig sim: pump service port on {pty_path} (115200 8N1); Ctrl-C or SIGTERM stops the twin");
+    crate::say_err!("rig sim: pump service port on {pty_path} (115200 8N1); Ctrl-C or SIGTERM stops the twin");
 
     let why = tokio::select! {
         _ = interrupt.recv() => "SIGINT".to_string(),

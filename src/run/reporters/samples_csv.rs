@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::stream_file::StreamFile;
+use super::stream_file::{StreamFile, write_fixed};
 use crate::protocol::PumpState;
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
 
@@ -39,16 +39,18 @@ impl Reporter for SamplesCsv {
             }
             RunEventKind::Sample(s) => {
                 let state = self.pump_state.map(|s| s.as_str()).unwrap_or("");
-                let pressure = self.pressure_kpa.map(|p| format!("{p:.3}")).unwrap_or_default();
+                let pressure = self.pressure_kpa;
                 self.file.write(false, |out| {
-                    writeln!(
-                        out,
-                        "{:.3},{:.3},{:.4},{},{state},{pressure}",
-                        s.at.as_secs_f64(),
-                        s.flow_ul_h,
-                        s.volume_ul,
-                        u8::from(s.valve_closed)
-                    )
+                    write_fixed(out, s.at.as_secs_f64(), 3)?;
+                    out.write_all(b",")?;
+                    write_fixed(out, s.flow_ul_h, 3)?;
+                    out.write_all(b",")?;
+                    write_fixed(out, s.volume_ul, 4)?;
+                    write!(out, ",{},{state},", u8::from(s.valve_closed))?;
+                    if let Some(p) = pressure {
+                        write_fixed(out, p, 3)?;
+                    }
+                    out.write_all(b"\n")
                 });
             }
             _ => {}
