@@ -5,28 +5,38 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct StreamFile {
     out: BufWriter<File>,
-    last_flush: Instant,
-    /// Writes since the wall clock was last read: reading it for every line costs more than
-    /// writing the line on the twin's fast runs.
-    since_clock_read: u32,
+    /// The wall-clock second of the last flush, as [`wall_second`] counts them.
+    flushed_in: u64,
     error: Option<String>,
 }
 
-/// How many writes may pass between two reads of the wall clock.
-const CLOCK_READ_EVERY: u32 = 64;
+/// Wall-clock seconds since the first stream file was opened, counted by a ticker thread, so a
+/// writer learns that a second has passed from one atomic load instead of reading the clock for
+/// every line (which, on the twin's fast runs, cost more than writing the line).
+fn wall_second() -> u64 {
+    static SECONDS: AtomicU64 = AtomicU64::new(0);
+    static TICKER: OnceLock<()> = OnceLock::new();
+    TICKER.get_or_init(|| {
+        let started = Instant::now();
+        let _ = std::thread::Builder::new().name("rig-flush-ticker".into()).spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(250));
+                SECONDS.store(started.elapsed().as_secs(), Ordering::Relaxed);
+            }
+        });
+    });
+    SECONDS.load(Ordering::Relaxed)
+}
 
 impl StreamFile {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Self {
-            out: BufWriter::new(File::create(path)?),
-            last_flush: Instant::now(),
-            since_clock_read: 0,
-            error: None,
-        })
+        Ok(Self { out: BufWriter::new(File::create(path)?), flushed_in: wall_second(), error: None })
     }
 
     /// Writes with `f`; flushes when `urgent` or a second has passed since the last flush.
@@ -35,14 +45,10 @@ impl StreamFile {
             return;
         }
         let mut result = f(&mut self.out);
-        self.since_clock_read += 1;
-        let check_clock = urgent || self.since_clock_read >= CLOCK_READ_EVERY;
-        if result.is_ok() && check_clock && (urgent || self.last_flush.elapsed() >= Duration::from_secs(1)) {
-            self.last_flush = Instant::now();
+        let second = wall_second();
+        if result.is_ok() && (urgent || second != self.flushed_in) {
+            self.flushed_in = second;
             result = self.out.flush();
-        }
-        if check_clock {
-            self.since_clock_read = 0;
         }
         if let Err(e) = result {
             self.error = Some(e.to_string());
