@@ -3,6 +3,11 @@
 //! Check vector: the bytes `BE EF` give `92`.
 
 /// CRC-8 (poly 0x31, init 0xFF) of `bytes`.
+///
+/// ```
+/// // The SF06-LF datasheet's check vector (ICD part 2).
+/// assert_eq!(rig::drivers::crc8::crc8(&[0xBE, 0xEF]), 0x92);
+/// ```
 pub fn crc8(bytes: &[u8]) -> u8 {
     let mut crc: u8 = 0xFF;
     for &b in bytes {

@@ -39,6 +39,12 @@ impl SensorModel {
     }
 
     /// Converts a raw flow word to µL/h.
+    ///
+    /// ```
+    /// use rig::drivers::SensorModel;
+    /// // LD20-0600L: raw / 1200 → mL/h, so 600 counts are 500 µL/h.
+    /// assert_eq!(SensorModel::Ld20_0600L.flow_ul_h(600), 500.0);
+    /// ```
     pub fn flow_ul_h(self, raw: i16) -> f64 {
         f64::from(raw) / self.counts_per_ul_h()
     }

@@ -40,6 +40,13 @@ pub enum EncodeError {
 }
 
 /// Encodes `payload` as a complete frame with its CRC and `\r\n`.
+///
+/// ```
+/// // ICD part 1: the payload `123456789` carries CRC `29B1`.
+/// assert_eq!(rig::protocol::encode_frame("123456789").unwrap(), b"123456789*29B1\r\n");
+/// // A `*` cannot be sent: it separates payload and CRC.
+/// assert!(rig::protocol::encode_frame("1 FILL*").is_err());
+/// ```
 pub fn encode_frame(payload: &str) -> Result<Vec<u8>, EncodeError> {
     check_payload(payload)?;
     Ok(encode_with_crc(payload, crc16(payload.as_bytes())))
