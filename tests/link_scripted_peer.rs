@@ -2,6 +2,8 @@
 //! clock (timeouts cost no wall time). Frames are literal bytes with CRCs computed outside the
 //! rig (an independent CRC-16/CCITT-FALSE in Python), so a CRC bug in the rig cannot hide here.
 
+mod icd;
+
 use std::time::Duration;
 
 use rig::clock::{RigClock, RigTime};
@@ -196,8 +198,8 @@ async fn evseq_gap_is_reported_and_alarms_are_reread() {
     tokio::spawn(async move {
         peer.send("! 1 0 BOOT reason=POWER_ON*CE24\r\n! 2 10 STATE state=RUNNING*396A\r\n").await;
         peer.send("! 5 2000 ALARM code=OCCLUSION priority=HIGH*D4F6\r\n").await;
-        assert_eq!(peer.expect_line().await, format!("1 ALARMS*{}\r\n", crc_of("1 ALARMS")));
-        peer.send(&format!("1 OK active=OCCLUSION*{}\r\n", crc_of("1 OK active=OCCLUSION"))).await;
+        assert_eq!(peer.expect_line().await, format!("1 ALARMS*{}\r\n", icd::crc_hex("1 ALARMS")));
+        peer.send(&format!("1 OK active=OCCLUSION*{}\r\n", icd::crc_hex("1 OK active=OCCLUSION"))).await;
         peer.expect_line().await
     });
     let mut got = Vec::new();
@@ -229,16 +231,4 @@ async fn nonexistent_serial_port_is_a_clear_error() {
     let text = err.to_string();
     assert!(text.contains("/dev/ttyDOES-NOT-EXIST"), "{text}");
     assert!(text.contains("no such device"), "{text}");
-}
-
-/// CRC of a payload, by the same independent bitwise definition the literal frames above used.
-fn crc_of(payload: &str) -> String {
-    let mut crc: u16 = 0xFFFF;
-    for &b in payload.as_bytes() {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-        }
-    }
-    format!("{crc:04X}")
 }

@@ -2,6 +2,7 @@
 //! the same verdicts as on the in-process twin, and SIGINT or SIGTERM leaves the simulator with
 //! therapy stopped and the valve line at 0, exits 130, and keeps the samples up to the signal.
 
+mod icd;
 mod sim_child;
 
 use std::io::{BufRead, BufReader, Write};
@@ -97,23 +98,12 @@ fn bus(sim: &Sim, request: &str) -> String {
     line.trim_end().to_string()
 }
 
-fn crc16(payload: &str) -> String {
-    let mut crc: u16 = 0xFFFF;
-    for &b in payload.as_bytes() {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-        }
-    }
-    format!("{crc:04X}")
-}
-
 /// The pump's `state=` from a STATUS asked over the pty.
 async fn pump_state(sim: &Sim) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_serial::SerialPortBuilderExt;
     let mut port = tokio_serial::new(sim.pump.to_string_lossy(), 115_200).open_native_async().unwrap();
-    let request = format!("900 STATUS*{}\r\n", crc16("900 STATUS"));
+    let request = format!("900 STATUS*{}\r\n", icd::crc_hex("900 STATUS"));
     AsyncWriteExt::write_all(&mut port, request.as_bytes()).await.unwrap();
     let mut text = String::new();
     let deadline = Instant::now() + Duration::from_secs(3);

@@ -2,7 +2,10 @@
 //! pseudo-terminal and plain text lines on its bench-bus socket, with frames and bus lines
 //! written from ICD.md (CRCs by a bitwise CRC-16 written here, not the rig's). Real time.
 
+mod icd;
 mod sim_child;
+
+use icd::{crc8, frame};
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -13,21 +16,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::SerialPortBuilderExt;
-
-fn crc16(payload: &str) -> u16 {
-    let mut crc: u16 = 0xFFFF;
-    for &b in payload.as_bytes() {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-        }
-    }
-    crc
-}
-
-fn frame(payload: &str) -> String {
-    format!("{payload}*{:04X}\r\n", crc16(payload))
-}
 
 /// A plain client of the bench bus: one line out, one line back.
 struct Bus(BufReader<UnixStream>);
@@ -59,17 +47,6 @@ impl Bus {
         // LD20-0600L: raw / 1200 → mL/h.
         f64::from(i16::from_be_bytes([bytes[0], bytes[1]])) / 1200.0 * 1000.0
     }
-}
-
-fn crc8(bytes: &[u8]) -> u8 {
-    let mut crc: u8 = 0xFF;
-    for &b in bytes {
-        crc ^= b;
-        for _ in 0..8 {
-            crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x31 } else { crc << 1 };
-        }
-    }
-    crc
 }
 
 /// The host end of the service port, over tokio-serial.
