@@ -6,10 +6,12 @@
 //! through the software bench bus ([`bus`], ICD part 2). [`bench`] opens whichever bench a
 //! bench file describes.
 
+pub mod analysis;
 pub mod bench;
 pub mod bus;
 pub mod clock;
 pub mod drivers;
+pub mod evidence;
 pub mod link;
 pub mod plan;
 pub mod protocol;

@@ -96,6 +96,24 @@ enum Cmd {
     },
     /// List the firmware defects the twin can be seeded with.
     Faults,
+    /// Print the requirements coverage of the plans (SRS id → plans and checks), as Markdown.
+    Coverage {
+        /// Plan files or folders of plans (default: test-plans).
+        plans: Vec<PathBuf>,
+    },
+    /// Run the plans on the twin once nominal and once per seeded defect; print the
+    /// defect-detection matrix as Markdown. Exits 1 if a defect goes uncaught or the nominal
+    /// firmware does not pass every plan.
+    Matrix {
+        /// Plan files or folders of plans (default: test-plans).
+        plans: Vec<PathBuf>,
+        /// Where the runs' folders go (default: a temporary folder, removed afterwards).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Suites run at a time.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +130,8 @@ fn main() -> ExitCode {
         Cmd::Faults => list_faults(),
         Cmd::CheckBench { bench, faults, seconds } => check_bench(bench, &faults, Duration::from_secs(seconds)),
         Cmd::Sim { bench, faults, dir } => sim(bench, &faults, dir),
+        Cmd::Coverage { plans } => coverage(&plans),
+        Cmd::Matrix { plans, out, jobs } => matrix(&plans, out, jobs),
     };
     ExitCode::from(code)
 }
@@ -123,6 +143,52 @@ fn default_plans(plans: &[PathBuf]) -> Vec<PathBuf> {
 /// An operator can answer prompts: asked for, and a terminal on standard input.
 fn interactive(non_interactive: bool) -> bool {
     !non_interactive && std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// Loads plans for a command that needs them all valid; prints the diagnostics otherwise.
+fn valid_plans(plans: &[PathBuf]) -> Result<rig::plan::LoadOutcome, u8> {
+    let loaded = rig::plan::load_plans(&default_plans(plans));
+    if !loaded.is_ok() {
+        rig::say_err_raw!("{}", loaded.render_diagnostics());
+        rig::say_err!("error: {} problem(s) in the plans", loaded.error_count());
+        return Err(exit::USAGE);
+    }
+    Ok(loaded)
+}
+
+fn coverage(plans: &[PathBuf]) -> u8 {
+    let loaded = match valid_plans(plans) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let coverage = rig::plan::Coverage::of(loaded.plans.iter().flat_map(|f| f.cases.iter()));
+    say_raw(&rig::plan::coverage_doc(&coverage));
+    exit::OK
+}
+
+fn matrix(plans: &[PathBuf], out: Option<PathBuf>, jobs: usize) -> u8 {
+    let loaded = match valid_plans(plans) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let bench = match load_or_default(None, EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let temp;
+    let out = match out {
+        Some(dir) => dir,
+        None => match tempfile::tempdir() {
+            Ok(t) => {
+                temp = t;
+                temp.path().to_path_buf()
+            }
+            Err(e) => return bench_failure(format!("cannot make a temporary folder: {e}")),
+        },
+    };
+    let runs = rig::run::matrix::run_matrix(&loaded.plans, &bench, rig::sim::Fault::ALL, &out, jobs);
+    say_raw(&rig::run::matrix::matrix_doc(&runs));
+    if runs.iter().all(rig::run::matrix::SuiteRun::as_required) { exit::OK } else { exit::FAILED }
 }
 
 fn check(plans: &[PathBuf], bench: Option<PathBuf>, non_interactive: bool) -> u8 {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::protocol::{AlarmCode, DenyReason, ErrCode, PumpState};
+use crate::protocol::{AlarmCode, BootReason, DenyReason, ErrCode, PumpState};
 
 /// A position in a plan file (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
@@ -257,6 +257,10 @@ pub enum Condition {
     FlowBelow(f64),
     /// A flow sample above this (µL/h).
     FlowAbove(f64),
+    /// A `BOOT reason=` event.
+    Boot(BootReason),
+    /// A `DENIED reason=` event (any reason: `None`).
+    Denied(Option<DenyReason>),
 }
 
 /// A measured quantity judged against limits.
@@ -290,6 +294,22 @@ pub enum Measure {
     PumpValue { field: PumpField, at: Option<String> },
     /// How many times the condition occurred in the interval.
     Occurrences { condition: Condition, interval: Interval },
+    /// Smallest volume through the sensor in any window of this length within the interval.
+    MinWindowVolume { window: Duration, interval: Interval },
+    /// The largest deviation (%, magnitude) from `rate` of the mean flow in any window of this
+    /// length within the interval: one point of the trumpet curve (IEC 60601-2-24 method).
+    Trumpet { window: Duration, rate: f64, interval: Interval },
+    /// Deviation (%, magnitude) of the mean flow over the interval from `rate`: the overall
+    /// error A of the IEC 60601-2-24 method.
+    FlowError { rate: f64, interval: Interval },
+    /// Time from when delivery stopped as the flow sensor saw it (after the mark) to the first
+    /// occurrence of the condition.
+    FlowStopTo { after: String, condition: Condition },
+    /// Change of a pump-reported value between the first `STATUS` at or after `from` and the
+    /// last at or before `to`.
+    PumpChange { field: PumpField, interval: Interval },
+    /// Events lost on the link: gaps in `evseq` (which starts at 1 at each `BOOT`).
+    EvseqGaps(Interval),
 }
 
 /// Canonical units of measured values.
@@ -305,6 +325,8 @@ pub enum Unit {
     Kilopascal,
     #[serde(rename = "count")]
     Count,
+    #[serde(rename = "%")]
+    Percent,
 }
 
 impl Unit {
@@ -315,6 +337,7 @@ impl Unit {
             Unit::MicrolitresPerHour => "uL/h",
             Unit::Kilopascal => "kPa",
             Unit::Count => "",
+            Unit::Percent => "%",
         }
     }
 }
@@ -322,11 +345,12 @@ impl Unit {
 impl Measure {
     pub fn unit(&self) -> Unit {
         match self {
-            Measure::TimeTo { .. } | Measure::BolusSpacingMin(_) => Unit::Seconds,
-            Measure::Volume(_) | Measure::MaxWindowVolume { .. } => Unit::Microlitres,
+            Measure::TimeTo { .. } | Measure::BolusSpacingMin(_) | Measure::FlowStopTo { .. } => Unit::Seconds,
+            Measure::Volume(_) | Measure::MaxWindowVolume { .. } | Measure::MinWindowVolume { .. } => Unit::Microlitres,
             Measure::FlowMean(_) => Unit::MicrolitresPerHour,
-            Measure::Boluses { .. } | Measure::Occurrences { .. } => Unit::Count,
-            Measure::PumpValue { field, .. } => field.unit(),
+            Measure::Boluses { .. } | Measure::Occurrences { .. } | Measure::EvseqGaps(_) => Unit::Count,
+            Measure::PumpValue { field, .. } | Measure::PumpChange { field, .. } => field.unit(),
+            Measure::Trumpet { .. } | Measure::FlowError { .. } => Unit::Percent,
         }
     }
 
@@ -340,9 +364,16 @@ impl Measure {
         }
         match self {
             Measure::TimeTo { from, .. } => vec![from.as_str()],
-            Measure::Volume(i) | Measure::FlowMean(i) | Measure::BolusSpacingMin(i) => interval(i),
+            Measure::FlowStopTo { after, .. } => vec![after.as_str()],
+            Measure::Volume(i) | Measure::FlowMean(i) | Measure::BolusSpacingMin(i) | Measure::EvseqGaps(i) => {
+                interval(i)
+            }
             Measure::Boluses { interval: i, .. }
             | Measure::MaxWindowVolume { interval: i, .. }
+            | Measure::MinWindowVolume { interval: i, .. }
+            | Measure::Trumpet { interval: i, .. }
+            | Measure::FlowError { interval: i, .. }
+            | Measure::PumpChange { interval: i, .. }
             | Measure::Occurrences { interval: i, .. } => interval(i),
             Measure::PumpValue { at, .. } => at.iter().map(String::as_str).collect(),
         }

@@ -12,7 +12,7 @@ use super::diag::{Diagnostic, Loc, closest, did_you_mean, one_of};
 use super::requirements;
 use super::units::{self, Dimension, QuantityError};
 use super::yaml::{Node, NodeKind};
-use crate::protocol::{AlarmCode, DenyReason, ErrCode, PumpState, Request};
+use crate::protocol::{AlarmCode, BootReason, DenyReason, ErrCode, PumpState, Request};
 
 /// Top-level keys of a plan file.
 pub const PLAN_KEYS: &[&str] = &[
@@ -67,7 +67,7 @@ pub const STEP_KINDS: &[&str] = &[
 /// Steps that may be written as a bare word.
 const BARE_STEPS: &[&str] = &["start", "stop", "bolus"];
 
-pub const CONDITION_KEYS: &[&str] = &["alarm", "cleared", "state", "flow_below", "flow_above"];
+pub const CONDITION_KEYS: &[&str] = &["alarm", "cleared", "state", "boot", "denied", "flow_below", "flow_above"];
 pub const MEASURE_KEYS: &[&str] = &[
     "time_to",
     "volume",
@@ -77,6 +77,12 @@ pub const MEASURE_KEYS: &[&str] = &[
     "max_window_volume",
     "pump_status",
     "occurrences",
+    "min_window_volume",
+    "trumpet",
+    "flow_error",
+    "flow_stop_to",
+    "pump_change",
+    "evseq_gaps",
 ];
 pub const LIMIT_KEYS: &[&str] = &["min", "max", "nominal", "tolerance"];
 pub const EXPECT_KEYS: &[&str] = &["id", "accepted", "refused", "verifies"];
@@ -1230,6 +1236,22 @@ impl StepCtx<'_> {
                 let state: PumpState = word(self.d, n, "pump state", &states)?;
                 Some((Condition::State(state), format!("state {state}")))
             }
+            "boot" => {
+                self.uses(Capability::Pump, key_loc, "BOOT events come from the pump");
+                let reasons: Vec<&str> = BootReason::ALL.iter().map(|s| s.as_str()).collect();
+                let reason: BootReason = word(self.d, n, "boot reason", &reasons)?;
+                Some((Condition::Boot(reason), format!("BOOT {reason}")))
+            }
+            "denied" => {
+                self.uses(Capability::Pump, key_loc, "DENIED events come from the pump");
+                let mut reasons: Vec<&str> = DenyReason::ALL.iter().map(|r| r.as_str()).collect();
+                reasons.push("any");
+                if n.as_str() == Some("any") {
+                    return Some((Condition::Denied(None), "DENIED (any reason)".to_string()));
+                }
+                let reason: DenyReason = word(self.d, n, "bolus refusal reason", &reasons)?;
+                Some((Condition::Denied(Some(reason)), format!("DENIED {reason}")))
+            }
             _ => {
                 self.uses(Capability::FlowSensor, key_loc, format!("`{key}` reads the flow sensor"));
                 let q = quantity(self.d, n, &format!("`{key}`"), Dimension::Flow)?;
@@ -1285,6 +1307,39 @@ impl StepCtx<'_> {
             return None;
         }
         Some(Interval { from, to })
+    }
+
+    /// A STATUS field: `field: delivered_ul`.
+    fn pump_field(&mut self, m: &MapView<'_>) -> Option<PumpField> {
+        let n = required(self.d, m, "field", &one_of(PUMP_FIELDS.iter().copied()))?;
+        let text = scalar(self.d, n, "`field`", &one_of(PUMP_FIELDS.iter().copied()))?;
+        Some(match text {
+            "reservoir_ul" => PumpField::ReservoirUl,
+            "delivered_ul" => PumpField::DeliveredUl,
+            "pressure_kpa" => PumpField::PressureKpa,
+            "basal_ul_h" => PumpField::BasalUlH,
+            other => {
+                self.d.at(
+                    n,
+                    Diagnostic::new(n.loc(), format!("unknown STATUS field `{other}`"))
+                        .expected(one_of(PUMP_FIELDS.iter().copied()))
+                        .maybe_hint(did_you_mean(other, PUMP_FIELDS.iter().copied())),
+                );
+                return None;
+            }
+        })
+    }
+
+    /// The programmed rate an accuracy measure compares with: `rate: 100 uL/h`.
+    fn rate(&mut self, m: &MapView<'_>, _at: Loc) -> Option<f64> {
+        let n = required(self.d, m, "rate", "the programmed rate to compare with, e.g. `100 uL/h`")?;
+        let q = quantity(self.d, n, "`rate`", Dimension::Flow)?;
+        if q <= 0.0 {
+            self.d
+                .at(n, Diagnostic::new(n.loc(), "`rate` must be above zero").expected("a flow rate, e.g. `100 uL/h`"));
+            return None;
+        }
+        Some(q)
     }
 
     fn check(&mut self, node: &Node, at: Loc) -> Option<Check> {
@@ -1363,16 +1418,68 @@ impl StepCtx<'_> {
                     _ => Measure::BolusSpacingMin(i),
                 })
             }
-            "max_window_volume" => {
+            "max_window_volume" | "min_window_volume" | "trumpet" => {
                 flow(self);
-                let m = map(self.d, v, at, &what, &["window", "from", "to"])?;
+                let keys: &[&str] =
+                    if key == "trumpet" { &["window", "rate", "from", "to"] } else { &["window", "from", "to"] };
+                let m = map(self.d, v, at, &what, keys)?;
                 let window = required(self.d, &m, "window", "the window's length, e.g. `24 h`").and_then(|n| {
                     let w = duration(self.d, n, "`window`")?;
                     self.facts.timings.push(Timing { kind: TimingKind::Window, duration: w, loc: n.loc() });
                     Some(w)
                 });
+                let rate = if key == "trumpet" { self.rate(&m, at).map(Some) } else { Some(None) };
                 let i = self.interval(&m);
-                Some(Measure::MaxWindowVolume { window: window?, interval: i? })
+                let (window, interval) = (window?, i?);
+                Some(match (key, rate?) {
+                    ("max_window_volume", _) => Measure::MaxWindowVolume { window, interval },
+                    ("min_window_volume", _) => Measure::MinWindowVolume { window, interval },
+                    (_, Some(rate)) => Measure::Trumpet { window, rate, interval },
+                    _ => return None,
+                })
+            }
+            "flow_error" => {
+                flow(self);
+                let m = map(self.d, v, at, &what, &["rate", "from", "to"])?;
+                let rate = self.rate(&m, at);
+                let i = self.interval(&m);
+                Some(Measure::FlowError { rate: rate?, interval: i? })
+            }
+            "flow_stop_to" => {
+                flow(self);
+                let mut keys = CONDITION_KEYS.to_vec();
+                keys.push("after");
+                let m = map(self.d, v, at, &what, &keys)?;
+                let cond = self.condition(&m, at);
+                let after =
+                    required(self.d, &m, "after", "the mark after which delivery stops").and_then(|n| {
+                        match self.endpoint(n, true)? {
+                            Endpoint::Mark(name) => Some(name),
+                            _ => {
+                                self.d.at(
+                                    n,
+                                    Diagnostic::new(n.loc(), "`flow_stop_to` looks for the stop after a mark")
+                                        .expected("the name of a `mark:` step set while the flow still runs")
+                                        .hint("add `- mark: <name>` before the cause of the stop"),
+                                );
+                                None
+                            }
+                        }
+                    });
+                Some(Measure::FlowStopTo { after: after?, condition: cond?.0 })
+            }
+            "pump_change" => {
+                self.uses(Capability::Pump, at, "`pump_change` reads the pump's STATUS");
+                let m = map(self.d, v, at, &what, &["field", "from", "to"])?;
+                let field = self.pump_field(&m);
+                let i = self.interval(&m);
+                Some(Measure::PumpChange { field: field?, interval: i? })
+            }
+            "evseq_gaps" => {
+                self.uses(Capability::Pump, at, "events come from the pump");
+                let m = map(self.d, v, at, &what, &["from", "to"])?;
+                let i = self.interval(&m)?;
+                Some(Measure::EvseqGaps(i))
             }
             "boluses" => {
                 self.uses(Capability::Pump, at, "bolus answers come from the pump");
@@ -1427,25 +1534,7 @@ impl StepCtx<'_> {
             "pump_status" => {
                 self.uses(Capability::Pump, at, "`pump_status` reads the pump's STATUS");
                 let m = map(self.d, v, at, &what, &["field", "at"])?;
-                let field = required(self.d, &m, "field", &one_of(PUMP_FIELDS.iter().copied())).and_then(|n| {
-                    let text = scalar(self.d, n, "`field`", &one_of(PUMP_FIELDS.iter().copied()))?;
-                    let f = match text {
-                        "reservoir_ul" => PumpField::ReservoirUl,
-                        "delivered_ul" => PumpField::DeliveredUl,
-                        "pressure_kpa" => PumpField::PressureKpa,
-                        "basal_ul_h" => PumpField::BasalUlH,
-                        other => {
-                            self.d.at(
-                                n,
-                                Diagnostic::new(n.loc(), format!("unknown STATUS field `{other}`"))
-                                    .expected(one_of(PUMP_FIELDS.iter().copied()))
-                                    .maybe_hint(did_you_mean(other, PUMP_FIELDS.iter().copied())),
-                            );
-                            return None;
-                        }
-                    };
-                    Some(f)
-                });
+                let field = self.pump_field(&m);
                 let at_mark = match m.get("at") {
                     None => Some(None),
                     Some(n) => match self.endpoint(n, false)? {
@@ -1647,6 +1736,9 @@ pub fn describe_condition(c: &Condition) -> String {
         Condition::State(s) => format!("state {s}"),
         Condition::FlowBelow(q) => format!("flow below {}", units::format_value(*q, Dimension::Flow)),
         Condition::FlowAbove(q) => format!("flow above {}", units::format_value(*q, Dimension::Flow)),
+        Condition::Boot(r) => format!("BOOT {r}"),
+        Condition::Denied(Some(r)) => format!("DENIED {r}"),
+        Condition::Denied(None) => "DENIED (any reason)".to_string(),
     }
 }
 
@@ -1672,6 +1764,29 @@ pub fn describe_measure(m: &Measure) -> String {
         Measure::Occurrences { condition, interval } => {
             format!("occurrences of {} {}", describe_condition(condition), describe_interval(interval))
         }
+        Measure::MinWindowVolume { window, interval } => {
+            format!("smallest volume in any {} window {}", units::format_duration(*window), describe_interval(interval))
+        }
+        Measure::Trumpet { window, rate, interval } => format!(
+            "largest flow error against {} in any {} window {}",
+            units::format_value(*rate, Dimension::Flow),
+            units::format_duration(*window),
+            describe_interval(interval)
+        ),
+        Measure::FlowError { rate, interval } => {
+            format!(
+                "mean flow error against {} {}",
+                units::format_value(*rate, Dimension::Flow),
+                describe_interval(interval)
+            )
+        }
+        Measure::FlowStopTo { after, condition } => {
+            format!("time from the flow stopping after `{after}` to {}", describe_condition(condition))
+        }
+        Measure::PumpChange { field, interval } => {
+            format!("change of pump {} {}", field_name(*field), describe_interval(interval))
+        }
+        Measure::EvseqGaps(i) => format!("gaps in evseq {}", describe_interval(i)),
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod applicability;
 pub mod ast;
 pub mod commands;
+pub mod coverage;
 pub mod decode;
 pub mod diag;
 pub mod expand;
@@ -21,5 +22,6 @@ pub mod yaml;
 pub use applicability::{not_applicable, not_applicable_on};
 pub use ast::*;
 pub use commands::{check_command, schema_json};
+pub use coverage::{Coverage, coverage_doc};
 pub use diag::Diagnostic;
 pub use load::{FileReport, LoadOutcome, load_plans};

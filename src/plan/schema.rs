@@ -9,7 +9,7 @@ use super::decode::{INJECTIONS, PUMP_FIELDS};
 use super::requirements::REQUIREMENTS;
 use super::units::Dimension;
 use crate::plan::Capability;
-use crate::protocol::{AlarmCode, DenyReason, ErrCode, PumpState};
+use crate::protocol::{AlarmCode, BootReason, DenyReason, ErrCode, PumpState};
 
 /// A whole-value `${param}` reference.
 const PARAM: &str = r"^\$\{[a-z_][a-z0-9_]*\}$";
@@ -75,8 +75,13 @@ fn merge(a: Value, b: Value) -> Value {
 fn condition_properties() -> Value {
     let alarms = words(AlarmCode::ALL, AlarmCode::as_str);
     let states = words(PumpState::ALL, PumpState::as_str);
+    let boots = words(BootReason::ALL, BootReason::as_str);
+    let mut denied = words(DenyReason::ALL, DenyReason::as_str);
+    denied.push("any");
     json!({
         "alarm": vocabulary(&alarms, "An ALARM event with this code."),
+        "boot": vocabulary(&boots, "A BOOT event with this reason."),
+        "denied": vocabulary(&denied, "A DENIED event with this reason (`any`: every reason)."),
         "cleared": vocabulary(&alarms, "A CLEAR event of this alarm code."),
         "state": vocabulary(&states, "A STATE event with this state."),
         "flow_below": quantity(Dimension::Flow, "A flow sample below this."),
@@ -257,6 +262,35 @@ fn measures() -> Value {
             merge(condition_properties(), interval_properties()),
             &["from"],
         ),
+        "min_window_volume": object(
+            "Smallest volume through the sensor in any window of this length within the interval.",
+            merge(interval_properties(), json!({ "window": quantity(Dimension::Duration, "The window's length.") })),
+            &["window", "from"],
+        ),
+        "trumpet": object(
+            "One point of the trumpet curve (IEC 60601-2-24 method, S = 0.5 min): the largest deviation (%, magnitude) from `rate` of the mean flow in any window of this length within the interval.",
+            merge(interval_properties(), json!({
+                "window": quantity(Dimension::Duration, "The observation window P: a whole number of half minutes, e.g. `2 min`, `31 min`."),
+                "rate": quantity(Dimension::Flow, "The programmed rate r."),
+            })),
+            &["window", "rate", "from"],
+        ),
+        "flow_error": object(
+            "Deviation (%, magnitude) of the mean flow over the interval from `rate`: the overall error A.",
+            merge(interval_properties(), json!({ "rate": quantity(Dimension::Flow, "The programmed rate.") })),
+            &["rate", "from"],
+        ),
+        "flow_stop_to": object(
+            "Time from when the flow sensor saw delivery stop (after the mark) to the first occurrence of a condition (a duration).",
+            merge(condition_properties(), json!({ "after": { "type": "string", "pattern": NAME, "description": "A mark set while the flow still ran." } })),
+            &["after"],
+        ),
+        "pump_change": object(
+            "Change of a STATUS field from the first STATUS at or after `from` to the last at or before `to`.",
+            merge(interval_properties(), json!({ "field": { "enum": PUMP_FIELDS, "description": "The STATUS field." } })),
+            &["field", "from"],
+        ),
+        "evseq_gaps": interval("Gaps in the pump's event numbering (evseq) among the events received (a count)."),
     })
 }
 

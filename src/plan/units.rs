@@ -133,6 +133,7 @@ impl Dimension {
             super::ast::Unit::MicrolitresPerHour => Dimension::Flow,
             super::ast::Unit::Kilopascal => Dimension::Pressure,
             super::ast::Unit::Count => Dimension::Count,
+            super::ast::Unit::Percent => Dimension::Percent,
         }
     }
 }

@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use crate::analysis;
 use crate::bench::config::Accuracy;
 use crate::clock::RigTime;
 use crate::plan::{Check, Condition, Endpoint, Interval, Measure, Unit};
 
+use super::decision::{Decision, decide};
 use super::timeline::{Timeline, Unmeasurable};
-use super::verdict::{CheckOutcome, Verdict};
+use super::verdict::CheckOutcome;
 
 /// What the evaluation needs to know about the bench and the plan.
 #[derive(Debug, Clone, Copy)]
@@ -76,26 +78,84 @@ pub fn measure(measure: &Measure, tl: &Timeline, now: RigTime, ctx: &EvalContext
             let (from, to) = tl.resolve(interval, now)?;
             exact(tl.occurrences(condition, from, to) as f64)
         }
+        Measure::MinWindowVolume { window, interval } => {
+            let (from, to) = tl.resolve(interval, now)?;
+            let points = tl.analysis_points(from, to)?;
+            let (v, _) =
+                analysis::min_window_volume(&points, window.as_secs_f64(), from.as_secs_f64(), to.as_secs_f64())?;
+            Measured { value: v, uncertainty: volume_uncertainty(v, window.as_secs_f64() / 3600.0) }
+        }
+        Measure::Trumpet { window, rate, interval } => {
+            let (from, to) = tl.resolve(interval, now)?;
+            let points = tl.analysis_points(from, to)?;
+            let curve = analysis::trumpet_curve(
+                &points,
+                *rate,
+                from.as_secs_f64(),
+                to.as_secs_f64(),
+                TRUMPET_SAMPLE_PERIOD_S,
+                &[window.as_secs_f64()],
+            )?;
+            let w = curve.windows.first().ok_or("the trumpet curve has no window")?;
+            let worst = if w.ep_max_pct.abs() >= w.ep_min_pct.abs() { w.ep_max_pct } else { w.ep_min_pct };
+            Measured { value: worst.abs(), uncertainty: Some(percent_uncertainty(ctx, *rate, worst)) }
+        }
+        Measure::FlowError { rate, interval } => {
+            let (from, to) = tl.resolve(interval, now)?;
+            let f = tl.flow_mean(from, to)?;
+            let error = analysis::flow_error_pct(f, *rate);
+            Measured { value: error.abs(), uncertainty: Some(percent_uncertainty(ctx, *rate, error)) }
+        }
+        Measure::FlowStopTo { after, condition } => {
+            let t0 = tl.mark(after).ok_or_else(|| format!("mark `{after}` was never reached"))?;
+            let reference = FLOW_STOP_REFERENCE.min(t0.as_duration());
+            let from = RigTime::from_duration(t0.as_duration() - reference);
+            let points = tl.analysis_points(from, now)?;
+            let stop = analysis::flow_stop(&points, t0.as_secs_f64(), reference.as_secs_f64())?;
+            let stopped = RigTime::from_secs_f64(stop.stop_s);
+            let t1 = tl.first_after(condition, stopped).ok_or_else(|| {
+                format!("{} did not occur after the flow stopped at {stopped} (by {now})", describe(condition))
+            })?;
+            // The stop is estimated from the line's decay between the last sample at the running
+            // flow and the first below half of it; that span bounds the estimate's error.
+            Measured {
+                value: t1.since(stopped).as_secs_f64(),
+                uncertainty: Some((stop.confirmed_s - stop.onset_s).max(ctx.sample_period.as_secs_f64())),
+            }
+        }
+        Measure::PumpChange { field, interval } => {
+            let (from, to) = tl.resolve(interval, now)?;
+            exact(tl.pump_change(*field, from, to)?)
+        }
+        Measure::EvseqGaps(interval) => {
+            let (from, to) = tl.resolve(interval, now)?;
+            exact(tl.evseq_gaps(from, to) as f64)
+        }
     })
+}
+
+/// The sample period of the trumpet analysis: S = 0.5 min, as IEC 60601-2-24 reads its balance.
+pub const TRUMPET_SAMPLE_PERIOD_S: f64 = 30.0;
+
+/// How far before the mark `flow_stop_to` takes the running flow from.
+const FLOW_STOP_REFERENCE: Duration = Duration::from_secs(300);
+
+/// The uncertainty, in % of `rate`, of a flow measured `error_pct` away from it.
+fn percent_uncertainty(ctx: &EvalContext, rate: f64, error_pct: f64) -> f64 {
+    100.0 * ctx.accuracy.of_reading(rate * (1.0 + error_pct / 100.0)) / rate
 }
 
 /// Evaluates a check as of `now`.
 pub fn evaluate(check: &Check, tl: &Timeline, now: RigTime, ctx: &EvalContext) -> CheckOutcome {
     let unit = check.measure.unit();
     let (low, high) = check.limits.bounds();
-    let (value, uncertainty, verdict, detail) = match measure(&check.measure, tl, now, ctx) {
+    let (value, uncertainty, decision, detail) = match measure(&check.measure, tl, now, ctx) {
         Ok(m) => {
-            let inside = low.is_none_or(|l| m.value >= l) && high.is_none_or(|h| m.value <= h);
-            let verdict = if inside { Verdict::Pass } else { Verdict::Fail };
-            let detail = format!(
-                "{} {} {}",
-                show(m.value, m.uncertainty, unit),
-                if inside { "within" } else { "outside" },
-                show_limits(low, high, unit)
-            );
-            (Some(m.value), m.uncertainty, verdict, detail)
+            let decision = decide(m.value, m.uncertainty, low, high);
+            let detail = format!("{} {decision} {}", show(m.value, m.uncertainty, unit), show_limits(low, high, unit));
+            (Some(m.value), m.uncertainty, decision, detail)
         }
-        Err(why) => (None, None, Verdict::Fail, format!("not measurable: {why}")),
+        Err(why) => (None, None, Decision::NotMeasured, format!("not measurable: {why}")),
     };
     CheckOutcome {
         id: check.id.clone(),
@@ -105,7 +165,8 @@ pub fn evaluate(check: &Check, tl: &Timeline, now: RigTime, ctx: &EvalContext) -
         uncertainty,
         low,
         high,
-        verdict,
+        decision,
+        verdict: decision.verdict(),
         detail,
         verifies: check.verifies.clone(),
     }
@@ -118,6 +179,9 @@ pub fn describe(condition: &Condition) -> String {
         Condition::State(state) => format!("state {state}"),
         Condition::FlowBelow(x) => format!("flow below {x} uL/h"),
         Condition::FlowAbove(x) => format!("flow above {x} uL/h"),
+        Condition::Boot(reason) => format!("BOOT reason={reason}"),
+        Condition::Denied(Some(reason)) => format!("DENIED reason={reason}"),
+        Condition::Denied(None) => "DENIED".to_string(),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::link::{LinkError, PumpNotice};
 use crate::plan::{Action, Expect, ExpectedOutcome, Injection, Plan, Probe, StepKind, Unit, ValveCommand};
 use crate::protocol::{BolusReply, ErrCode, Response};
 
+use super::decision::Decision;
 use super::evaluate::{EvalContext, describe, evaluate};
 use super::event::{Reporter, RunEvent, RunEventKind};
 use super::sampler::Sampler;
@@ -145,6 +146,7 @@ pub async fn run_case(
     ex.emit(RunEventKind::SafeState { pump_stopped: safe.pump_stopped.clone(), valve_open: safe.valve_open.clone() });
     let (verdict, reason) = match stopped {
         Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Fail) => (Verdict::Fail, None),
+        Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Inconclusive) => (Verdict::Inconclusive, None),
         Ok(()) => (Verdict::Pass, None),
         Err(Stop::Finding(why)) => (Verdict::Fail, Some(why)),
         Err(Stop::Bench(why)) => (Verdict::Error, Some(why)),
@@ -583,6 +585,7 @@ fn judge(expect: &Expect, observed: &Observed) -> CheckOutcome {
         uncertainty: None,
         low: None,
         high: None,
+        decision: if passed { Decision::Pass } else { Decision::Fail },
         verdict: if passed { Verdict::Pass } else { Verdict::Fail },
         detail: format!("the pump {}; expected {wanted}", observed.describe()),
         verifies: expect.verifies.clone(),

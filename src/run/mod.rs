@@ -1,8 +1,10 @@
 //! The executor: runs plan cases on a bench and streams what happens to reporters.
 
+pub mod decision;
 pub mod evaluate;
 pub mod event;
 pub mod executor;
+pub mod matrix;
 pub mod reporters;
 pub mod runner;
 pub mod sampler;

@@ -64,13 +64,14 @@ impl RunSummary {
         })
     }
 
-    /// 0 every check passed; 1 a check failed; 3 the bench or rig failed; 130 interrupted.
+    /// 0 every check passed; 1 a check failed or could not be resolved within the bench's
+    /// uncertainty (INCONCLUSIVE); 3 the bench or rig failed; 130 interrupted.
     pub fn exit_code(&self) -> u8 {
         let worst = self.verdicts().max();
         match worst {
             Some(Verdict::Aborted) => 130,
             Some(Verdict::Error) => 3,
-            Some(Verdict::Fail) => 1,
+            Some(Verdict::Fail) | Some(Verdict::Inconclusive) => 1,
             Some(Verdict::Pass) | None => 0,
         }
     }
@@ -257,8 +258,9 @@ pub fn render_summary(summary: &RunSummary) -> String {
     let skipped = summary.cases.iter().filter(|c| !matches!(c.outcome, CaseOutcome::Ran { .. })).count();
     let _ = write!(
         out,
-        "{} passed, {} failed, {} error, {} aborted, {skipped} skipped",
+        "{} passed, {} inconclusive, {} failed, {} error, {} aborted, {skipped} skipped",
         count(Verdict::Pass),
+        count(Verdict::Inconclusive),
         count(Verdict::Fail),
         count(Verdict::Error),
         count(Verdict::Aborted)

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::analysis;
 use crate::clock::RigTime;
 use crate::plan::{Condition, Endpoint, Interval, PumpField};
 use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, StatusReport};
@@ -172,7 +173,57 @@ impl Timeline {
                 .collect(),
             Condition::FlowBelow(x) => self.points.iter().filter(|p| p.flow_ul_h < x).map(|p| p.at).collect(),
             Condition::FlowAbove(x) => self.points.iter().filter(|p| p.flow_ul_h > x).map(|p| p.at).collect(),
+            Condition::Boot(reason) => self
+                .events
+                .iter()
+                .filter(|(_, e)| matches!(e.kind, EventKind::Boot { reason: r } if r == reason))
+                .map(|(t, _)| *t)
+                .collect(),
+            Condition::Denied(reason) => self
+                .events
+                .iter()
+                .filter(
+                    |(_, e)| matches!(e.kind, EventKind::Denied { reason: r } if reason.is_none_or(|want| want == r)),
+                )
+                .map(|(t, _)| *t)
+                .collect(),
         }
+    }
+
+    /// The samples covering `[from, to]` (with one either side, for interpolation), as the
+    /// analyses take them. Errors when the samples do not cover the interval.
+    pub fn analysis_points(&self, from: RigTime, to: RigTime) -> Result<Vec<analysis::Point>, Unmeasurable> {
+        self.require_samples(from, to)?;
+        let first = self.points.partition_point(|p| p.at < from).saturating_sub(1);
+        let last = (self.points.partition_point(|p| p.at <= to) + 1).min(self.points.len());
+        Ok(self.points[first..last]
+            .iter()
+            .map(|p| analysis::Point { t_s: p.at.as_secs_f64(), volume_ul: p.volume_ul })
+            .collect())
+    }
+
+    /// Change of a STATUS field from the first `STATUS` at or after `from` to the last at or
+    /// before `to`.
+    pub fn pump_change(&self, field: PumpField, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
+        let first = self
+            .statuses
+            .iter()
+            .find(|(t, _)| *t >= from && *t <= to)
+            .ok_or_else(|| format!("no STATUS was read between {from} and {to}"))?;
+        let last = self.statuses.iter().rev().find(|(t, _)| *t <= to).unwrap_or(first);
+        Ok(status_field(&last.1, field) - status_field(&first.1, field))
+    }
+
+    /// Gaps in the pump's `evseq` among the events received in `[from, to]` (`evseq` starts at 1
+    /// at each `BOOT`).
+    pub fn evseq_gaps(&self, from: RigTime, to: RigTime) -> usize {
+        let seqs: Vec<(u32, bool)> = self
+            .events
+            .iter()
+            .filter(|(t, _)| *t >= from && *t <= to)
+            .map(|(_, e)| (e.evseq, matches!(e.kind, EventKind::Boot { .. })))
+            .collect();
+        analysis::evseq_gaps(&seqs).len()
     }
 
     /// Bolus requests answered in `[from, to]`: granted ones, or denied ones (with `reason`).
@@ -207,12 +258,16 @@ impl Timeline {
     pub fn pump_value(&self, field: PumpField, at: RigTime) -> Result<f64, Unmeasurable> {
         let (_, s) =
             self.statuses.iter().rev().find(|(t, _)| *t <= at).ok_or_else(|| format!("no STATUS was read by {at}"))?;
-        Ok(match field {
-            PumpField::ReservoirUl => s.reservoir_ul,
-            PumpField::DeliveredUl => s.delivered_ul,
-            PumpField::PressureKpa => s.pressure_kpa,
-            PumpField::BasalUlH => s.basal_ul_h,
-        })
+        Ok(status_field(s, field))
+    }
+}
+
+fn status_field(s: &StatusReport, field: PumpField) -> f64 {
+    match field {
+        PumpField::ReservoirUl => s.reservoir_ul,
+        PumpField::DeliveredUl => s.delivered_ul,
+        PumpField::PressureKpa => s.pressure_kpa,
+        PumpField::BasalUlH => s.basal_ul_h,
     }
 }
 

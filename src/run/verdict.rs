@@ -1,5 +1,7 @@
-//! Verdicts. A FAIL is a finding about the pump; an ERROR is the rig's or the bench's failure and
-//! never reported as a pump failure; ABORTED means someone stopped the run.
+//! Verdicts. A FAIL is a finding about the pump; INCONCLUSIVE a result the bench could not
+//! resolve against its limit (within the measurement's uncertainty of it: see
+//! [`super::decision`]); an ERROR is the rig's or the bench's failure and never reported as a
+//! pump failure; ABORTED means someone stopped the run.
 
 use std::fmt;
 
@@ -7,11 +9,14 @@ use serde::Serialize;
 
 use crate::plan::Unit;
 
+use super::decision::Decision;
+
 /// The verdict of a check or of a whole case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     Pass,
+    Inconclusive,
     Fail,
     Error,
     Aborted,
@@ -21,6 +26,7 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Verdict::Pass => "PASS",
+            Verdict::Inconclusive => "INCONCLUSIVE",
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
             Verdict::Aborted => "ABORTED",
@@ -36,10 +42,13 @@ pub struct CheckOutcome {
     /// The measured value, when there was something to measure.
     pub value: Option<f64>,
     pub unit: Unit,
-    /// The measurement's standard uncertainty from the instrument's stated accuracy, if known.
+    /// The bound of the measurement's error (same unit) from the instrument's stated accuracy
+    /// or the measure's resolution; `None` for exact values (counts, the pump's answers).
     pub uncertainty: Option<f64>,
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// The guard-banded decision the verdict follows from.
+    pub decision: Decision,
     pub verdict: Verdict,
     /// Why, in words: the measurement against its limits, or what could not be measured.
     pub detail: String,
