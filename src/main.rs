@@ -54,6 +54,32 @@ enum Cmd {
         /// No progress display.
         #[arg(long)]
         quiet: bool,
+        /// Who runs the bench, for the evidence (default: $RIG_OPERATOR, $USER).
+        #[arg(long)]
+        operator: Option<String>,
+        /// Run although an instrument is past its calibration due date; every report then says
+        /// so on its first line.
+        #[arg(long)]
+        allow_expired_calibration: bool,
+        /// Compare each case's result.yaml with the approved one in this folder; drift beyond a
+        /// check's allowance is a finding (exit 1) even when every limit passes.
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
+    },
+    /// Verify run bundles: recompute MANIFEST.sha256 and name any file changed, missing or extra.
+    Verify {
+        /// Run folders (one per plan case).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
+    /// Promote a run's result.yaml to the approved baseline, after verifying its bundle.
+    Approve {
+        /// Run folders (one per plan case).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The baseline folder.
+        #[arg(long, value_name = "DIR")]
+        baseline: PathBuf,
     },
     /// Check plans without touching hardware: syntax, units, references, and whether the bench
     /// can run them.
@@ -119,9 +145,22 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Cmd::Run { plans, bench, faults, out, non_interactive, quiet } => {
-            run(&plans, bench, &faults, out, non_interactive, quiet)
+        Cmd::Run {
+            plans,
+            bench,
+            faults,
+            out,
+            non_interactive,
+            quiet,
+            operator,
+            allow_expired_calibration,
+            baseline,
+        } => {
+            let evidence = Evidence { operator, allow_expired_calibration, baseline };
+            run(&plans, bench, &faults, out, non_interactive, quiet, evidence)
         }
+        Cmd::Verify { runs } => verify(&runs),
+        Cmd::Approve { runs, baseline } => approve(&runs, &baseline),
         Cmd::Check { plans, bench, non_interactive } => check(&plans, bench, non_interactive),
         Cmd::Schema => {
             say_raw(&rig::plan::commands::schema_json());
@@ -143,6 +182,64 @@ fn default_plans(plans: &[PathBuf]) -> Vec<PathBuf> {
 /// An operator can answer prompts: asked for, and a terminal on standard input.
 fn interactive(non_interactive: bool) -> bool {
     !non_interactive && std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+fn verify(runs: &[PathBuf]) -> u8 {
+    let mut code = exit::OK;
+    for dir in runs {
+        match rig::evidence::bundle::verify_bundle(dir) {
+            Ok(n) => rig::say!("ok       {}  ({n} files match MANIFEST.sha256)", dir.display()),
+            Err(problems) => {
+                code = exit::FAILED;
+                rig::say!("CHANGED  {}", dir.display());
+                for p in problems {
+                    rig::say!("  {p}");
+                }
+            }
+        }
+    }
+    code
+}
+
+fn approve(runs: &[PathBuf], baseline: &std::path::Path) -> u8 {
+    use rig::evidence::bundle::{RESULT_FILE, verify_bundle};
+    use rig::evidence::result::CaseResult;
+    if let Err(e) = std::fs::create_dir_all(baseline) {
+        rig::say_err!("error: cannot create the baseline folder {}: {e}", baseline.display());
+        return exit::USAGE;
+    }
+    let mut code = exit::OK;
+    for dir in runs {
+        if let Err(problems) = verify_bundle(dir) {
+            rig::say_err!("error: {} does not verify; not approved:", dir.display());
+            for p in problems {
+                rig::say_err!("  {p}");
+            }
+            code = exit::FAILED;
+            continue;
+        }
+        let path = dir.join(RESULT_FILE);
+        let approved = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_yaml::from_str::<CaseResult>(&text).map_err(|e| e.to_string()).map(|r| (r, text)));
+        match approved {
+            Ok((result, text)) => {
+                let target = baseline.join(result.baseline_name());
+                match std::fs::write(&target, text) {
+                    Ok(()) => rig::say!("approved {}  -> {}", dir.display(), target.display()),
+                    Err(e) => {
+                        rig::say_err!("error: cannot write {}: {e}", target.display());
+                        code = exit::FAILED;
+                    }
+                }
+            }
+            Err(e) => {
+                rig::say_err!("error: {}: {e}", path.display());
+                code = exit::FAILED;
+            }
+        }
+    }
+    code
 }
 
 /// Loads plans for a command that needs them all valid; prints the diagnostics otherwise.
@@ -206,6 +303,13 @@ fn check(plans: &[PathBuf], bench: Option<PathBuf>, non_interactive: bool) -> u8
     )
 }
 
+/// What `rig run` needs for the evidence besides the plans and the bench.
+struct Evidence {
+    operator: Option<String>,
+    allow_expired_calibration: bool,
+    baseline: Option<PathBuf>,
+}
+
 fn run(
     plans: &[PathBuf],
     bench: Option<PathBuf>,
@@ -213,11 +317,26 @@ fn run(
     out: PathBuf,
     non_interactive: bool,
     quiet: bool,
+    evidence: Evidence,
 ) -> u8 {
     let (file, faults) = match bench_and_faults(bench, faults) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    let expired = rig::run::case_record::expired_calibrations(&file, rig::run::case_record::today());
+    if !expired.is_empty() {
+        if !evidence.allow_expired_calibration {
+            rig::say_err!(
+                "error: bench `{}` ({}): {} past its calibration due date: {}\n  = this bench cannot produce evidence; recalibrate and update the bench file, or run with --allow-expired-calibration (every report will say so on its first line)",
+                file.name,
+                file.source.path,
+                if expired.len() == 1 { "an instrument is" } else { "instruments are" },
+                expired.join("; ")
+            );
+            return exit::USAGE;
+        }
+        rig::say_err!("warning: running with expired calibration ({}): the evidence will say so", expired.join("; "));
+    }
     // Nothing moves unless every plan is valid.
     let paths = default_plans(plans);
     let loaded = rig::plan::load_plans(&paths);
@@ -227,11 +346,13 @@ fn run(
         return exit::USAGE;
     }
     let options = rig::run::RunOptions {
-        bench: file.clone(),
         faults,
-        out,
         interactive: interactive(non_interactive),
         progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        operator: evidence.operator.unwrap_or_else(rig::run::runner::default_operator),
+        allow_expired_calibration: evidence.allow_expired_calibration,
+        baseline: evidence.baseline,
+        ..rig::run::RunOptions::new(file.clone(), out)
     };
     let runtime = match runtime_for(&file) {
         Ok(r) => r,

@@ -118,7 +118,7 @@ fn checks_measures_and_limits() {
         checks[0].measure,
         Measure::TimeTo { from: "a".into(), condition: Condition::Alarm(AlarmCode::Occlusion) }
     );
-    assert_eq!(checks[0].limits, Limits { min: None, max: Some(1200.0), nominal: None });
+    assert_eq!(checks[0].limits, Limits { min: None, max: Some(1200.0), nominal: None, drift: None });
     assert_eq!(checks[0].title, "time from `a` to alarm OCCLUSION ≤ 20 min");
     assert_eq!(
         checks[1].measure,

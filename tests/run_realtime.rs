@@ -185,3 +185,66 @@ async fn sigint_aborts_and_leaves_the_simulator_safe() {
 async fn sigterm_aborts_and_leaves_the_simulator_safe() {
     interrupted_run_leaves_the_simulator_safe(nix::sys::signal::Signal::SIGTERM).await;
 }
+
+/// Every line of a file, checked complete: the text ends with a newline (a torn last line
+/// would not), and each line passes `valid`.
+fn complete_lines(text: &str, valid: impl Fn(&str) -> bool) -> Vec<&str> {
+    assert!(text.is_empty() || text.ends_with('\n'), "a torn last line: {:?}", text.lines().last());
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        assert!(valid(l), "line {} is not a whole record: {l:?}", i + 1);
+    }
+    lines
+}
+
+fn sample_time(line: &str) -> f64 {
+    line.split(',').next().unwrap().parse().unwrap()
+}
+
+/// SIGKILL cannot be caught, so nothing can make the bench safe (the valve driver's pull-down
+/// and the pump's own alarms must); but the files are flushed every wall second, so every
+/// line up to the last second before the kill is on disk, whole.
+#[test]
+fn sigkill_keeps_every_line_up_to_the_last_second() {
+    let sim = Sim::start();
+    let out = tempfile::tempdir().unwrap();
+    let mut run: Child = rig()
+        .args(["run", "fixtures/plans/realtime-long.yaml", "--quiet", "--out"])
+        .arg(out.path())
+        .arg("--bench")
+        .arg(pty_bench(&sim))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let csv = wait_for_samples(out.path(), 4);
+    std::thread::sleep(Duration::from_millis(1500));
+    let seen = std::fs::read_to_string(&csv).unwrap();
+    let seen_last = sample_time(seen.lines().last().unwrap());
+    // Two flush ticks, then the kill.
+    std::thread::sleep(Duration::from_millis(2200));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+
+    let samples = std::fs::read_to_string(&csv).unwrap();
+    let lines = complete_lines(&samples, |l| l.split(',').count() == 6);
+    assert_eq!(lines[0], "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa");
+    let times: Vec<f64> = lines[1..].iter().map(|l| sample_time(l)).collect();
+    for w in times.windows(2) {
+        assert!((w[1] - w[0] - 0.5).abs() < 1e-6, "a sample missing between {} and {}", w[0], w[1]);
+    }
+    let last = *times.last().unwrap();
+    // 2.2 s passed between reading `seen_last` and the kill: at least one more second of
+    // samples must have reached the disk.
+    assert!(last >= seen_last + 1.0, "samples stop at {last} s, {seen_last} s was on disk 2.2 s before the kill");
+
+    let events = std::fs::read_to_string(csv.with_file_name("events.jsonl")).unwrap();
+    let events = complete_lines(&events, |l| serde_json::from_str::<serde_json::Value>(l).is_ok());
+    let last_event: f64 = events
+        .iter()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("at")?.as_f64())
+        .unwrap();
+    assert!(last_event >= seen_last + 1.0, "events stop at {last_event} s");
+}

@@ -18,7 +18,7 @@ use super::series::{check_covered, resample};
 pub const STANDARD_WINDOWS_MIN: [f64; 5] = [2.0, 5.0, 11.0, 19.0, 31.0];
 
 /// One point of the trumpet curve: the extreme mean flow errors over windows of `window_s`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrumpetWindow {
     /// Observation window P, seconds.
     pub window_s: f64,
@@ -31,7 +31,7 @@ pub struct TrumpetWindow {
 }
 
 /// The trumpet curve of one analysis period, with what it was computed from.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrumpetCurve {
     /// Programmed flow r, µL/h.
     pub rate_ul_h: f64,

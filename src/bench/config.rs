@@ -27,6 +27,16 @@ pub struct BenchFile {
     /// fitted tubing, recorded for the evidence. Defaults to the SRS reference line.
     #[serde(default)]
     pub test_line: TestLineSpec,
+    /// Where the file came from and its bytes' SHA-256, for the evidence (set by `parse`).
+    #[serde(skip)]
+    pub source: BenchSource,
+}
+
+/// A bench file's origin: its path (or the name of the built-in text) and its SHA-256.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BenchSource {
+    pub path: String,
+    pub sha256: String,
 }
 
 /// The test line: compliance (SRS-OCC-002's reference line is 0.5 µL/kPa ± 20 %) and outlet
@@ -181,7 +191,9 @@ impl BenchFile {
             invalid(path, text, line, column, message)
         })?;
         bench.check(path, text)?;
-        Ok(bench)
+        let source =
+            BenchSource { path: path.display().to_string(), sha256: crate::plan::load::sha256_hex(text.as_bytes()) };
+        Ok(BenchFile { source, ..bench })
     }
 
     /// Checks the rules serde cannot express, locating the offending key.

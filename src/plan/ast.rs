@@ -313,7 +313,7 @@ pub enum Measure {
 }
 
 /// Canonical units of measured values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Unit {
     #[serde(rename = "s")]
     Seconds,
@@ -423,6 +423,9 @@ pub struct Limits {
     pub max: Option<f64>,
     /// `nominal` ± tolerance.
     pub nominal: Option<(f64, Tolerance)>,
+    /// How far the value may move from the approved baseline's before it is a finding
+    /// (`rig run --baseline`), in the measure's unit.
+    pub drift: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -432,6 +435,17 @@ pub enum Tolerance {
 }
 
 impl Limits {
+    /// The drift a baseline comparison allows: `drift` if declared, else the tolerance of a
+    /// `nominal`, else `None` (the value's own uncertainty, or exact).
+    pub fn declared_drift(&self) -> Option<f64> {
+        self.drift.or_else(|| {
+            self.nominal.map(|(nominal, tol)| match tol {
+                Tolerance::Percent(p) => nominal.abs() * p / 100.0,
+                Tolerance::Absolute(a) => a,
+            })
+        })
+    }
+
     /// The acceptance interval `[low, high]` (either end may be open).
     pub fn bounds(&self) -> (Option<f64>, Option<f64>) {
         let (mut low, mut high) = (self.min, self.max);

@@ -84,7 +84,7 @@ pub const MEASURE_KEYS: &[&str] = &[
     "pump_change",
     "evseq_gaps",
 ];
-pub const LIMIT_KEYS: &[&str] = &["min", "max", "nominal", "tolerance"];
+pub const LIMIT_KEYS: &[&str] = &["min", "max", "nominal", "tolerance", "drift"];
 pub const EXPECT_KEYS: &[&str] = &["id", "accepted", "refused", "verifies"];
 pub const INJECTIONS: &[&str] = &["motor_stall", "clear_motor_stall", "watchdog_reset", "corrupt_next_response"];
 pub const PUMP_FIELDS: &[&str] = &["reservoir_ul", "delivered_ul", "pressure_kpa", "basal_ul_h"];
@@ -1610,6 +1610,7 @@ impl StepCtx<'_> {
         let min = value(self, "min");
         let max = value(self, "max");
         let nominal = value(self, "nominal");
+        let drift = value(self, "drift");
         let tolerance = match m.get("tolerance") {
             None => Some(None),
             Some(n) => {
@@ -1649,7 +1650,7 @@ impl StepCtx<'_> {
                 }
             }
         };
-        let (min, max, nominal, tolerance) = (min?, max?, nominal?, tolerance?);
+        let (min, max, nominal, tolerance, drift) = (min?, max?, nominal?, tolerance?, drift?);
         if let (Some(lo), Some(hi)) = (min, max)
             && lo > hi
         {
@@ -1664,7 +1665,7 @@ impl StepCtx<'_> {
             );
             return None;
         }
-        Some(Limits { min, max, nominal: nominal.zip(tolerance) })
+        Some(Limits { min, max, nominal: nominal.zip(tolerance), drift })
     }
 }
 

@@ -170,7 +170,7 @@ pub struct LoadedFile {
 
 /// Loads one plan file from its bytes.
 pub fn load_bytes(path: &Path, bytes: &[u8]) -> LoadedFile {
-    let sha256 = hex(&Sha256::digest(bytes));
+    let sha256 = sha256_hex(bytes);
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.to_string(),
         Err(e) => {
@@ -239,6 +239,11 @@ pub fn load_text(text: &str) -> TextOutcome {
     sort_and_dedup(&mut diagnostics);
     let plans = (!plans.is_empty()).then_some(plans);
     TextOutcome { plans, id, diagnostics }
+}
+
+/// SHA-256 of `bytes`, lowercase hex: how the evidence names file contents.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

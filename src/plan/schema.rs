@@ -308,7 +308,8 @@ fn check() -> Value {
         "min": merge(json!({ "description": "Lowest acceptable value, in the measure's unit (a count is a bare number)." }), limit.clone()),
         "max": merge(json!({ "description": "Highest acceptable value, in the measure's unit." }), limit.clone()),
         "nominal": merge(json!({ "description": "Nominal value, with `tolerance`." }), limit.clone()),
-        "tolerance": merge(json!({ "description": "Tolerance around `nominal`: a percentage (`10 %`) or a value in the measure's unit." }), limit),
+        "tolerance": merge(json!({ "description": "Tolerance around `nominal`: a percentage (`10 %`) or a value in the measure's unit." }), limit.clone()),
+        "drift": merge(json!({ "description": "How far the value may move from the approved baseline's before `rig run --baseline` reports it (in the measure's unit)." }), limit),
     });
     if let (Value::Object(p), Value::Object(m)) = (&mut properties, measures()) {
         p.extend(m);

@@ -7,7 +7,7 @@ use super::codes::{AlarmCode, DenyReason, PumpState, format_alarm_list, parse_al
 use super::fields::{FieldError, Fields};
 
 /// The pump's identity, as recorded in the evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PumpIdentity {
     pub model: String,
     pub serial: String,

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::verdict::Verdict;
 
 /// Where a measured value lies against its limits, accounting for its uncertainty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
     /// Inside the limits by more than the uncertainty.

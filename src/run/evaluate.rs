@@ -165,6 +165,7 @@ pub fn evaluate(check: &Check, tl: &Timeline, now: RigTime, ctx: &EvalContext) -
         uncertainty,
         low,
         high,
+        drift: check.limits.declared_drift(),
         decision,
         verdict: decision.verdict(),
         detail,

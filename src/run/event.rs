@@ -36,6 +36,8 @@ pub enum RunEventKind {
         case: Option<String>,
         steps: usize,
     },
+    /// The pump's answer to `ID` at the start of the case.
+    PumpIdentified(crate::protocol::PumpIdentity),
     StepStarted {
         index: usize,
         label: String,

@@ -126,10 +126,19 @@ pub async fn run_case(
         case: plan.case.as_ref().map(|c| c.name.clone()),
         steps: plan.steps.len(),
     });
+    // The firmware under test, for the evidence: a pump that does not say who it is is not run.
+    let identified = match ex.bench.link.id().await {
+        Ok(identity) => {
+            ex.emit(RunEventKind::PumpIdentified(identity));
+            Ok(())
+        }
+        Err(e) => Err(Stop::Bench(format!("the pump did not answer ID: {e}"))),
+    };
     let (sampler, pollers) = ex.start_observers().await;
-    let stopped = match sampler {
-        Ok(_) => ex.run_steps().await,
-        Err(ref e) => Err(Stop::Bench(e.clone())),
+    let stopped = match (identified, sampler.as_ref()) {
+        (Err(stop), _) => Err(stop),
+        (Ok(()), Ok(_)) => ex.run_steps().await,
+        (Ok(()), Err(e)) => Err(Stop::Bench(e.clone())),
     };
     // Safe state first, then collect what the observers still hold.
     let safe = ex.bench.make_safe().await;
@@ -585,6 +594,7 @@ fn judge(expect: &Expect, observed: &Observed) -> CheckOutcome {
         uncertainty: None,
         low: None,
         high: None,
+        drift: None,
         decision: if passed { Decision::Pass } else { Decision::Fail },
         verdict: if passed { Verdict::Pass } else { Verdict::Fail },
         detail: format!("the pump {}; expected {wanted}", observed.describe()),

@@ -88,13 +88,7 @@ pub fn run_matrix(plans: &[PlanFile], bench: &BenchFile, faults: &[Fault], out: 
 pub fn run_suite(plans: &[PlanFile], bench: &BenchFile, fault: Option<Fault>, out: &Path) -> SuiteRun {
     let started = Instant::now();
     let label = fault.map_or("nominal", |f| f.name());
-    let options = RunOptions {
-        bench: bench.clone(),
-        faults: fault.into_iter().collect(),
-        out: out.join(label),
-        interactive: false,
-        progress: false,
-    };
+    let options = RunOptions { faults: fault.into_iter().collect(), ..RunOptions::new(bench.clone(), out.join(label)) };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build();
     let summary = match runtime {
         Ok(rt) => rt.block_on(async {

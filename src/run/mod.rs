@@ -1,5 +1,6 @@
 //! The executor: runs plan cases on a bench and streams what happens to reporters.
 
+pub mod case_record;
 pub mod decision;
 pub mod evaluate;
 pub mod event;

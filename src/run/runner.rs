@@ -14,10 +14,11 @@ use crate::clock::RigClock;
 use crate::plan::{Plan, PlanFile};
 use crate::sim::Fault;
 
+use super::case_record::start_record;
 use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
-use super::reporters::{EventsJsonl, Progress, SamplesCsv};
+use super::reporters::{EventsJsonl, Progress, RecordReporter, SamplesCsv, SharedRecord};
 use super::verdict::{CheckOutcome, Verdict};
 
 /// How to run.
@@ -28,6 +29,49 @@ pub struct RunOptions {
     pub out: PathBuf,
     pub interactive: bool,
     pub progress: bool,
+    /// Who runs the bench, for the evidence.
+    pub operator: String,
+    /// Produce evidence although an instrument is past its calibration due date (the report
+    /// says so on its first line).
+    pub allow_expired_calibration: bool,
+    /// A folder of approved `result.yaml`s to compare each case with (`rig approve` fills it).
+    pub baseline: Option<PathBuf>,
+}
+
+impl RunOptions {
+    /// Options for `bench` with the defaults of an unattended run into `out`.
+    pub fn new(bench: BenchFile, out: PathBuf) -> Self {
+        RunOptions {
+            bench,
+            faults: Vec::new(),
+            out,
+            interactive: false,
+            progress: false,
+            operator: default_operator(),
+            allow_expired_calibration: false,
+            baseline: None,
+        }
+    }
+}
+
+/// The operator's login name, from the environment.
+pub fn default_operator() -> String {
+    ["RIG_OPERATOR", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// How a case's result compares with its approved baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaselineOutcome {
+    /// No approved result for this case in the baseline folder.
+    Missing(PathBuf),
+    Unreadable(String),
+    /// Same verdicts; every value within what its check allows.
+    Matches,
+    /// Findings, even if every limit still passes.
+    Drifted(Vec<crate::evidence::result::Drift>),
 }
 
 /// One case's outcome, or why it was not run.
@@ -47,6 +91,8 @@ pub enum CaseOutcome {
         report: CaseReport,
         dir: PathBuf,
         wall: Duration,
+        /// The comparison with the approved baseline, when `--baseline` was given.
+        baseline: Option<BaselineOutcome>,
     },
 }
 
@@ -64,7 +110,14 @@ impl RunSummary {
         })
     }
 
-    /// 0 every check passed; 1 a check failed or could not be resolved within the bench's
+    /// A case drifted from its approved baseline.
+    pub fn drifted(&self) -> bool {
+        self.cases
+            .iter()
+            .any(|c| matches!(&c.outcome, CaseOutcome::Ran { baseline: Some(BaselineOutcome::Drifted(_)), .. }))
+    }
+
+    /// 0 every check passed (and nothing drifted from the baseline); 1 a check failed or could not be resolved within the bench's
     /// uncertainty (INCONCLUSIVE); 3 the bench or rig failed; 130 interrupted.
     pub fn exit_code(&self) -> u8 {
         let worst = self.verdicts().max();
@@ -72,6 +125,7 @@ impl RunSummary {
             Some(Verdict::Aborted) => 130,
             Some(Verdict::Error) => 3,
             Some(Verdict::Fail) | Some(Verdict::Inconclusive) => 1,
+            Some(Verdict::Pass) | None if self.drifted() => 1,
             Some(Verdict::Pass) | None => 0,
         }
     }
@@ -124,7 +178,7 @@ pub async fn run_plans(
 ) -> RunSummary {
     let mut summary = RunSummary::default();
     let virtual_time = matches!(options.bench.connection, Connection::Twin { .. });
-    for plan in plans.iter().flat_map(|f| f.cases.iter()) {
+    for (file, plan) in plans.iter().flat_map(|f| f.cases.iter().map(move |c| (f, c))) {
         let name = plan.run_name();
         if interrupt.borrow().is_some() {
             summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotStarted });
@@ -135,7 +189,7 @@ pub async fn run_plans(
             summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotApplicable(why) });
             continue;
         }
-        let outcome = run_one(plan, options, virtual_time, interrupt.clone(), emergency).await;
+        let outcome = run_one(plan, file, options, virtual_time, interrupt.clone(), emergency).await;
         summary.cases.push(CaseSummary { name, outcome });
     }
     summary
@@ -143,6 +197,7 @@ pub async fn run_plans(
 
 async fn run_one(
     plan: &Plan,
+    file: &PlanFile,
     options: &RunOptions,
     virtual_time: bool,
     interrupt: watch::Receiver<Option<String>>,
@@ -159,8 +214,9 @@ async fn run_one(
     };
     if let Err(e) = std::fs::create_dir_all(&dir) {
         let why = format!("cannot create the run folder {}: {e}", dir.display());
-        return CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed() };
+        return CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed(), baseline: None };
     }
+    let record: SharedRecord = Arc::new(Mutex::new(start_record(plan, file, options)));
     let mut reporters: Vec<Box<dyn Reporter + Send>> = Vec::new();
     match (SamplesCsv::create(&dir.join("samples.csv")), EventsJsonl::create(&dir.join("events.jsonl"))) {
         (Ok(samples), Ok(events)) => {
@@ -169,16 +225,22 @@ async fn run_one(
         }
         (Err(e), _) | (_, Err(e)) => {
             let why = format!("cannot write the run files in {}: {e}", dir.display());
-            return CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed() };
+            return CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed(), baseline: None };
         }
     }
+    reporters.push(Box::new(RecordReporter::new(record.clone())));
     if options.progress {
         reporters.push(Box::new(Progress::new(&plan.run_name(), estimated_duration(plan))));
     }
     let clock = RigClock::start();
     let mut bench = match Bench::open(&options.bench, &options.faults, clock).await {
         Ok(b) => b,
-        Err(e) => return CaseOutcome::Ran { report: error_report(e.to_string()), dir, wall: wall.elapsed() },
+        Err(e) => {
+            let report = error_report(e.to_string());
+            drop(reporters);
+            let report = finish_evidence(plan, &dir, &record, report, wall.elapsed());
+            return CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline: None };
+        }
     };
     emergency.arm(&bench);
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
@@ -199,7 +261,62 @@ async fn run_one(
         }
     };
     emergency.disarm();
-    CaseOutcome::Ran { report, dir, wall: wall.elapsed() }
+    let report = finish_evidence(plan, &dir, &record, report, wall.elapsed());
+    let baseline = options.baseline.as_deref().map(|b| compare_with_baseline(&dir, b));
+    CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }
+}
+
+/// Completes the record and writes the bundle. A bundle that cannot be written makes the case
+/// an ERROR: without its evidence, a verdict is worth nothing.
+fn finish_evidence(
+    plan: &Plan,
+    dir: &Path,
+    record: &SharedRecord,
+    mut report: CaseReport,
+    wall: Duration,
+) -> CaseReport {
+    let mut r = record.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    r.ended_utc = super::case_record::utc_now();
+    r.wall_time_s = wall.as_secs_f64();
+    r.bench_time_s = r.bench_time_s.max(report.bench_time.as_secs_f64());
+    // The executor's report is the authority on the verdict (also when the case task panicked
+    // and the record saw no CaseFinished).
+    r.verdict = report.verdict;
+    r.reason = report.reason.clone();
+    if r.checks.is_empty() {
+        r.checks = report.checks.clone();
+    }
+    r.trumpet = crate::evidence::bundle::trumpet_curves(plan, &r, &dir.join(crate::evidence::bundle::SAMPLES_FILE));
+    if let Err(e) = crate::evidence::bundle::write_bundle(dir, &r) {
+        report.verdict = report.verdict.max(Verdict::Error);
+        let why = format!("the evidence bundle could not be written: {e}");
+        report.reason = Some(report.reason.map_or(why.clone(), |r| format!("{r}; {why}")));
+    }
+    report
+}
+
+/// Compares the case's `result.yaml` with the approved one in the baseline folder.
+fn compare_with_baseline(dir: &Path, baseline: &Path) -> BaselineOutcome {
+    use crate::evidence::result::{CaseResult, compare};
+    let read = |path: &Path| -> Result<CaseResult, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let run = match read(&dir.join(crate::evidence::bundle::RESULT_FILE)) {
+        Ok(r) => r,
+        Err(e) => return BaselineOutcome::Unreadable(e),
+    };
+    let approved_path = baseline.join(run.baseline_name());
+    if !approved_path.exists() {
+        return BaselineOutcome::Missing(approved_path);
+    }
+    match read(&approved_path) {
+        Ok(approved) => {
+            let drift = compare(&run, &approved);
+            if drift.is_empty() { BaselineOutcome::Matches } else { BaselineOutcome::Drifted(drift) }
+        }
+        Err(e) => BaselineOutcome::Unreadable(e),
+    }
 }
 
 /// `20261121T151800Z_OCC-TIME-TO-ALARM_500uLh`: UTC start, plan id, case.
@@ -234,7 +351,7 @@ pub fn render_summary(summary: &RunSummary) -> String {
             CaseOutcome::NotStarted => {
                 let _ = writeln!(out, "SKIP     {}  (not started: the run was interrupted)", case.name);
             }
-            CaseOutcome::Ran { report, dir, wall } => {
+            CaseOutcome::Ran { report, dir, wall, baseline } => {
                 let _ = writeln!(
                     out,
                     "{:<8} {}  (bench time {:.0} s, wall {:.2} s, {} samples) -> {}",
@@ -250,6 +367,23 @@ pub fn render_summary(summary: &RunSummary) -> String {
                 }
                 if let Some(reason) = &report.reason {
                     let _ = writeln!(out, "  stopped: {reason}");
+                }
+                match baseline {
+                    None => {}
+                    Some(BaselineOutcome::Matches) => {
+                        let _ = writeln!(out, "  baseline: matches the approved result");
+                    }
+                    Some(BaselineOutcome::Missing(path)) => {
+                        let _ = writeln!(out, "  baseline: none approved yet ({} is missing)", path.display());
+                    }
+                    Some(BaselineOutcome::Unreadable(why)) => {
+                        let _ = writeln!(out, "  baseline: not compared: {why}");
+                    }
+                    Some(BaselineOutcome::Drifted(findings)) => {
+                        for f in findings {
+                            let _ = writeln!(out, "  DRIFT  {}: {}", f.check, f.what);
+                        }
+                    }
                 }
             }
         }

@@ -12,7 +12,7 @@ use crate::plan::Unit;
 use super::decision::Decision;
 
 /// The verdict of a check or of a whole case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     Pass,
@@ -35,7 +35,7 @@ impl fmt::Display for Verdict {
 }
 
 /// The result of one check (or of an action's expectation).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CheckOutcome {
     pub id: String,
     pub title: String,
@@ -47,6 +47,10 @@ pub struct CheckOutcome {
     pub uncertainty: Option<f64>,
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// How far the value may drift from an approved baseline's (declared `drift`, or the
+    /// `nominal`'s tolerance); `None`: its uncertainty, or no change at all for exact values.
+    #[serde(default)]
+    pub drift: Option<f64>,
     /// The guard-banded decision the verdict follows from.
     pub decision: Decision,
     pub verdict: Verdict,

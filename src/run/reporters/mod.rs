@@ -2,9 +2,11 @@
 
 pub mod events_jsonl;
 pub mod progress;
+pub mod record;
 pub mod samples_csv;
 pub mod stream_file;
 
 pub use events_jsonl::EventsJsonl;
 pub use progress::Progress;
+pub use record::{RecordReporter, SharedRecord};
 pub use samples_csv::SamplesCsv;
