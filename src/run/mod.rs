@@ -9,6 +9,7 @@ pub mod matrix;
 pub mod reporters;
 pub mod runner;
 pub mod sampler;
+pub mod spill;
 pub mod timeline;
 pub mod verdict;
 

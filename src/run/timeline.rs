@@ -11,6 +11,7 @@ use crate::plan::{Condition, Endpoint, Interval, PumpField};
 use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, StatusReport};
 
 use super::event::{RunEvent, RunEventKind};
+use super::spill::{FixedRecord, SpillVec};
 
 /// One sample, as the queries need it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,10 +21,69 @@ struct Point {
     volume_ul: f64,
 }
 
+impl FixedRecord for Point {
+    const SIZE: usize = 24;
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&(self.at.as_duration().as_nanos() as u64).to_le_bytes());
+        out[8..16].copy_from_slice(&self.flow_ul_h.to_le_bytes());
+        out[16..24].copy_from_slice(&self.volume_ul.to_le_bytes());
+    }
+    fn decode(b: &[u8]) -> Self {
+        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        Point {
+            at: RigTime::from_duration(Duration::from_nanos(word(0))),
+            flow_ul_h: f64::from_bits(word(8)),
+            volume_ul: f64::from_bits(word(16)),
+        }
+    }
+}
+
+/// The STATUS fields the queries read, with when the answer came.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StatusRow {
+    at: RigTime,
+    fields: [f64; 4],
+}
+
+impl StatusRow {
+    fn of(at: RigTime, s: &StatusReport) -> Self {
+        StatusRow { at, fields: [s.reservoir_ul, s.delivered_ul, s.pressure_kpa, s.basal_ul_h] }
+    }
+
+    fn field(&self, f: PumpField) -> f64 {
+        self.fields[match f {
+            PumpField::ReservoirUl => 0,
+            PumpField::DeliveredUl => 1,
+            PumpField::PressureKpa => 2,
+            PumpField::BasalUlH => 3,
+        }]
+    }
+}
+
+impl FixedRecord for StatusRow {
+    const SIZE: usize = 40;
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&(self.at.as_duration().as_nanos() as u64).to_le_bytes());
+        for (k, v) in self.fields.iter().enumerate() {
+            out[8 + 8 * k..16 + 8 * k].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    fn decode(b: &[u8]) -> Self {
+        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        StatusRow {
+            at: RigTime::from_duration(Duration::from_nanos(word(0))),
+            fields: [0, 1, 2, 3].map(|k| f64::from_bits(word(8 + 8 * k))),
+        }
+    }
+}
+
+/// What the executor keeps of the run to answer waits and checks. Samples and statuses keep
+/// only their recent tail in memory (older ones go to a temporary file, see [`SpillVec`]), so a
+/// 7-day run does not grow the rig's memory; events, bolus answers and marks are few.
 #[derive(Debug, Default)]
 pub struct Timeline {
-    points: Vec<Point>,
-    statuses: Vec<(RigTime, StatusReport)>,
+    points: SpillVec<Point>,
+    statuses: SpillVec<StatusRow>,
     events: Vec<(RigTime, Event)>,
     resyncs: Vec<(RigTime, Vec<AlarmCode>)>,
     boluses: Vec<(RigTime, BolusReply)>,
@@ -44,7 +104,7 @@ impl Timeline {
             RunEventKind::Sample(s) => {
                 self.points.push(Point { at: s.at, flow_ul_h: s.flow_ul_h, volume_ul: s.volume_ul })
             }
-            RunEventKind::PumpStatus(s) => self.statuses.push((e.at, s.clone())),
+            RunEventKind::PumpStatus(s) => self.statuses.push(StatusRow::of(e.at, s)),
             RunEventKind::PumpEvent { event } => self.events.push((e.at, event.clone())),
             RunEventKind::AlarmsResynced { active } => self.resyncs.push((e.at, active.clone())),
             RunEventKind::Bolus { reply } => self.boluses.push((e.at, *reply)),
@@ -81,7 +141,7 @@ impl Timeline {
     /// Volume through the sensor up to `t`, interpolated between samples (0 before the first).
     pub fn volume_at(&self, t: RigTime) -> f64 {
         let i = self.points.partition_point(|p| p.at <= t);
-        match (i.checked_sub(1).map(|j| self.points[j]), self.points.get(i)) {
+        match (i.checked_sub(1).and_then(|j| self.points.get(j)), self.points.get(i)) {
             (None, _) => 0.0,
             (Some(a), None) => a.volume_ul,
             (Some(a), Some(b)) => {
@@ -128,7 +188,8 @@ impl Timeline {
             ));
         }
         let first_end = from + window;
-        let ends = self.points.iter().map(|p| p.at).filter(|&t| t >= first_end && t <= to).chain([to]);
+        let (a, b) = (self.points.partition_point(|p| p.at < first_end), self.points.partition_point(|p| p.at <= to));
+        let ends = self.points.iter_range(a, b).map(|p| p.at).chain([to]);
         let best = ends
             .map(|end| self.volume_at(end) - self.volume_at(RigTime::from_duration(end.as_duration() - window)))
             .fold(f64::NEG_INFINITY, f64::max);
@@ -196,8 +257,9 @@ impl Timeline {
         self.require_samples(from, to)?;
         let first = self.points.partition_point(|p| p.at < from).saturating_sub(1);
         let last = (self.points.partition_point(|p| p.at <= to) + 1).min(self.points.len());
-        Ok(self.points[first..last]
-            .iter()
+        Ok(self
+            .points
+            .iter_range(first, last)
             .map(|p| analysis::Point { t_s: p.at.as_secs_f64(), volume_ul: p.volume_ul })
             .collect())
     }
@@ -205,13 +267,15 @@ impl Timeline {
     /// Change of a STATUS field from the first `STATUS` at or after `from` to the last at or
     /// before `to`.
     pub fn pump_change(&self, field: PumpField, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
+        let i = self.statuses.partition_point(|r| r.at < from);
         let first = self
             .statuses
-            .iter()
-            .find(|(t, _)| *t >= from && *t <= to)
+            .get(i)
+            .filter(|r| r.at <= to)
             .ok_or_else(|| format!("no STATUS was read between {from} and {to}"))?;
-        let last = self.statuses.iter().rev().find(|(t, _)| *t <= to).unwrap_or(first);
-        Ok(status_field(&last.1, field) - status_field(&first.1, field))
+        let j = self.statuses.partition_point(|r| r.at <= to);
+        let last = j.checked_sub(1).and_then(|j| self.statuses.get(j)).unwrap_or(first);
+        Ok(last.field(field) - first.field(field))
     }
 
     /// Gaps in the pump's `evseq` among the events received in `[from, to]` (`evseq` starts at 1
@@ -256,18 +320,10 @@ impl Timeline {
 
     /// The field of the last `STATUS` at or before `at`.
     pub fn pump_value(&self, field: PumpField, at: RigTime) -> Result<f64, Unmeasurable> {
-        let (_, s) =
-            self.statuses.iter().rev().find(|(t, _)| *t <= at).ok_or_else(|| format!("no STATUS was read by {at}"))?;
-        Ok(status_field(s, field))
-    }
-}
-
-fn status_field(s: &StatusReport, field: PumpField) -> f64 {
-    match field {
-        PumpField::ReservoirUl => s.reservoir_ul,
-        PumpField::DeliveredUl => s.delivered_ul,
-        PumpField::PressureKpa => s.pressure_kpa,
-        PumpField::BasalUlH => s.basal_ul_h,
+        let i = self.statuses.partition_point(|r| r.at <= at);
+        let row =
+            i.checked_sub(1).and_then(|i| self.statuses.get(i)).ok_or_else(|| format!("no STATUS was read by {at}"))?;
+        Ok(row.field(field))
     }
 }
 
