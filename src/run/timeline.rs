@@ -90,6 +90,9 @@ pub struct Timeline {
     marks: HashMap<String, RigTime>,
 }
 
+/// The rolling window of the dose limits, s.
+const DAY_S: f64 = 86_400.0;
+
 /// Why a quantity could not be measured.
 pub type Unmeasurable = String;
 
@@ -179,26 +182,21 @@ impl Timeline {
     /// The largest volume through the sensor in any window of length `window` inside
     /// `[from, to]`, µL. Windows end at each sample (and at `to`).
     pub fn max_window_volume(&self, window: Duration, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
-        self.require_samples(from, to)?;
-        if to.since(from) < window {
-            return Err(format!(
-                "the interval ({:.0} s) is shorter than the window ({:.0} s)",
-                to.since(from).as_secs_f64(),
-                window.as_secs_f64()
-            ));
-        }
-        let first_end = from + window;
-        let (a, b) = (self.points.partition_point(|p| p.at < first_end), self.points.partition_point(|p| p.at <= to));
-        let ends = self.points.iter_range(a, b).map(|p| p.at).chain([to]);
-        let best = ends
-            .map(|end| self.volume_at(end) - self.volume_at(RigTime::from_duration(end.as_duration() - window)))
-            .fold(f64::NEG_INFINITY, f64::max);
-        Ok(best)
+        let points = self.analysis_points(from, to)?;
+        analysis::max_window_volume(&points, window.as_secs_f64(), from.as_secs_f64(), to.as_secs_f64()).map(|(v, _)| v)
     }
 
     /// When `condition` first held at or after `after` (events, re-reads after a gap, samples).
     pub fn first_after(&self, condition: &Condition, after: RigTime) -> Option<RigTime> {
-        self.occurrence_times(condition).into_iter().find(|&t| t >= after)
+        let flow = |pred: &dyn Fn(f64) -> bool| {
+            let i = self.points.partition_point(|p| p.at < after);
+            self.points.iter_range(i, self.points.len()).find(|p| pred(p.flow_ul_h)).map(|p| p.at)
+        };
+        match *condition {
+            Condition::FlowBelow(x) => flow(&|q| q < x),
+            Condition::FlowAbove(x) => flow(&|q| q > x),
+            _ => self.occurrence_times(condition).into_iter().find(|&t| t >= after),
+        }
     }
 
     /// How often `condition` occurred in `[from, to]`.
@@ -257,10 +255,16 @@ impl Timeline {
         self.require_samples(from, to)?;
         let first = self.points.partition_point(|p| p.at < from).saturating_sub(1);
         let last = (self.points.partition_point(|p| p.at <= to) + 1).min(self.points.len());
-        Ok(self
-            .points
-            .iter_range(first, last)
-            .map(|p| analysis::Point { t_s: p.at.as_secs_f64(), volume_ul: p.volume_ul })
+        // Volumes count from the start of the case: before the first sample, none has passed.
+        let origin = (first == 0 && self.points.first().is_some_and(|p| p.at > RigTime::ZERO))
+            .then_some(analysis::Point { t_s: 0.0, volume_ul: 0.0 });
+        Ok(origin
+            .into_iter()
+            .chain(
+                self.points
+                    .iter_range(first, last)
+                    .map(|p| analysis::Point { t_s: p.at.as_secs_f64(), volume_ul: p.volume_ul }),
+            )
             .collect())
     }
 
@@ -292,29 +296,38 @@ impl Timeline {
 
     /// Bolus requests answered in `[from, to]`: granted ones, or denied ones (with `reason`).
     pub fn bolus_count(&self, granted: bool, reason: Option<DenyReason>, from: RigTime, to: RigTime) -> usize {
-        self.boluses
+        let requests: Vec<analysis::BolusRequest> = self
+            .boluses
             .iter()
-            .filter(|(t, _)| *t >= from && *t <= to)
-            .filter(|(_, r)| match (granted, r) {
-                (true, BolusReply::Granted { .. }) => true,
-                (false, BolusReply::Denied { reason: got }) => reason.is_none_or(|want| want == *got),
-                _ => false,
+            .map(|(t, r)| analysis::BolusRequest {
+                t_s: t.as_secs_f64(),
+                granted: matches!(r, BolusReply::Granted { .. }),
+                reason: match r {
+                    BolusReply::Denied { reason } => Some(reason.to_string()),
+                    BolusReply::Granted { .. } => None,
+                },
             })
-            .count()
+            .collect();
+        let account = analysis::account(&requests, from.as_secs_f64(), to.as_secs_f64(), DAY_S);
+        match (granted, reason) {
+            (true, _) => account.granted,
+            (false, Some(r)) => account.denied.get(r.as_str()).copied().unwrap_or(0),
+            (false, None) => account.denied.values().sum(),
+        }
     }
 
     /// Shortest time between consecutive `BOLUS phase=START` events in `[from, to]`, seconds.
     pub fn bolus_spacing_min(&self, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
-        let starts: Vec<RigTime> = self
+        // Timed from the pump's own `BOLUS phase=START` events: the SRS counts the lockout from
+        // the start of the last granted bolus.
+        let starts: Vec<analysis::BolusRequest> = self
             .events
             .iter()
-            .filter(|(t, e)| *t >= from && *t <= to && matches!(e.kind, EventKind::BolusStart { .. }))
-            .map(|(t, _)| *t)
+            .filter(|(_, e)| matches!(e.kind, EventKind::BolusStart { .. }))
+            .map(|(t, _)| analysis::BolusRequest { t_s: t.as_secs_f64(), granted: true, reason: None })
             .collect();
-        starts
-            .windows(2)
-            .map(|w| w[1].since(w[0]).as_secs_f64())
-            .reduce(f64::min)
+        analysis::account(&starts, from.as_secs_f64(), to.as_secs_f64(), DAY_S)
+            .min_spacing_s
             .ok_or_else(|| format!("fewer than two boluses started between {from} and {to}"))
     }
 
