@@ -190,3 +190,27 @@ fn an_expired_calibration_refuses_evidence_unless_allowed_and_then_says_so_first
         assert!(record.bench.expired_calibration_allowed);
     }
 }
+
+#[test]
+fn a_result_within_its_uncertainty_of_a_limit_is_inconclusive_not_a_pass() {
+    let out = tempfile::tempdir().unwrap();
+    let o = rig(&["run", "fixtures/plans/guard-band.yaml", "--quiet", "--out", out.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stdout.contains("PASS   clear-pass"), "{stdout}");
+    assert!(stdout.contains("INCONCLUSIVE within-uncertainty"), "{stdout}");
+    assert!(stdout.starts_with("INCONCLUSIVE GUARD-BAND"), "{stdout}");
+
+    let dir = &case_dirs(out.path())[0];
+    let record: CaseRecord = serde_json::from_str(&std::fs::read_to_string(dir.join("record.json")).unwrap()).unwrap();
+    let check = record.checks.iter().find(|c| c.id == "within-uncertainty").unwrap();
+    assert_eq!(check.decision, rig::run::decision::Decision::PassWithinUncertainty);
+    let (value, u) = (check.value.unwrap(), check.uncertainty.unwrap());
+    assert!(value <= 104.0 && value + u > 104.0, "{value} ± {u}");
+
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    assert_eq!(failures.len(), 1, "an inconclusive check is not a pass for the CI server");
+    assert!(failures[0].attribute("message").unwrap().starts_with("INCONCLUSIVE"));
+}
