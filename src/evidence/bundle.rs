@@ -148,7 +148,8 @@ pub fn junit_for(record: &CaseRecord) -> JunitReport {
 }
 
 /// The trumpet curves (all standard windows that fit) over the intervals of the plan's
-/// `trumpet` checks, from the samples file. Reads only the samples inside each interval.
+/// `trumpet` checks whose interval ends at a mark, from the samples file. Reads only the
+/// samples inside each interval.
 pub fn trumpet_curves(plan: &Plan, record: &CaseRecord, samples_csv: &Path) -> Vec<TrumpetCurve> {
     let mark = |e: &Endpoint| match e {
         Endpoint::Start => Some(0.0),
@@ -159,12 +160,9 @@ pub fn trumpet_curves(plan: &Plan, record: &CaseRecord, samples_csv: &Path) -> V
     for check in plan.checks() {
         let Measure::Trumpet { rate, interval, .. } = &check.measure else { continue };
         let Some(from) = mark(&interval.from) else { continue };
-        let Some(to) = mark(&interval.to).or_else(|| {
-            let outcome = record.steps.iter().rev().find(|s| s.label.starts_with("check"))?;
-            outcome.finished_s
-        }) else {
-            continue;
-        };
+        // An interval ending `now` ends when the check was made; the record does not keep that
+        // instant, so such a curve is not redrawn (the plans end their intervals with a mark).
+        let Some(to) = mark(&interval.to) else { continue };
         if curves.iter().any(|c| c.from_s == from && c.to_s == to && c.rate_ul_h == *rate) {
             continue;
         }
