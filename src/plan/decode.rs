@@ -1425,6 +1425,22 @@ impl StepCtx<'_> {
                 let m = map(self.d, v, at, &what, keys)?;
                 let window = required(self.d, &m, "window", "the window's length, e.g. `24 h`").and_then(|n| {
                     let w = duration(self.d, n, "`window`")?;
+                    let half_minutes = w.as_secs_f64() / 30.0;
+                    if key == "trumpet" && (half_minutes.fract() != 0.0 || half_minutes < 1.0) {
+                        self.d.at(
+                            n,
+                            Diagnostic::new(
+                                n.loc(),
+                                format!(
+                                    "a trumpet window of {} is not a whole number of half minutes",
+                                    text_of(Some(n))
+                                ),
+                            )
+                            .expected("a duration in whole half minutes (the method's sample period S = 0.5 min)")
+                            .hint("the standard's windows are `2 min`, `5 min`, `11 min`, `19 min` and `31 min`"),
+                        );
+                        return None;
+                    }
                     self.facts.timings.push(Timing { kind: TimingKind::Window, duration: w, loc: n.loc() });
                     Some(w)
                 });
