@@ -138,18 +138,23 @@ fn wait_for_samples(out: &Path, lines: usize) -> PathBuf {
     }
 }
 
-async fn interrupted_run_leaves_the_simulator_safe(signal: nix::sys::signal::Signal) {
-    let sim = Sim::start();
-    let out = tempfile::tempdir().unwrap();
-    let mut run: Child = rig()
+/// `rig run` of the ten-minute closed-line plan against `sim`, its output piped.
+fn start_long_run(sim: &Sim, out: &Path) -> Child {
+    rig()
         .args(["run", "fixtures/plans/realtime-long.yaml", "--quiet", "--out"])
-        .arg(out.path())
+        .arg(out)
         .arg("--bench")
-        .arg(pty_bench(&sim))
+        .arg(pty_bench(sim))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+async fn interrupted_run_leaves_the_simulator_safe(signal: nix::sys::signal::Signal) {
+    let sim = Sim::start();
+    let out = tempfile::tempdir().unwrap();
+    let mut run = start_long_run(&sim, out.path());
     // Running, the valve closed and the pump delivering into it.
     let csv = wait_for_samples(out.path(), 6);
     assert_eq!(bus(&sim, "GPIO 17 GET"), "OK 1", "the plan closed the valve");
@@ -208,15 +213,7 @@ fn sample_time(line: &str) -> f64 {
 fn sigkill_keeps_every_line_up_to_the_last_second() {
     let sim = Sim::start();
     let out = tempfile::tempdir().unwrap();
-    let mut run: Child = rig()
-        .args(["run", "fixtures/plans/realtime-long.yaml", "--quiet", "--out"])
-        .arg(out.path())
-        .arg("--bench")
-        .arg(pty_bench(&sim))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = start_long_run(&sim, out.path());
     let csv = wait_for_samples(out.path(), 4);
     std::thread::sleep(Duration::from_millis(1500));
     let seen = std::fs::read_to_string(&csv).unwrap();
