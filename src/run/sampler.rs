@@ -71,8 +71,10 @@ impl Integrator {
 }
 
 impl Sampler {
-    /// Starts sampling from the next period boundary after `start` (the sensor must be
-    /// measuring). `virtual_time` chooses the tokio task (paused clock) or the thread.
+    /// Starts sampling at the next boundary of the period grid after now (deadlines at
+    /// k · period on the rig's clock, so samples of different runs line up and the timeline's
+    /// windows fall on sample instants); the sensor must be measuring. `virtual_time` chooses
+    /// the tokio task (paused clock) or the thread.
     pub fn spawn(
         sensor: FlowSensor<BenchI2c>,
         clock: RigClock,
@@ -83,13 +85,14 @@ impl Sampler {
     ) -> std::io::Result<Sampler> {
         let stop = Arc::new(AtomicBool::new(false));
         let start = clock.now();
+        let first = first_tick(start, period);
         let mut it = Integrator { sensor, clock, period, valve, events, last: start, volume_ul: 0.0, failures: 0 };
         if virtual_time {
             let flag = stop.clone();
             let handle = tokio::spawn(async move {
-                let mut k: u32 = 1;
+                let mut k = first;
                 while !flag.load(Ordering::Relaxed) {
-                    it.clock.sleep_until(start + it.period * k).await;
+                    it.clock.sleep_until(tick(it.period, k)).await;
                     if flag.load(Ordering::Relaxed) || !it.read() {
                         break;
                     }
@@ -104,9 +107,9 @@ impl Sampler {
             let got_rt = realtime.clone();
             let handle = std::thread::Builder::new().name("rig-sampler".into()).spawn(move || {
                 got_rt.store(raise_priority(), Ordering::Relaxed);
-                let mut k: u32 = 1;
+                let mut k = first;
                 while !flag.load(Ordering::Relaxed) {
-                    let deadline = it.clock.instant(start + it.period * k).into_std();
+                    let deadline = it.clock.instant(tick(it.period, k)).into_std();
                     // Sleep in short slices so a stop request is seen within 50 ms.
                     loop {
                         let now = std::time::Instant::now();
@@ -148,9 +151,37 @@ impl Sampler {
     }
 }
 
+/// The index of the first grid point k · period strictly after `start`.
+fn first_tick(start: RigTime, period: Duration) -> u64 {
+    let period_ns = period.as_nanos().max(1);
+    (start.as_duration().as_nanos() / period_ns) as u64 + 1
+}
+
+/// The grid point k · period.
+fn tick(period: Duration, k: u64) -> RigTime {
+    RigTime::from_duration(Duration::from_nanos((period.as_nanos() as u64).saturating_mul(k)))
+}
+
 /// Asks for SCHED_FIFO priority for the sampler thread; false where the OS does not allow it.
 fn raise_priority() -> bool {
     let param = libc::sched_param { sched_priority: 20 };
     // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter block.
     unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_fall_on_the_period_grid_after_the_start() {
+        let p = Duration::from_millis(500);
+        assert_eq!(first_tick(RigTime::ZERO, p), 1);
+        assert_eq!(first_tick(RigTime::from_millis(2), p), 1);
+        assert_eq!(first_tick(RigTime::from_millis(500), p), 2, "a start on the grid samples one period later");
+        assert_eq!(first_tick(RigTime::from_millis(1_234), p), 3);
+        assert_eq!(tick(p, 3), RigTime::from_millis(1_500));
+        // A week at 0.5 s is 1.2 million ticks; the arithmetic must not wrap.
+        assert_eq!(tick(p, 1_209_600), RigTime::from_millis(604_800_000));
+    }
 }
