@@ -11,7 +11,9 @@ use rig::clock::RigClock;
 use rig::plan::*;
 use rig::protocol::AlarmCode;
 use rig::run::evaluate::EvalContext;
-use rig::run::{CaseOptions, CaseReport, Reporter, RunEvent, RunEventKind, Verdict, run_case};
+use rig::run::{
+    CaseOptions, CaseReport, EmergencyStop, Reporter, RunEvent, RunEventKind, Verdict, run_case, run_case_guarded,
+};
 use rig::sim::Fault;
 use tokio::sync::watch;
 
@@ -221,4 +223,75 @@ async fn a_lost_link_is_an_error_of_the_bench_not_a_pump_failure() {
     assert!(report.reason.as_deref().unwrap().contains("serial link lost"), "{:?}", report.reason);
     assert!(report.checks.is_empty(), "no pump verdict from a broken bench");
     assert!(!twin.peek(|t| t.valve_closed()), "the valve is open even so");
+}
+
+/// Delivering into a closed line for ten minutes: the state in which an abrupt end matters most.
+fn closed_line_plan() -> Plan {
+    plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Limit { max_24h_ul: 24_000.0 }),
+        act(Action::Program { basal_ul_h: 1000.0 }),
+        act(Action::Start),
+        act(Action::Valve(ValveCommand::Close)),
+        step(StepKind::Wait(min(10))),
+    ])
+}
+
+/// A reporter with a bug: it panics on the first sample taken with the valve closed.
+struct PanicsOnClosedLine;
+
+impl Reporter for PanicsOnClosedLine {
+    fn on_event(&mut self, event: &RunEvent) {
+        if let RunEventKind::Sample(s) = &event.kind {
+            assert!(!s.valve_closed, "a reporter bug, planted by the test");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_rig_mid_case_is_an_error_and_leaves_the_bench_safe() {
+    let p = closed_line_plan();
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
+    let twin = bench.twin.clone().unwrap();
+    let (_tx, rx) = watch::channel(None);
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: p.sample_period };
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let emergency = EmergencyStop::default();
+    let report = run_case_guarded(bench, &p, eval, options, vec![Box::new(PanicsOnClosedLine)], rx, &emergency).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("the rig panicked"), "{reason}");
+    assert!(reason.contains("valve opened, pump stopped"), "{reason}");
+    let (therapy_on, valve_closed) = twin.peek(|t| (t.therapy_on(), t.valve_closed()));
+    assert!(!therapy_on, "therapy stopped after the panic");
+    assert!(!valve_closed, "valve open after the panic");
+    assert_eq!(emergency.engage().await, "no case was running", "disarmed once the case is over");
+}
+
+/// What a second Ctrl-C does, whatever the executor is in the middle of: the emergency stop
+/// opens the valve and stops the pump at once, while the step is still waiting.
+#[tokio::test(start_paused = true)]
+async fn the_emergency_stop_makes_the_bench_safe_in_the_middle_of_a_step() {
+    let p = closed_line_plan();
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
+    let twin = bench.twin.clone().unwrap();
+    let (_tx, rx) = watch::channel(None);
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: p.sample_period };
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let emergency = EmergencyStop::default();
+    let second_ctrl_c = async {
+        tokio::time::sleep(min(3)).await;
+        let before = twin.peek(|t| (t.therapy_on(), t.valve_closed()));
+        let done = emergency.engage().await;
+        let after = twin.peek(|t| (t.therapy_on(), t.valve_closed()));
+        (before, done, after)
+    };
+    let (report, (before, done, after)) =
+        tokio::join!(run_case_guarded(bench, &p, eval, options, Vec::new(), rx, &emergency), second_ctrl_c);
+    assert_eq!(before, (true, true), "delivering into the closed line when the stop came");
+    assert_eq!(done, "valve opened, pump stopped");
+    assert_eq!(after, (false, false), "therapy stopped and the valve open as soon as the stop returns");
+    assert!(report.bench_time.as_duration() >= min(10), "the executor, unaware, finished its wait: {report:#?}");
 }

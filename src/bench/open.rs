@@ -169,6 +169,12 @@ impl Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
+        // Unwinding from a panic, the pump has not been stopped: leave the link running for the
+        // emergency stop, which holds a handle on it. The link task ends by itself when that
+        // last handle goes (and the twin's end of the port with it).
+        if std::thread::panicking() {
+            return;
+        }
         for task in &self.tasks {
             task.abort();
         }

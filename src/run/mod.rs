@@ -15,5 +15,5 @@ pub mod verdict;
 
 pub use event::{Reporter, RunEvent, RunEventKind, Sample};
 pub use executor::{CaseOptions, CaseReport, run_case};
-pub use runner::{EmergencyStop, RunOptions, RunSummary, render_summary, run_plans};
+pub use runner::{EmergencyStop, RunOptions, RunSummary, render_summary, run_case_guarded, run_plans};
 pub use verdict::{CheckOutcome, Verdict};

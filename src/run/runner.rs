@@ -205,13 +205,6 @@ async fn run_one(
 ) -> CaseOutcome {
     let wall = Instant::now();
     let dir = options.out.join(case_dir_name(plan));
-    let error_report = |why: String| CaseReport {
-        verdict: Verdict::Error,
-        reason: Some(why),
-        checks: Vec::new(),
-        bench_time: crate::clock::RigTime::ZERO,
-        samples: 0,
-    };
     if let Err(e) = std::fs::create_dir_all(&dir) {
         let why = format!("cannot create the run folder {}: {e}", dir.display());
         return CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed(), baseline: None };
@@ -233,7 +226,7 @@ async fn run_one(
         reporters.push(Box::new(Progress::new(&plan.run_name(), estimated_duration(plan))));
     }
     let clock = RigClock::start();
-    let mut bench = match Bench::open(&options.bench, &options.faults, clock).await {
+    let bench = match Bench::open(&options.bench, &options.faults, clock).await {
         Ok(b) => b,
         Err(e) => {
             let report = error_report(e.to_string());
@@ -242,11 +235,39 @@ async fn run_one(
             return CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline: None };
         }
     };
-    emergency.arm(&bench);
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };
-    // The case runs in its own task so that a panic in the rig is caught here: the valve opens as
-    // the bench is dropped while unwinding, and the emergency stop sends STOP.
+    let report = run_case_guarded(bench, plan, eval, case_options, reporters, interrupt, emergency).await;
+    let report = finish_evidence(plan, &dir, &record, report, wall.elapsed());
+    let baseline = options.baseline.as_deref().map(|b| compare_with_baseline(&dir, b));
+    CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }
+}
+
+/// A case that ended in ERROR before or around the executor, for `why`.
+fn error_report(why: String) -> CaseReport {
+    CaseReport {
+        verdict: Verdict::Error,
+        reason: Some(why),
+        checks: Vec::new(),
+        bench_time: crate::clock::RigTime::ZERO,
+        samples: 0,
+    }
+}
+
+/// Runs the case on `bench` in its own task, with `emergency` armed on the bench for as long as
+/// it runs (a second Ctrl-C engages it from outside). If the task panics or is cancelled, the
+/// valve has opened as the bench was dropped while unwinding, and the emergency stop opens it
+/// again and sends STOP; the case is an ERROR that says so.
+pub async fn run_case_guarded(
+    mut bench: Bench,
+    plan: &Plan,
+    eval: EvalContext,
+    case_options: CaseOptions,
+    mut reporters: Vec<Box<dyn Reporter + Send>>,
+    interrupt: watch::Receiver<Option<String>>,
+    emergency: &EmergencyStop,
+) -> CaseReport {
+    emergency.arm(&bench);
     let owned_plan = plan.clone();
     let case =
         tokio::spawn(
@@ -261,9 +282,7 @@ async fn run_one(
         }
     };
     emergency.disarm();
-    let report = finish_evidence(plan, &dir, &record, report, wall.elapsed());
-    let baseline = options.baseline.as_deref().map(|b| compare_with_baseline(&dir, b));
-    CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }
+    report
 }
 
 /// Completes the record and writes the bundle. A bundle that cannot be written makes the case
