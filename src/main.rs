@@ -359,16 +359,35 @@ fn run(
         Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
+        // Installed before anything moves, and kept for both signals: a Ctrl-C is never met
+        // by the default action (death without making the bench safe), and a second one that
+        // follows the first closely is not lost between two listeners.
+        let mut signals = match Interrupts::install() {
+            Ok(s) => s,
+            Err(e) => {
+                return bench_failure(format!(
+                    "cannot listen for SIGINT/SIGTERM ({e}); without them an interrupt could not make the bench safe"
+                ));
+            }
+        };
         let (interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
         let emergency = rig::run::EmergencyStop::default();
         let escalate = emergency.clone();
         tokio::spawn(async move {
-            let first = interrupted().await;
+            let first = signals.next().await;
             rig::say_err!("\nrig: {first}: stopping the step and making the bench safe (again to stop at once)");
             let _ = interrupt_tx.send(Some(first.to_string()));
-            let second = interrupted().await;
+            let second = signals.next().await;
             let done = escalate.engage().await;
-            rig::say_err!("rig: {second} again: {done}; exiting");
+            // The executor that owns the run files is not unwound by this exit: flush them here,
+            // so every line recorded up to now is kept.
+            let (flushed, failed) = rig::run::reporters::flush_open_files(Duration::from_millis(200));
+            let files = if failed == 0 {
+                format!("{flushed} run file(s) flushed")
+            } else {
+                format!("{flushed} run file(s) flushed, {failed} NOT flushed")
+            };
+            rig::say_err!("rig: {second} again: {done}, {files}; exiting");
             std::process::exit(i32::from(exit::INTERRUPTED));
         });
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
@@ -420,6 +439,10 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
         Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
+        let mut signals = match Interrupts::install() {
+            Ok(s) => s,
+            Err(e) => return bench_failure(format!("cannot listen for SIGINT/SIGTERM: {e}")),
+        };
         let clock = RigClock::start();
         let mut bench = match Bench::open(&file, &faults, clock).await {
             Ok(b) => b,
@@ -434,7 +457,7 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
                 }
                 Err(e) => bench_failure(e),
             },
-            why = interrupted() => {
+            why = signals.next() => {
                 let safe = bench.make_safe().await;
                 rig::say_err!("rig: interrupted by {why}; bench made safe: pump stopped {:?}, valve open {:?}", safe.pump_stopped, safe.valve_open);
                 exit::INTERRUPTED
@@ -483,14 +506,24 @@ fn default_sim_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/rig-sim-{}", nix::unistd::getuid().as_raw()))
 }
 
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        _ => std::future::pending().await,
+/// SIGINT and SIGTERM, listened for from [`Interrupts::install`] on (inside the runtime).
+struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+    }
+
+    /// The next interrupt's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
     }
 }
 

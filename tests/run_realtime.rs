@@ -191,6 +191,35 @@ async fn sigterm_aborts_and_leaves_the_simulator_safe() {
     interrupted_run_leaves_the_simulator_safe(nix::sys::signal::Signal::SIGTERM).await;
 }
 
+/// A second Ctrl-C right behind the first: whichever path wins (the orderly stop or the
+/// emergency one), the run exits 130 with the bench safe and its samples whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_stops_at_once_and_leaves_the_simulator_safe() {
+    use nix::sys::signal::{Signal, kill};
+    let sim = Sim::start();
+    let out = tempfile::tempdir().unwrap();
+    let mut run = start_long_run(&sim, out.path());
+    let csv = wait_for_samples(out.path(), 6);
+    assert_eq!(bus(&sim, "GPIO 17 GET"), "OK 1", "the plan closed the valve");
+    let pid = nix::unistd::Pid::from_raw(run.id() as i32);
+    kill(pid, Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    // The process may already be gone (the orderly stop won): that is not an error.
+    let _ = kill(pid, Signal::SIGINT);
+    let status = run.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("SIGINT"), "{stderr}");
+    assert!(!stderr.contains("NOT"), "something was not made safe: {stderr}");
+
+    assert_eq!(bus(&sim, "GPIO 17 GET"), "OK 0", "valve line back at 0");
+    assert_eq!(pump_state(&sim).await, "STOPPED", "therapy stopped");
+    let samples = std::fs::read_to_string(csv).unwrap();
+    let lines = complete_lines(&samples, |l| l.split(',').count() == 6);
+    assert!(lines.len() > 6, "the samples before the signals are kept: {} lines", lines.len());
+}
+
 /// Every line of a file, checked complete: the text ends with a newline (a torn last line
 /// would not), and each line passes `valid`.
 fn complete_lines(text: &str, valid: impl Fn(&str) -> bool) -> Vec<&str> {

@@ -10,3 +10,4 @@ pub use events_jsonl::EventsJsonl;
 pub use progress::Progress;
 pub use record::{RecordReporter, SharedRecord};
 pub use samples_csv::SamplesCsv;
+pub use stream_file::flush_open_files;
