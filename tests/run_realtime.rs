@@ -278,4 +278,12 @@ fn sigkill_keeps_every_line_up_to_the_last_second() {
         .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("at")?.as_f64())
         .unwrap();
     assert!(last_event >= seen_last + 1.0, "events stop at {last_event} s");
+
+    // The killed run left the sensor measuring (a measuring SF06-LF NACKs all but stop): the
+    // next run on the same bench must recover it and sample.
+    let next = tempfile::tempdir().unwrap();
+    let mut run = start_long_run(&sim, next.path());
+    wait_for_samples(next.path(), 2);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(130));
 }

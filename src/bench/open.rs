@@ -119,12 +119,19 @@ impl Bench {
                 return Err(BenchError::Valve(e.to_string()));
             }
         };
+        let mut sensor = FlowSensor::new(i2c, address, model);
+        // A run that ended without stopping the sensor (SIGKILL, a second Ctrl-C, power lost on
+        // the Pi but not on the sensor) leaves it measuring, and a measuring SF06-LF answers
+        // every command but stop with NACK. Stop it first, so the run starts from idle. The
+        // answer is not needed: a sensor that is really absent fails its first command after
+        // this, with an error that names it.
+        let _ = sensor.stop_continuous();
         Ok(Bench {
             name: file.name.clone(),
             clock,
             link,
             streams: Some(streams),
-            sensor: Some(FlowSensor::new(i2c, address, model)),
+            sensor: Some(sensor),
             valve,
             twin,
             faults,
