@@ -237,6 +237,16 @@ fn closed_line_plan() -> Plan {
     ])
 }
 
+/// The closed-line plan on a fresh in-process twin, and the twin to look at.
+async fn closed_line_case() -> (Plan, Bench, rig::twin_host::SharedTwin, EvalContext, CaseOptions) {
+    let p = closed_line_plan();
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
+    let twin = bench.twin.clone().unwrap();
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: p.sample_period };
+    (p, bench, twin, eval, CaseOptions { virtual_time: true, interactive: false })
+}
+
 /// A reporter with a bug: it panics on the first sample taken with the valve closed.
 struct PanicsOnClosedLine;
 
@@ -250,13 +260,8 @@ impl Reporter for PanicsOnClosedLine {
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_in_the_rig_mid_case_is_an_error_and_leaves_the_bench_safe() {
-    let p = closed_line_plan();
-    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
-    let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
-    let twin = bench.twin.clone().unwrap();
+    let (p, bench, twin, eval, options) = closed_line_case().await;
     let (_tx, rx) = watch::channel(None);
-    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: p.sample_period };
-    let options = CaseOptions { virtual_time: true, interactive: false };
     let emergency = EmergencyStop::default();
     let report = run_case_guarded(bench, &p, eval, options, vec![Box::new(PanicsOnClosedLine)], rx, &emergency).await;
     assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
@@ -273,13 +278,8 @@ async fn a_panic_in_the_rig_mid_case_is_an_error_and_leaves_the_bench_safe() {
 /// opens the valve and stops the pump at once, while the step is still waiting.
 #[tokio::test(start_paused = true)]
 async fn the_emergency_stop_makes_the_bench_safe_in_the_middle_of_a_step() {
-    let p = closed_line_plan();
-    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
-    let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
-    let twin = bench.twin.clone().unwrap();
+    let (p, bench, twin, eval, options) = closed_line_case().await;
     let (_tx, rx) = watch::channel(None);
-    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: p.sample_period };
-    let options = CaseOptions { virtual_time: true, interactive: false };
     let emergency = EmergencyStop::default();
     let second_ctrl_c = async {
         tokio::time::sleep(min(3)).await;
