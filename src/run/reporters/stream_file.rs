@@ -60,33 +60,20 @@ pub fn flush_open_files(patience: Duration) -> (usize, usize) {
     let give_up = Instant::now() + patience;
     let (mut flushed, mut failed) = (0, 0);
     for file in files {
-        loop {
+        let out = loop {
             match file.try_lock() {
-                Ok(mut out) => {
-                    if out.flush().is_ok() {
-                        flushed += 1
-                    } else {
-                        failed += 1
-                    }
-                    break;
-                }
-                Err(std::sync::TryLockError::Poisoned(p)) => {
-                    // A writer panicked mid-line: what is buffered may end torn; keep it anyway.
-                    if p.into_inner().flush().is_ok() {
-                        flushed += 1
-                    } else {
-                        failed += 1
-                    }
-                    break;
-                }
+                Ok(out) => break Some(out),
+                // A writer panicked mid-line: its last line may be torn; keep what is there.
+                Err(std::sync::TryLockError::Poisoned(p)) => break Some(p.into_inner()),
                 Err(std::sync::TryLockError::WouldBlock) if Instant::now() < give_up => {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    failed += 1;
-                    break;
-                }
+                Err(std::sync::TryLockError::WouldBlock) => break None,
             }
+        };
+        match out.map(|mut out| out.flush()) {
+            Some(Ok(())) => flushed += 1,
+            _ => failed += 1,
         }
     }
     (flushed, failed)
