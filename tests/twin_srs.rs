@@ -615,7 +615,7 @@ fn srs_dos_004_a_bolus_ends_early_after_limit_is_lowered() {
     let EventKind::BolusEnd { delivered_ul, .. } = end.event.kind else { unreachable!() };
     let delivered = b.delivered_ul().unwrap();
     assert!(delivered <= 240.0, "{delivered} µL delivered in the first day against a limit of 240");
-    assert!(delivered_ul < 500.0 && delivered_ul >= 235.0, "the bolus ended early at {delivered_ul} µL");
+    assert!((235.0..500.0).contains(&delivered_ul), "the bolus ended early at {delivered_ul} µL");
     assert!(b.events_since(from).all(|e| !matches!(e.kind, EventKind::Alarm { .. })), "no alarm");
     b.run_for(hours(2)).unwrap();
     assert!(b.delivered_ul().unwrap() <= 240.0, "the basal is withheld too");
