@@ -404,6 +404,16 @@ fn status_tap(
     after: Duration,
     mangle: fn(&str) -> Option<String>,
 ) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
+    line_tap(after, move |payload, is_status| if is_status { mangle(payload) } else { Some(payload.to_string()) })
+}
+
+/// The rig's end of the service port through a line filter: after `after` of bench time, every
+/// line from the pump is passed to `filter` (its payload, and whether it answers a STATUS
+/// request); `None` drops it, `Some(payload)` sends that payload, framed.
+fn line_tap(
+    after: Duration,
+    mut filter: impl FnMut(&str, bool) -> Option<String> + Send + 'static,
+) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
     move |twin_side: tokio::io::DuplexStream| {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
         let (rig_side, tap_side) = tokio::io::duplex(16 * 1024);
@@ -430,8 +440,8 @@ fn status_tap(
                 let payload = line.trim_end_matches('\r').split('*').next().unwrap_or_default().to_string();
                 let seq = payload.split(' ').next().unwrap_or_default().to_string();
                 let is_status = status_seqs.lock().unwrap().contains(&seq) && payload.contains(" OK state=");
-                let out = if is_status && start.elapsed() >= after {
-                    mangle(&payload).map(|p| icd::frame(&p))
+                let out = if start.elapsed() >= after {
+                    filter(&payload, is_status).map(|p| icd::frame(&p))
                 } else {
                     Some(format!("{line}\n"))
                 };
@@ -490,4 +500,48 @@ async fn a_status_with_keys_missing_is_an_anomaly_and_never_feeds_a_check() {
     assert!(reason.contains("STATUS failed 3 times in a row"), "{reason}");
     assert!(reason.contains("pressure_kpa"), "the anomaly names what was wrong: {reason}");
     assert!(report.checks.is_empty(), "no check on stale pump data: {:#?}", report.checks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_events_are_resynchronised_with_alarms_and_recorded() {
+    // The first pump event after 7 min (the OCCLUSION alarm, ~12 min after closing) is lost.
+    let mut dropped = false;
+    let drop_first_event = move |payload: &str, _: bool| {
+        if payload.starts_with("! ") && !dropped {
+            dropped = true;
+            return None;
+        }
+        Some(payload.to_string())
+    };
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench =
+        Bench::open_twin_tapped(&file, &[], RigClock::start(), line_tap(min(7), drop_first_event)).await.unwrap();
+    let plan = occlusion_plan();
+    let plan_file = PlanFile { path: "occlusion.yaml".into(), sha256: "0".repeat(64), cases: vec![plan.clone()] };
+    let options = rig::run::RunOptions::new(file.clone(), std::env::temp_dir());
+    let record =
+        std::sync::Arc::new(std::sync::Mutex::new(rig::run::case_record::start_record(&plan, &plan_file, &options)));
+    let collect = Collect::default();
+    let mut reporters: Vec<Box<dyn Reporter + Send>> =
+        vec![Box::new(collect.clone()), Box::new(rig::run::reporters::RecordReporter::new(record.clone()))];
+    let (_tx, rx) = watch::channel(None);
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: plan.sample_period };
+    let mut bench = bench;
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let report = run_case(&mut bench, &plan, eval, options, &mut reporters, rx).await;
+    let events = collect.0.lock().unwrap().clone();
+    let gap = events.iter().position(|e| matches!(e.kind, RunEventKind::EventGap { .. })).expect("the gap is an event");
+    let resync = events[gap..]
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::AlarmsResynced { active } => Some(active.clone()),
+            _ => None,
+        })
+        .expect("ALARMS is re-read after the gap");
+    assert!(resync.contains(&AlarmCode::Occlusion), "the lost alarm is known from the re-read: {resync:?}");
+    assert_eq!(report.verdict, Verdict::Pass, "the wait saw the alarm through the re-read: {report:#?}");
+    let lost = record.lock().unwrap().lost_events.clone();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(lost[0].received > lost[0].expected, "{lost:?}");
+    assert!(lost[0].resynced.as_ref().is_some_and(|a| a.contains(&AlarmCode::Occlusion)), "{lost:?}");
 }

@@ -45,6 +45,9 @@ pub struct CaseRecord {
     /// stopping the case (a malformed or failed STATUS, ...), in order.
     #[serde(default)]
     pub anomalies: Vec<AnomalyRecord>,
+    /// Events lost on the link (a jump in `evseq`), each with the active alarms re-read after it.
+    #[serde(default)]
+    pub lost_events: Vec<LostEventsRecord>,
     pub steps: Vec<StepRecord>,
     pub marks: Vec<MarkRecord>,
     /// Alarms, clears and boots the pump reported, in order.
@@ -135,6 +138,16 @@ pub struct PumpEventRecord {
 pub struct AnomalyRecord {
     pub at_s: f64,
     pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LostEventsRecord {
+    pub at_s: f64,
+    /// The evseq that should have come, and the one that did.
+    pub expected: u32,
+    pub received: u32,
+    /// The active alarms as `ALARMS` answered after the gap (`None` until it answered).
+    pub resynced: Option<Vec<crate::protocol::AlarmCode>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -591,10 +591,28 @@ fn pump_before_the_case(o: &mut String, record: &CaseRecord) {
         }
         o.push_str("</table>\n");
     }
-    if !record.anomalies.is_empty() {
-        o.push_str("<h3>Anomalies</h3>\n<table>\n<tr><th>bench time</th><th>what</th></tr>\n");
-        for a in &record.anomalies {
-            let _ = writeln!(o, "<tr><td>{}</td><td>{}</td></tr>", clock(a.at_s), xml_text(&a.what));
+    if !record.anomalies.is_empty() || !record.lost_events.is_empty() {
+        o.push_str("<h3>Anomalies and lost events</h3>\n<table>\n<tr><th>bench time</th><th>what</th></tr>\n");
+        let mut rows: Vec<(f64, String)> = record.anomalies.iter().map(|a| (a.at_s, a.what.clone())).collect();
+        for g in &record.lost_events {
+            let resynced = match &g.resynced {
+                Some(active) if active.is_empty() => "ALARMS re-read: none active".to_string(),
+                Some(active) => {
+                    let list: Vec<String> = active.iter().map(ToString::to_string).collect();
+                    format!("ALARMS re-read: {}", list.join(", "))
+                }
+                None => "ALARMS not re-read".to_string(),
+            };
+            let lost = g.received.saturating_sub(g.expected);
+            let what = format!(
+                "{lost} pump event(s) lost on the link (evseq {} expected, {} received); {resynced}",
+                g.expected, g.received
+            );
+            rows.push((g.at_s, what));
+        }
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (at_s, what) in rows {
+            let _ = writeln!(o, "<tr><td>{}</td><td>{}</td></tr>", clock(at_s), xml_text(&what));
         }
         o.push_str("</table>\n");
     }
@@ -1105,6 +1123,7 @@ mod tests {
             pump_at_start: None,
             left_over_cleared: Vec::new(),
             anomalies: Vec::new(),
+            lost_events: Vec::new(),
             steps: vec![
                 StepRecord { index: 0, label: "program 500 uL/h".into(), started_s: 0.0, finished_s: Some(1.2) },
                 StepRecord { index: 1, label: "close valve".into(), started_s: 1800.0, finished_s: Some(1800.1) },
@@ -1249,6 +1268,40 @@ mod tests {
 
     fn svgs(html: &str) -> Vec<&str> {
         html.match_indices("<svg").map(|(i, _)| &html[i..i + html[i..].find("</svg>").unwrap()]).collect()
+    }
+
+    #[test]
+    fn the_pump_before_the_case_and_lost_events_are_shown() {
+        use crate::protocol::{AlarmCode, PumpState, StatusReport};
+        let mut record = occlusion_record();
+        let status = StatusReport {
+            state: PumpState::Stopped,
+            reservoir_ul: 1500.0,
+            delivered_ul: 0.0,
+            basal_ul_h: 10.0,
+            pressure_kpa: 0.0,
+            pump_ms: 1234,
+            alarms: vec![AlarmCode::ReservoirLow],
+        };
+        record.pump_at_start = Some(crate::run::startup::PumpSnapshot {
+            id: record.pump.clone().unwrap(),
+            status,
+            alarms: vec![AlarmCode::ReservoirLow],
+        });
+        record.lost_events.push(crate::evidence::record::LostEventsRecord {
+            at_s: 720.0,
+            expected: 4,
+            received: 6,
+            resynced: Some(vec![AlarmCode::Occlusion]),
+        });
+        let plot = read_plot_data(occlusion_csv("").path(), 2000).unwrap();
+        let text = visible_text(&render_report(&record, &plot));
+        assert!(text.contains("The pump before the first step"), "{text}");
+        assert!(text.contains("active alarms (ALARMS) RESERVOIR_LOW"), "{text}");
+        assert!(
+            text.contains("2 pump event(s) lost on the link (evseq 4 expected, 6 received); ALARMS re-read: OCCLUSION"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
         pump_at_start: None,
         left_over_cleared: Vec::new(),
         anomalies: Vec::new(),
+        lost_events: Vec::new(),
         steps: Vec::new(),
         marks: Vec::new(),
         pump_events: Vec::new(),

@@ -91,6 +91,10 @@ struct Executor<'a> {
     samples: usize,
     sample_failures: u32,
     link_lost: Option<String>,
+    /// The link's notices and frame trace, read by the executor itself.
+    notices: Option<UnboundedReceiver<PumpNotice>>,
+    frames: Option<UnboundedReceiver<crate::link::FrameRecord>>,
+    reorder: Reorder,
     /// The STATUS poll got no usable answer: the pump stopped answering.
     pump_silent: Option<String>,
     sampler_dead: Option<String>,
@@ -123,6 +127,9 @@ pub async fn run_case(
         samples: 0,
         sample_failures: 0,
         link_lost: None,
+        notices: None,
+        frames: None,
+        reorder: Reorder::new(if options.virtual_time { Duration::ZERO } else { REORDER_HORIZON }),
         pump_silent: None,
         sampler_dead: None,
     };
@@ -132,7 +139,7 @@ pub async fn run_case(
         steps: plan.steps.len(),
     });
     // Events and frames flow from the start, so the record shows what start-up did in order.
-    let forwarders = ex.start_forwarding();
+    ex.take_link_streams();
     let prepared = ex.prepare().await;
     let (sampler, pollers) = match &prepared {
         Ok(_) => ex.start_observers().await,
@@ -143,7 +150,6 @@ pub async fn run_case(
         (Ok(left_over), Ok(_)) => ex.run_steps(&left_over).await,
         (Ok(_), Err(e)) => Err(Stop::Bench(e.clone())),
     };
-    let pollers: Vec<_> = pollers.into_iter().chain(forwarders).collect();
     // Safe state first, then collect what the observers still hold.
     let safe = ex.bench.make_safe().await;
     for p in pollers {
@@ -176,6 +182,7 @@ pub async fn run_case(
         (Verdict::Error, Some(reason.map_or(why.clone(), |r| format!("{r}; {why}"))))
     };
     ex.emit(RunEventKind::CaseFinished { verdict, reason: reason.clone() });
+    ex.flush_reorder();
     for r in ex.reporters.iter_mut() {
         r.finish();
     }
@@ -183,41 +190,14 @@ pub async fn run_case(
 }
 
 impl Executor<'_> {
-    /// Starts forwarding the pump's notices and the frame trace into the event stream.
-    fn start_forwarding(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = Vec::new();
+    /// Takes the link's notices and frame trace: the executor reads them itself, so a frame the
+    /// link traced before completing a request is on the timeline before anything the executor
+    /// does after that completion.
+    fn take_link_streams(&mut self) {
         if let Some(streams) = self.bench.streams.take() {
-            let tx = self.events_tx.clone();
-            let mut notices = streams.notices;
-            tasks.push(tokio::spawn(async move {
-                while let Some(n) = notices.recv().await {
-                    let at = n.at();
-                    let kind = match n {
-                        PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
-                        PumpNotice::EventGap { expected, received, .. } => {
-                            RunEventKind::EventGap { expected, received }
-                        }
-                        PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
-                        PumpNotice::LinkLost { reason, .. } => {
-                            RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
-                        }
-                    };
-                    if tx.send(RunEvent { at, kind }).is_err() {
-                        break;
-                    }
-                }
-            }));
-            let tx = self.events_tx.clone();
-            let mut frames = streams.frames;
-            tasks.push(tokio::spawn(async move {
-                while let Some(f) = frames.recv().await {
-                    if tx.send(RunEvent { at: f.at, kind: RunEventKind::frame(f) }).is_err() {
-                        break;
-                    }
-                }
-            }));
+            self.notices = Some(streams.notices);
+            self.frames = Some(streams.frames);
         }
-        tasks
     }
 
     /// Start-up (see [`super::startup`]): the bench brought to a known state and the pump's
@@ -415,6 +395,8 @@ impl Executor<'_> {
                 biased;
                 _ = self.interrupt.changed() => self.check_interrupt()?,
                 event = self.events.recv() => if let Some(e) = event { self.forward(e) },
+                Some(n) = recv_opt(&mut self.notices) => self.forward(RunEvent { at: n.at(), kind: notice_event(n) }),
+                Some(f) = recv_opt(&mut self.frames) => self.forward(RunEvent { at: f.at, kind: RunEventKind::frame(f) }),
                 _ = sleep => {}
             }
         }
@@ -590,6 +572,12 @@ impl Executor<'_> {
 
     /// Forwards events that are already waiting, so the executor's own events follow them.
     fn drain(&mut self) {
+        while let Some(f) = self.frames.as_mut().and_then(|r| r.try_recv().ok()) {
+            self.forward(RunEvent { at: f.at, kind: RunEventKind::frame(f) });
+        }
+        while let Some(n) = self.notices.as_mut().and_then(|r| r.try_recv().ok()) {
+            self.forward(RunEvent { at: n.at(), kind: notice_event(n) });
+        }
         while let Ok(e) = self.events.try_recv() {
             self.forward(e);
         }
@@ -623,10 +611,80 @@ impl Executor<'_> {
         self.deliver(&event);
     }
 
+    /// The timeline takes each event at once (waits and checks need it); the reporters take the
+    /// events in time order, after [`Reorder`].
     fn deliver(&mut self, event: &RunEvent) {
         self.timeline.record(event);
-        for r in self.reporters.iter_mut() {
-            r.on_event(event);
+        self.reorder.push(event.clone());
+        let now = self.bench.clock.now();
+        while let Some(e) = self.reorder.pop_ready(now) {
+            for r in self.reporters.iter_mut() {
+                r.on_event(&e);
+            }
+        }
+    }
+
+    /// Hands the reporters every event still held back (at the end of the case).
+    fn flush_reorder(&mut self) {
+        while let Some(e) = self.reorder.pop() {
+            for r in self.reporters.iter_mut() {
+                r.on_event(&e);
+            }
+        }
+    }
+}
+
+/// Holds events back for a short horizon and releases them in time order: the sources (the
+/// sampler, the STATUS poll, the link's frames and notices, the executor's own steps) stamp
+/// events when they happened, and their arrival here can lag that by a read's duration.
+#[derive(Debug)]
+struct Reorder {
+    held: std::collections::VecDeque<RunEvent>,
+    horizon: Duration,
+}
+
+impl Reorder {
+    fn new(horizon: Duration) -> Self {
+        Self { held: std::collections::VecDeque::new(), horizon }
+    }
+
+    fn push(&mut self, event: RunEvent) {
+        // Events mostly come in order: find the place from the back (stable for equal times).
+        let at = self.held.iter().rposition(|e| e.at <= event.at).map_or(0, |i| i + 1);
+        self.held.insert(at, event);
+    }
+
+    /// The oldest event, once it is older than the horizon.
+    fn pop_ready(&mut self, now: RigTime) -> Option<RunEvent> {
+        self.held.front().filter(|e| e.at + self.horizon <= now)?;
+        self.held.pop_front()
+    }
+
+    fn pop(&mut self) -> Option<RunEvent> {
+        self.held.pop_front()
+    }
+}
+
+/// How long events wait for earlier-stamped ones still on their way, in real time: a sensor read
+/// or a frame is stamped when it began and arrives when it ended (a few ms). Under the virtual
+/// clock everything is stamped with the instant it arrived, so nothing need wait.
+const REORDER_HORIZON: Duration = Duration::from_millis(50);
+
+async fn recv_opt<T>(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A link notice as a run event.
+fn notice_event(n: PumpNotice) -> RunEventKind {
+    match n {
+        PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
+        PumpNotice::EventGap { expected, received, .. } => RunEventKind::EventGap { expected, received },
+        PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
+        PumpNotice::LinkLost { reason, .. } => {
+            RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
         }
     }
 }

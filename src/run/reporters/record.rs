@@ -6,7 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use crate::evidence::record::{
-    AnomalyRecord, CaseRecord, MarkRecord, PumpEventRecord, PumpStateRecord, SafeStateRecord, Span, StepRecord,
+    AnomalyRecord, CaseRecord, LostEventsRecord, MarkRecord, PumpEventRecord, PumpStateRecord, SafeStateRecord, Span,
+    StepRecord,
 };
 use crate::protocol::EventKind;
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
@@ -39,6 +40,17 @@ impl Reporter for RecordReporter {
             RunEventKind::StartUp(found) => r.start_up = Some(found.clone()),
             RunEventKind::PumpAtStart(snapshot) => r.pump_at_start = Some(snapshot.clone()),
             RunEventKind::LeftOverCleared { acknowledged } => r.left_over_cleared.extend(acknowledged.iter().cloned()),
+            RunEventKind::EventGap { expected, received } => r.lost_events.push(LostEventsRecord {
+                at_s: at,
+                expected: *expected,
+                received: *received,
+                resynced: None,
+            }),
+            RunEventKind::AlarmsResynced { active } => {
+                if let Some(gap) = r.lost_events.iter_mut().rev().find(|g| g.resynced.is_none()) {
+                    gap.resynced = Some(active.clone());
+                }
+            }
             RunEventKind::Anomaly { what } => r.anomalies.push(AnomalyRecord { at_s: at, what: what.clone() }),
             RunEventKind::PumpSilent { why } => r.anomalies.push(AnomalyRecord { at_s: at, what: why.clone() }),
             RunEventKind::StepStarted { index, label } => {
