@@ -545,3 +545,64 @@ async fn lost_events_are_resynchronised_with_alarms_and_recorded() {
     assert!(lost[0].received > lost[0].expected, "{lost:?}");
     assert!(lost[0].resynced.as_ref().is_some_and(|a| a.contains(&AlarmCode::Occlusion)), "{lost:?}");
 }
+
+/// The rig's end of the service port with every event frame from the pump held back `delay`, as
+/// a pump that queues its events behind other work, or a slow line, would.
+fn late_events(delay: Duration) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
+    move |twin_side: tokio::io::DuplexStream| {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (rig_side, tap_side) = tokio::io::duplex(16 * 1024);
+        let (from_twin, mut to_twin) = tokio::io::split(twin_side);
+        let (mut from_rig, to_rig) = tokio::io::split(tap_side);
+        tokio::spawn(async move { tokio::io::copy(&mut from_rig, &mut to_twin).await });
+        let to_rig = std::sync::Arc::new(tokio::sync::Mutex::new(to_rig));
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(from_twin).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let out = to_rig.clone();
+                let is_event = line.starts_with("! ");
+                let send = async move {
+                    if is_event {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let _ = out.lock().await.write_all(format!("{line}\n").as_bytes()).await;
+                };
+                if is_event { drop(tokio::spawn(send)) } else { send.await }
+            }
+        });
+        rig_side
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pump_events_are_timed_by_the_pumps_clock_not_by_their_late_arrival() {
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let on_time = run(&occlusion_plan(), &[], None).await.report;
+    let bench =
+        Bench::open_twin_tapped(&file, &[], RigClock::start(), late_events(Duration::from_millis(400))).await.unwrap();
+    let (late, events) = run_on(bench, &file, &occlusion_plan()).await;
+    let (a, b) = (&on_time.checks[0], &late.checks[0]);
+    assert_eq!(a.id, "time-to-alarm");
+    let arrived = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::PumpEvent { event }
+                if matches!(event.kind, rig::protocol::EventKind::Alarm { code: AlarmCode::Occlusion, .. }) =>
+            {
+                Some(e.at)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let closed = events.iter().find_map(|e| match &e.kind {
+        RunEventKind::Mark { name } if name == "occluded" => Some(e.at),
+        _ => None,
+    });
+    let by_arrival = arrived.since(closed.unwrap()).as_secs_f64();
+    let (value, u) = (b.value.unwrap(), b.uncertainty.unwrap());
+    assert!(by_arrival - value > 0.35, "placed before its arrival ({by_arrival} s): {value} s");
+    assert!((value - a.value.unwrap()).abs() <= u + a.uncertainty.unwrap(), "{a:#?} {b:#?}");
+    assert!(u <= 0.003, "bounded by the STATUS round trip (instant on the twin): {u}");
+    // On the twin the mapping is exact to the pump clock's millisecond.
+    assert!(a.uncertainty.unwrap() <= 0.003, "{a:#?}");
+}

@@ -42,14 +42,14 @@ pub fn measure(
     Ok(match measure {
         Measure::TimeTo { from, condition } => {
             let t0 = tl.mark(from).ok_or_else(|| format!("mark `{from}` was never reached"))?;
-            let t1 = tl
-                .first_after(condition, t0)
+            let seen = tl
+                .first_occurrence_after(condition, t0)
                 .ok_or_else(|| format!("{} did not occur after mark `{from}` (by {now})", describe(condition)))?;
-            let resolution = match condition {
+            let uncertainty = match condition {
                 Condition::FlowBelow(_) | Condition::FlowAbove(_) => Some(ctx.sample_period.as_secs_f64()),
-                _ => None,
+                _ => seen.uncertainty_s,
             };
-            Measured { value: t1.since(t0).as_secs_f64(), uncertainty: resolution }
+            Measured { value: seen.at.as_secs_f64() - t0.as_secs_f64(), uncertainty }
         }
         Measure::Volume(i) => {
             let (from, to) = tl.resolve(i, now)?;

@@ -68,6 +68,9 @@ pub enum RunEventKind {
     PumpStatus {
         status: StatusReport,
         taken: StatusTaken,
+        /// When the rig asked (the answer's own time is the event's `at`): the pump read its
+        /// clock in between, which ties `pump_ms` to the rig's clock.
+        asked_at: RigTime,
     },
     /// What start-up found on the bench and did to bring it to a known state.
     StartUp(crate::run::startup::StartUp),

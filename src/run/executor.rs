@@ -224,10 +224,11 @@ impl Executor<'_> {
             let mut k: u32 = 0;
             let mut failures_in_a_row: u32 = 0;
             loop {
+                let asked_at = clock.now();
                 let (at, kind) = match link.status().await {
                     Ok(status) => {
                         failures_in_a_row = 0;
-                        (clock.now(), RunEventKind::PumpStatus { status, taken: StatusTaken::Poll })
+                        (clock.now(), RunEventKind::PumpStatus { status, taken: StatusTaken::Poll, asked_at })
                     }
                     Err(LinkError::Disconnected { .. }) => break,
                     Err(e) => {
@@ -361,9 +362,10 @@ impl Executor<'_> {
             StatusTaken::Check(c) => format!("STATUS for check `{c}`"),
             StatusTaken::Poll => "STATUS".to_string(),
         };
+        let asked_at = self.bench.clock.now();
         match self.bench.link.status().await {
             Ok(status) => {
-                self.emit(RunEventKind::PumpStatus { status, taken });
+                self.emit(RunEventKind::PumpStatus { status, taken, asked_at });
                 Ok(())
             }
             Err(e) => Err(Stop::Bench(format!("{what}: {e}"))),
