@@ -78,6 +78,11 @@ pub enum Connection {
         /// Seeded firmware defects, by name (`rig faults` lists them).
         #[serde(default)]
         faults: Vec<String>,
+        /// A nominal variant of the firmware: consecutive failed strokes before `MOTOR_STALL`
+        /// (1–12; the reference firmware waits for 4). 1 detects a stall at the first missed
+        /// stroke, while the line still drains.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stall_attempts: Option<u32>,
     },
     /// A software bench running as its own process (`rig sim`, or another simulator that
     /// follows ICD.md): the pump on a pseudo-terminal, sensor and valve on the bench bus socket.
@@ -245,8 +250,11 @@ impl BenchFile {
     pub fn twin_config(&self, extra_faults: &[crate::sim::Fault]) -> Result<crate::sim::TwinConfig, String> {
         let mut config = crate::sim::TwinConfig::default();
         let mut faults = Vec::new();
-        if let Connection::Twin { seed, faults: names } = &self.connection {
+        if let Connection::Twin { seed, faults: names, stall_attempts } = &self.connection {
             config.seed = *seed;
+            if let Some(n) = stall_attempts {
+                config.stall_attempts = *n;
+            }
             for name in names {
                 faults.push(name.parse::<crate::sim::Fault>().map_err(|e| e.to_string())?);
             }

@@ -30,6 +30,9 @@ pub struct TwinConfig {
     /// How far the pump's crystal is off, ppm: `pump_ms` runs this much fast (positive) or slow.
     /// The ICD allows ±100 ppm; the reference twin's is exact.
     pub crystal_ppm: f64,
+    /// Consecutive failed strokes before `MOTOR_STALL` (1–12; the reference firmware's 4): a
+    /// nominal variant with 1 detects a stall at the first missed stroke.
+    pub stall_attempts: u32,
 }
 
 /// The nominal image's identity.
@@ -57,6 +60,7 @@ impl Default for TwinConfig {
             identity: nominal_identity(),
             initial_reservoir_ul: 0.0,
             crystal_ppm: 0.0,
+            stall_attempts: crate::sim::firmware::STALL_ATTEMPTS,
         }
     }
 }
@@ -84,6 +88,13 @@ impl TwinConfig {
         }
         if !(self.crystal_ppm.is_finite() && self.crystal_ppm.abs() <= 100.0) {
             return Err(ConfigError(format!("crystal error {} ppm is outside the ICD's ±100 ppm", self.crystal_ppm)));
+        }
+        if !(1..=crate::sim::firmware::MAX_STALL_ATTEMPTS).contains(&self.stall_attempts) {
+            return Err(ConfigError(format!(
+                "stall attempts {} is outside 1–{} (SRS-WDR-003's 60 s)",
+                self.stall_attempts,
+                crate::sim::firmware::MAX_STALL_ATTEMPTS
+            )));
         }
         let id = &self.identity;
         for (key, value) in [("model", &id.model), ("serial", &id.serial), ("fw", &id.fw), ("build", &id.build)] {
@@ -115,6 +126,9 @@ impl TwinConfig {
         }
         if !(self.crystal_ppm.is_finite() && self.crystal_ppm.abs() <= 100.0) {
             self.crystal_ppm = defaults.crystal_ppm;
+        }
+        if !(1..=crate::sim::firmware::MAX_STALL_ATTEMPTS).contains(&self.stall_attempts) {
+            self.stall_attempts = defaults.stall_attempts;
         }
         let nominal = nominal_identity();
         let id = &mut self.identity;

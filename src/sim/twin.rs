@@ -60,7 +60,8 @@ impl Twin {
         let config = config.sanitized();
         let faults = FaultSet::new(&config.faults);
         let firmware = Firmware::new(Duration::ZERO, faults, config.identity.clone(), config.initial_reservoir_ul)
-            .with_crystal_ppm(config.crystal_ppm);
+            .with_crystal_ppm(config.crystal_ppm)
+            .with_stall_attempts(config.stall_attempts);
         Twin {
             now: Duration::ZERO,
             firmware,

@@ -92,6 +92,9 @@ const SLOW_BOLUS_INTERVAL: Duration = Duration::from_millis(1800);
 pub const STALL_RETRY: Duration = Duration::from_secs(5);
 /// Consecutive failed attempts that raise `MOTOR_STALL` (the last 15 s after the first).
 pub const STALL_ATTEMPTS: u32 = 4;
+/// The most attempts a twin may be configured to wait for: the last 55 s after the first, within
+/// SRS-WDR-003's 60 s.
+pub const MAX_STALL_ATTEMPTS: u32 = 12;
 /// Time from the first stroke due and not delivered to `THERAPY_INTERRUPTED`.
 pub const INTERRUPTION_DELAY: Duration = Duration::from_secs(300);
 /// How long `DOSE_LIMIT` stays up after a refusal for the 24 h limit.
@@ -178,6 +181,9 @@ pub struct Firmware {
     basal_withheld: bool,
     /// How far the pump's crystal is off, ppm (positive: `pump_ms` runs fast).
     crystal_ppm: f64,
+    /// Consecutive failed stroke attempts that raise `MOTOR_STALL` ([`STALL_ATTEMPTS`] nominally;
+    /// 1 raises it at the first missed stroke).
+    stall_attempts: u32,
     timers: TimerTable,
     events: Vec<Event>,
 }
@@ -215,11 +221,20 @@ impl Firmware {
             history: DoseHistory::default(),
             basal_withheld: false,
             crystal_ppm: 0.0,
+            stall_attempts: STALL_ATTEMPTS,
             timers: TimerTable::default(),
             events: Vec::new(),
         };
         fw.emit(now, EventKind::Boot { reason: BootReason::PowerOn });
         fw
+    }
+
+    /// The same pump raising `MOTOR_STALL` after `attempts` consecutive failed strokes instead of
+    /// [`STALL_ATTEMPTS`]: 1 is a pump that detects a stall at the first missed stroke. Clamped
+    /// to 1..=[`MAX_STALL_ATTEMPTS`], within which SRS-WDR-003's 60 s holds.
+    pub fn with_stall_attempts(mut self, attempts: u32) -> Self {
+        self.stall_attempts = attempts.clamp(1, MAX_STALL_ATTEMPTS);
+        self
     }
 
     /// The same pump with its crystal `ppm` off (clamped to the ICD's ±100 ppm).
@@ -785,7 +800,7 @@ impl Firmware {
                 if self.therapy_on {
                     self.note_undelivered(now);
                 }
-                if failures >= STALL_ATTEMPTS && !self.faults.has(Fault::StallDetectionOff) {
+                if failures >= self.stall_attempts && !self.faults.has(Fault::StallDetectionOff) {
                     self.raise(now, AlarmCode::MotorStall);
                 } else {
                     self.timers.set(Timer::StallRetry, now.saturating_add(STALL_RETRY));
