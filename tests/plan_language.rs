@@ -191,3 +191,58 @@ fn the_loader_hashes_each_file() {
     let missing = load_plans(&[dir.path().join("nope.yaml")]);
     assert!(missing.render_diagnostics().contains("cannot read"), "{}", missing.render_diagnostics());
 }
+
+/// The names in backticks of a grammar rule `name := a | b | ...` (continued on the lines below
+/// that start with `|`) in docs/plan-language.md.
+fn grammar_rule(doc: &str, rule: &str) -> Vec<String> {
+    let mut lines = doc.lines().skip_while(|l| !l.starts_with(&format!("{rule} ")));
+    let mut text = lines.next().unwrap_or_else(|| panic!("no `{rule} :=` in the grammar")).to_string();
+    text.extend(lines.take_while(|l| l.trim_start().starts_with('|')).map(|l| format!(" {l}")));
+    let body = text.split_once(":=").expect(":=").1;
+    // `exactly one` and the like are comments after the alternatives.
+    body.split('|')
+        .map(|alt| alt.split_whitespace().next().unwrap_or_default().to_string())
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// The first column's `name` of each row of the table under `heading`.
+fn table_names(doc: &str, heading: &str) -> Vec<String> {
+    doc.lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cell = l.trim_start_matches("| `");
+            let name = cell.split('`').next().unwrap_or_default();
+            name.split(':').next().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_docs_list_the_step_kinds_and_measures_of_the_table() {
+    use rig::plan::decode::kinds::{MEASURES, STEP_KINDS, names};
+    let doc = std::fs::read_to_string("docs/plan-language.md").expect("docs/plan-language.md");
+    let actions: Vec<String> = names(true).map(String::from).collect();
+    let others: Vec<String> = STEP_KINDS.iter().filter(|k| !k.in_setup).map(|k| k.name.to_string()).collect();
+    let measures: Vec<String> = MEASURES.iter().map(|m| m.name.to_string()).collect();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+
+    assert_eq!(grammar_rule(&doc, "action"), actions, "the grammar's `action :=`");
+    let mut step = vec!["action".to_string()];
+    step.extend(others.iter().cloned());
+    assert_eq!(grammar_rule(&doc, "step"), step, "the grammar's `step :=`");
+    assert_eq!(sorted(grammar_rule(&doc, "MEASURE")), sorted(measures.clone()), "the grammar's `MEASURE :=`");
+
+    assert_eq!(table_names(&doc, "## Actions"), actions, "the table of actions");
+    assert_eq!(table_names(&doc, "## Waiting and marking"), others[..3].to_vec(), "the table of waits and marks");
+    assert_eq!(table_names(&doc, "## Checks"), measures, "the table of measures");
+
+    let bare: Vec<String> = STEP_KINDS.iter().filter(|k| k.bare).map(|k| format!("`- {}`", k.name)).collect();
+    assert!(doc.contains(&format!("({})", bare.join(", "))), "the docs name the bare steps {bare:?}");
+}
