@@ -119,3 +119,58 @@ fn plans_that_need_what_the_bench_lacks_are_not_applicable_not_invalid() {
     assert!(out.contains("not applicable  STALL"), "{out}");
     assert!(out.contains("cannot inject a motor stall"), "{out}");
 }
+
+/// Loads `path` on a thread: a loader that blocks (a FIFO with no writer) fails the test
+/// instead of hanging it.
+fn load_within(path: PathBuf, limit: std::time::Duration) -> rig::plan::LoadOutcome {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(rig::plan::load_plans(&[path]));
+    });
+    rx.recv_timeout(limit).expect("the loader must answer, not block")
+}
+
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("plan.yaml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let out = load_within(fifo.clone(), std::time::Duration::from_secs(20));
+    let text = out.render_diagnostics();
+    assert!(out.plans.is_empty());
+    assert!(text.contains("is a FIFO (named pipe), not a plan file"), "{text}");
+    // In a directory too: named like a plan, reported, not skipped.
+    let out = load_within(dir.path().to_path_buf(), std::time::Duration::from_secs(20));
+    assert!(out.render_diagnostics().contains("is a FIFO"), "{}", out.render_diagnostics());
+}
+
+#[test]
+fn a_device_is_refused_without_reading_it() {
+    let out = load_within(PathBuf::from("/dev/zero"), std::time::Duration::from_secs(20));
+    let text = out.render_diagnostics();
+    assert!(text.contains("is a character device, not a plan file"), "{text}");
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_refused_saying_why() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = dir.path().join("big.yaml");
+    let line = "  - wait: 1 s\n";
+    let text = format!("steps:\n{}", line.repeat(5 * 1024 * 1024 / line.len()));
+    std::fs::write(&big, text).expect("write");
+    let out = load_within(big, std::time::Duration::from_secs(60));
+    let text = out.render_diagnostics();
+    assert!(text.contains("a plan file is at most 4 MiB"), "{text}");
+}
+
+#[test]
+fn a_symlink_loop_is_called_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+    std::os::unix::fs::symlink(&b, &a).expect("symlink");
+    std::os::unix::fs::symlink(&a, &b).expect("symlink");
+    let out = load_within(a, std::time::Duration::from_secs(20));
+    let text = out.render_diagnostics();
+    assert!(text.contains("symbolic links loop"), "{text}");
+    assert!(!text.contains("permissions"), "{text}");
+}

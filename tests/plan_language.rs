@@ -246,3 +246,39 @@ fn the_docs_list_the_step_kinds_and_measures_of_the_table() {
     let bare: Vec<String> = STEP_KINDS.iter().filter(|k| k.bare).map(|k| format!("`- {}`", k.name)).collect();
     assert!(doc.contains(&format!("({})", bare.join(", "))), "the docs name the bare steps {bare:?}");
 }
+
+/// `load_text` on a thread, so that a loader that does not finish fails the test instead of
+/// hanging it (a hang detector, not a speed assertion: the bound is minutes).
+fn load_text_within(text: String) -> rig::plan::load::TextOutcome {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(load_text(&text));
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("the loader must finish")
+}
+
+fn case_plan(cases: usize) -> String {
+    let rows: String = (0..cases).map(|i| format!("  - {{ name: c{i}, rate: {} uL/h }}\n", 2 + i % 900)).collect();
+    format!(
+        "{HEAD}cases:\n{rows}steps:\n  - program: ${{rate}}\n  - check: {{ id: c, occurrences: {{ alarm: OCCLUSION, from: start }}, max: 0, verifies: [SRS-OCC-002, SRS-WDR-005, SRS-DOS-001] }}\n"
+    )
+}
+
+#[test]
+fn a_thousand_cases_expand_and_a_hundred_thousand_are_refused() {
+    let out = load_text_within(case_plan(1000));
+    assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics.first());
+    assert_eq!(out.plans.map(|p| p.len()), Some(1000));
+    let out = load_text_within(case_plan(100_000));
+    assert!(out.plans.is_none());
+    let messages: Vec<&str> = out.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    // Refused by the size of its table (over the node limit of the YAML tree, or the case limit).
+    assert!(
+        messages.iter().any(|m| m.contains("a plan has at most") || m.contains("more than 50000 values")),
+        "{:?}",
+        &messages[..messages.len().min(3)]
+    );
+    let rows = case_plan(1001);
+    let out = load_text_within(rows);
+    assert!(out.diagnostics.iter().any(|d| d.message == "`cases` has 1001 rows; a plan has at most 1000"));
+}
