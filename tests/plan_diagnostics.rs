@@ -60,3 +60,16 @@ fn mangled_plans_never_panic() {
         }
     }
 }
+
+/// A deep-nesting error on a 200 KB line holding NUL bytes: the snippet is a window around the
+/// column, printable, not the whole line.
+#[test]
+fn a_huge_line_with_nul_bytes_renders_short_and_printable() {
+    let text = format!("steps: {}\0{}\n", "[".repeat(200_000), "\0".repeat(1000));
+    let outcome = rig::plan::load::load_text(&text);
+    assert!(!outcome.diagnostics.is_empty());
+    let rendered: String = outcome.diagnostics.iter().map(|d| d.render(Some(&text))).collect();
+    assert!(rendered.len() < 4000, "{} bytes", rendered.len());
+    assert!(!rendered.contains('\0'), "{rendered:?}");
+    assert!(rendered.contains("nested more than") || rendered.contains("recursion limit"), "{rendered}");
+}
