@@ -282,3 +282,31 @@ fn a_thousand_cases_expand_and_a_hundred_thousand_are_refused() {
     let out = load_text_within(rows);
     assert!(out.diagnostics.iter().any(|d| d.message == "`cases` has 1001 rows; a plan has at most 1000"));
 }
+
+#[test]
+fn count_and_for_share_one_limit_on_repeated_requests() {
+    let errors = |step: &str| -> Vec<String> {
+        let text = format!("{HEAD}steps:\n  - {step}\n");
+        load_text(&text).diagnostics.into_iter().map(|d| d.message).collect()
+    };
+    let by_count = errors("bolus: { every: 1 s, count: 1000000000 }");
+    assert!(
+        by_count.iter().any(|m| m == "`1000000000` makes 1000000000 requests; a repeated bolus makes at most 100000"),
+        "{by_count:?}"
+    );
+    let by_for = errors("bolus: { every: 1 s, for: 1000000000 s }");
+    assert!(
+        by_for.iter().any(|m| m == "`1000000000 s` makes 1000000000 requests; a repeated bolus makes at most 100000"),
+        "{by_for:?}"
+    );
+    let ok = errors("bolus: { every: 1 s, count: 100000 }");
+    assert!(!ok.iter().any(|m| m.contains("requests;")), "{ok:?}");
+}
+
+#[test]
+fn a_sample_period_down_to_10_ms_is_allowed() {
+    let text = format!(
+        "{HEAD}sample_period: 10 ms\nstatus_period: 10 ms\nsteps:\n  - start\n  - check: {{ id: c, occurrences: {{ alarm: OCCLUSION, from: start }}, max: 0, verifies: [SRS-OCC-002, SRS-WDR-005, SRS-DOS-001] }}\n"
+    );
+    assert_eq!(plans(&text)[0].sample_period, Duration::from_millis(10));
+}

@@ -451,7 +451,7 @@ pub fn schema_json() -> String {
             "version": { "type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$", "description": "The plan's version, MAJOR.MINOR.PATCH." },
             "covers": { "type": "array", "items": { "enum": srs }, "uniqueItems": true, "description": "The SRS requirements the plan covers; each is verified by some check." },
             "requires": { "type": "array", "items": { "enum": capabilities }, "uniqueItems": true, "description": "What the bench must provide; a bench without it reports the plan not applicable." },
-            "sample_period": quantity(Dimension::Duration, "Flow sensor read period, 100 ms to 1 h (default 1 s)."),
+            "sample_period": quantity(Dimension::Duration, "Flow sensor read period, 10 ms to 1 h (default 1 s)."),
             "status_period": quantity(Dimension::Duration, "Pump STATUS poll period, at least sample_period (default 10 s)."),
             "max_duration": quantity(Dimension::Duration, "A bound on each case's bench time: the run is aborted past it."),
             "cases": {

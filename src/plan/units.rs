@@ -321,19 +321,38 @@ pub fn dimension_of(text: &str) -> Option<Dimension> {
     UNITS.iter().find(|u| u.symbol == unit).map(|u| u.dimension)
 }
 
-/// A duration for people: `30 s`, `20 min`, `26 h`, `1 h 30 min`, `250 ms`.
+/// A duration for people: `30 s`, `20 min`, `26 h`, `1 h 30 min`, `250 ms`, `1.5 s`, and
+/// honestly below a millisecond: `20 µs`, `1 ns` (never `0 s` for what is not zero). The
+/// digits are exact (from the integer nanoseconds), never a rounded float.
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 != 0 {
-        return if ms < 1000 { format!("{ms} ms") } else { format!("{} s", d.as_secs_f64()) };
+    let nanos = d.as_nanos();
+    if nanos % 1_000_000_000 == 0 {
+        let s = d.as_secs();
+        return match s {
+            _ if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
+            _ if s % 60 == 0 && (60..3600).contains(&s) => format!("{} min", s / 60),
+            _ if s % 60 == 0 && s > 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+            _ => format!("{s} s"),
+        };
     }
-    let s = d.as_secs();
-    match s {
-        _ if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
-        _ if s % 60 == 0 && (60..3600).contains(&s) => format!("{} min", s / 60),
-        _ if s % 60 == 0 && s > 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-        _ => format!("{s} s"),
+    let (scale, unit) = match nanos {
+        n if n < 1_000 => (1, "ns"),
+        n if n < 1_000_000 => (1_000, "µs"),
+        n if n < 1_000_000_000 => (1_000_000, "ms"),
+        _ => (1_000_000_000, "s"),
+    };
+    format!("{} {unit}", exact_decimal(nanos, scale))
+}
+
+/// `n / scale` written out exactly (`scale` a power of ten), without trailing zeros.
+fn exact_decimal(n: u128, scale: u128) -> String {
+    let (whole, frac) = (n / scale, n % scale);
+    if frac == 0 {
+        return whole.to_string();
     }
+    let digits = scale.to_string().len() - 1;
+    let frac = format!("{frac:0digits$}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
 /// A value in canonical units for people, e.g. `1200 uL`, `12.5 uL/h`.
@@ -457,6 +476,14 @@ mod tests {
         assert_eq!(format_duration(std::time::Duration::from_secs(90)), "90 s");
         assert_eq!(format_duration(std::time::Duration::from_millis(100)), "100 ms");
         assert_eq!(format_duration(std::time::Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(1)), "1 ns");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(1500)), "1.5 µs");
+        assert_eq!(format_duration(std::time::Duration::from_micros(20)), "20 µs");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(1_000_001)), "1.000001 ms");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(90_000_000_001)), "90.000000001 s");
+        assert_eq!(format_duration(std::time::Duration::from_millis(10)), "10 ms");
+        assert_eq!(format_duration(std::time::Duration::ZERO), "0 s");
+        assert_eq!(format_value(0.000_000_001, Duration), "1 ns");
         assert_eq!(format_value(1200.0, Volume), "1200 uL");
         assert_eq!(format_value(12.5, Flow), "12.5 uL/h");
     }

@@ -181,8 +181,11 @@ impl StepCtx<'_> {
             if l.subsec_nanos() != 0 {
                 self.d.at(
                     n,
-                    Diagnostic::new(n.loc(), format!("`lockout` must be whole seconds, not {l:?}"))
-                        .expected("a whole number of seconds (BOLUS_CONFIG lockout_s)"),
+                    Diagnostic::new(
+                        n.loc(),
+                        format!("`lockout` must be whole seconds, not {}", units::format_duration(l)),
+                    )
+                    .expected("a whole number of seconds (BOLUS_CONFIG lockout_s)"),
                 );
                 return None;
             }
@@ -239,6 +242,10 @@ impl StepCtx<'_> {
                     self.d.at(n, Diagnostic::new(n.loc(), "`count: 0` requests nothing").expected("1 or more"));
                     return None;
                 }
+                if c > MAX_REPEATED_REQUESTS {
+                    self.d.at(n, too_many_requests(n, u64::from(c)));
+                    return None;
+                }
                 (c, format!("× {c}"))
             }
             ["for"] => {
@@ -248,8 +255,8 @@ impl StepCtx<'_> {
                 if every.is_zero() {
                     return None;
                 }
-                let c = (span.as_secs_f64() / every.as_secs_f64() + 1e-9).floor();
-                if c < 1.0 {
+                let c = span.as_nanos() / every.as_nanos();
+                if c < 1 {
                     self.d.at(
                         n,
                         Diagnostic::new(
@@ -264,9 +271,12 @@ impl StepCtx<'_> {
                     );
                     return None;
                 }
-                let Ok(c) = u32::try_from(c as u64) else {
-                    self.d.at(n, Diagnostic::new(n.loc(), "too many requests").expected("fewer than 2^32 requests"));
-                    return None;
+                let c = match u32::try_from(c) {
+                    Ok(c) if c <= MAX_REPEATED_REQUESTS => c,
+                    _ => {
+                        self.d.at(n, too_many_requests(n, u64::try_from(c).unwrap_or(u64::MAX)));
+                        return None;
+                    }
                 };
                 (c, format!("for {}", text_of(Some(n))))
             }
@@ -532,6 +542,22 @@ impl StepCtx<'_> {
             }
         }
     }
+}
+
+/// The most requests one repeated `bolus` step makes, however it is written (`count:` or
+/// `for:`): a request a second for a day. More is a typo, and would flood the pump's port.
+pub const MAX_REPEATED_REQUESTS: u32 = 100_000;
+
+fn too_many_requests(n: &Node, requests: u64) -> Diagnostic {
+    Diagnostic::new(
+        n.loc(),
+        format!(
+            "`{}` makes {requests} requests; a repeated bolus makes at most {MAX_REPEATED_REQUESTS}",
+            text_of(Some(n))
+        ),
+    )
+    .expected(format!("`count` or `for` / `every` of at most {MAX_REPEATED_REQUESTS} requests"))
+    .hint("space the requests out with `every`, or split the step")
 }
 
 pub(super) fn action_step(action: Action, label: String, expect: Option<Expect>) -> (StepKind, String) {
