@@ -310,3 +310,35 @@ fn a_sample_period_down_to_10_ms_is_allowed() {
     );
     assert_eq!(plans(&text)[0].sample_period, Duration::from_millis(10));
 }
+
+#[test]
+fn settings_outside_the_icd_ranges_are_errors_unless_the_refusal_is_expected() {
+    let errors = |step: &str| -> Vec<String> {
+        let text = format!("{HEAD}steps:\n  - {step}\n");
+        load_text(&text).diagnostics.into_iter().map(|d| d.message).collect()
+    };
+    let out = errors("bolus_config: { dose: 50 uL, lockout: 25 h, max_per_24h: 4 }");
+    assert!(
+        out.contains(&"`25 h` (90000 s) is outside the pump's range for `BOLUS_CONFIG lockout_s`".to_string()),
+        "{out:?}"
+    );
+    for (step, ok) in [
+        ("fill: 40 mL", true),
+        ("fill: 40.001 mL", false),
+        ("program: 2 uL/h", true),
+        ("program: 1.999 uL/h", false),
+        ("limit: 48 uL", true),
+        ("limit: 24.0001 mL", false),
+        ("bolus_config: { dose: 1 uL, lockout: 0 s, max_per_24h: 0 }", true),
+        ("bolus_config: { dose: 500.001 uL, lockout: 0 s, max_per_24h: 0 }", false),
+        ("alarm_config: { low_reservoir: 0.5 mL, occlusion: 50 kPa }", true),
+        ("alarm_config: { low_reservoir: 5001 uL, occlusion: 50 kPa }", false),
+        ("program: { basal: 1000.5 uL/h, expect: { refused: RANGE, id: r } }", true),
+        ("limit: { max_24h: 30 mL, expect: { refused: any, id: r } }", true),
+        ("limit: { max_24h: 30 mL, expect: { accepted: true, id: r } }", false),
+    ] {
+        let out = errors(step);
+        let flagged = out.iter().any(|m| m.contains("outside the pump's range"));
+        assert_eq!(flagged, !ok, "{step}: {out:?}");
+    }
+}

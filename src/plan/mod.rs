@@ -15,6 +15,7 @@ pub mod expand;
 pub mod load;
 pub mod requirements;
 pub mod schema;
+pub mod settings;
 pub mod units;
 pub mod validate;
 pub mod yaml;

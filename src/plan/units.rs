@@ -314,6 +314,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, QuantityError> {
         .map_err(|_| fail(format!("`{text}` is not a usable duration"), Dimension::Duration, None))
 }
 
+/// Units as exact ratios to the canonical unit (numerator, denominator), for
+/// [`decimals_beyond`]: `UNITS`' factors are these ratios as floats.
+fn ratio(symbol: &str) -> Option<(u128, u128)> {
+    Some(match symbol {
+        "ms" => (1, 1000),
+        "s" | "uL" | "µL" | "uL/h" | "µL/h" | "kPa" | "%" => (1, 1),
+        "min" | "uL/min" | "µL/min" => (60, 1),
+        "h" => (3600, 1),
+        "mL" | "mL/h" => (1000, 1),
+        "uL/day" | "µL/day" => (1, 24),
+        "mL/day" => (1000, 24),
+        _ => return None,
+    })
+}
+
+/// Whether the quantity `text` (well formed) has more than `decimals` decimals once in its
+/// canonical unit: `100.0001 uL/h` and `1 uL/day` (0.041666… uL/h) have more than 3,
+/// `1.2345 mL` (1234.5 uL) has not. Computed exactly from the digits, not from a float.
+pub fn decimals_beyond(text: &str, decimals: u32) -> bool {
+    let Some((number, unit)) = text.split_once(' ') else { return false };
+    let Some((num, den)) = ratio(&unit.replacen('μ', "µ", 1)) else { return false };
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    let frac = frac.trim_end_matches('0');
+    // Past this many decimals the digits cannot come out whole (and would overflow).
+    if frac.len() > 20 || whole.len() > 12 {
+        return !frac.is_empty();
+    }
+    let Ok(n) = format!("{whole}{frac}").parse::<u128>() else { return false };
+    let scale = 10u128.pow(decimals);
+    let (top, bottom) = (n * num * scale, 10u128.pow(frac.len() as u32) * den);
+    top % bottom != 0
+}
+
 /// Which dimension a text is written in, if it is a well-formed quantity of any.
 pub fn dimension_of(text: &str) -> Option<Dimension> {
     let (_, unit) = text.split_once(' ')?;
@@ -486,6 +519,26 @@ mod tests {
         assert_eq!(format_value(0.000_000_001, Duration), "1 ns");
         assert_eq!(format_value(1200.0, Volume), "1200 uL");
         assert_eq!(format_value(12.5, Flow), "12.5 uL/h");
+    }
+
+    #[test]
+    fn decimals_in_the_canonical_unit() {
+        assert!(decimals_beyond("100.0000000001 uL/h", 3));
+        assert!(decimals_beyond("100.0001 uL/h", 3));
+        assert!(!decimals_beyond("100.001 uL/h", 3));
+        assert!(!decimals_beyond("100.0010000 uL/h", 3));
+        assert!(!decimals_beyond("1.2345 mL", 3));
+        assert!(decimals_beyond("1.2345678 mL", 3));
+        assert!(decimals_beyond("1 uL/day", 3));
+        assert!(!decimals_beyond("24 uL/day", 3));
+        assert!(!decimals_beyond("0.5 mL/h", 3));
+        assert!(!decimals_beyond("2 uL/min", 3));
+        assert!(decimals_beyond(&format!("1.{}1 uL", "0".repeat(40)), 3));
+        // Every unit's ratio is its factor.
+        for u in UNITS {
+            let (n, d) = ratio(u.symbol).expect(u.symbol);
+            assert!((n as f64 / d as f64 - u.factor).abs() < 1e-12, "{}", u.symbol);
+        }
     }
 
     #[test]

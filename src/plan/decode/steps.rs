@@ -3,6 +3,7 @@
 
 use super::kinds::{self, StepKindDef};
 use super::*;
+use crate::plan::settings::{self, SettingRange};
 
 /// Decodes steps, recording into `facts` what validation needs.
 pub(super) struct StepCtx<'a> {
@@ -112,6 +113,68 @@ impl StepCtx<'_> {
         (def.decode)(self, def.name, at, value)
     }
 
+    /// `m`'s `key`, decoded as `value`: checked against the ICD's range as [`Self::setting`].
+    fn setting_at(
+        &mut self,
+        m: &MapView<'_>,
+        key: &str,
+        value: f64,
+        range: &SettingRange,
+        refused: bool,
+    ) -> Option<f64> {
+        let n = m.get(key)?;
+        self.setting(n, value, range, refused)
+    }
+
+    /// A setting's value as the pump will be sent it: inside the ICD's range unless the step
+    /// expects the pump to refuse it (how plans test the range), and with no more decimals
+    /// than the wire carries (else the pump would be sent, and the record would say, another
+    /// value than the plan's).
+    fn setting(&mut self, n: &Node, value: f64, range: &SettingRange, refused: bool) -> Option<f64> {
+        let text = n.as_str().unwrap_or_default();
+        let wire = format!("{} {}", range.command, range.key);
+        let unit = range.dimension.canonical_symbol();
+        // The value in the ICD's unit, when the plan wrote another.
+        let canonical = |v: String| {
+            let v = if unit.is_empty() { v } else { format!("{v} {unit}") };
+            if v == text { String::new() } else { format!(" ({v})") }
+        };
+        if range.dimension != Dimension::Count
+            && range.dimension != Dimension::Duration
+            && units::decimals_beyond(text, settings::WIRE_DECIMALS)
+        {
+            self.d.at(
+                n,
+                Diagnostic::new(
+                    n.loc(),
+                    format!(
+                        "`{text}`{} has more decimals than `{wire}` carries on the wire",
+                        canonical(value.to_string())
+                    ),
+                )
+                .expected(format!("a value to 0.001 {unit} (the ICD's values have at most 3 decimals)"))
+                .hint("the pump would be sent a rounded value, and the record would not be what the plan says"),
+            );
+            return None;
+        }
+        if !refused && !range.contains(value) {
+            self.d.at(
+                n,
+                Diagnostic::new(
+                    n.loc(),
+                    format!(
+                        "`{text}`{} is outside the pump's range for `{wire}`",
+                        canonical(format!("{value:.3}").trim_end_matches('0').trim_end_matches('.').to_string())
+                    ),
+                )
+                .expected(format!("{} (ICD.md, {})", range.describe(), range.command))
+                .hint("the pump answers ERR RANGE; to test that it does, add `expect: { refused: RANGE, id: ... }`"),
+            );
+            return None;
+        }
+        Some(value)
+    }
+
     /// Records that `kind` talks to the pump.
     pub(super) fn pump(&mut self, kind: &str, at: Loc) {
         self.uses(Capability::Pump, at, format!("`{kind}` talks to the pump"));
@@ -147,12 +210,19 @@ impl StepCtx<'_> {
         let qnode = qnode?;
         let q = quantity(self.d, qnode, &format!("`{kind}`"), dim)?;
         let text = qnode.as_str().unwrap_or_default();
+        let range = match kind {
+            "fill" => settings::FILL_VOLUME,
+            "program" => settings::PROGRAM_BASAL,
+            _ => settings::LIMIT_MAX_24H,
+        };
+        let expect = expect?;
+        self.setting(qnode, q, &range, expects_refusal(&expect))?;
         let action = match kind {
             "fill" => Action::Fill { volume_ul: q },
             "program" => Action::Program { basal_ul_h: q },
             _ => Action::Limit { max_24h_ul: q },
         };
-        Some(action_step(action, format!("{kind} {text}"), expect?))
+        Some(action_step(action, format!("{kind} {text}"), expect))
     }
 
     pub(super) fn alarm_config(&mut self, kind: &'static str, at: Loc, value: Option<&Node>) -> StepOut {
@@ -162,13 +232,16 @@ impl StepCtx<'_> {
             .and_then(|n| quantity(self.d, n, "`low_reservoir`", Dimension::Volume));
         let occ = required(self.d, &m, "occlusion", &Dimension::Pressure.how())
             .and_then(|n| quantity(self.d, n, "`occlusion`", Dimension::Pressure));
-        let expect = self.optional_expect(&m, false);
+        let expect = self.optional_expect(&m, false)?;
+        let refused = expects_refusal(&expect);
+        let low = low.and_then(|v| self.setting_at(&m, "low_reservoir", v, &settings::ALARM_LOW_RESERVOIR, refused));
+        let occ = occ.and_then(|v| self.setting_at(&m, "occlusion", v, &settings::ALARM_OCCLUSION, refused));
         let label = format!(
             "alarm_config low_reservoir {}, occlusion {}",
             text_of(m.get("low_reservoir")),
             text_of(m.get("occlusion"))
         );
-        Some(action_step(Action::AlarmConfig { low_reservoir_ul: low?, occlusion_kpa: occ? }, label, expect?))
+        Some(action_step(Action::AlarmConfig { low_reservoir_ul: low?, occlusion_kpa: occ? }, label, expect))
     }
 
     pub(super) fn bolus_config(&mut self, kind: &'static str, at: Loc, value: Option<&Node>) -> StepOut {
@@ -193,14 +266,21 @@ impl StepCtx<'_> {
         });
         let max = required(self.d, &m, "max_per_24h", &Dimension::Count.how())
             .and_then(|n| count(self.d, n, "`max_per_24h`"));
-        let expect = self.optional_expect(&m, false);
+        let expect = self.optional_expect(&m, false)?;
+        let refused = expects_refusal(&expect);
+        let dose = dose.and_then(|v| self.setting_at(&m, "dose", v, &settings::BOLUS_DOSE, refused));
+        let lockout = lockout.and_then(|l| {
+            self.setting_at(&m, "lockout", l.as_secs_f64(), &settings::BOLUS_LOCKOUT, refused).map(|_| l)
+        });
+        let max = max
+            .and_then(|c| self.setting_at(&m, "max_per_24h", f64::from(c), &settings::BOLUS_MAX, refused).map(|_| c));
         let label = format!(
             "bolus_config dose {}, lockout {}, max {} per 24 h",
             text_of(m.get("dose")),
             text_of(m.get("lockout")),
             text_of(m.get("max_per_24h"))
         );
-        Some(action_step(Action::BolusConfig { dose_ul: dose?, lockout: lockout?, max_per_24h: max? }, label, expect?))
+        Some(action_step(Action::BolusConfig { dose_ul: dose?, lockout: lockout?, max_per_24h: max? }, label, expect))
     }
 
     pub(super) fn bolus(&mut self, kind: &'static str, at: Loc, value: Option<&Node>) -> StepOut {
@@ -558,6 +638,11 @@ fn too_many_requests(n: &Node, requests: u64) -> Diagnostic {
     )
     .expected(format!("`count` or `for` / `every` of at most {MAX_REPEATED_REQUESTS} requests"))
     .hint("space the requests out with `every`, or split the step")
+}
+
+/// Whether an action expects the pump to refuse it.
+fn expects_refusal(expect: &Option<Expect>) -> bool {
+    matches!(expect, Some(Expect { outcome: ExpectedOutcome::Refused { .. }, .. }))
 }
 
 pub(super) fn action_step(action: Action, label: String, expect: Option<Expect>) -> (StepKind, String) {
