@@ -174,3 +174,21 @@ fn a_symlink_loop_is_called_one() {
     assert!(text.contains("symbolic links loop"), "{text}");
     assert!(!text.contains("permissions"), "{text}");
 }
+
+#[test]
+fn checks_narrower_than_the_bench_uncertainty_are_warned_about_with_both_numbers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = "id: NARROW\ntitle: t\nversion: 1.0.0\ncovers: [SRS-DEL-001]\nrequires: [pump, flow_sensor]\nsteps:\n  - program: 500 uL/h\n  - start\n  - mark: a\n  - wait: 1 h\n  - check: { id: narrow, flow_mean: { from: a }, nominal: 500 uL/h, tolerance: 4 %, verifies: [SRS-DEL-001] }\n  - check: { id: wide, flow_mean: { from: a }, nominal: 500 uL/h, tolerance: 10 % }\n  - check: { id: tiny-volume, volume: { from: a }, max: 0.5 uL }\n  - wait_until: { alarm: OCCLUSION, timeout: 1 h }\n  - check: { id: unknown-length, volume: { from: a }, max: 0.5 uL }\n";
+    let path = dir.path().join("narrow.yaml");
+    std::fs::write(&path, plan).expect("write");
+    let (code, out, err) = check(&[path]);
+    assert_eq!(code, 0, "a warning does not make the plan invalid: {err}\n{out}");
+    assert!(
+        err.contains("warning: check `narrow` can only be INCONCLUSIVE on bench `digital-twin`: its limits, 480 uL/h to 520 uL/h (± 20 uL/h), are narrower than the flow sensor's stated uncertainty, ± 25 uL/h at 500 uL/h"),
+        "{err}"
+    );
+    assert!(err.contains("narrow.yaml:11:5"), "at the check's line: {err}");
+    assert!(err.contains("warning: check `tiny-volume`"), "{err}");
+    assert!(!err.contains("`wide`"), "{err}");
+    assert!(!err.contains("`unknown-length`"), "a volume over an interval of unknown length is not judged: {err}");
+}

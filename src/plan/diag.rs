@@ -32,9 +32,20 @@ impl Loc {
     pub const FILE: Loc = Loc { pos: Pos { line: 0, column: 0 }, width: 0 };
 }
 
-/// One error in a plan file.
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Severity {
+    /// The plan cannot run: nothing moves.
+    #[default]
+    Error,
+    /// The plan can run, but something in it will not give the answer its author expects.
+    Warning,
+}
+
+/// One error (or warning) in a plan file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     /// The plan file, as the user named it (set by the loader).
     pub path: PathBuf,
     /// Where the offending token starts; line 0 when the error is about the whole file.
@@ -50,7 +61,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(at: Loc, message: impl Into<String>) -> Self {
-        Self { path: PathBuf::new(), pos: at.pos, width: at.width, message: message.into(), expected: None, hint: None }
+        Self {
+            severity: Severity::Error,
+            path: PathBuf::new(),
+            pos: at.pos,
+            width: at.width,
+            message: message.into(),
+            expected: None,
+            hint: None,
+        }
+    }
+
+    /// The same diagnostic as a warning.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
     }
 
     pub fn expected(mut self, expected: impl Into<String>) -> Self {
@@ -85,7 +110,11 @@ impl Diagnostic {
     /// escaped, a long source line is cut to a window around the column, a long message is cut.
     pub fn render(&self, source: Option<&str>) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "error: {}", printable(&self.message, MAX_MESSAGE_CHARS));
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(out, "{label}: {}", printable(&self.message, MAX_MESSAGE_CHARS));
         let (line, column) = (self.pos.line, self.pos.column);
         let gutter = if line == 0 { 2 } else { line.to_string().len() };
         let pad = " ".repeat(gutter);

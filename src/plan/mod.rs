@@ -16,6 +16,7 @@ pub mod load;
 pub mod requirements;
 pub mod schema;
 pub mod settings;
+pub mod uncertainty;
 pub mod units;
 pub mod validate;
 pub mod yaml;

@@ -97,7 +97,7 @@ pub fn parse(text: &str) -> (Option<Node>, Vec<Diagnostic>) {
             None => break,
             Some(Ok((event, span))) => {
                 if let Err(stop) = builder.event(event, span) {
-                    builder.diags.push(stop);
+                    builder.diags.push(*stop);
                     return (None, builder.diags);
                 }
             }
@@ -190,19 +190,23 @@ impl Builder<'_> {
     }
 
     /// Counts `n` more values; past [`MAX_NODES`] parsing stops.
-    fn count(&mut self, n: usize, at: Loc) -> Result<(), Diagnostic> {
+    fn count(&mut self, n: usize, at: Loc) -> Result<(), Box<Diagnostic>> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            return Err(Diagnostic::new(
-                at,
-                format!("the plan holds more than {MAX_NODES} values (scalars, lists and mappings, aliases expanded)"),
-            )
-            .hint("a plan holds a few hundred; check that this is a plan file"));
+            return Err(Box::new(
+                Diagnostic::new(
+                    at,
+                    format!(
+                        "the plan holds more than {MAX_NODES} values (scalars, lists and mappings, aliases expanded)"
+                    ),
+                )
+                .hint("a plan holds a few hundred; check that this is a plan file"),
+            ));
         }
         Ok(())
     }
 
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Box<Diagnostic>> {
         let at = self.loc(span);
         match &event {
             Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) => self.count(1, at)?,
@@ -214,8 +218,10 @@ impl Builder<'_> {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(Diagnostic::new(at, "a plan file holds one YAML document")
-                        .hint("put each plan in its own file; remove the `---`"));
+                    return Err(Box::new(
+                        Diagnostic::new(at, "a plan file holds one YAML document")
+                            .hint("put each plan in its own file; remove the `---`"),
+                    ));
                 }
             }
             Event::Alias(_) => {
@@ -260,7 +266,9 @@ impl Builder<'_> {
                     Some(Open::Map { pos, entries, .. }) => {
                         Node { pos, width: 1, kind: NodeKind::Map(entries), template: None, reported: false }
                     }
-                    None => return Err(Diagnostic::new(at, "YAML syntax: unbalanced end of a list or mapping")),
+                    None => {
+                        return Err(Box::new(Diagnostic::new(at, "YAML syntax: unbalanced end of a list or mapping")));
+                    }
                 };
                 self.add(node)?;
             }
@@ -268,10 +276,12 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn open(&mut self, open: Open, anchor: usize, at: Loc) -> Result<(), Diagnostic> {
+    fn open(&mut self, open: Open, anchor: usize, at: Loc) -> Result<(), Box<Diagnostic>> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(Diagnostic::new(at, format!("lists and mappings nested more than {MAX_DEPTH} deep"))
-                .hint("a plan is at most a few levels deep; check the indentation"));
+            return Err(Box::new(
+                Diagnostic::new(at, format!("lists and mappings nested more than {MAX_DEPTH} deep"))
+                    .hint("a plan is at most a few levels deep; check the indentation"),
+            ));
         }
         if let Some((Open::Map { key: None, .. }, _)) = self.stack.last() {
             self.diags.push(
@@ -285,11 +295,11 @@ impl Builder<'_> {
     }
 
     /// Adds a finished node to the node being built (or makes it the document).
-    fn add(&mut self, node: Node) -> Result<(), Diagnostic> {
+    fn add(&mut self, node: Node) -> Result<(), Box<Diagnostic>> {
         match self.stack.last_mut().map(|(open, _)| open) {
             None => {
                 if self.root.is_some() {
-                    return Err(Diagnostic::new(node.loc(), "a plan file holds one YAML document"));
+                    return Err(Box::new(Diagnostic::new(node.loc(), "a plan file holds one YAML document")));
                 }
                 self.root = Some(node);
             }
