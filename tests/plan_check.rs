@@ -192,3 +192,33 @@ fn checks_narrower_than_the_bench_uncertainty_are_warned_about_with_both_numbers
     assert!(!err.contains("`wide`"), "{err}");
     assert!(!err.contains("`unknown-length`"), "a volume over an interval of unknown length is not judged: {err}");
 }
+
+#[test]
+fn the_schema_knows_the_new_injections_settings_and_already_active() {
+    let schema: serde_json::Value = serde_json::from_str(&schema_json()).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let yaml = |t: &str| -> serde_json::Value { serde_yaml::from_str(t).expect("YAML") };
+    let head = "id: X\ntitle: t\nversion: 1.0.0\ncovers: []\nrequires: [pump]\nsteps:\n";
+    for step in [
+        "inject: { link: corrupt, permille: 50 }",
+        "inject: { link: silence, for: 30 s }",
+        "inject: { sensor: nack, count: 3 }",
+        "inject: { sensor: air, on: false }",
+        "inject: { sensor: stuck, for: 2 min }",
+        "wait_until: { alarm: RESERVOIR_LOW, timeout: 1 h, already_active: ok }",
+        "check: { id: s, setting: basal_ul_h, max: 100 uL/h }",
+        "check: { id: t, setting: { field: therapy, at: a }, min: on }",
+    ] {
+        let plan = yaml(&format!("{head}  - {step}\n"));
+        let errors: Vec<String> = validator.iter_errors(&plan).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{step}: {errors:?}");
+    }
+    for step in [
+        "inject: corrupt_next_response",
+        "inject: { link: corrupt, permille: 1001 }",
+        "inject: { sensor: smoke }",
+        "check: { id: s, setting: basal, max: 100 uL/h }",
+    ] {
+        assert!(!validator.is_valid(&yaml(&format!("{head}  - {step}\n"))), "{step} should not validate");
+    }
+}

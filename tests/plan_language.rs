@@ -97,12 +97,20 @@ fn repeats_waits_and_conditions() {
     assert_eq!(p.steps[0].label, "bolus every 30 min for 2 h (4 requests)");
     assert_eq!(
         p.steps[3].kind,
-        StepKind::WaitUntil { condition: Condition::State(PumpState::Alarm), timeout: Duration::from_secs(2400) }
+        StepKind::WaitUntil {
+            condition: Condition::State(PumpState::Alarm),
+            timeout: Duration::from_secs(2400),
+            already_active_ok: false
+        }
     );
     assert_eq!(p.steps[3].label, "wait until state ALARM (timeout 40 min)");
     assert_eq!(
         p.steps[4].kind,
-        StepKind::WaitUntil { condition: Condition::FlowBelow(60.0), timeout: Duration::from_secs(60) }
+        StepKind::WaitUntil {
+            condition: Condition::FlowBelow(60.0),
+            timeout: Duration::from_secs(60),
+            already_active_ok: false
+        }
     );
     assert_eq!(p.steps[5].label, "wait until OCCLUSION cleared (timeout 2 h)");
     assert_eq!(p.steps[6].kind, StepKind::Wait(Duration::from_millis(250)));
@@ -206,12 +214,13 @@ fn grammar_rule(doc: &str, rule: &str) -> Vec<String> {
         .collect()
 }
 
-/// The first column's `name` of each row of the table under `heading`.
+/// The first column's `name` of each row of the first table under `heading`.
 fn table_names(doc: &str, heading: &str) -> Vec<String> {
     doc.lines()
         .skip_while(|l| *l != heading)
         .skip(1)
-        .take_while(|l| !l.starts_with("## "))
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
         .filter(|l| l.starts_with("| `"))
         .map(|l| {
             let cell = l.trim_start_matches("| `");
@@ -341,4 +350,105 @@ fn settings_outside_the_icd_ranges_are_errors_unless_the_refusal_is_expected() {
         let flagged = out.iter().any(|m| m.contains("outside the pump's range"));
         assert_eq!(flagged, !ok, "{step}: {out:?}");
     }
+}
+
+#[test]
+fn injections_map_onto_the_icd_requests() {
+    let text = format!(
+        "id: P\ntitle: t\nversion: 1.0.0\ncovers: []\nrequires: [pump, motor_stall, watchdog_reset, frame_corruption, link_silence, sensor_nack, sensor_air, sensor_stuck]\nsteps:\n{}",
+        [
+            "motor_stall",
+            "{ motor_stall: 5 min }",
+            "clear_motor_stall",
+            "watchdog_reset",
+            "{ link: corrupt, permille: 50 }",
+            "{ link: corrupt, permille: 0 }",
+            "{ link: silence, for: 30 s }",
+            "{ sensor: nack, count: 3 }",
+            "{ sensor: air }",
+            "{ sensor: air, for: 2 min }",
+            "{ sensor: air, on: false }",
+            "{ sensor: stuck, on: true }",
+        ]
+        .iter()
+        .map(|i| format!("  - inject: {i}\n"))
+        .collect::<String>()
+    );
+    let p = plans(&text).remove(0);
+    let got: Vec<(Injection, &str)> = p
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Action { action: Action::Inject(i), .. } => Some((*i, s.label.as_str())),
+            _ => None,
+        })
+        .collect();
+    let secs = Duration::from_secs;
+    assert_eq!(
+        got,
+        vec![
+            (Injection::MotorStall { duration: None }, "inject motor_stall"),
+            (Injection::MotorStall { duration: Some(secs(300)) }, "inject motor_stall for 5 min"),
+            (Injection::ClearMotorStall, "inject clear_motor_stall"),
+            (Injection::WatchdogReset, "inject watchdog_reset"),
+            (Injection::LinkCorrupt { permille: 50 }, "inject link corrupt 50 ‰ of frames"),
+            (Injection::LinkCorrupt { permille: 0 }, "inject link corrupt off"),
+            (Injection::LinkSilence { duration: secs(30) }, "inject link silence for 30 s"),
+            (Injection::SensorNack { count: 3 }, "inject sensor nack × 3"),
+            (Injection::SensorAir { on: true, duration: None }, "inject sensor air"),
+            (Injection::SensorAir { on: true, duration: Some(secs(120)) }, "inject sensor air for 2 min"),
+            (Injection::SensorAir { on: false, duration: None }, "inject sensor air off"),
+            (Injection::SensorStuck { on: true, duration: None }, "inject sensor stuck"),
+        ]
+    );
+    let names: Vec<Option<&str>> = Capability::ALL.iter().map(|c| c.inject_name()).collect();
+    assert_eq!(
+        names,
+        [
+            None,
+            None,
+            None,
+            Some("STALL"),
+            Some("WATCHDOG"),
+            Some("CORRUPT"),
+            Some("SILENCE"),
+            Some("SENSOR_NACK"),
+            Some("SENSOR_AIR"),
+            Some("SENSOR_STUCK"),
+            None
+        ]
+    );
+}
+
+#[test]
+fn wait_until_an_alarm_may_accept_one_already_active() {
+    let p = one(
+        "  - wait_until: { alarm: RESERVOIR_LOW, timeout: 10 min, already_active: ok }\n  - wait_until: { alarm: OCCLUSION, timeout: 10 min }\n",
+    );
+    assert_eq!(
+        p.steps[0].kind,
+        StepKind::WaitUntil {
+            condition: Condition::Alarm(AlarmCode::ReservoirLow),
+            timeout: Duration::from_secs(600),
+            already_active_ok: true
+        }
+    );
+    assert_eq!(p.steps[0].label, "wait until alarm RESERVOIR_LOW, or already active (timeout 10 min)");
+    assert!(matches!(p.steps[1].kind, StepKind::WaitUntil { already_active_ok: false, .. }));
+}
+
+#[test]
+fn setting_measures_read_settings_at_a_mark_or_at_the_check() {
+    let p = one(
+        "  - mark: a\n  - check: { id: s1, setting: basal_ul_h, nominal: 100 uL/h, tolerance: 0 uL/h }\n  - check: { id: s2, setting: { field: lockout_s, at: a }, min: 1 h }\n  - check: { id: s3, setting: therapy, min: on }\n  - check: { id: s4, setting: { field: therapy, at: now }, max: off }\n",
+    );
+    let checks: Vec<&Check> = p.checks().collect();
+    assert_eq!(checks[0].measure, Measure::Setting { field: SettingField::BasalUlH, at: None });
+    assert_eq!(checks[0].measure.unit(), Unit::MicrolitresPerHour);
+    assert_eq!(checks[1].measure, Measure::Setting { field: SettingField::LockoutS, at: Some("a".into()) });
+    assert_eq!(checks[1].limits.min, Some(3600.0));
+    assert_eq!(checks[2].measure, Measure::Setting { field: SettingField::Therapy, at: None });
+    assert_eq!((checks[2].limits.min, checks[2].measure.unit()), (Some(1.0), Unit::Count));
+    assert_eq!(checks[3].limits.max, Some(0.0));
+    assert_eq!(checks[1].title, "setting lockout_s at `a` ≥ 1 h");
 }

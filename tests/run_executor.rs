@@ -62,7 +62,11 @@ fn occlusion_plan() -> Plan {
         step(StepKind::Wait(min(5))),
         step(StepKind::Mark("occluded".into())),
         act(Action::Valve(ValveCommand::Close)),
-        step(StepKind::WaitUntil { condition: Condition::Alarm(AlarmCode::Occlusion), timeout: min(40) }),
+        step(StepKind::WaitUntil {
+            condition: Condition::Alarm(AlarmCode::Occlusion),
+            timeout: min(40),
+            already_active_ok: false,
+        }),
         check(
             "time-to-alarm",
             Measure::TimeTo { from: "occluded".into(), condition: Condition::Alarm(AlarmCode::Occlusion) },

@@ -16,6 +16,10 @@ pub fn ability(cap: Capability) -> &'static str {
         Capability::MotorStall => "inject a motor stall",
         Capability::WatchdogReset => "inject a watchdog reset",
         Capability::FrameCorruption => "corrupt frames on the line",
+        Capability::LinkSilence => "silence the serial link",
+        Capability::SensorNack => "make the flow sensor NACK",
+        Capability::SensorAir => "make the flow sensor report air in line",
+        Capability::SensorStuck => "make the flow sensor repeat its reading",
         Capability::Operator => "ask an operator",
     }
 }

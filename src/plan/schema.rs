@@ -121,7 +121,9 @@ pub mod fragments {
         NAME, PARAM, condition_properties, interval_properties, merge, object, quantity, r, vocabulary, with_expect,
         words,
     };
+    use crate::plan::SettingField;
     use crate::plan::decode::PUMP_FIELDS;
+    use crate::plan::decode::inject::BARE_INJECTIONS;
     use crate::plan::decode::kinds::MEASURES;
     use crate::plan::units::Dimension;
     use crate::protocol::{AlarmCode, DenyReason};
@@ -234,9 +236,26 @@ pub mod fragments {
     }
 
     pub fn inject() -> Value {
-        json!({ "description": "A bench injection (the twin provides them).", "anyOf": [
-            { "enum": crate::plan::decode::INJECTIONS },
+        json!({ "description": "A bench injection: an INJECT request of a software bench (ICD part 2); a real bench has none.", "anyOf": [
+            { "enum": BARE_INJECTIONS },
             object("A motor stall for a time.", json!({ "motor_stall": quantity(Dimension::Duration, "How long the motor stalls.") }), &["motor_stall"]),
+            object("INJECT CORRUPT: each frame on the service port damaged with this probability.", json!({
+                "link": { "const": "corrupt" },
+                "permille": { "anyOf": [{ "type": "integer", "minimum": 0, "maximum": 1000 }, r("param")], "description": "Per mille of frames damaged, 0 (stop) to 1000." },
+            }), &["link", "permille"]),
+            object("INJECT SILENCE: the service port passes nothing for a time.", json!({
+                "link": { "const": "silence" },
+                "for": quantity(Dimension::Duration, "How long, in whole milliseconds, at most 10 min."),
+            }), &["link", "for"]),
+            object("INJECT SENSOR NACK: the flow sensor NACKs its next transactions.", json!({
+                "sensor": { "const": "nack" },
+                "count": r("count"),
+            }), &["sensor", "count"]),
+            object("INJECT SENSOR AIR / STUCK: until `on: false`, or for a time.", json!({
+                "sensor": { "enum": ["air", "stuck"] },
+                "on": { "type": "boolean", "description": "`false` ends the fault (default `true`)." },
+                "for": quantity(Dimension::Duration, "How long, at most 24 h (then it ends)."),
+            }), &["sensor"]),
         ]})
     }
 
@@ -247,7 +266,13 @@ pub mod fragments {
     pub fn wait_until() -> Value {
         object(
             "Wait for a condition, at most `timeout`.",
-            merge(condition_properties(), json!({ "timeout": quantity(Dimension::Duration, "The longest wait.") })),
+            merge(
+                condition_properties(),
+                json!({
+                    "timeout": quantity(Dimension::Duration, "The longest wait."),
+                    "already_active": { "const": "ok", "description": "With `alarm`: an alarm already active when the wait begins ends it at once (without: the case ends ERROR)." },
+                }),
+            ),
             &["timeout"],
         )
     }
@@ -261,6 +286,7 @@ pub mod fragments {
             "anyOf": [
                 { "type": "integer", "minimum": 0 },
                 { "type": "string", "pattern": format!("^[0-9]+(\\.[0-9]+)? [^ ]+$|^[0-9]+$|{PARAM}") },
+                { "enum": ["on", "off"], "description": "For `setting: therapy`: 1 and 0." },
             ],
         });
         let mut properties = json!({
@@ -414,6 +440,19 @@ pub mod fragments {
             ),
             &["field", "from"],
         )
+    }
+
+    pub fn setting() -> Value {
+        let fields: Vec<&str> = SettingField::ALL.iter().map(|f| f.name()).collect();
+        let field =
+            json!({ "enum": fields, "description": "The SETTINGS field (ICD key); `therapy` is 1 = on, 0 = off." });
+        json!({ "description": "A programmed setting as the pump's SETTINGS reports it, read at a mark or at the check.", "anyOf": [
+            field.clone(),
+            object("The setting read at a mark.", json!({
+                "field": field,
+                "at": { "type": "string", "pattern": NAME, "description": "A mark, or `now` (the default)." },
+            }), &["field"]),
+        ]})
     }
 
     pub fn evseq_gaps() -> Value {

@@ -179,6 +179,7 @@ fn timing(facts: &Facts, d: &mut Diags) {
             TimingKind::Repeat => "the repeated requests",
             TimingKind::Every => "`every`",
             TimingKind::Stall => "the motor stall",
+            TimingKind::Injected => "the injected fault",
             TimingKind::Window => "`window`",
         };
         if t.duration.is_zero() && t.kind != TimingKind::Repeat {

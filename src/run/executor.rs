@@ -277,7 +277,10 @@ impl Executor<'_> {
                     let until = self.bench.clock.now() + *d;
                     self.wait(Some(until), |_, _| false).await?;
                 }
-                StepKind::WaitUntil { condition, timeout } => {
+                StepKind::WaitUntil { already_active_ok: true, .. } => {
+                    return Err(Stop::Bench("`already_active: ok` is not supported on this bench yet".into()));
+                }
+                StepKind::WaitUntil { condition, timeout, already_active_ok: false } => {
                     let from = self.bench.clock.now();
                     let condition = *condition;
                     let waited = self
@@ -289,6 +292,12 @@ impl Executor<'_> {
                     }
                 }
                 StepKind::Mark(name) => self.emit(RunEventKind::Mark { name: name.clone() }),
+                StepKind::Check(check) if matches!(check.measure, crate::plan::Measure::Setting { .. }) => {
+                    return Err(Stop::Bench(format!(
+                        "check `{}`: reading SETTINGS is not supported on this bench yet",
+                        check.id
+                    )));
+                }
                 StepKind::Check(check) => {
                     // Judge on data up to this instant: let the sample taken now arrive first
                     // (at most two sample periods; a dead sensor is reported by the health check).
@@ -412,7 +421,10 @@ impl Executor<'_> {
             Action::Inject(injection) => {
                 let twin =
                     self.bench.twin.clone().ok_or_else(|| Stop::Bench("this bench cannot inject faults".into()))?;
-                twin.inject(to_twin_injection(*injection));
+                let injection = to_twin_injection(*injection).ok_or_else(|| {
+                    Stop::Bench(format!("`{}` is not supported on this bench yet", action_text(action)))
+                })?;
+                twin.inject(injection);
                 Observed::Accepted
             }
         };
@@ -602,12 +614,17 @@ fn judge(expect: &Expect, observed: &Observed) -> CheckOutcome {
     }
 }
 
-fn to_twin_injection(i: Injection) -> crate::sim::Injection {
+/// The in-process twin's injection for a plan's, where it has one.
+fn to_twin_injection(i: Injection) -> Option<crate::sim::Injection> {
     match i {
-        Injection::MotorStall { duration } => crate::sim::Injection::MotorStall { for_: duration },
-        Injection::ClearMotorStall => crate::sim::Injection::ClearMotorStall,
-        Injection::WatchdogReset => crate::sim::Injection::WatchdogReset,
-        Injection::CorruptNextResponse => crate::sim::Injection::CorruptNextResponse,
+        Injection::MotorStall { duration } => Some(crate::sim::Injection::MotorStall { for_: duration }),
+        Injection::ClearMotorStall => Some(crate::sim::Injection::ClearMotorStall),
+        Injection::WatchdogReset => Some(crate::sim::Injection::WatchdogReset),
+        Injection::LinkCorrupt { .. }
+        | Injection::LinkSilence { .. }
+        | Injection::SensorNack { .. }
+        | Injection::SensorAir { .. }
+        | Injection::SensorStuck { .. } => None,
     }
 }
 

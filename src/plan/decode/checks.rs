@@ -253,6 +253,39 @@ impl StepCtx<'_> {
         Some(Measure::Boluses { granted, reason, interval: i? })
     }
 
+    /// `setting: basal_ul_h` (read at the check) or `setting: { field: basal_ul_h, at: mark }`.
+    pub(super) fn setting_measure(&mut self, key: &'static str, v: &Node, at: Loc) -> Option<Measure> {
+        self.uses(Capability::Pump, at, "`setting` reads the pump's SETTINGS");
+        let fields: Vec<&str> = SettingField::ALL.iter().map(|f| f.name()).collect();
+        let word = |s: &mut Self, n: &Node| -> Option<SettingField> {
+            let text = scalar(s.d, n, "`setting`", &one_of(fields.iter().copied()))?;
+            let found = SettingField::ALL.iter().copied().find(|f| f.name() == text);
+            if found.is_none() {
+                s.d.at(
+                    n,
+                    Diagnostic::new(n.loc(), format!("unknown SETTINGS field `{text}`"))
+                        .expected(one_of(fields.iter().copied()))
+                        .maybe_hint(did_you_mean(text, fields.iter().copied())),
+                );
+            }
+            found
+        };
+        if let NodeKind::Scalar(_) = v.kind {
+            return Some(Measure::Setting { field: word(self, v)?, at: None });
+        }
+        let m = map(self.d, v, at, &format!("`{key}`"), &["field", "at"])?;
+        let field = required(self.d, &m, "field", &one_of(fields.iter().copied())).and_then(|n| word(self, n));
+        let at_mark = match m.get("at") {
+            None => Some(None),
+            Some(n) => match self.endpoint(n, false)? {
+                Endpoint::Now => Some(None),
+                Endpoint::Mark(name) => Some(Some(name)),
+                Endpoint::Start => None,
+            },
+        };
+        Some(Measure::Setting { field: field?, at: at_mark? })
+    }
+
     pub(super) fn pump_status(&mut self, key: &'static str, v: &Node, at: Loc) -> Option<Measure> {
         let what = format!("`{key}`");
         self.uses(Capability::Pump, at, "`pump_status` reads the pump's STATUS");
@@ -304,9 +337,16 @@ impl StepCtx<'_> {
         let measure = measure?;
         let dim = Dimension::of_unit(measure.unit());
         let measure_name = kinds::MEASURES.iter().map(|k| k.name).find(|k| m.has(k)).unwrap_or("the measure");
+        let therapy = matches!(measure, Measure::Setting { field: SettingField::Therapy, .. });
         let value = |s: &mut Self, key: &str| -> Option<Option<f64>> {
             let Some(n) = m.get(key) else { return Some(None) };
             let text = scalar(s.d, n, &format!("`{key}`"), &dim.how())?;
+            // `therapy` is a count, 1 = on, 0 = off; its limits may say so in words.
+            match text {
+                "on" if therapy => return Some(Some(1.0)),
+                "off" if therapy => return Some(Some(0.0)),
+                _ => {}
+            }
             if dim != Dimension::Count
                 && let Some(other) = units::dimension_of(text).filter(|o| *o != dim && *o != Dimension::Percent)
             {

@@ -46,6 +46,8 @@ pub fn describe_measure(m: &Measure) -> String {
         }
         Measure::PumpValue { field, at: Some(mark) } => format!("pump {} at `{mark}`", field_name(*field)),
         Measure::PumpValue { field, at: None } => format!("pump {} now", field_name(*field)),
+        Measure::Setting { field, at: Some(mark) } => format!("setting {} at `{mark}`", field.name()),
+        Measure::Setting { field, at: None } => format!("setting {} now", field.name()),
         Measure::Occurrences { condition, interval } => {
             format!("occurrences of {} {}", describe_condition(condition), describe_interval(interval))
         }

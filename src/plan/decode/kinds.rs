@@ -253,6 +253,11 @@ pub static MEASURES: &[MeasureDef] = &[
         decode: |cx, key, value, at| cx.evseq_gaps(key, value, at),
         schema: schema::evseq_gaps,
     },
+    MeasureDef {
+        name: "setting",
+        decode: |cx, key, value, at| cx.setting_measure(key, value, at),
+        schema: schema::setting,
+    },
 ];
 
 /// The measure called `name`.

@@ -23,6 +23,7 @@ mod checks;
 mod conditions;
 mod describe;
 mod expect;
+pub mod inject;
 pub mod kinds;
 pub mod read;
 mod steps;
@@ -50,7 +51,6 @@ pub const PLAN_KEYS: &[&str] = &[
 pub const CONDITION_KEYS: &[&str] = &["alarm", "cleared", "state", "boot", "denied", "flow_below", "flow_above"];
 pub const LIMIT_KEYS: &[&str] = &["min", "max", "nominal", "tolerance", "drift"];
 pub const EXPECT_KEYS: &[&str] = &["id", "accepted", "refused", "verifies"];
-pub const INJECTIONS: &[&str] = &["motor_stall", "clear_motor_stall", "watchdog_reset", "corrupt_next_response"];
 pub const PUMP_FIELDS: &[&str] = &["reservoir_ul", "delivered_ul", "pressure_kpa", "basal_ul_h"];
 /// Names an interval endpoint may take besides a mark.
 pub const RESERVED_MARKS: &[&str] = &["start", "now"];
@@ -79,6 +79,8 @@ pub enum TimingKind {
     Every,
     /// A motor stall's duration.
     Stall,
+    /// How long a link silence or a sensor fault lasts.
+    Injected,
     /// A rolling window's length.
     Window,
 }

@@ -514,46 +514,6 @@ impl StepCtx<'_> {
         Some((StepKind::Action { action: Action::Probe(probe), expect }, label))
     }
 
-    pub(super) fn inject(&mut self, _kind: &'static str, at: Loc, value: Option<&Node>) -> StepOut {
-        let v = value?;
-        let injection = match &v.kind {
-            NodeKind::Scalar(s) => match s.as_str() {
-                "motor_stall" => Injection::MotorStall { duration: None },
-                "clear_motor_stall" => Injection::ClearMotorStall,
-                "watchdog_reset" => Injection::WatchdogReset,
-                "corrupt_next_response" => Injection::CorruptNextResponse,
-                other => {
-                    self.d.at(
-                        v,
-                        Diagnostic::new(v.loc(), format!("unknown injection `{other}`"))
-                            .expected(one_of(INJECTIONS.iter().copied()))
-                            .maybe_hint(did_you_mean(other, INJECTIONS.iter().copied())),
-                    );
-                    return None;
-                }
-            },
-            _ => {
-                let m = map(self.d, v, at, "`inject`", &["motor_stall"])?;
-                let n = required(self.d, &m, "motor_stall", "how long the motor stalls, e.g. `5 min`")?;
-                let d = duration(self.d, n, "`motor_stall`")?;
-                self.facts.timings.push(Timing { kind: TimingKind::Stall, duration: d, loc: n.loc() });
-                Injection::MotorStall { duration: Some(d) }
-            }
-        };
-        let cap = injection.capability();
-        self.uses(cap, at, format!("`inject` needs the bench to {}", crate::plan::applicability::ability(cap)));
-        let label = match injection {
-            Injection::MotorStall { duration: Some(d) } => {
-                format!("inject motor_stall for {}", units::format_duration(d))
-            }
-            Injection::MotorStall { duration: None } => "inject motor_stall".to_string(),
-            Injection::ClearMotorStall => "inject clear_motor_stall".to_string(),
-            Injection::WatchdogReset => "inject watchdog_reset".to_string(),
-            Injection::CorruptNextResponse => "inject corrupt_next_response".to_string(),
-        };
-        Some(action_step(Action::Inject(injection), label, None))
-    }
-
     pub(super) fn wait(&mut self, _kind: &'static str, _at: Loc, value: Option<&Node>) -> StepOut {
         let v = value?;
         let w = duration(self.d, v, "`wait`")?;
@@ -564,12 +524,37 @@ impl StepCtx<'_> {
     pub(super) fn wait_until(&mut self, _kind: &'static str, at: Loc, value: Option<&Node>) -> StepOut {
         let v = value?;
         let mut keys = CONDITION_KEYS.to_vec();
-        keys.push("timeout");
+        keys.extend(["timeout", "already_active"]);
         let m = map(self.d, v, at, "`wait_until`", &keys)?;
         let cond = self.condition(&m, at);
+        let already_active_ok = match m.get("already_active") {
+            None => Some(false),
+            Some(n) if n.as_str() == Some("ok") => Some(true),
+            Some(n) => {
+                self.d.at(
+                    n,
+                    Diagnostic::new(n.loc(), format!("`already_active` takes `ok`, not `{}`", text_of(Some(n))))
+                        .expected("`already_active: ok`, or no `already_active`")
+                        .hint("without it, an alarm already active when the wait begins ends the case ERROR"),
+                );
+                None
+            }
+        };
         let timeout_node = required(self.d, &m, "timeout", "the longest wait, e.g. `40 min`");
         let timeout = timeout_node.and_then(|n| duration(self.d, n, "`timeout`"));
         let (condition, text) = cond?;
+        let already_active_ok = already_active_ok?;
+        if already_active_ok && !matches!(condition, Condition::Alarm(_)) {
+            let k = m.key("already_active").map_or(at, |k| k.loc());
+            self.d.push(
+                Diagnostic::new(k, format!("`already_active` is for a wait on an alarm, not on {text}"))
+                    .expected("`already_active: ok` with `alarm: CODE`")
+                    .hint(
+                        "an alarm latches and may be active before the wait; events and flow samples are only ever new",
+                    ),
+            );
+            return None;
+        }
         let timeout_node = timeout_node?;
         let timeout = timeout?;
         let flow = matches!(condition, Condition::FlowAbove(_) | Condition::FlowBelow(_));
@@ -578,9 +563,10 @@ impl StepCtx<'_> {
             duration: timeout,
             loc: timeout_node.loc(),
         });
+        let also = if already_active_ok { ", or already active" } else { "" };
         Some((
-            StepKind::WaitUntil { condition, timeout },
-            format!("wait until {text} (timeout {})", text_of(Some(timeout_node))),
+            StepKind::WaitUntil { condition, timeout, already_active_ok },
+            format!("wait until {text}{also} (timeout {})", text_of(Some(timeout_node))),
         ))
     }
 
