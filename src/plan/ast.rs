@@ -133,6 +133,11 @@ impl Capability {
         }
     }
 
+    /// The capability a software bench's `HELLO` names `name` (`SENSOR_AIR`), if any.
+    pub fn from_inject_name(name: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.inject_name() == Some(name))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Capability::Pump => "pump",
