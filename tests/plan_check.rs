@@ -119,3 +119,106 @@ fn plans_that_need_what_the_bench_lacks_are_not_applicable_not_invalid() {
     assert!(out.contains("not applicable  STALL"), "{out}");
     assert!(out.contains("cannot inject a motor stall"), "{out}");
 }
+
+/// Loads `path` on a thread: a loader that blocks (a FIFO with no writer) fails the test
+/// instead of hanging it.
+fn load_within(path: PathBuf, limit: std::time::Duration) -> rig::plan::LoadOutcome {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(rig::plan::load_plans(&[path]));
+    });
+    rx.recv_timeout(limit).expect("the loader must answer, not block")
+}
+
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("plan.yaml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let out = load_within(fifo.clone(), std::time::Duration::from_secs(20));
+    let text = out.render_diagnostics();
+    assert!(out.plans.is_empty());
+    assert!(text.contains("is a FIFO (named pipe), not a plan file"), "{text}");
+    // In a directory too: named like a plan, reported, not skipped.
+    let out = load_within(dir.path().to_path_buf(), std::time::Duration::from_secs(20));
+    assert!(out.render_diagnostics().contains("is a FIFO"), "{}", out.render_diagnostics());
+}
+
+#[test]
+fn a_device_is_refused_without_reading_it() {
+    let out = load_within(PathBuf::from("/dev/zero"), std::time::Duration::from_secs(20));
+    let text = out.render_diagnostics();
+    assert!(text.contains("is a character device, not a plan file"), "{text}");
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_refused_saying_why() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = dir.path().join("big.yaml");
+    let line = "  - wait: 1 s\n";
+    let text = format!("steps:\n{}", line.repeat(5 * 1024 * 1024 / line.len()));
+    std::fs::write(&big, text).expect("write");
+    let out = load_within(big, std::time::Duration::from_secs(60));
+    let text = out.render_diagnostics();
+    assert!(text.contains("a plan file is at most 4 MiB"), "{text}");
+}
+
+#[test]
+fn a_symlink_loop_is_called_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+    std::os::unix::fs::symlink(&b, &a).expect("symlink");
+    std::os::unix::fs::symlink(&a, &b).expect("symlink");
+    let out = load_within(a, std::time::Duration::from_secs(20));
+    let text = out.render_diagnostics();
+    assert!(text.contains("symbolic links loop"), "{text}");
+    assert!(!text.contains("permissions"), "{text}");
+}
+
+#[test]
+fn checks_narrower_than_the_bench_uncertainty_are_warned_about_with_both_numbers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = "id: NARROW\ntitle: t\nversion: 1.0.0\ncovers: [SRS-DEL-001]\nrequires: [pump, flow_sensor]\nsteps:\n  - program: 500 uL/h\n  - start\n  - mark: a\n  - wait: 1 h\n  - check: { id: narrow, flow_mean: { from: a }, nominal: 500 uL/h, tolerance: 4 %, verifies: [SRS-DEL-001] }\n  - check: { id: wide, flow_mean: { from: a }, nominal: 500 uL/h, tolerance: 10 % }\n  - check: { id: tiny-volume, volume: { from: a }, max: 0.5 uL }\n  - wait_until: { alarm: OCCLUSION, timeout: 1 h }\n  - check: { id: unknown-length, volume: { from: a }, max: 0.5 uL }\n";
+    let path = dir.path().join("narrow.yaml");
+    std::fs::write(&path, plan).expect("write");
+    let (code, out, err) = check(&[path]);
+    assert_eq!(code, 0, "a warning does not make the plan invalid: {err}\n{out}");
+    assert!(
+        err.contains("warning: check `narrow` can only be INCONCLUSIVE on bench `digital-twin`: its limits, 480 uL/h to 520 uL/h (± 20 uL/h), are narrower than the flow sensor's stated uncertainty, ± 25 uL/h at 500 uL/h"),
+        "{err}"
+    );
+    assert!(err.contains("narrow.yaml:11:5"), "at the check's line: {err}");
+    assert!(err.contains("warning: check `tiny-volume`"), "{err}");
+    assert!(!err.contains("`wide`"), "{err}");
+    assert!(!err.contains("`unknown-length`"), "a volume over an interval of unknown length is not judged: {err}");
+}
+
+#[test]
+fn the_schema_knows_the_new_injections_settings_and_already_active() {
+    let schema: serde_json::Value = serde_json::from_str(&schema_json()).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let yaml = |t: &str| -> serde_json::Value { serde_yaml::from_str(t).expect("YAML") };
+    let head = "id: X\ntitle: t\nversion: 1.0.0\ncovers: []\nrequires: [pump]\nsteps:\n";
+    for step in [
+        "inject: { link: corrupt, permille: 50 }",
+        "inject: { link: silence, for: 30 s }",
+        "inject: { sensor: nack, count: 3 }",
+        "inject: { sensor: air, on: false }",
+        "inject: { sensor: stuck, for: 2 min }",
+        "wait_until: { alarm: RESERVOIR_LOW, timeout: 1 h, already_active: ok }",
+        "check: { id: s, setting: basal_ul_h, max: 100 uL/h }",
+        "check: { id: t, setting: { field: therapy, at: a }, min: on }",
+    ] {
+        let plan = yaml(&format!("{head}  - {step}\n"));
+        let errors: Vec<String> = validator.iter_errors(&plan).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{step}: {errors:?}");
+    }
+    for step in [
+        "inject: corrupt_next_response",
+        "inject: { link: corrupt, permille: 1001 }",
+        "inject: { sensor: smoke }",
+        "check: { id: s, setting: basal, max: 100 uL/h }",
+    ] {
+        assert!(!validator.is_valid(&yaml(&format!("{head}  - {step}\n"))), "{step} should not validate");
+    }
+}

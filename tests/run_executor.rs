@@ -63,7 +63,11 @@ fn occlusion_plan() -> Plan {
         step(StepKind::Wait(min(5))),
         step(StepKind::Mark("occluded".into())),
         act(Action::Valve(ValveCommand::Close)),
-        step(StepKind::WaitUntil { condition: Condition::Alarm(AlarmCode::Occlusion), timeout: min(40) }),
+        step(StepKind::WaitUntil {
+            condition: Condition::Alarm(AlarmCode::Occlusion),
+            timeout: min(40),
+            already_active_ok: false,
+        }),
         check(
             "time-to-alarm",
             Measure::TimeTo { from: "occluded".into(), condition: Condition::Alarm(AlarmCode::Occlusion) },
@@ -353,7 +357,11 @@ async fn a_wait_for_an_alarm_already_active_is_an_error_not_a_vacuous_pass() {
     let (bench, file) = twin_with_reservoir_low_latched().await;
     let p = plan(vec![
         step(StepKind::Mark("begin".into())),
-        step(StepKind::WaitUntil { condition: Condition::Alarm(AlarmCode::ReservoirLow), timeout: min(10) }),
+        step(StepKind::WaitUntil {
+            condition: Condition::Alarm(AlarmCode::ReservoirLow),
+            timeout: min(10),
+            already_active_ok: false,
+        }),
         step(StepKind::Mark("at-alarm".into())),
         check(
             "level-at-alarm",
@@ -605,4 +613,24 @@ async fn pump_events_are_timed_by_the_pumps_clock_not_by_their_late_arrival() {
     assert!(u <= 0.003, "bounded by the STATUS round trip (instant on the twin): {u}");
     // On the twin the mapping is exact to the pump clock's millisecond.
     assert!(a.uncertainty.unwrap() <= 0.003, "{a:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_that_allows_an_alarm_already_active_ends_at_once() {
+    let (bench, file) = twin_with_reservoir_low_latched().await;
+    let p = plan(vec![
+        step(StepKind::WaitUntil {
+            condition: Condition::Alarm(AlarmCode::ReservoirLow),
+            timeout: min(10),
+            already_active_ok: true,
+        }),
+        step(StepKind::Mark("after".into())),
+    ]);
+    let (report, _) = run_on(bench, &file, &p).await;
+    assert_eq!(report.reason, None, "{report:#?}");
+    assert!(
+        report.bench_time.as_duration() < min(10),
+        "the wait did not wait for its timeout: {:?}",
+        report.bench_time
+    );
 }

@@ -136,6 +136,17 @@ impl Accuracy {
     pub fn of_reading(&self, flow_ul_h: f64) -> f64 {
         (flow_ul_h.abs() * self.percent_of_reading / 100.0).max(self.floor_ul_h)
     }
+
+    /// The uncertainty of a volume integrated from the flow over `hours`: that of its mean flow,
+    /// times the time (`None` over no time).
+    pub fn of_volume(&self, volume_ul: f64, hours: f64) -> Option<f64> {
+        if hours > 0.0 { Some(self.of_reading(volume_ul / hours) * hours) } else { None }
+    }
+
+    /// The uncertainty, in % of `rate_ul_h`, of a flow measured `error_pct` away from it.
+    pub fn of_percent(&self, rate_ul_h: f64, error_pct: f64) -> f64 {
+        100.0 * self.of_reading(rate_ul_h * (1.0 + error_pct / 100.0)) / rate_ul_h
+    }
 }
 
 /// The occlusion valve: a normally-open pinch valve on one GPIO line.

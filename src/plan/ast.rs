@@ -87,26 +87,58 @@ pub enum Capability {
     Pump,
     FlowSensor,
     Valve,
-    /// Injecting a motor stall (the twin).
+    /// Injecting a motor stall (ICD `INJECT STALL`).
     MotorStall,
-    /// Injecting a watchdog reset (the twin).
+    /// Injecting a watchdog reset (ICD `INJECT WATCHDOG`).
     WatchdogReset,
-    /// Corrupting a frame on the line (the twin).
+    /// Corrupting frames on the service port (ICD `INJECT CORRUPT`).
     FrameCorruption,
+    /// Silencing the service port (ICD `INJECT SILENCE`).
+    LinkSilence,
+    /// Making the flow sensor NACK (ICD `INJECT SENSOR NACK`).
+    SensorNack,
+    /// Making the flow sensor report air in line (ICD `INJECT SENSOR AIR`).
+    SensorAir,
+    /// Making the flow sensor repeat its last reading (ICD `INJECT SENSOR STUCK`).
+    SensorStuck,
     /// A person at the bench to answer prompts (an interactive run on a real bench).
     Operator,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 11] = [
         Capability::Pump,
         Capability::FlowSensor,
         Capability::Valve,
         Capability::MotorStall,
         Capability::WatchdogReset,
         Capability::FrameCorruption,
+        Capability::LinkSilence,
+        Capability::SensorNack,
+        Capability::SensorAir,
+        Capability::SensorStuck,
         Capability::Operator,
     ];
+
+    /// The injection's name in a software bench's `HELLO` (ICD part 2), for the capabilities
+    /// that are injections.
+    pub fn inject_name(self) -> Option<&'static str> {
+        match self {
+            Capability::MotorStall => Some("STALL"),
+            Capability::WatchdogReset => Some("WATCHDOG"),
+            Capability::FrameCorruption => Some("CORRUPT"),
+            Capability::LinkSilence => Some("SILENCE"),
+            Capability::SensorNack => Some("SENSOR_NACK"),
+            Capability::SensorAir => Some("SENSOR_AIR"),
+            Capability::SensorStuck => Some("SENSOR_STUCK"),
+            Capability::Pump | Capability::FlowSensor | Capability::Valve | Capability::Operator => None,
+        }
+    }
+
+    /// The capability a software bench's `HELLO` names `name` (`SENSOR_AIR`), if any.
+    pub fn from_inject_name(name: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.inject_name() == Some(name))
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -116,6 +148,10 @@ impl Capability {
             Capability::MotorStall => "motor_stall",
             Capability::WatchdogReset => "watchdog_reset",
             Capability::FrameCorruption => "frame_corruption",
+            Capability::LinkSilence => "link_silence",
+            Capability::SensorNack => "sensor_nack",
+            Capability::SensorAir => "sensor_air",
+            Capability::SensorStuck => "sensor_stuck",
             Capability::Operator => "operator",
         }
     }
@@ -143,8 +179,11 @@ pub enum StepKind {
     /// Let bench time pass.
     Wait(Duration),
     /// Wait for a condition, at most `timeout`. Timing out is not itself a verdict: checks that
-    /// need what did not happen fail, saying so.
-    WaitUntil { condition: Condition, timeout: Duration },
+    /// need what did not happen fail, saying so. On an alarm, the wait is for the alarm to be
+    /// *raised* after it begins: if it is already active then, the case ends ERROR ("… was
+    /// already active when the wait began") unless `already_active_ok`, when the wait ends at
+    /// once. `already_active_ok` is only ever true for a [`Condition::Alarm`].
+    WaitUntil { condition: Condition, timeout: Duration, already_active_ok: bool },
     /// Name this instant on the timeline.
     Mark(String),
     /// Judge a measured quantity.
@@ -206,17 +245,29 @@ pub enum Probe {
     RepeatSeq,
 }
 
-/// Bench injections (the twin provides them).
+/// Bench injections: the `INJECT` requests of a software bench (ICD part 2, "Fault
+/// injection"). A real bench has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Injection {
-    /// The motor stalls, for a time or until cleared.
-    MotorStall {
-        duration: Option<Duration>,
-    },
+    /// `INJECT STALL 1`: the motor stalls, for `duration` (then `INJECT STALL 0`) or until
+    /// [`Injection::ClearMotorStall`].
+    MotorStall { duration: Option<Duration> },
+    /// `INJECT STALL 0`.
     ClearMotorStall,
+    /// `INJECT WATCHDOG`: the firmware resets at once.
     WatchdogReset,
-    /// The pump's next response is damaged on the line.
-    CorruptNextResponse,
+    /// `INJECT CORRUPT <permille>`: each frame, either direction, is damaged with this
+    /// probability (0..=1000); 0 stops it.
+    LinkCorrupt { permille: u16 },
+    /// `INJECT SILENCE <ms>`: the service port passes nothing for `duration` (whole ms).
+    LinkSilence { duration: Duration },
+    /// `INJECT SENSOR NACK <n>`: the flow sensor NACKs its next `count` transactions.
+    SensorNack { count: u32 },
+    /// `INJECT SENSOR AIR 1|0`: the sensor reports air in line (`on`), for `duration` (then
+    /// `0`) or until an injection with `on: false`.
+    SensorAir { on: bool, duration: Option<Duration> },
+    /// `INJECT SENSOR STUCK 1|0`: the sensor repeats its last reading, as [`Injection::SensorAir`].
+    SensorStuck { on: bool, duration: Option<Duration> },
 }
 
 impl Injection {
@@ -224,7 +275,11 @@ impl Injection {
         match self {
             Injection::MotorStall { .. } | Injection::ClearMotorStall => Capability::MotorStall,
             Injection::WatchdogReset => Capability::WatchdogReset,
-            Injection::CorruptNextResponse => Capability::FrameCorruption,
+            Injection::LinkCorrupt { .. } => Capability::FrameCorruption,
+            Injection::LinkSilence { .. } => Capability::LinkSilence,
+            Injection::SensorNack { .. } => Capability::SensorNack,
+            Injection::SensorAir { .. } => Capability::SensorAir,
+            Injection::SensorStuck { .. } => Capability::SensorStuck,
         }
     }
 }
@@ -292,7 +347,8 @@ pub enum Measure {
     BolusSpacingMin(Interval),
     /// Largest volume through the sensor in any window of this length within the interval.
     MaxWindowVolume { window: Duration, interval: Interval },
-    /// A value the pump reported in its last `STATUS` at or before the mark (or now).
+    /// A value of the pump's `STATUS`: the one the executor takes at the mark (it takes one at
+    /// every mark), or, without a mark, the last at or before the check.
     PumpValue { field: PumpField, at: Option<String> },
     /// How many times the condition occurred in the interval.
     Occurrences { condition: Condition, interval: Interval },
@@ -312,6 +368,9 @@ pub enum Measure {
     PumpChange { field: PumpField, interval: Interval },
     /// Events lost on the link: gaps in `evseq` (which starts at 1 at each `BOOT`).
     EvseqGaps(Interval),
+    /// A programmed setting as the pump's `SETTINGS` reports it: read at the mark (the executor
+    /// reads SETTINGS at every mark), or at the check. An exact digital value.
+    Setting { field: SettingField, at: Option<String> },
 }
 
 /// Canonical units of measured values.
@@ -352,6 +411,7 @@ impl Measure {
             Measure::FlowMean(_) => Unit::MicrolitresPerHour,
             Measure::Boluses { .. } | Measure::Occurrences { .. } | Measure::EvseqGaps(_) => Unit::Count,
             Measure::PumpValue { field, .. } | Measure::PumpChange { field, .. } => field.unit(),
+            Measure::Setting { field, .. } => field.unit(),
             Measure::Trumpet { .. } | Measure::FlowError { .. } => Unit::Percent,
         }
     }
@@ -377,7 +437,7 @@ impl Measure {
             | Measure::FlowError { interval: i, .. }
             | Measure::PumpChange { interval: i, .. }
             | Measure::Occurrences { interval: i, .. } => interval(i),
-            Measure::PumpValue { at, .. } => at.iter().map(String::as_str).collect(),
+            Measure::PumpValue { at, .. } | Measure::Setting { at, .. } => at.iter().map(String::as_str).collect(),
         }
     }
 }
@@ -398,6 +458,58 @@ impl PumpField {
             PumpField::ReservoirUl | PumpField::DeliveredUl => Unit::Microlitres,
             PumpField::PressureKpa => Unit::Kilopascal,
             PumpField::BasalUlH => Unit::MicrolitresPerHour,
+        }
+    }
+}
+
+/// The programmed settings the ICD's `SETTINGS` reports, by their wire keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingField {
+    BasalUlH,
+    DoseUl,
+    LockoutS,
+    MaxPer24h,
+    Max24hUl,
+    LowReservoirUl,
+    OcclusionKpa,
+    /// Therapy on (1) or off (0): a count.
+    Therapy,
+}
+
+impl SettingField {
+    pub const ALL: [SettingField; 8] = [
+        SettingField::BasalUlH,
+        SettingField::DoseUl,
+        SettingField::LockoutS,
+        SettingField::MaxPer24h,
+        SettingField::Max24hUl,
+        SettingField::LowReservoirUl,
+        SettingField::OcclusionKpa,
+        SettingField::Therapy,
+    ];
+
+    /// The ICD's key, as plans write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingField::BasalUlH => "basal_ul_h",
+            SettingField::DoseUl => "dose_ul",
+            SettingField::LockoutS => "lockout_s",
+            SettingField::MaxPer24h => "max_per_24h",
+            SettingField::Max24hUl => "max_24h_ul",
+            SettingField::LowReservoirUl => "low_reservoir_ul",
+            SettingField::OcclusionKpa => "occlusion_kpa",
+            SettingField::Therapy => "therapy",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            SettingField::BasalUlH => Unit::MicrolitresPerHour,
+            SettingField::DoseUl | SettingField::Max24hUl | SettingField::LowReservoirUl => Unit::Microlitres,
+            SettingField::LockoutS => Unit::Seconds,
+            SettingField::MaxPer24h | SettingField::Therapy => Unit::Count,
+            SettingField::OcclusionKpa => Unit::Kilopascal,
         }
     }
 }

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::applicability::not_applicable_on;
-use super::load::load_plans;
+use super::diag::sort_and_dedup;
+use super::load::{LoadOutcome, load_plans};
+use super::uncertainty::undecidable_checks;
 use crate::bench::BenchFile;
 
 pub use super::schema::schema_json;
@@ -34,6 +36,10 @@ pub fn check_command(
     let diagnostics = outcome.render_diagnostics();
     if !diagnostics.is_empty() {
         let _ = writeln!(err, "{diagnostics}");
+    }
+    let warnings = undecidable_on(&outcome, bench);
+    if !warnings.is_empty() {
+        let _ = writeln!(err, "{warnings}");
     }
 
     let (mut cases, mut applicable, mut not_applicable) = (0, 0, 0);
@@ -83,4 +89,25 @@ pub fn check_command(
         );
         EXIT_INVALID
     }
+}
+
+/// The warnings, rendered, for checks that `bench` can only find INCONCLUSIVE (its flow
+/// sensor's stated uncertainty is wider than their limits), once per check over the cases.
+fn undecidable_on(outcome: &LoadOutcome, bench: &BenchFile) -> String {
+    let mut out = String::new();
+    for file in &outcome.plans {
+        let mut warnings: Vec<_> = file
+            .cases
+            .iter()
+            .flat_map(|plan| undecidable_checks(plan, bench.flow_sensor.accuracy, &bench.name))
+            .map(|d| d.at_path(&file.path))
+            .collect();
+        sort_and_dedup(&mut warnings);
+        let source = outcome.files.iter().find(|f| f.path == file.path).and_then(|f| f.source.as_deref());
+        for w in &warnings {
+            out.push_str(if out.is_empty() { "" } else { "\n" });
+            out.push_str(&w.render(source));
+        }
+    }
+    out
 }

@@ -32,9 +32,20 @@ impl Loc {
     pub const FILE: Loc = Loc { pos: Pos { line: 0, column: 0 }, width: 0 };
 }
 
-/// One error in a plan file.
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Severity {
+    /// The plan cannot run: nothing moves.
+    #[default]
+    Error,
+    /// The plan can run, but something in it will not give the answer its author expects.
+    Warning,
+}
+
+/// One error (or warning) in a plan file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     /// The plan file, as the user named it (set by the loader).
     pub path: PathBuf,
     /// Where the offending token starts; line 0 when the error is about the whole file.
@@ -50,7 +61,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(at: Loc, message: impl Into<String>) -> Self {
-        Self { path: PathBuf::new(), pos: at.pos, width: at.width, message: message.into(), expected: None, hint: None }
+        Self {
+            severity: Severity::Error,
+            path: PathBuf::new(),
+            pos: at.pos,
+            width: at.width,
+            message: message.into(),
+            expected: None,
+            hint: None,
+        }
+    }
+
+    /// The same diagnostic as a warning.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
     }
 
     pub fn expected(mut self, expected: impl Into<String>) -> Self {
@@ -81,35 +106,120 @@ impl Diagnostic {
     }
 
     /// The diagnostic as rustc would print it; `source` is the file's text, for the snippet.
+    /// Whatever the file holds, the output is printable and bounded: control characters are
+    /// escaped, a long source line is cut to a window around the column, a long message is cut.
     pub fn render(&self, source: Option<&str>) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "error: {}", self.message);
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(out, "{label}: {}", printable(&self.message, MAX_MESSAGE_CHARS));
         let (line, column) = (self.pos.line, self.pos.column);
         let gutter = if line == 0 { 2 } else { line.to_string().len() };
         let pad = " ".repeat(gutter);
         if line == 0 {
-            let _ = writeln!(out, "{pad}--> {}", self.path.display());
+            let _ = writeln!(out, "{pad}--> {}", printable(&self.path.display().to_string(), MAX_MESSAGE_CHARS));
         } else {
-            let _ = writeln!(out, "{pad}--> {}:{line}:{column}", self.path.display());
+            let _ = writeln!(
+                out,
+                "{pad}--> {}:{line}:{column}",
+                printable(&self.path.display().to_string(), MAX_MESSAGE_CHARS)
+            );
             if let Some(text) = source.and_then(|s| s.lines().nth(line - 1)) {
-                // The caret keeps the source line's tabs so that it lines up under the token.
-                let lead: String =
-                    text.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-                let room = text.chars().count().saturating_sub(column.saturating_sub(1));
-                let carets = "^".repeat(self.width.min(room).max(1));
+                let (snippet, lead, carets) = snippet(text, column, self.width);
                 let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{line} | {text}");
+                let _ = writeln!(out, "{line} | {snippet}");
                 let _ = writeln!(out, "{pad} | {lead}{carets}");
             }
         }
         if let Some(e) = &self.expected {
-            let _ = writeln!(out, "{pad} = expected: {e}");
+            let _ = writeln!(out, "{pad} = expected: {}", printable(e, MAX_MESSAGE_CHARS));
         }
         if let Some(h) = &self.hint {
-            let _ = writeln!(out, "{pad} = hint: {h}");
+            let _ = writeln!(out, "{pad} = hint: {}", printable(h, MAX_MESSAGE_CHARS));
         }
         out
     }
+}
+
+/// The most characters of a source line shown in a snippet, and how many of them before the
+/// column when the line is cut.
+const SNIPPET_CHARS: usize = 160;
+const SNIPPET_BEFORE: usize = 60;
+/// The most characters of a message, an expectation or a hint shown.
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// A character as shown: itself, or an escape for a control character (`\0`, `\u{1b}`) and for
+/// the invisible bidirectional controls that would make the line read otherwise than it is.
+fn shown(c: char) -> std::borrow::Cow<'static, str> {
+    match c {
+        '\0' => "\\0".into(),
+        '\r' => "\\r".into(),
+        '\n' => "\\n".into(),
+        '\t' => "\t".into(),
+        c if c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+        {
+            format!("\\u{{{:x}}}", c as u32).into()
+        }
+        c => c.to_string().into(),
+    }
+}
+
+/// `text` with control characters escaped, cut to `max` characters (with `…`).
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&shown(c));
+    }
+    out
+}
+
+/// The snippet of `line` around `column` (1-based), the lead that puts the carets under the
+/// token (keeping the line's tabs) and the carets for `width` characters.
+fn snippet(line: &str, column: usize, width: usize) -> (String, String, String) {
+    let chars: Vec<char> = line.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let (start, end) = if chars.len() <= SNIPPET_CHARS {
+        (0, chars.len())
+    } else {
+        // From the line's start while the column is in view, else from a little before it.
+        let start = if at + SNIPPET_BEFORE < SNIPPET_CHARS { 0 } else { at - SNIPPET_BEFORE };
+        let start = start.min(chars.len().saturating_sub(SNIPPET_CHARS));
+        (start, (start + SNIPPET_CHARS).min(chars.len()))
+    };
+    let window = chars.get(start..end).unwrap_or_default();
+    let mut text = String::new();
+    let mut lead = String::new();
+    let mut carets = 0;
+    if start > 0 {
+        text.push('…');
+        lead.push(' ');
+    }
+    for (i, c) in window.iter().enumerate() {
+        let s = shown(*c);
+        let wide = s.chars().count();
+        text.push_str(&s);
+        let index = start + i;
+        if index < at {
+            if *c == '\t' {
+                lead.push('\t');
+            } else {
+                lead.push_str(&" ".repeat(wide));
+            }
+        } else if index < at + width.max(1) {
+            carets += wide;
+        }
+    }
+    if end < chars.len() {
+        text.push('…');
+    }
+    (text, lead, "^".repeat(carets.max(1)))
 }
 
 /// Diagnostics in file order (whole-file ones first), without duplicates: a plan with `cases:`
@@ -215,5 +325,30 @@ mod tests {
         assert_eq!(closest("xyz", ["alarm", "timeout"]), None);
         assert_eq!(closest("timeout", ["timeout"]), None);
         assert_eq!(closest("SRS-OCC-005", ["SRS-OCC-001", "SRS-OCC-002"]), None, "a tie is no suggestion");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_column_and_control_characters_are_escaped() {
+        let line = format!("{}\0bad{}", "[".repeat(100_000), "x".repeat(100_000));
+        let d = Diagnostic::new(Loc::new(1, 100_001, 4), format!("unknown key `\0{}`", "y".repeat(10_000)))
+            .at_path(Path::new("p"));
+        let out = d.render(Some(&line));
+        assert!(out.len() < 2000, "{} bytes", out.len());
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("error: unknown key `\\0yyy") && lines[0].ends_with('…'), "{}", lines[0]);
+        let (snippet, carets) = (lines[3], lines[4]);
+        assert!(snippet.starts_with("1 | …[[[") && snippet.ends_with("xxx…"), "{snippet}");
+        // The carets sit under the escaped NUL and the three letters after it.
+        let chars = |s: &str, i: usize| s[..i].chars().count();
+        let under = chars(snippet, snippet.find("\\0bad").unwrap());
+        assert_eq!(chars(carets, carets.find('^').unwrap()), under);
+        assert_eq!(carets.matches('^').count(), "\\0bad".len());
+    }
+
+    #[test]
+    fn bidirectional_controls_are_shown_not_obeyed() {
+        assert_eq!(printable("a\u{202e}b\x1b", 10), "a\\u{202e}b\\u{1b}");
+        assert_eq!(printable("abcdef", 3), "abc…");
     }
 }

@@ -2,7 +2,7 @@
 //! row's value before the plan is decoded. Each case is then decoded and validated on its
 //! own, so a value that is wrong in one case only is reported with that case's name.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::ast::Case;
 use super::decode::{Diags, MapView, map, name, required};
@@ -25,6 +25,11 @@ pub struct Cases {
     /// Whether every row was usable.
     pub complete: bool,
 }
+
+/// The most cases a plan may declare. Each case is a run on the bench (minutes to days): a
+/// thousand is already a campaign, and a table past it is a mistake (a generated file), refused
+/// before anything is expanded.
+pub const MAX_CASES: usize = 1000;
 
 fn is_param_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -56,6 +61,14 @@ pub fn read_cases(root: &Node, d: &mut Diags) -> Cases {
         out.complete = false;
         return out;
     }
+    if rows.len() > MAX_CASES {
+        d.push(
+            Diagnostic::new(key.loc(), format!("`cases` has {} rows; a plan has at most {MAX_CASES}", rows.len()))
+                .hint("each case is a run on the bench: split the table into several plans"),
+        );
+        out.complete = false;
+        return out;
+    }
     // Every key any row uses is a parameter (besides `name`).
     for row in rows {
         if let NodeKind::Map(entries) = &row.kind {
@@ -78,7 +91,7 @@ pub fn read_cases(root: &Node, d: &mut Diags) -> Cases {
     }
     let mut allowed: Vec<&str> = vec!["name"];
     allowed.extend(out.params.iter().map(|(p, _)| p.as_str()));
-    let mut names: Vec<(String, usize)> = Vec::new();
+    let mut names: HashMap<String, usize> = HashMap::new();
     for row in rows {
         let Some(m) = map(d, row, row.loc(), "a case", &allowed) else {
             out.complete = false;
@@ -89,7 +102,7 @@ pub fn read_cases(root: &Node, d: &mut Diags) -> Cases {
         let mut ok = true;
         let case_name = required(d, &m, "name", "the case's name, e.g. `500uLh`").and_then(|n| {
             let v = name(d, n, "case name")?;
-            if let Some((_, line)) = names.iter().find(|(x, _)| *x == v) {
+            if let Some(line) = names.get(&v) {
                 d.at(
                     n,
                     Diagnostic::new(n.loc(), format!("case name `{v}` is used twice"))
@@ -97,7 +110,7 @@ pub fn read_cases(root: &Node, d: &mut Diags) -> Cases {
                 );
                 return None;
             }
-            names.push((v.clone(), n.pos.line));
+            names.insert(v.clone(), n.pos.line);
             Some(v)
         });
         let mut params = BTreeMap::new();
@@ -254,6 +267,24 @@ pub fn check_references(root: &Node, cases: &Cases, d: &mut Diags) {
     }
 }
 
+/// The plan's tree for one case: every `${param}` outside `cases:` replaced by the case's
+/// value, and the `cases:` table itself left out (its value made empty: the decoder does not
+/// read it), so expanding N cases costs N trees, not N tables of N rows.
+pub fn substitute_case(root: &Node, values: &BTreeMap<String, Node>) -> Node {
+    let NodeKind::Map(entries) = &root.kind else { return substitute(root, values) };
+    let entries = entries
+        .iter()
+        .map(|(k, v)| {
+            if k.as_str() == Some("cases") {
+                (k.clone(), Node { kind: NodeKind::Null, ..v.clone_shallow() })
+            } else {
+                (k.clone(), substitute(v, values))
+            }
+        })
+        .collect();
+    Node { kind: NodeKind::Map(entries), ..root.clone_shallow() }
+}
+
 /// The tree with every `${param}` replaced by the case's value; a changed value keeps the
 /// position of the `${...}` it replaces and remembers its text as written. A value that is
 /// exactly `${param}` takes the parameter's value whole, so a list parameter gives a list.
@@ -262,7 +293,7 @@ pub fn substitute(node: &Node, values: &BTreeMap<String, Node>) -> Node {
         NodeKind::Scalar(s) if s.contains("${") => {
             let whole = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).and_then(|p| values.get(p));
             if let Some(v) = whole {
-                return Node { kind: v.kind.clone(), template: Some(s.clone()), ..node.clone() };
+                return Node { kind: v.kind.clone(), template: Some(s.clone()), ..node.clone_shallow() };
             }
             let mut text = s.clone();
             for (p, v) in values {
@@ -270,7 +301,7 @@ pub fn substitute(node: &Node, values: &BTreeMap<String, Node>) -> Node {
                     text = text.replace(&format!("${{{p}}}"), value);
                 }
             }
-            return Node { kind: NodeKind::Scalar(text), template: Some(s.clone()), ..node.clone() };
+            return Node { kind: NodeKind::Scalar(text), template: Some(s.clone()), ..node.clone_shallow() };
         }
         NodeKind::Seq(items) => NodeKind::Seq(items.iter().map(|i| substitute(i, values)).collect()),
         NodeKind::Map(entries) => {
@@ -278,7 +309,7 @@ pub fn substitute(node: &Node, values: &BTreeMap<String, Node>) -> Node {
         }
         other => other.clone(),
     };
-    Node { kind, ..node.clone() }
+    Node { kind, ..node.clone_shallow() }
 }
 
 #[cfg(test)]
@@ -367,5 +398,29 @@ mod tests {
         let (cases, diags, _) = read("steps:\n  - program: ${rate}\n");
         assert!(!cases.declared);
         assert_eq!(diags[0].message, "`${rate}` refers to a case parameter, but the plan has no `cases`");
+    }
+
+    #[test]
+    fn a_case_tree_leaves_the_table_out() {
+        let (cases, diags, root) = read(
+            "cases:\n  - { name: a, rate: 1 uL/h }\n  - { name: b, rate: 2 uL/h }\nsteps:\n  - program: ${rate}\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        let b = substitute_case(&root, &cases.values[1]);
+        let NodeKind::Map(top) = &b.kind else { panic!() };
+        assert_eq!(top[0].0.as_str(), Some("cases"));
+        assert_eq!(top[0].1.kind, NodeKind::Null, "the table is not copied into each case");
+        let NodeKind::Seq(steps) = &top[1].1.kind else { panic!() };
+        let NodeKind::Map(program) = &steps[0].kind else { panic!() };
+        assert_eq!(program[0].1.as_str(), Some("2 uL/h"));
+    }
+
+    #[test]
+    fn too_many_cases_are_refused_before_expanding() {
+        let rows: String = (0..MAX_CASES + 1).map(|i| format!("  - {{ name: c{i}, rate: 1 uL/h }}\n")).collect();
+        let (cases, diags, _) = read(&format!("cases:\n{rows}steps:\n  - program: ${{rate}}\n"));
+        assert!(cases.rows.is_empty());
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert!(messages.contains(&"`cases` has 1001 rows; a plan has at most 1000"), "{messages:?}");
     }
 }

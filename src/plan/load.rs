@@ -3,6 +3,7 @@
 //! in name order, not recursively (so `fixtures/plans/` does not pick up `broken/`).
 
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -83,7 +84,7 @@ pub fn load_plans(paths: &[PathBuf]) -> LoadOutcome {
                     ],
                 }),
                 Ok(found) => files.extend(found),
-                Err(e) => outcome.files.push(unreadable(path, &e)),
+                Err(e) => outcome.files.push(ReadError::Io(e).report(path)),
             }
         } else {
             files.push(path.clone());
@@ -94,9 +95,9 @@ pub fn load_plans(paths: &[PathBuf]) -> LoadOutcome {
         if loaded.iter().any(|f| f.report.path == path) {
             continue; // named twice (a file and its directory): load it once
         }
-        match std::fs::read(&path) {
+        match read_plan_file(&path) {
             Ok(bytes) => loaded.push(load_bytes(&path, &bytes)),
-            Err(e) => outcome.files.push(unreadable(&path, &e)),
+            Err(e) => outcome.files.push(e.report(&path)),
         }
     }
     // Plan ids are unique across the files of one invocation.
@@ -132,12 +133,15 @@ pub fn load_plans(paths: &[PathBuf]) -> LoadOutcome {
     outcome
 }
 
+/// The `*.yaml` and `*.yml` entries of `dir` that are not directories, in name order. An
+/// entry named like a plan that is not a regular file (a FIFO, a dangling link) is kept, so
+/// that reading it reports what it is instead of skipping it silently.
 fn plan_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let ext = path.extension().and_then(|e| e.to_str());
-        if path.is_file() && matches!(ext, Some("yaml" | "yml")) {
+        if !path.is_dir() && matches!(ext, Some("yaml" | "yml")) {
             found.push(path);
         }
     }
@@ -145,17 +149,107 @@ fn plan_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-fn unreadable(path: &Path, e: &std::io::Error) -> FileReport {
-    let hint = if e.kind() == std::io::ErrorKind::NotFound {
-        "check the path; `rig check` with no path checks `test-plans/`"
-    } else {
-        "check the file's permissions"
-    };
-    FileReport {
-        path: path.to_path_buf(),
-        source: None,
-        diagnostics: vec![Diagnostic::new(Loc::FILE, format!("cannot read: {e}")).hint(hint).at_path(path)],
+/// The largest plan file read: a plan is written by hand and is a few kilobytes; a file past
+/// this is not one (and would cost memory out of proportion while it is checked).
+pub const MAX_PLAN_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a plan file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    /// Not a regular file: what it is instead.
+    NotAFile(&'static str),
+    /// Larger than [`MAX_PLAN_FILE_BYTES`]; its size, when the file system says it.
+    TooLarge {
+        bytes: Option<u64>,
+    },
+}
+
+impl ReadError {
+    fn report(&self, path: &Path) -> FileReport {
+        let (message, hint) = match self {
+            ReadError::Io(e) if e.raw_os_error() == Some(libc::ELOOP) => (
+                "cannot read: its symbolic links loop (a link that leads back to itself)".to_string(),
+                "point the link at the plan file itself".to_string(),
+            ),
+            ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                format!("cannot read: {e}"),
+                "check the path; `rig check` with no path checks `test-plans/`".to_string(),
+            ),
+            ReadError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                (format!("cannot read: {e}"), "check the file's permissions".to_string())
+            }
+            ReadError::Io(e) => (format!("cannot read: {e}"), "check the path and the file".to_string()),
+            ReadError::NotAFile(what) => (
+                format!("cannot read: it is {what}, not a plan file"),
+                "give the path of a plan file (`*.yaml`) or of a directory of them".to_string(),
+            ),
+            ReadError::TooLarge { bytes } => (
+                format!(
+                    "cannot read: the file is {}; a plan file is at most {} MiB",
+                    bytes
+                        .map_or("larger than that".to_string(), |b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))),
+                    MAX_PLAN_FILE_BYTES / (1024 * 1024)
+                ),
+                "a plan is written by hand and is a few kilobytes: check the path".to_string(),
+            ),
+        };
+        FileReport {
+            path: path.to_path_buf(),
+            source: None,
+            diagnostics: vec![Diagnostic::new(Loc::FILE, message).hint(hint).at_path(path)],
+        }
     }
+}
+
+/// What a file that is not a regular file is, in words.
+fn file_type_name(t: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Reads a plan file: a regular file of at most [`MAX_PLAN_FILE_BYTES`]. The type and size are
+/// checked before reading (a FIFO would block, `/dev/zero` never ends), the file is opened
+/// without blocking and checked again once open (it may have been replaced meanwhile), and
+/// at most one byte past the cap is read, so a file growing underneath cannot exceed it.
+pub fn read_plan_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let check = |meta: &std::fs::Metadata| -> Result<(), ReadError> {
+        if let Some(what) = file_type_name(meta.file_type()) {
+            return Err(ReadError::NotAFile(what));
+        }
+        if meta.len() > MAX_PLAN_FILE_BYTES {
+            return Err(ReadError::TooLarge { bytes: Some(meta.len()) });
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(ReadError::Io)?)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    check(&file.metadata().map_err(ReadError::Io)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PLAN_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_PLAN_FILE_BYTES {
+        return Err(ReadError::TooLarge { bytes: None }); // it grew while it was read
+    }
+    Ok(bytes)
 }
 
 /// One plan file loaded.
@@ -225,7 +319,7 @@ pub fn load_text(text: &str) -> TextOutcome {
     // With `cases:` but no usable row, there is nothing to decode: the table's errors say why.
     for (case, values) in runs {
         let mut d = Diags::new(case.as_ref().map(|c| c.name.clone()));
-        let tree = if case.is_some() { expand::substitute(&root, values) } else { root.clone() };
+        let tree = if case.is_some() { expand::substitute_case(&root, values) } else { root.clone() };
         let decoded = decode::decode(&tree, case, &mut d);
         validate::validate(&decoded.facts, &mut d);
         id = id.or(decoded.facts.id.clone());

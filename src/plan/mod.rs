@@ -15,11 +15,13 @@ pub mod expand;
 pub mod load;
 pub mod requirements;
 pub mod schema;
+pub mod settings;
+pub mod uncertainty;
 pub mod units;
 pub mod validate;
 pub mod yaml;
 
-pub use applicability::{not_applicable, not_applicable_on};
+pub use applicability::{not_applicable, not_applicable_given, not_applicable_on};
 pub use ast::*;
 pub use commands::{check_command, schema_json};
 pub use coverage::{Coverage, coverage_doc};

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::decode::{INJECTIONS, PUMP_FIELDS};
+use super::decode::kinds::STEP_KINDS;
 use super::requirements::REQUIREMENTS;
 use super::units::Dimension;
 use crate::plan::Capability;
@@ -112,238 +112,359 @@ fn step(kind: &str, value: Value) -> Value {
     })
 }
 
-fn actions() -> Vec<Value> {
-    let alarms = words(AlarmCode::ALL, AlarmCode::as_str);
-    let only_expect = json!({
-        "anyOf": [
-            { "type": "null" },
-            object("With an expectation of the pump's answer.", json!({ "expect": r("expect") }), &["expect"]),
-        ]
-    });
-    vec![
-        step("start", merge(json!({ "description": "START: therapy on." }), only_expect.clone())),
-        step("stop", merge(json!({ "description": "STOP: therapy off, on purpose." }), only_expect)),
-        step(
-            "fill",
-            json!({ "description": "FILL: the reservoir now holds this volume.", "anyOf": [
-                quantity(Dimension::Volume, "The volume in the reservoir."),
-                object("FILL with an expectation.", with_expect(json!({ "volume": quantity(Dimension::Volume, "The volume in the reservoir.") })), &["volume"]),
-            ]}),
-        ),
-        step(
-            "program",
-            json!({ "description": "PROGRAM: the basal rate.", "anyOf": [
-                quantity(Dimension::Flow, "The basal rate."),
-                object("PROGRAM with an expectation.", with_expect(json!({ "basal": quantity(Dimension::Flow, "The basal rate.") })), &["basal"]),
-            ]}),
-        ),
-        step(
-            "limit",
-            json!({ "description": "LIMIT: the most volume delivered in any rolling 24 h.", "anyOf": [
-                quantity(Dimension::Volume, "The 24 h limit."),
-                object("LIMIT with an expectation.", with_expect(json!({ "max_24h": quantity(Dimension::Volume, "The 24 h limit.") })), &["max_24h"]),
-            ]}),
-        ),
-        step(
-            "alarm_config",
-            object(
-                "ALARM_CONFIG: alarm thresholds.",
-                with_expect(json!({
-                    "low_reservoir": quantity(Dimension::Volume, "RESERVOIR_LOW threshold."),
-                    "occlusion": quantity(Dimension::Pressure, "OCCLUSION threshold."),
-                })),
-                &["low_reservoir", "occlusion"],
-            ),
-        ),
-        step(
-            "bolus_config",
-            object(
-                "BOLUS_CONFIG: the patient bolus.",
-                with_expect(json!({
-                    "dose": quantity(Dimension::Volume, "The bolus dose."),
-                    "lockout": quantity(Dimension::Duration, "Least time between the starts of granted boluses (whole seconds)."),
-                    "max_per_24h": r("count"),
-                })),
-                &["dose", "lockout", "max_per_24h"],
-            ),
-        ),
-        step(
-            "bolus",
-            json!({ "description": "A patient bolus request: once, or repeated.", "anyOf": [
-                { "type": "null" },
-                object(
-                    "Once with an expectation (`expect`), or repeated (`every` with `count` or `for`).",
-                    json!({
-                        "every": quantity(Dimension::Duration, "Time between requests; the first is made at once."),
-                        "count": r("count"),
-                        "for": quantity(Dimension::Duration, "Requests for this long: floor(for / every) requests."),
-                        "expect": r("expect"),
-                    }),
-                    &[],
-                ),
-            ]}),
-        ),
-        step(
-            "ack",
-            json!({ "description": "ACK: acknowledge an alarm.", "anyOf": [
-                vocabulary(&alarms, "The alarm code."),
-                object("ACK with an expectation.", with_expect(json!({ "alarm": vocabulary(&alarms, "The alarm code.") })), &["alarm"]),
-            ]}),
-        ),
-        step(
-            "valve",
-            json!({ "enum": ["close", "open"], "description": "Close (energise: block the line) or open the occlusion valve." }),
-        ),
-        step(
-            "prompt",
-            json!({ "type": "string", "minLength": 1, "description": "Ask the operator to do something and wait for confirmation (needs `operator`)." }),
-        ),
-        step(
-            "probe",
-            json!({ "description": "A link-level probe (SRS-COM).", "anyOf": [
-                { "const": "repeat_seq", "description": "Repeat the previous request with its seq." },
-                object(
-                    "`bad_crc: <request>` or `repeat_seq: true`, with an optional expectation.",
-                    with_expect(json!({
-                        "bad_crc": { "type": "string", "description": "A request as on the wire, without seq, sent with a corrupted CRC, e.g. `STOP`." },
-                        "repeat_seq": { "const": true, "description": "Repeat the previous request with its seq." },
-                    })),
-                    &[],
-                ),
-            ]}),
-        ),
-        step(
-            "inject",
-            json!({ "description": "A bench injection (the twin provides them).", "anyOf": [
-                { "enum": INJECTIONS },
-                object("A motor stall for a time.", json!({ "motor_stall": quantity(Dimension::Duration, "How long the motor stalls.") }), &["motor_stall"]),
-            ]}),
-        ),
-    ]
-}
+/// The schema of each step kind's value and each measure's, named as in the tables of
+/// [`crate::plan::decode::kinds`], which list them.
+pub mod fragments {
+    use serde_json::{Value, json};
 
-fn measures() -> Value {
-    let reasons = words(DenyReason::ALL, DenyReason::as_str);
-    let mut denied: Vec<&str> = reasons.clone();
-    denied.push("any");
-    let interval = |description: &str| object(description, interval_properties(), &["from"]);
-    json!({
-        "time_to": object(
-            "Time from a mark to the first occurrence of a condition after it (a duration).",
-            merge(condition_properties(), json!({ "from": { "type": "string", "pattern": NAME, "description": "The mark to time from." } })),
-            &["from"],
-        ),
-        "volume": interval("Volume through the flow sensor over the interval."),
-        "flow_mean": interval("Mean flow over the interval."),
-        "boluses": object(
-            "Granted or denied bolus requests in the interval (a count).",
-            merge(interval_properties(), json!({
-                "granted": { "const": true, "description": "Count granted requests." },
-                "denied": vocabulary(&denied, "Count requests denied for this reason (`any`: every refusal)."),
+    use super::{
+        NAME, PARAM, condition_properties, interval_properties, merge, object, quantity, r, vocabulary, with_expect,
+        words,
+    };
+    use crate::plan::SettingField;
+    use crate::plan::decode::PUMP_FIELDS;
+    use crate::plan::decode::inject::BARE_INJECTIONS;
+    use crate::plan::decode::kinds::MEASURES;
+    use crate::plan::units::Dimension;
+    use crate::protocol::{AlarmCode, DenyReason};
+
+    fn only_expect() -> Value {
+        json!({
+            "anyOf": [
+                { "type": "null" },
+                object("With an expectation of the pump's answer.", json!({ "expect": r("expect") }), &["expect"]),
+            ]
+        })
+    }
+
+    pub fn start() -> Value {
+        merge(json!({ "description": "START: therapy on." }), only_expect())
+    }
+
+    pub fn stop() -> Value {
+        merge(json!({ "description": "STOP: therapy off, on purpose." }), only_expect())
+    }
+
+    pub fn fill() -> Value {
+        json!({ "description": "FILL: the reservoir now holds this volume.", "anyOf": [
+            quantity(Dimension::Volume, "The volume in the reservoir."),
+            object("FILL with an expectation.", with_expect(json!({ "volume": quantity(Dimension::Volume, "The volume in the reservoir.") })), &["volume"]),
+        ]})
+    }
+
+    pub fn program() -> Value {
+        json!({ "description": "PROGRAM: the basal rate.", "anyOf": [
+            quantity(Dimension::Flow, "The basal rate."),
+            object("PROGRAM with an expectation.", with_expect(json!({ "basal": quantity(Dimension::Flow, "The basal rate.") })), &["basal"]),
+        ]})
+    }
+
+    pub fn limit() -> Value {
+        json!({ "description": "LIMIT: the most volume delivered in any rolling 24 h.", "anyOf": [
+            quantity(Dimension::Volume, "The 24 h limit."),
+            object("LIMIT with an expectation.", with_expect(json!({ "max_24h": quantity(Dimension::Volume, "The 24 h limit.") })), &["max_24h"]),
+        ]})
+    }
+
+    pub fn alarm_config() -> Value {
+        object(
+            "ALARM_CONFIG: alarm thresholds.",
+            with_expect(json!({
+                "low_reservoir": quantity(Dimension::Volume, "RESERVOIR_LOW threshold."),
+                "occlusion": quantity(Dimension::Pressure, "OCCLUSION threshold."),
             })),
+            &["low_reservoir", "occlusion"],
+        )
+    }
+
+    pub fn bolus_config() -> Value {
+        object(
+            "BOLUS_CONFIG: the patient bolus.",
+            with_expect(json!({
+                "dose": quantity(Dimension::Volume, "The bolus dose."),
+                "lockout": quantity(Dimension::Duration, "Least time between the starts of granted boluses (whole seconds)."),
+                "max_per_24h": r("count"),
+            })),
+            &["dose", "lockout", "max_per_24h"],
+        )
+    }
+
+    pub fn bolus() -> Value {
+        json!({ "description": "A patient bolus request: once, or repeated.", "anyOf": [
+            { "type": "null" },
+            object(
+                "Once with an expectation (`expect`), or repeated (`every` with `count` or `for`).",
+                json!({
+                    "every": quantity(Dimension::Duration, "Time between requests; the first is made at once."),
+                    "count": r("count"),
+                    "for": quantity(Dimension::Duration, "Requests for this long: floor(for / every) requests."),
+                    "expect": r("expect"),
+                }),
+                &[],
+            ),
+        ]})
+    }
+
+    pub fn ack() -> Value {
+        let alarms = words(AlarmCode::ALL, AlarmCode::as_str);
+        json!({ "description": "ACK: acknowledge an alarm.", "anyOf": [
+            vocabulary(&alarms, "The alarm code."),
+            object("ACK with an expectation.", with_expect(json!({ "alarm": vocabulary(&alarms, "The alarm code.") })), &["alarm"]),
+        ]})
+    }
+
+    pub fn valve() -> Value {
+        json!({ "enum": ["close", "open"], "description": "Close (energise: block the line) or open the occlusion valve." })
+    }
+
+    pub fn prompt() -> Value {
+        json!({ "type": "string", "minLength": 1, "description": "Ask the operator to do something and wait for confirmation (needs `operator`)." })
+    }
+
+    pub fn probe() -> Value {
+        json!({ "description": "A link-level probe (SRS-COM).", "anyOf": [
+            { "const": "repeat_seq", "description": "Repeat the previous request with its seq." },
+            object(
+                "`bad_crc: <request>` or `repeat_seq: true`, with an optional expectation.",
+                with_expect(json!({
+                    "bad_crc": { "type": "string", "description": "A request as on the wire, without seq, sent with a corrupted CRC, e.g. `STOP`." },
+                    "repeat_seq": { "const": true, "description": "Repeat the previous request with its seq." },
+                })),
+                &[],
+            ),
+        ]})
+    }
+
+    pub fn inject() -> Value {
+        json!({ "description": "A bench injection: an INJECT request of a software bench (ICD part 2); a real bench has none.", "anyOf": [
+            { "enum": BARE_INJECTIONS },
+            object("A motor stall for a time.", json!({ "motor_stall": quantity(Dimension::Duration, "How long the motor stalls.") }), &["motor_stall"]),
+            object("INJECT CORRUPT: each frame on the service port damaged with this probability.", json!({
+                "link": { "const": "corrupt" },
+                "permille": { "anyOf": [{ "type": "integer", "minimum": 0, "maximum": 1000 }, r("param")], "description": "Per mille of frames damaged, 0 (stop) to 1000." },
+            }), &["link", "permille"]),
+            object("INJECT SILENCE: the service port passes nothing for a time.", json!({
+                "link": { "const": "silence" },
+                "for": quantity(Dimension::Duration, "How long, in whole milliseconds, at most 10 min."),
+            }), &["link", "for"]),
+            object("INJECT SENSOR NACK: the flow sensor NACKs its next transactions.", json!({
+                "sensor": { "const": "nack" },
+                "count": r("count"),
+            }), &["sensor", "count"]),
+            object("INJECT SENSOR AIR / STUCK: until `on: false`, or for a time.", json!({
+                "sensor": { "enum": ["air", "stuck"] },
+                "on": { "type": "boolean", "description": "`false` ends the fault (default `true`)." },
+                "for": quantity(Dimension::Duration, "How long, at most 24 h (then it ends)."),
+            }), &["sensor"]),
+        ]})
+    }
+
+    pub fn wait() -> Value {
+        quantity(Dimension::Duration, "Let bench time pass.")
+    }
+
+    pub fn wait_until() -> Value {
+        object(
+            "Wait for a condition, at most `timeout`.",
+            merge(
+                condition_properties(),
+                json!({
+                    "timeout": quantity(Dimension::Duration, "The longest wait."),
+                    "already_active": { "const": "ok", "description": "With `alarm`: an alarm already active when the wait begins ends it at once (without: the case ends ERROR)." },
+                }),
+            ),
+            &["timeout"],
+        )
+    }
+
+    pub fn mark() -> Value {
+        json!({ "type": "string", "pattern": NAME, "not": { "enum": ["start", "now"] }, "description": "Name this instant on the timeline." })
+    }
+
+    pub fn check() -> Value {
+        let limit = json!({
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": format!("^[0-9]+(\\.[0-9]+)? [^ ]+$|^[0-9]+$|{PARAM}") },
+                { "enum": ["on", "off"], "description": "For `setting: therapy`: 1 and 0." },
+            ],
+        });
+        let mut properties = json!({
+            "id": { "type": "string", "pattern": NAME, "description": "Unique in the plan and stable across versions: results and baselines key on it." },
+            "title": { "type": "string", "description": "What the check shows, in a line (default: the measure and its limits)." },
+            "verifies": r("verifies"),
+            "min": merge(json!({ "description": "Lowest acceptable value, in the measure's unit (a count is a bare number)." }), limit.clone()),
+            "max": merge(json!({ "description": "Highest acceptable value, in the measure's unit." }), limit.clone()),
+            "nominal": merge(json!({ "description": "Nominal value, with `tolerance`." }), limit.clone()),
+            "tolerance": merge(json!({ "description": "Tolerance around `nominal`: a percentage (`10 %`) or a value in the measure's unit." }), limit.clone()),
+            "drift": merge(json!({ "description": "How far the value may move from the approved baseline's before `rig run --baseline` reports it (in the measure's unit)." }), limit),
+        });
+        if let Value::Object(p) = &mut properties {
+            p.extend(MEASURES.iter().map(|m| (m.name.to_string(), (m.schema)())));
+        }
+        let one_measure: Vec<Value> = MEASURES.iter().map(|m| json!({ "required": [m.name] })).collect();
+        json!({
+            "type": "object",
+            "description": "Judge a measured quantity against limits.",
+            "additionalProperties": false,
+            "required": ["id"],
+            "properties": properties,
+            "allOf": [
+                { "oneOf": one_measure },
+                { "anyOf": [{ "required": ["min"] }, { "required": ["max"] }, { "required": ["nominal", "tolerance"] }] },
+            ],
+        })
+    }
+
+    fn interval(description: &str) -> Value {
+        object(description, interval_properties(), &["from"])
+    }
+
+    fn denied() -> Vec<&'static str> {
+        let mut denied = words(DenyReason::ALL, DenyReason::as_str);
+        denied.push("any");
+        denied
+    }
+
+    pub fn time_to() -> Value {
+        object(
+            "Time from a mark to the first occurrence of a condition after it (a duration).",
+            merge(
+                condition_properties(),
+                json!({ "from": { "type": "string", "pattern": NAME, "description": "The mark to time from." } }),
+            ),
             &["from"],
-        ),
-        "bolus_spacing_min": interval("Shortest time between the starts of consecutive granted boluses (a duration)."),
-        "max_window_volume": object(
+        )
+    }
+
+    pub fn volume() -> Value {
+        interval("Volume through the flow sensor over the interval.")
+    }
+
+    pub fn flow_mean() -> Value {
+        interval("Mean flow over the interval.")
+    }
+
+    pub fn boluses() -> Value {
+        object(
+            "Granted or denied bolus requests in the interval (a count).",
+            merge(
+                interval_properties(),
+                json!({
+                    "granted": { "const": true, "description": "Count granted requests." },
+                    "denied": vocabulary(&denied(), "Count requests denied for this reason (`any`: every refusal)."),
+                }),
+            ),
+            &["from"],
+        )
+    }
+
+    pub fn bolus_spacing_min() -> Value {
+        interval("Shortest time between the starts of consecutive granted boluses (a duration).")
+    }
+
+    pub fn max_window_volume() -> Value {
+        object(
             "Largest volume through the sensor in any window of this length within the interval.",
             merge(interval_properties(), json!({ "window": quantity(Dimension::Duration, "The window's length.") })),
             &["window", "from"],
-        ),
-        "pump_status": object(
+        )
+    }
+
+    pub fn pump_status() -> Value {
+        object(
             "A value of the pump's last STATUS at or before a mark (or now).",
             json!({
                 "field": { "enum": PUMP_FIELDS, "description": "The STATUS field." },
                 "at": { "type": "string", "pattern": NAME, "description": "A mark, or `now` (the default)." },
             }),
             &["field"],
-        ),
-        "occurrences": object(
+        )
+    }
+
+    pub fn occurrences() -> Value {
+        object(
             "How many times a condition occurred in the interval (a count).",
             merge(condition_properties(), interval_properties()),
             &["from"],
-        ),
-        "min_window_volume": object(
+        )
+    }
+
+    pub fn min_window_volume() -> Value {
+        object(
             "Smallest volume through the sensor in any window of this length within the interval.",
             merge(interval_properties(), json!({ "window": quantity(Dimension::Duration, "The window's length.") })),
             &["window", "from"],
-        ),
-        "trumpet": object(
+        )
+    }
+
+    pub fn trumpet() -> Value {
+        object(
             "One point of the trumpet curve (IEC 60601-2-24 method, S = 0.5 min): the largest deviation (%, magnitude) from `rate` of the mean flow in any window of this length within the interval.",
-            merge(interval_properties(), json!({
-                "window": quantity(Dimension::Duration, "The observation window P: a whole number of half minutes, e.g. `2 min`, `31 min`."),
-                "rate": quantity(Dimension::Flow, "The programmed rate r."),
-            })),
+            merge(
+                interval_properties(),
+                json!({
+                    "window": quantity(Dimension::Duration, "The observation window P: a whole number of half minutes, e.g. `2 min`, `31 min`."),
+                    "rate": quantity(Dimension::Flow, "The programmed rate r."),
+                }),
+            ),
             &["window", "rate", "from"],
-        ),
-        "flow_error": object(
+        )
+    }
+
+    pub fn flow_error() -> Value {
+        object(
             "Deviation (%, magnitude) of the mean flow over the interval from `rate`: the overall error A.",
             merge(interval_properties(), json!({ "rate": quantity(Dimension::Flow, "The programmed rate.") })),
             &["rate", "from"],
-        ),
-        "flow_stop_to": object(
-            "Time from when the flow sensor saw delivery stop (after the mark) to the first occurrence of a condition (a duration).",
-            merge(condition_properties(), json!({ "after": { "type": "string", "pattern": NAME, "description": "A mark set while the flow still ran." } })),
-            &["after"],
-        ),
-        "pump_change": object(
-            "Change of a STATUS field from the first STATUS at or after `from` to the last at or before `to`.",
-            merge(interval_properties(), json!({ "field": { "enum": PUMP_FIELDS, "description": "The STATUS field." } })),
-            &["field", "from"],
-        ),
-        "evseq_gaps": interval("Gaps in the pump's event numbering (evseq) among the events received (a count)."),
-    })
-}
-
-fn check() -> Value {
-    let limit = json!({
-        "anyOf": [
-            { "type": "integer", "minimum": 0 },
-            { "type": "string", "pattern": format!("^[0-9]+(\\.[0-9]+)? [^ ]+$|^[0-9]+$|{PARAM}") },
-        ],
-    });
-    let mut properties = json!({
-        "id": { "type": "string", "pattern": NAME, "description": "Unique in the plan and stable across versions: results and baselines key on it." },
-        "title": { "type": "string", "description": "What the check shows, in a line (default: the measure and its limits)." },
-        "verifies": r("verifies"),
-        "min": merge(json!({ "description": "Lowest acceptable value, in the measure's unit (a count is a bare number)." }), limit.clone()),
-        "max": merge(json!({ "description": "Highest acceptable value, in the measure's unit." }), limit.clone()),
-        "nominal": merge(json!({ "description": "Nominal value, with `tolerance`." }), limit.clone()),
-        "tolerance": merge(json!({ "description": "Tolerance around `nominal`: a percentage (`10 %`) or a value in the measure's unit." }), limit.clone()),
-        "drift": merge(json!({ "description": "How far the value may move from the approved baseline's before `rig run --baseline` reports it (in the measure's unit)." }), limit),
-    });
-    if let (Value::Object(p), Value::Object(m)) = (&mut properties, measures()) {
-        p.extend(m);
+        )
     }
-    let one_measure: Vec<Value> = super::decode::MEASURE_KEYS.iter().map(|k| json!({ "required": [k] })).collect();
-    json!({
-        "type": "object",
-        "description": "Judge a measured quantity against limits.",
-        "additionalProperties": false,
-        "required": ["id"],
-        "properties": properties,
-        "allOf": [
-            { "oneOf": one_measure },
-            { "anyOf": [{ "required": ["min"] }, { "required": ["max"] }, { "required": ["nominal", "tolerance"] }] },
-        ],
-    })
+
+    pub fn flow_stop_to() -> Value {
+        object(
+            "Time from when the flow sensor saw delivery stop (after the mark) to the first occurrence of a condition (a duration).",
+            merge(
+                condition_properties(),
+                json!({ "after": { "type": "string", "pattern": NAME, "description": "A mark set while the flow still ran." } }),
+            ),
+            &["after"],
+        )
+    }
+
+    pub fn pump_change() -> Value {
+        object(
+            "Change of a STATUS field from the first STATUS at or after `from` to the last at or before `to`.",
+            merge(
+                interval_properties(),
+                json!({ "field": { "enum": PUMP_FIELDS, "description": "The STATUS field." } }),
+            ),
+            &["field", "from"],
+        )
+    }
+
+    pub fn setting() -> Value {
+        let fields: Vec<&str> = SettingField::ALL.iter().map(|f| f.name()).collect();
+        let field =
+            json!({ "enum": fields, "description": "The SETTINGS field (ICD key); `therapy` is 1 = on, 0 = off." });
+        json!({ "description": "A programmed setting as the pump's SETTINGS reports it, read at a mark or at the check.", "anyOf": [
+            field.clone(),
+            object("The setting read at a mark.", json!({
+                "field": field,
+                "at": { "type": "string", "pattern": NAME, "description": "A mark, or `now` (the default)." },
+            }), &["field"]),
+        ]})
+    }
+
+    pub fn evseq_gaps() -> Value {
+        interval("Gaps in the pump's event numbering (evseq) among the events received (a count).")
+    }
 }
 
-fn steps() -> Vec<Value> {
-    let mut all = actions();
-    all.push(step("wait", quantity(Dimension::Duration, "Let bench time pass.")));
-    all.push(step(
-        "wait_until",
-        object(
-            "Wait for a condition, at most `timeout`.",
-            merge(condition_properties(), json!({ "timeout": quantity(Dimension::Duration, "The longest wait.") })),
-            &["timeout"],
-        ),
-    ));
-    all.push(step(
-        "mark",
-        json!({ "type": "string", "pattern": NAME, "not": { "enum": ["start", "now"] }, "description": "Name this instant on the timeline." }),
-    ));
-    all.push(step("check", check()));
+/// `{ kind: value }` for each step kind of the table allowed in `setup` (`true`) or `steps`.
+fn steps(setup: bool) -> Vec<Value> {
+    let bare: Vec<&str> = STEP_KINDS.iter().filter(|k| k.bare).map(|k| k.name).collect();
+    let mut all = vec![json!({ "enum": bare, "description": "An action without arguments." })];
+    all.extend(STEP_KINDS.iter().filter(|k| k.in_setup || !setup).map(|k| step(k.name, (k.schema)())));
     all
 }
 
@@ -354,12 +475,8 @@ pub fn schema_json() -> String {
     let mut refusals: Vec<&str> = words(ErrCode::ALL, ErrCode::as_str);
     refusals.extend(words(DenyReason::ALL, DenyReason::as_str));
     refusals.push("any");
-    let mut bare_actions =
-        vec![json!({ "enum": ["start", "stop", "bolus"], "description": "An action without arguments." })];
-    bare_actions.extend(actions());
-    let mut all_steps =
-        vec![json!({ "enum": ["start", "stop", "bolus"], "description": "An action without arguments." })];
-    all_steps.extend(steps());
+    let bare_actions = steps(true);
+    let all_steps = steps(false);
     let schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "rig test plan",
@@ -373,7 +490,7 @@ pub fn schema_json() -> String {
             "version": { "type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$", "description": "The plan's version, MAJOR.MINOR.PATCH." },
             "covers": { "type": "array", "items": { "enum": srs }, "uniqueItems": true, "description": "The SRS requirements the plan covers; each is verified by some check." },
             "requires": { "type": "array", "items": { "enum": capabilities }, "uniqueItems": true, "description": "What the bench must provide; a bench without it reports the plan not applicable." },
-            "sample_period": quantity(Dimension::Duration, "Flow sensor read period, 100 ms to 1 h (default 1 s)."),
+            "sample_period": quantity(Dimension::Duration, "Flow sensor read period, 10 ms to 1 h (default 1 s)."),
             "status_period": quantity(Dimension::Duration, "Pump STATUS poll period, at least sample_period (default 10 s)."),
             "max_duration": quantity(Dimension::Duration, "A bound on each case's bench time: the run is aborted past it."),
             "cases": {
@@ -428,6 +545,7 @@ mod tests {
         let steps = v["properties"]["steps"]["items"]["anyOf"].as_array().unwrap();
         let kinds: Vec<&str> =
             steps.iter().filter_map(|s| s["required"].as_array()).filter_map(|r| r[0].as_str()).collect();
-        assert_eq!(kinds, crate::plan::decode::STEP_KINDS);
+        let table: Vec<&str> = STEP_KINDS.iter().map(|k| k.name).collect();
+        assert_eq!(kinds, table);
     }
 }

@@ -314,6 +314,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, QuantityError> {
         .map_err(|_| fail(format!("`{text}` is not a usable duration"), Dimension::Duration, None))
 }
 
+/// Units as exact ratios to the canonical unit (numerator, denominator), for
+/// [`decimals_beyond`]: `UNITS`' factors are these ratios as floats.
+fn ratio(symbol: &str) -> Option<(u128, u128)> {
+    Some(match symbol {
+        "ms" => (1, 1000),
+        "s" | "uL" | "µL" | "uL/h" | "µL/h" | "kPa" | "%" => (1, 1),
+        "min" | "uL/min" | "µL/min" => (60, 1),
+        "h" => (3600, 1),
+        "mL" | "mL/h" => (1000, 1),
+        "uL/day" | "µL/day" => (1, 24),
+        "mL/day" => (1000, 24),
+        _ => return None,
+    })
+}
+
+/// Whether the quantity `text` (well formed) has more than `decimals` decimals once in its
+/// canonical unit: `100.0001 uL/h` and `1 uL/day` (0.041666… uL/h) have more than 3,
+/// `1.2345 mL` (1234.5 uL) has not. Computed exactly from the digits, not from a float.
+pub fn decimals_beyond(text: &str, decimals: u32) -> bool {
+    let Some((number, unit)) = text.split_once(' ') else { return false };
+    let Some((num, den)) = ratio(&unit.replacen('μ', "µ", 1)) else { return false };
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    let frac = frac.trim_end_matches('0');
+    // Past this many decimals the digits cannot come out whole (and would overflow).
+    if frac.len() > 20 || whole.len() > 12 {
+        return !frac.is_empty();
+    }
+    let Ok(n) = format!("{whole}{frac}").parse::<u128>() else { return false };
+    let scale = 10u128.pow(decimals);
+    let (top, bottom) = (n * num * scale, 10u128.pow(frac.len() as u32) * den);
+    top % bottom != 0
+}
+
 /// Which dimension a text is written in, if it is a well-formed quantity of any.
 pub fn dimension_of(text: &str) -> Option<Dimension> {
     let (_, unit) = text.split_once(' ')?;
@@ -321,19 +354,38 @@ pub fn dimension_of(text: &str) -> Option<Dimension> {
     UNITS.iter().find(|u| u.symbol == unit).map(|u| u.dimension)
 }
 
-/// A duration for people: `30 s`, `20 min`, `26 h`, `1 h 30 min`, `250 ms`.
+/// A duration for people: `30 s`, `20 min`, `26 h`, `1 h 30 min`, `250 ms`, `1.5 s`, and
+/// honestly below a millisecond: `20 µs`, `1 ns` (never `0 s` for what is not zero). The
+/// digits are exact (from the integer nanoseconds), never a rounded float.
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 != 0 {
-        return if ms < 1000 { format!("{ms} ms") } else { format!("{} s", d.as_secs_f64()) };
+    let nanos = d.as_nanos();
+    if nanos % 1_000_000_000 == 0 {
+        let s = d.as_secs();
+        return match s {
+            _ if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
+            _ if s % 60 == 0 && (60..3600).contains(&s) => format!("{} min", s / 60),
+            _ if s % 60 == 0 && s > 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+            _ => format!("{s} s"),
+        };
     }
-    let s = d.as_secs();
-    match s {
-        _ if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
-        _ if s % 60 == 0 && (60..3600).contains(&s) => format!("{} min", s / 60),
-        _ if s % 60 == 0 && s > 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-        _ => format!("{s} s"),
+    let (scale, unit) = match nanos {
+        n if n < 1_000 => (1, "ns"),
+        n if n < 1_000_000 => (1_000, "µs"),
+        n if n < 1_000_000_000 => (1_000_000, "ms"),
+        _ => (1_000_000_000, "s"),
+    };
+    format!("{} {unit}", exact_decimal(nanos, scale))
+}
+
+/// `n / scale` written out exactly (`scale` a power of ten), without trailing zeros.
+fn exact_decimal(n: u128, scale: u128) -> String {
+    let (whole, frac) = (n / scale, n % scale);
+    if frac == 0 {
+        return whole.to_string();
     }
+    let digits = scale.to_string().len() - 1;
+    let frac = format!("{frac:0digits$}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
 /// A value in canonical units for people, e.g. `1200 uL`, `12.5 uL/h`.
@@ -457,8 +509,36 @@ mod tests {
         assert_eq!(format_duration(std::time::Duration::from_secs(90)), "90 s");
         assert_eq!(format_duration(std::time::Duration::from_millis(100)), "100 ms");
         assert_eq!(format_duration(std::time::Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(1)), "1 ns");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(1500)), "1.5 µs");
+        assert_eq!(format_duration(std::time::Duration::from_micros(20)), "20 µs");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(1_000_001)), "1.000001 ms");
+        assert_eq!(format_duration(std::time::Duration::from_nanos(90_000_000_001)), "90.000000001 s");
+        assert_eq!(format_duration(std::time::Duration::from_millis(10)), "10 ms");
+        assert_eq!(format_duration(std::time::Duration::ZERO), "0 s");
+        assert_eq!(format_value(0.000_000_001, Duration), "1 ns");
         assert_eq!(format_value(1200.0, Volume), "1200 uL");
         assert_eq!(format_value(12.5, Flow), "12.5 uL/h");
+    }
+
+    #[test]
+    fn decimals_in_the_canonical_unit() {
+        assert!(decimals_beyond("100.0000000001 uL/h", 3));
+        assert!(decimals_beyond("100.0001 uL/h", 3));
+        assert!(!decimals_beyond("100.001 uL/h", 3));
+        assert!(!decimals_beyond("100.0010000 uL/h", 3));
+        assert!(!decimals_beyond("1.2345 mL", 3));
+        assert!(decimals_beyond("1.2345678 mL", 3));
+        assert!(decimals_beyond("1 uL/day", 3));
+        assert!(!decimals_beyond("24 uL/day", 3));
+        assert!(!decimals_beyond("0.5 mL/h", 3));
+        assert!(!decimals_beyond("2 uL/min", 3));
+        assert!(decimals_beyond(&format!("1.{}1 uL", "0".repeat(40)), 3));
+        // Every unit's ratio is its factor.
+        for u in UNITS {
+            let (n, d) = ratio(u.symbol).expect(u.symbol);
+            assert!((n as f64 / d as f64 - u.factor).abs() < 1e-12, "{}", u.symbol);
+        }
     }
 
     #[test]

@@ -8,8 +8,11 @@ use super::decode::{Diags, Facts, TimingKind};
 use super::diag::{Diagnostic, did_you_mean};
 use super::units::format_duration;
 
-/// `sample_period` bounds.
-pub const MIN_SAMPLE_PERIOD: Duration = Duration::from_millis(100);
+/// `sample_period` bounds. The SF06-LF sensors update about every millisecond; below 10 ms the
+/// rig could not read, stamp and record each sample on its period grid (an I2C read and the
+/// scheduler's latency take a good part of a millisecond), so a shorter period would promise
+/// samples the bench does not take.
+pub const MIN_SAMPLE_PERIOD: Duration = Duration::from_millis(10);
 pub const MAX_SAMPLE_PERIOD: Duration = Duration::from_secs(3600);
 
 /// Checks a decoded plan against its facts, reporting into `d`.
@@ -137,9 +140,15 @@ fn timing(facts: &Facts, d: &mut Diags) {
     if let Some(loc) = facts.sample_period_loc
         && !(MIN_SAMPLE_PERIOD..=MAX_SAMPLE_PERIOD).contains(&sample)
     {
+        let hint = if sample < MIN_SAMPLE_PERIOD {
+            "the sensor updates every ~1 ms, but the rig cannot read, stamp and record a sample more often than every 10 ms"
+        } else {
+            "the flow is read at least hourly: a longer period would leave the volume between samples unmeasured"
+        };
         d.push(
-            Diagnostic::new(loc, format!("`sample_period: {}` is outside 100 ms – 1 h", format_duration(sample)))
-                .expected("a flow sensor read period from `100 ms` to `1 h`, e.g. `1 s`"),
+            Diagnostic::new(loc, format!("`sample_period: {}` is outside 10 ms – 1 h", format_duration(sample)))
+                .expected("a flow sensor read period from `10 ms` to `1 h`, e.g. `1 s`")
+                .hint(hint),
         );
     }
     if status < sample {
@@ -170,6 +179,7 @@ fn timing(facts: &Facts, d: &mut Diags) {
             TimingKind::Repeat => "the repeated requests",
             TimingKind::Every => "`every`",
             TimingKind::Stall => "the motor stall",
+            TimingKind::Injected => "the injected fault",
             TimingKind::Window => "`window`",
         };
         if t.duration.is_zero() && t.kind != TimingKind::Repeat {

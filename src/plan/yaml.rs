@@ -13,6 +13,11 @@ use super::diag::{Diagnostic, Loc};
 /// Deeper than this is not a plan (and would make the tree's recursion a risk).
 const MAX_DEPTH: usize = 32;
 
+/// More values than this (scalars, lists and mappings, an alias counting as what it would
+/// expand to) is not a plan: the largest shipped plan has a few hundred. Past it parsing stops,
+/// so neither a long file nor an alias bomb costs memory out of proportion.
+pub const MAX_NODES: usize = 50_000;
+
 /// A YAML node and where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -50,6 +55,18 @@ impl Node {
         }
     }
 
+    /// This node's position and flags with an empty value: a copy that does not copy what the
+    /// node holds (for rebuilding a tree around new values).
+    pub fn clone_shallow(&self) -> Node {
+        Node {
+            pos: self.pos,
+            width: self.width,
+            kind: NodeKind::Null,
+            template: self.template.clone(),
+            reported: self.reported,
+        }
+    }
+
     /// What kind of YAML value this is, for messages ("a list", "a mapping").
     pub fn describe(&self) -> &'static str {
         match self.kind {
@@ -65,14 +82,22 @@ impl Node {
 /// anchors, aliases and tags are reported and parsing goes on, so every one of them is listed.
 pub fn parse(text: &str) -> (Option<Node>, Vec<Diagnostic>) {
     let lines: Vec<&str> = text.lines().collect();
-    let mut builder = Builder { lines: &lines, stack: Vec::new(), root: None, diags: Vec::new(), documents: 0 };
+    let mut builder = Builder {
+        lines: &lines,
+        stack: Vec::new(),
+        root: None,
+        diags: Vec::new(),
+        documents: 0,
+        nodes: 0,
+        anchors: std::collections::HashMap::new(),
+    };
     let mut parser = Parser::new_from_str(text);
     loop {
         match parser.next_event() {
             None => break,
             Some(Ok((event, span))) => {
                 if let Err(stop) = builder.event(event, span) {
-                    builder.diags.push(stop);
+                    builder.diags.push(*stop);
                     return (None, builder.diags);
                 }
             }
@@ -116,12 +141,23 @@ enum Open {
     Map { pos: Pos, entries: Vec<(Node, Node)>, key: Option<Node> },
 }
 
+/// An open collection's anchor and the node count when it opened, to size what an alias of
+/// it would expand to.
+struct Opened {
+    anchor: usize,
+    nodes_before: usize,
+}
+
 struct Builder<'t> {
     lines: &'t [&'t str],
-    stack: Vec<Open>,
+    stack: Vec<(Open, Opened)>,
     root: Option<Node>,
     diags: Vec<Diagnostic>,
     documents: usize,
+    /// Values so far, an alias counting as the nodes of what it names.
+    nodes: usize,
+    /// Anchor id → how many nodes its value holds.
+    anchors: std::collections::HashMap<usize, usize>,
 }
 
 impl Builder<'_> {
@@ -153,15 +189,39 @@ impl Builder<'_> {
         }
     }
 
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
+    /// Counts `n` more values; past [`MAX_NODES`] parsing stops.
+    fn count(&mut self, n: usize, at: Loc) -> Result<(), Box<Diagnostic>> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(Box::new(
+                Diagnostic::new(
+                    at,
+                    format!(
+                        "the plan holds more than {MAX_NODES} values (scalars, lists and mappings, aliases expanded)"
+                    ),
+                )
+                .hint("a plan holds a few hundred; check that this is a plan file"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Box<Diagnostic>> {
         let at = self.loc(span);
+        match &event {
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) => self.count(1, at)?,
+            Event::Alias(id) => self.count(self.anchors.get(id).copied().unwrap_or(1), at)?,
+            _ => {}
+        }
         match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => {}
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(Diagnostic::new(at, "a plan file holds one YAML document")
-                        .hint("put each plan in its own file; remove the `---`"));
+                    return Err(Box::new(
+                        Diagnostic::new(at, "a plan file holds one YAML document")
+                            .hint("put each plan in its own file; remove the `---`"),
+                    ));
                 }
             }
             Event::Alias(_) => {
@@ -173,6 +233,9 @@ impl Builder<'_> {
                 self.add(Node { pos: at.pos, width: at.width, kind, template: None, reported: true })?;
             }
             Event::Scalar(value, style, anchor, tag) => {
+                if anchor != 0 {
+                    self.anchors.insert(anchor, 1);
+                }
                 self.refuse_anchor(anchor, at);
                 self.refuse_tag(tag.is_some(), at);
                 let null = style == ScalarStyle::Plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
@@ -182,22 +245,30 @@ impl Builder<'_> {
             Event::SequenceStart(anchor, tag) => {
                 self.refuse_anchor(anchor, at);
                 self.refuse_tag(tag.is_some(), at);
-                self.open(Open::Seq { pos: at.pos, items: Vec::new() }, at)?;
+                self.open(Open::Seq { pos: at.pos, items: Vec::new() }, anchor, at)?;
             }
             Event::MappingStart(anchor, tag) => {
                 self.refuse_anchor(anchor, at);
                 self.refuse_tag(tag.is_some(), at);
-                self.open(Open::Map { pos: at.pos, entries: Vec::new(), key: None }, at)?;
+                self.open(Open::Map { pos: at.pos, entries: Vec::new(), key: None }, anchor, at)?;
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let node = match self.stack.pop() {
+                let popped = self.stack.pop();
+                if let Some((_, opened)) = &popped
+                    && opened.anchor != 0
+                {
+                    self.anchors.insert(opened.anchor, self.nodes - opened.nodes_before);
+                }
+                let node = match popped.map(|(open, _)| open) {
                     Some(Open::Seq { pos, items }) => {
                         Node { pos, width: 1, kind: NodeKind::Seq(items), template: None, reported: false }
                     }
                     Some(Open::Map { pos, entries, .. }) => {
                         Node { pos, width: 1, kind: NodeKind::Map(entries), template: None, reported: false }
                     }
-                    None => return Err(Diagnostic::new(at, "YAML syntax: unbalanced end of a list or mapping")),
+                    None => {
+                        return Err(Box::new(Diagnostic::new(at, "YAML syntax: unbalanced end of a list or mapping")));
+                    }
                 };
                 self.add(node)?;
             }
@@ -205,27 +276,30 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn open(&mut self, open: Open, at: Loc) -> Result<(), Diagnostic> {
+    fn open(&mut self, open: Open, anchor: usize, at: Loc) -> Result<(), Box<Diagnostic>> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(Diagnostic::new(at, format!("lists and mappings nested more than {MAX_DEPTH} deep"))
-                .hint("a plan is at most a few levels deep; check the indentation"));
+            return Err(Box::new(
+                Diagnostic::new(at, format!("lists and mappings nested more than {MAX_DEPTH} deep"))
+                    .hint("a plan is at most a few levels deep; check the indentation"),
+            ));
         }
-        if let Some(Open::Map { key: None, .. }) = self.stack.last() {
+        if let Some((Open::Map { key: None, .. }, _)) = self.stack.last() {
             self.diags.push(
                 Diagnostic::new(at, "a key must be a single word, not a list or mapping")
                     .hint("check the indentation and the `-` of list items"),
             );
         }
-        self.stack.push(open);
+        // The collection's own node is counted already.
+        self.stack.push((open, Opened { anchor, nodes_before: self.nodes.saturating_sub(1) }));
         Ok(())
     }
 
     /// Adds a finished node to the node being built (or makes it the document).
-    fn add(&mut self, node: Node) -> Result<(), Diagnostic> {
-        match self.stack.last_mut() {
+    fn add(&mut self, node: Node) -> Result<(), Box<Diagnostic>> {
+        match self.stack.last_mut().map(|(open, _)| open) {
             None => {
                 if self.root.is_some() {
-                    return Err(Diagnostic::new(node.loc(), "a plan file holds one YAML document"));
+                    return Err(Box::new(Diagnostic::new(node.loc(), "a plan file holds one YAML document")));
                 }
                 self.root = Some(node);
             }
@@ -359,5 +433,29 @@ mod tests {
     fn complex_keys_are_refused() {
         let (_, diags) = parse("? [a, b]\n: 1\nc: 2\n");
         assert!(diags.iter().any(|d| d.message.contains("key must be a single word")), "{diags:?}");
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_by_its_expanded_size() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e"), ("g", "f"), ("h", "g")] {
+            let refs = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let (root, diags) = parse(&text);
+        assert!(root.is_none());
+        let last = diags.last().expect("a diagnostic");
+        assert!(last.message.contains(&format!("more than {MAX_NODES} values")), "{diags:?}");
+        assert!(diags.len() < 100, "parsing stops at the limit: {}", diags.len());
+    }
+
+    #[test]
+    fn a_huge_flat_list_is_refused() {
+        let text = format!("steps:\n{}", "  - start\n".repeat(MAX_NODES + 10));
+        let (root, diags) = parse(&text);
+        assert!(root.is_none());
+        assert_eq!(diags.len(), 1, "{:?}", diags.first());
+        assert!(diags[0].message.contains("more than"), "{}", diags[0].message);
+        assert_eq!(diags[0].pos.line, MAX_NODES - 1, "it points where the limit was passed");
     }
 }

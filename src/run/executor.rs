@@ -298,11 +298,15 @@ impl Executor<'_> {
                     let until = self.bench.clock.now() + *d;
                     self.wait(Some(until), |_, _| false).await?;
                 }
-                StepKind::WaitUntil { condition, timeout } => {
+                StepKind::WaitUntil { condition, timeout, already_active_ok } => {
                     let from = self.bench.clock.now();
                     let condition = *condition;
-                    if let Condition::Alarm(code) = condition {
-                        self.refuse_if_already_active(code, false).await?;
+                    if let Condition::Alarm(code) = condition
+                        && self.refuse_if_already_active(code, *already_active_ok).await?
+                    {
+                        // Already active, and the step allows it: the wait ends at once.
+                        self.emit(RunEventKind::StepFinished { index });
+                        continue;
                     }
                     let waited = self
                         .wait(Some(from + *timeout), move |tl, _| tl.first_after(&condition, from).is_some())
@@ -317,6 +321,12 @@ impl Executor<'_> {
                     // Checks that read the pump `at:` this mark use this STATUS, not a poll
                     // that may be up to `status_period` old.
                     self.read_status(StatusTaken::Mark(name.clone())).await?;
+                }
+                StepKind::Check(check) if matches!(check.measure, crate::plan::Measure::Setting { .. }) => {
+                    return Err(Stop::Bench(format!(
+                        "check `{}`: reading SETTINGS is not supported on this bench yet",
+                        check.id
+                    )));
                 }
                 StepKind::Check(check) => {
                     // Judge on data up to this instant: let the sample taken now arrive first
@@ -338,16 +348,17 @@ impl Executor<'_> {
 
     /// A `wait_until` on an alarm waits for it to be raised after the wait begins. One already
     /// active then would end the wait at once and let later checks pass on what happened
-    /// before: the case ends ERROR, unless the step says `already_active: ok`.
-    async fn refuse_if_already_active(&mut self, code: crate::protocol::AlarmCode, ok: bool) -> Result<(), Stop> {
+    /// before: the case ends ERROR, unless the step says `already_active: ok` (then `true`: the
+    /// alarm is active and the wait ends at once).
+    async fn refuse_if_already_active(&mut self, code: crate::protocol::AlarmCode, ok: bool) -> Result<bool, Stop> {
         let active = self.bench.link.alarms().await.map_err(|e| Stop::Bench(format!("ALARMS before the wait: {e}")))?;
         if !active.contains(&code) {
-            return Ok(());
+            return Ok(false);
         }
         if ok {
             let what = format!("{code} was already active when the wait began (the step allows it)");
             self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
-            return Ok(());
+            return Ok(true);
         }
         Err(Stop::Bench(format!(
             "{code} was already active when the wait began: the wait would end at once and later checks would judge what happened before it; raise it after the wait begins, or write `already_active: ok` on the step"
@@ -485,7 +496,10 @@ impl Executor<'_> {
             Action::Inject(injection) => {
                 let twin =
                     self.bench.twin.clone().ok_or_else(|| Stop::Bench("this bench cannot inject faults".into()))?;
-                twin.inject(to_twin_injection(*injection));
+                let injection = to_twin_injection(*injection).ok_or_else(|| {
+                    Stop::Bench(format!("`{}` is not supported on this bench yet", action_text(action)))
+                })?;
+                twin.inject(injection);
                 Observed::Accepted
             }
         };
@@ -781,12 +795,17 @@ fn judge(expect: &Expect, observed: &Observed) -> CheckOutcome {
     }
 }
 
-fn to_twin_injection(i: Injection) -> crate::sim::Injection {
+/// The in-process twin's injection for a plan's, where it has one.
+fn to_twin_injection(i: Injection) -> Option<crate::sim::Injection> {
     match i {
-        Injection::MotorStall { duration } => crate::sim::Injection::MotorStall { for_: duration },
-        Injection::ClearMotorStall => crate::sim::Injection::ClearMotorStall,
-        Injection::WatchdogReset => crate::sim::Injection::WatchdogReset,
-        Injection::CorruptNextResponse => crate::sim::Injection::CorruptNextResponse,
+        Injection::MotorStall { duration } => Some(crate::sim::Injection::MotorStall { for_: duration }),
+        Injection::ClearMotorStall => Some(crate::sim::Injection::ClearMotorStall),
+        Injection::WatchdogReset => Some(crate::sim::Injection::WatchdogReset),
+        Injection::LinkCorrupt { .. }
+        | Injection::LinkSilence { .. }
+        | Injection::SensorNack { .. }
+        | Injection::SensorAir { .. }
+        | Injection::SensorStuck { .. } => None,
     }
 }
 
