@@ -634,3 +634,48 @@ async fn a_wait_that_allows_an_alarm_already_active_ends_at_once() {
         report.bench_time
     );
 }
+
+/// A refused LIMIT must leave the limit as it was (SRS-DOS-003), read back with SETTINGS.
+fn refused_limit_read_back() -> Plan {
+    let refused = Expect {
+        id: "limit-refused".into(),
+        outcome: ExpectedOutcome::Refused { code: Some(rig::protocol::ErrCode::Range), reason: None },
+        verifies: vec!["SRS-DOS-003".into()],
+    };
+    plan(vec![
+        act(Action::Limit { max_24h_ul: 2_400.0 }),
+        act(Action::Program { basal_ul_h: 50.0 }),
+        // 50 uL/h delivers 1200 uL a day: a 1000 uL limit below that is refused (SRS-DOS-003).
+        step(StepKind::Action { action: Action::Limit { max_24h_ul: 1_000.0 }, expect: Some(refused) }),
+        step(StepKind::Mark("after-refusal".into())),
+        check(
+            "limit-unchanged",
+            Measure::Setting { field: SettingField::Max24hUl, at: Some("after-refusal".into()) },
+            Limits { min: Some(2_400.0), max: Some(2_400.0), ..Limits::default() },
+            "SRS-DOS-003",
+        ),
+        check(
+            "basal-unchanged-now",
+            Measure::Setting { field: SettingField::BasalUlH, at: None },
+            Limits { min: Some(50.0), max: Some(50.0), ..Limits::default() },
+            "SRS-DEL-001",
+        ),
+    ])
+}
+
+#[tokio::test(start_paused = true)]
+async fn settings_are_read_back_at_marks_and_checks() {
+    let o = run(&refused_limit_read_back(), &[], None).await;
+    assert_eq!(o.report.verdict, Verdict::Pass, "{:#?}", o.report.checks);
+    let bad = run(&refused_limit_read_back(), &[Fault::RefusedLimitApplied], None).await;
+    assert_eq!(bad.report.verdict, Verdict::Fail, "{:#?}", bad.report.checks);
+    let failed: Vec<&str> =
+        bad.report.checks.iter().filter(|c| c.verdict == Verdict::Fail).map(|c| c.id.as_str()).collect();
+    assert_eq!(failed, ["limit-unchanged"], "{:#?}", bad.report.checks);
+    // The settings before the first step are evidence too.
+    let start = o.events.iter().find_map(|e| match &e.kind {
+        RunEventKind::PumpAtStart(s) => Some(s.settings.clone()),
+        _ => None,
+    });
+    assert_eq!(start.map(|s| (s.max_24h_ul, s.therapy_on)), Some((1200.0, false)), "the ICD's defaults");
+}

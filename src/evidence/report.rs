@@ -557,6 +557,22 @@ fn pump_before_the_case(o: &mut String, record: &CaseRecord) {
             kv(o, "basal rate", &format!("{} µL/h", num(s.basal_ul_h)));
             kv(o, "outlet pressure", &format!("{} kPa", num(s.pressure_kpa)));
             kv(o, "pump clock", &format!("{} ms since boot", s.pump_ms));
+            let c = &p.settings;
+            kv(
+                o,
+                "programmed (SETTINGS)",
+                &xml_text(&format!(
+                    "basal {} µL/h, bolus {} µL, lockout {} s, at most {} per 24 h, limit {} µL per 24 h, low reservoir {} µL, occlusion {} kPa, therapy {}",
+                    num(c.basal_ul_h),
+                    num(c.dose_ul),
+                    c.lockout_s,
+                    c.max_per_24h,
+                    num(c.max_24h_ul),
+                    num(c.low_reservoir_ul),
+                    num(c.occlusion_kpa),
+                    if c.therapy_on { "on" } else { "off" }
+                )),
+            );
             o.push_str("</table>\n");
         }
         None => o.push_str("<p class=\"bad\">Not recorded: the case did not get as far as reading the pump.</p>\n"),
@@ -1287,6 +1303,16 @@ mod tests {
             id: record.pump.clone().unwrap(),
             status,
             alarms: vec![AlarmCode::ReservoirLow],
+            settings: crate::protocol::SettingsReport {
+                basal_ul_h: 10.0,
+                dose_ul: 50.0,
+                lockout_s: 3600,
+                max_per_24h: 4,
+                max_24h_ul: 1200.0,
+                low_reservoir_ul: 2000.0,
+                occlusion_kpa: 200.0,
+                therapy_on: false,
+            },
         });
         record.lost_events.push(crate::evidence::record::LostEventsRecord {
             at_s: 720.0,
@@ -1298,6 +1324,7 @@ mod tests {
         let text = visible_text(&render_report(&record, &plot));
         assert!(text.contains("The pump before the first step"), "{text}");
         assert!(text.contains("active alarms (ALARMS) RESERVOIR_LOW"), "{text}");
+        assert!(text.contains("programmed (SETTINGS) basal 10 µL/h, bolus 50 µL, lockout 3600 s, at most 4 per 24 h, limit 1200 µL per 24 h, low reservoir 2000 µL, occlusion 200 kPa, therapy off"), "{text}");
         assert!(
             text.contains("2 pump event(s) lost on the link (evseq 4 expected, 6 received); ALARMS re-read: OCCLUSION"),
             "{text}"

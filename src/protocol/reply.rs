@@ -85,7 +85,7 @@ impl StatusReport {
 
 /// The answer to `SETTINGS`: the programmed settings, so that a host can read back what a
 /// refused command left unchanged (ICD part 1, "Commands"). Keys in the ICD's order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SettingsReport {
     pub basal_ul_h: f64,
     pub dose_ul: f64,
@@ -99,6 +99,21 @@ pub struct SettingsReport {
 }
 
 impl SettingsReport {
+    /// A setting as a number in its ICD unit (therapy: 1 on, 0 off).
+    pub fn value(&self, field: crate::plan::SettingField) -> f64 {
+        use crate::plan::SettingField as F;
+        match field {
+            F::BasalUlH => self.basal_ul_h,
+            F::DoseUl => self.dose_ul,
+            F::LockoutS => f64::from(self.lockout_s),
+            F::MaxPer24h => f64::from(self.max_per_24h),
+            F::Max24hUl => self.max_24h_ul,
+            F::LowReservoirUl => self.low_reservoir_ul,
+            F::OcclusionKpa => self.occlusion_kpa,
+            F::Therapy => f64::from(u8::from(self.therapy_on)),
+        }
+    }
+
     pub const KEYS: [&'static str; 8] = [
         "basal_ul_h",
         "dose_ul",

@@ -133,7 +133,10 @@ pub fn measure(
             let (from, to) = tl.resolve(interval, now)?;
             exact(tl.evseq_gaps(from, to) as f64)
         }
-        Measure::Setting { .. } => return Err("reading SETTINGS is not supported on this bench yet".into()),
+        Measure::Setting { field, at } => {
+            let at = at.as_ref().map_or(Endpoint::Now, |m| Endpoint::Mark(m.clone()));
+            exact(tl.setting_at(*field, &at, check)?)
+        }
     })
 }
 

@@ -72,9 +72,14 @@ pub enum RunEventKind {
         /// clock in between, which ties `pump_ms` to the rig's clock.
         asked_at: RigTime,
     },
+    /// A `SETTINGS` answer, and what it was read for (at a mark, for a check).
+    PumpSettings {
+        settings: crate::protocol::SettingsReport,
+        taken: StatusTaken,
+    },
     /// What start-up found on the bench and did to bring it to a known state.
     StartUp(crate::run::startup::StartUp),
-    /// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`.
+    /// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`, `SETTINGS`.
     PumpAtStart(crate::run::startup::PumpSnapshot),
     /// Start-up's left-over alarms acknowledged again once the plan's `setup:` had run.
     LeftOverCleared {

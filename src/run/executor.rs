@@ -321,12 +321,9 @@ impl Executor<'_> {
                     // Checks that read the pump `at:` this mark use this STATUS, not a poll
                     // that may be up to `status_period` old.
                     self.read_status(StatusTaken::Mark(name.clone())).await?;
-                }
-                StepKind::Check(check) if matches!(check.measure, crate::plan::Measure::Setting { .. }) => {
-                    return Err(Stop::Bench(format!(
-                        "check `{}`: reading SETTINGS is not supported on this bench yet",
-                        check.id
-                    )));
+                    if settings_read_at(self.plan, name) {
+                        self.read_settings(StatusTaken::Mark(name.clone())).await?;
+                    }
                 }
                 StepKind::Check(check) => {
                     // Judge on data up to this instant: let the sample taken now arrive first
@@ -337,6 +334,9 @@ impl Executor<'_> {
                     if reads_pump_now(&check.measure) {
                         self.read_status(StatusTaken::Check(check.id.clone())).await?;
                     }
+                    if matches!(check.measure, crate::plan::Measure::Setting { at: None, .. }) {
+                        self.read_settings(StatusTaken::Check(check.id.clone())).await?;
+                    }
                     let outcome = evaluate(check, &self.timeline, now, &self.eval);
                     self.record_check(outcome);
                 }
@@ -344,6 +344,17 @@ impl Executor<'_> {
             self.emit(RunEventKind::StepFinished { index });
         }
         Ok(())
+    }
+
+    /// Reads SETTINGS now, for checks of the programmed settings at a mark or now.
+    async fn read_settings(&mut self, taken: StatusTaken) -> Result<(), Stop> {
+        match self.bench.link.settings().await {
+            Ok(settings) => {
+                self.emit(RunEventKind::PumpSettings { settings, taken });
+                Ok(())
+            }
+            Err(e) => Err(Stop::Bench(format!("SETTINGS: {e}"))),
+        }
     }
 
     /// A `wait_until` on an alarm waits for it to be raised after the wait begins. One already
@@ -722,6 +733,11 @@ fn status_failure(e: LinkError, in_a_row: u32) -> RunEventKind {
         }
         _ => RunEventKind::Anomaly { what: format!("STATUS poll failed ({in_a_row} in a row): {e}") },
     }
+}
+
+/// Whether a check reads the programmed settings at `mark` (SETTINGS is read there).
+fn settings_read_at(plan: &Plan, mark: &str) -> bool {
+    plan.checks().any(|c| matches!(&c.measure, crate::plan::Measure::Setting { at: Some(m), .. } if m == mark))
 }
 
 /// Whether a check reads the pump as it is now (a STATUS is taken for it).

@@ -8,7 +8,8 @@
 //!    it waits (at most [`relax_bound`]), so no trapped volume is released into the case;
 //! 3. acknowledges every alarm left active (an alarm whose condition persists answers `ERR
 //!    STATE` and stays, which is recorded);
-//! 4. takes the pump's state before the first step as evidence: `ID`, `STATUS`, `ALARMS`.
+//! 4. takes the pump's state before the first step as evidence: `ID`, `STATUS`, `ALARMS`,
+//!    `SETTINGS`.
 //!
 //! What is left over after this is remembered: once the plan's `setup:` has run (which may remove
 //! a condition, e.g. `fill:` an empty reservoir), the alarms left over are acknowledged again, and
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::bench::Bench;
 use crate::clock::RigTime;
 use crate::link::{LinkError, PumpLink};
-use crate::protocol::{AlarmCode, PumpIdentity, PumpState, StatusReport};
+use crate::protocol::{AlarmCode, PumpIdentity, PumpState, SettingsReport, StatusReport};
 
 /// A line at or below this pressure holds no volume worth speaking of (0.5 µL/kPa × 5 kPa =
 /// 2.5 µL on the reference line, a hundredth of a bolus).
@@ -83,6 +84,8 @@ pub struct PumpSnapshot {
     pub id: PumpIdentity,
     pub status: StatusReport,
     pub alarms: Vec<AlarmCode>,
+    /// The programmed settings, therapy on or off among them.
+    pub settings: SettingsReport,
 }
 
 /// Why start-up could not hand over a bench in a known state.
@@ -124,12 +127,14 @@ pub async fn start_up(bench: &mut Bench, tau: Duration) -> Result<StartUp, Start
     Ok(StartUp { first_request, found, stop, valve_open, relaxation, acknowledged, left_over })
 }
 
-/// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`.
+/// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`, `SETTINGS`.
 pub async fn snapshot(link: &PumpLink) -> Result<PumpSnapshot, StartUpFailed> {
     let id = link.id().await.map_err(|e| StartUpFailed(format!("the pump did not answer ID: {e}")))?;
     let status = status(link, "the pump's state before the first step").await?;
     let alarms = alarms(link).await?;
-    Ok(PumpSnapshot { id, status, alarms })
+    let settings =
+        link.settings().await.map_err(|e| StartUpFailed(format!("the pump's settings before the first step: {e}")))?;
+    Ok(PumpSnapshot { id, status, alarms, settings })
 }
 
 /// After `setup:`: acknowledges the alarms start-up left over that are still active; a HIGH one

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::analysis;
 use crate::clock::RigTime;
-use crate::plan::{Condition, Endpoint, Interval, PumpField};
-use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, StatusReport};
+use crate::plan::{Condition, Endpoint, Interval, PumpField, SettingField};
+use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, SettingsReport, StatusReport};
 
 use super::event::{RunEvent, RunEventKind, StatusTaken};
 use super::spill::{FixedRecord, SpillVec};
@@ -83,6 +83,10 @@ pub struct Timeline {
     start_status: Option<StatusRow>,
     mark_statuses: HashMap<String, StatusRow>,
     check_status: Option<(String, StatusRow)>,
+    /// The same for SETTINGS.
+    start_settings: Option<SettingsReport>,
+    mark_settings: HashMap<String, SettingsReport>,
+    check_settings: Option<(String, SettingsReport)>,
 }
 
 /// One occurrence of a condition on the timeline.
@@ -113,7 +117,17 @@ impl Timeline {
             RunEventKind::Sample(s) => {
                 self.points.push(Point { at: s.at, flow_ul_h: s.flow_ul_h, volume_ul: s.volume_ul })
             }
-            RunEventKind::PumpAtStart(snapshot) => self.start_status = Some(StatusRow::of(e.at, &snapshot.status)),
+            RunEventKind::PumpAtStart(snapshot) => {
+                self.start_status = Some(StatusRow::of(e.at, &snapshot.status));
+                self.start_settings = Some(snapshot.settings.clone());
+            }
+            RunEventKind::PumpSettings { settings, taken } => match taken {
+                StatusTaken::Poll => {}
+                StatusTaken::Mark(name) => {
+                    self.mark_settings.insert(name.clone(), settings.clone());
+                }
+                StatusTaken::Check(id) => self.check_settings = Some((id.clone(), settings.clone())),
+            },
             RunEventKind::PumpStatus { status, taken, asked_at } => {
                 let tie = analysis::pump_clock::ClockTie {
                     asked_s: asked_at.as_secs_f64(),
@@ -424,6 +438,25 @@ impl Timeline {
     /// step (`start`), at the mark, or for this check (`now`). Never an older poll.
     pub fn pump_value_at(&self, field: PumpField, at: &Endpoint, check: &str) -> Result<f64, Unmeasurable> {
         Ok(self.status_at(at, check)?.field(field))
+    }
+
+    /// A programmed setting as `SETTINGS` answered before the first step (`start`), at the mark,
+    /// or for this check (`now`).
+    pub fn setting_at(&self, field: SettingField, at: &Endpoint, check: &str) -> Result<f64, Unmeasurable> {
+        let settings = match at {
+            Endpoint::Start => {
+                self.start_settings.as_ref().ok_or_else(|| "no SETTINGS was read before the first step".to_string())
+            }
+            Endpoint::Mark(m) => self.mark_settings.get(m).ok_or_else(|| match self.marks.contains_key(m) {
+                true => format!("no SETTINGS was read at mark `{m}`"),
+                false => format!("mark `{m}` was never reached"),
+            }),
+            Endpoint::Now => match &self.check_settings {
+                Some((id, s)) if id == check => Ok(s),
+                _ => Err(format!("no SETTINGS was read for check `{check}`")),
+            },
+        }?;
+        Ok(settings.value(field))
     }
 
     fn status_at(&self, at: &Endpoint, check: &str) -> Result<StatusRow, Unmeasurable> {
