@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod record;
 pub mod report;
 pub mod result;
+pub mod signature;
 pub mod svg;
 
 /// Escapes `s` for XML 1.0 character data (between tags).
