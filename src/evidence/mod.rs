@@ -6,6 +6,7 @@
 //! - [`svg`]: small standalone SVG charts for the HTML report (time series, and x/y curves such as
 //!   the trumpet curve).
 
+pub mod baseline;
 pub mod bundle;
 pub mod junit;
 pub mod manifest;

@@ -3,19 +3,118 @@
 //! by the [`RecordReporter`](super::reporters::RecordReporter) from the event stream, and
 //! completed once the case is over.
 
+use std::sync::OnceLock;
+
 use crate::bench::BenchFile;
 use crate::bench::config::Connection;
+use crate::drivers::flow_sensor::ProductId;
 use crate::evidence::record::{
-    BenchIdentity, CaseRecord, Instrument, PlanIdentity, RECORD_FORMAT, RigBuild, SafeStateRecord,
+    BenchIdentity, CaseRecord, IdentityCheck, Instrument, PlanIdentity, RECORD_FORMAT, ReportedIdentity, RigBuild,
+    SafeStateRecord, SigningRecord,
 };
 use crate::plan::{Plan, PlanFile};
 
 use super::runner::RunOptions;
 use super::verdict::Verdict;
 
-/// The rig's version and the commit it was built from.
+/// The rig's version, the commit it was built from, the SHA-256 of the running executable
+/// (read once per process) and the target it was built for.
 pub fn rig_build() -> RigBuild {
-    RigBuild { version: env!("CARGO_PKG_VERSION").to_string(), git_commit: env!("RIG_GIT_COMMIT").to_string() }
+    RigBuild {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("RIG_GIT_COMMIT").to_string(),
+        executable_sha256: executable_sha256().to_string(),
+        target: env!("RIG_TARGET").to_string(),
+    }
+}
+
+/// SHA-256 of the running executable (`std::env::current_exe`), or why it could not be read.
+pub fn executable_sha256() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let exe = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => return format!("unknown: the executable's path cannot be had ({e})"),
+        };
+        crate::evidence::manifest::sha256_of(&exe)
+            .unwrap_or_else(|e| format!("unknown: {} cannot be read ({e})", exe.display()))
+    })
+}
+
+/// Who runs (or approves): a name and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub source: String,
+}
+
+/// The person at the bench: `flag` (given on the command line as `flag_name`), else
+/// `$RIG_OPERATOR`, else the login name of the controlling terminal (`getlogin`), else the
+/// password entry of the process's uid. `$USER` is not asked: anyone can set it to anything,
+/// and a record must say where a name came from. None of them: an error saying how to give one.
+pub fn identify_person(flag: Option<&str>, flag_name: &str) -> Result<Person, String> {
+    let given = |v: &str| !v.trim().is_empty();
+    if let Some(name) = flag.filter(|v| given(v)) {
+        return Ok(Person { name: name.trim().to_string(), source: flag_name.to_string() });
+    }
+    if let Some(name) = std::env::var("RIG_OPERATOR").ok().filter(|v| given(v)) {
+        return Ok(Person { name: name.trim().to_string(), source: "RIG_OPERATOR".into() });
+    }
+    if let Some(name) = login_name() {
+        return Ok(Person { name, source: "login name (getlogin)".into() });
+    }
+    let uid = nix::unistd::getuid();
+    if let Ok(Some(user)) = nix::unistd::User::from_uid(uid) {
+        if given(&user.name) {
+            return Ok(Person { name: user.name, source: format!("password entry of uid {uid}") });
+        }
+    }
+    Err(format!(
+        "nobody to name as the person running the bench: no {flag_name}, no RIG_OPERATOR, no login name and no \
+         password entry for uid {uid}; give {flag_name} NAME (a nightly passes its CI user)"
+    ))
+}
+
+/// The login name of the process's controlling terminal, from utmp (`getlogin(3)`).
+fn login_name() -> Option<String> {
+    // SAFETY: getlogin returns NULL or a pointer to a NUL-terminated static buffer, which is
+    // copied at once; the rig calls it from one thread at a time (once per run or approval).
+    let name = unsafe {
+        let p = libc::getlogin();
+        if p.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    Some(name).filter(|n| !n.trim().is_empty())
+}
+
+/// The flow sensor's serial number as the bench file declares it matches what the sensor
+/// reported. A placeholder (`REPLACE-WITH-SENSOR-SERIAL`) or anything not a number never does.
+pub fn sensor_serial_confirmed(bench: &BenchFile, reported: &ProductId) -> bool {
+    bench.flow_sensor.serial_number.trim().parse::<u64>() == Ok(reported.serial_number)
+}
+
+/// Each instrument whose identity as reported differs from the bench file, in words naming
+/// both values.
+pub fn identity_mismatches(bench: &BenchFile, reported: &ProductId) -> Vec<String> {
+    if sensor_serial_confirmed(bench, reported) {
+        return Vec::new();
+    }
+    let declared = &bench.flow_sensor.serial_number;
+    let placeholder = if declared.trim().parse::<u64>().is_err() {
+        " (not a serial number: a placeholder? put the sensor's own, from its label or `rig check-bench`)"
+    } else {
+        ""
+    };
+    vec![format!(
+        "flow sensor {} at 0x{:02X} reports serial {} (product 0x{:08X}), bench file {} says {declared:?}{placeholder}",
+        bench.flow_sensor.model,
+        bench.flow_sensor.address,
+        reported.serial_number,
+        reported.product_number,
+        bench.source.path
+    )]
 }
 
 /// Now, UTC, RFC 3339 to the second.
@@ -29,14 +128,26 @@ pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-/// The bench's instruments, each with whether it is past its calibration due date on `today`.
-pub fn instruments(bench: &BenchFile, today: time::Date) -> Vec<Instrument> {
+/// The bench's instruments, each with whether it is past its calibration due date on `today`
+/// and, with `reported` (the sensor's answer when the bench opened), whether its identity is
+/// confirmed.
+pub fn instruments(bench: &BenchFile, today: time::Date, reported: Option<&ProductId>) -> Vec<Instrument> {
     let s = &bench.flow_sensor;
+    let identity = match reported {
+        None => IdentityCheck::NotRead,
+        Some(r) if sensor_serial_confirmed(bench, r) => IdentityCheck::Confirmed,
+        Some(_) => IdentityCheck::Mismatch,
+    };
     vec![
         Instrument {
             role: "flow sensor".into(),
             model: s.model.to_string(),
             serial_number: s.serial_number.clone(),
+            reported: reported.map(|r| ReportedIdentity {
+                product_number: format!("0x{:08X}", r.product_number),
+                serial_number: r.serial_number.to_string(),
+            }),
+            identity,
             calibration_due: Some(s.calibration_due.to_string()),
             calibration_expired: s.calibration_due.0 < today,
             accuracy: Some(format!(
@@ -48,6 +159,8 @@ pub fn instruments(bench: &BenchFile, today: time::Date) -> Vec<Instrument> {
             role: "occlusion valve".into(),
             model: bench.valve.model.clone(),
             serial_number: bench.valve.serial_number.clone(),
+            reported: None,
+            identity: IdentityCheck::DeclaredOnly,
             calibration_due: None,
             calibration_expired: false,
             accuracy: None,
@@ -57,7 +170,7 @@ pub fn instruments(bench: &BenchFile, today: time::Date) -> Vec<Instrument> {
 
 /// Instruments past their calibration due date, in words (`LD20-0600L 539230209, due 2026-01-31`).
 pub fn expired_calibrations(bench: &BenchFile, today: time::Date) -> Vec<String> {
-    instruments(bench, today)
+    instruments(bench, today, None)
         .into_iter()
         .filter(|i| i.calibration_expired)
         .map(|i| {
@@ -76,8 +189,9 @@ fn host() -> String {
     nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".into())
 }
 
-/// The record of a case about to start.
-pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseRecord {
+/// The record of a case about to start, on a bench whose flow sensor reported `sensor` when it
+/// opened (`None`: it could not be opened).
+pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: Option<&ProductId>) -> CaseRecord {
     let bench = &options.bench;
     let (kind, mut faults) = match &bench.connection {
         Connection::Twin { faults, .. } => ("twin", faults.clone()),
@@ -92,9 +206,12 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
     let started = utc_now();
     CaseRecord {
         format: RECORD_FORMAT,
+        run_id: options.run_id.clone(),
         rig: rig_build(),
         host: host(),
-        operator: options.operator.clone(),
+        // `run_plans` refuses a run without an operator before any record is started.
+        operator: options.operator.as_ref().map_or_else(|_| "not identified".to_string(), |p| p.name.clone()),
+        operator_source: options.operator.as_ref().map_or_else(|e| e.clone(), |p| p.source.clone()),
         started_utc: started.clone(),
         ended_utc: started,
         bench_time_s: 0.0,
@@ -118,8 +235,10 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
             test_line: bench.test_line,
             expired_calibration_allowed: options.allow_expired_calibration
                 && !expired_calibrations(bench, today()).is_empty(),
+            identity_mismatch_allowed: options.allow_identity_mismatch
+                && sensor.is_some_and(|r| !identity_mismatches(bench, r).is_empty()),
         },
-        instruments: instruments(bench, today()),
+        instruments: instruments(bench, today(), sensor),
         pump: None,
         steps: Vec::new(),
         marks: Vec::new(),
@@ -132,5 +251,11 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
         reason: Some("the case did not finish".into()),
         safe_state: SafeStateRecord::default(),
         trumpet: Vec::new(),
+        baseline: None,
+        signing: options.signing_key.as_ref().map(|k| SigningRecord {
+            key_id: k.key_id.clone(),
+            public_key: k.public_key_base64(),
+            signature_file: crate::evidence::manifest::SIGNATURE_FILE.to_string(),
+        }),
     }
 }
