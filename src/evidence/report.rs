@@ -432,7 +432,7 @@ fn provenance(o: &mut String, record: &CaseRecord) {
             "signature",
             &format!(
                 "{} signed with key {} (public key {}); check with <code>rig verify --key KEY.pub</code> or \
-                 <code>minisign -Vm MANIFEST.sha256 -p KEY.pub</code>",
+                 <code>minisign -Vm MANIFEST.sha256 -x MANIFEST.sha256.sig -p KEY.pub</code>",
                 mono(&s.signature_file),
                 mono(&s.key_id),
                 mono(&s.public_key)

@@ -1,7 +1,7 @@
 //! `MANIFEST.sha256.sig`: an Ed25519 signature of the bundle's manifest, in minisign's format,
 //! so that changing any file of a bundle and recomputing its manifest is detected by whoever holds
 //! the bench's (or the site's) public key: with `rig verify --key KEY.pub`, or with the
-//! `minisign` tool (`minisign -Vm MANIFEST.sha256 -p KEY.pub`), without this crate.
+//! `minisign` tool (`minisign -Vm MANIFEST.sha256 -x MANIFEST.sha256.sig -p KEY.pub`), without this crate.
 //!
 //! Keys are minisign keys without a password (the rig signs unattended): `rig key generate`
 //! writes the secret key (mode 0600) and its public key beside it as `FILE.pub`. A key id is
