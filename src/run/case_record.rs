@@ -53,26 +53,43 @@ pub struct Person {
 /// password entry of the process's uid. `$USER` is not asked: anyone can set it to anything,
 /// and a record must say where a name came from. None of them: an error saying how to give one.
 pub fn identify_person(flag: Option<&str>, flag_name: &str) -> Result<Person, String> {
-    let given = |v: &str| !v.trim().is_empty();
-    if let Some(name) = flag.filter(|v| given(v)) {
-        return Ok(Person { name: name.trim().to_string(), source: flag_name.to_string() });
-    }
-    if let Some(name) = std::env::var("RIG_OPERATOR").ok().filter(|v| given(v)) {
-        return Ok(Person { name: name.trim().to_string(), source: "RIG_OPERATOR".into() });
-    }
-    if let Some(name) = login_name() {
-        return Ok(Person { name, source: "login name (getlogin)".into() });
-    }
     let uid = nix::unistd::getuid();
-    if let Ok(Some(user)) = nix::unistd::User::from_uid(uid) {
-        if given(&user.name) {
-            return Ok(Person { name: user.name, source: format!("password entry of uid {uid}") });
-        }
-    }
-    Err(format!(
-        "nobody to name as the person running the bench: no {flag_name}, no RIG_OPERATOR, no login name and no \
-         password entry for uid {uid}; give {flag_name} NAME (a nightly passes its CI user)"
-    ))
+    let sources = PersonSources {
+        flag,
+        rig_operator: std::env::var("RIG_OPERATOR").ok(),
+        login: login_name(),
+        password_entry: nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name),
+        uid: uid.as_raw(),
+    };
+    person_from(&sources, flag_name)
+}
+
+/// What [`identify_person`] looks at, in its order.
+struct PersonSources<'a> {
+    flag: Option<&'a str>,
+    rig_operator: Option<String>,
+    login: Option<String>,
+    password_entry: Option<String>,
+    uid: u32,
+}
+
+fn person_from(s: &PersonSources<'_>, flag_name: &str) -> Result<Person, String> {
+    let named = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+    let found = [
+        (s.flag.and_then(named), flag_name.to_string()),
+        (s.rig_operator.as_deref().and_then(named), "RIG_OPERATOR".to_string()),
+        (s.login.as_deref().and_then(named), "login name (getlogin)".to_string()),
+        (s.password_entry.as_deref().and_then(named), format!("password entry of uid {}", s.uid)),
+    ]
+    .into_iter()
+    .find_map(|(name, source)| name.map(|name| Person { name, source }));
+    found.ok_or_else(|| {
+        format!(
+            "nobody to name as the person running the bench: no {flag_name}, no RIG_OPERATOR, no login name and no \
+             password entry for uid {}; give {flag_name} NAME (a nightly passes its CI user)",
+            s.uid
+        )
+    })
 }
 
 /// The login name of the process's controlling terminal, from utmp (`getlogin(3)`).
@@ -257,5 +274,62 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: 
             public_key: k.public_key_base64(),
             signature_file: crate::evidence::manifest::SIGNATURE_FILE.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources<'a>(
+        flag: Option<&'a str>,
+        env: Option<&str>,
+        login: Option<&str>,
+        pw: Option<&str>,
+    ) -> PersonSources<'a> {
+        PersonSources {
+            flag,
+            rig_operator: env.map(str::to_owned),
+            login: login.map(str::to_owned),
+            password_entry: pw.map(str::to_owned),
+            uid: 1000,
+        }
+    }
+
+    #[test]
+    fn the_operator_comes_from_the_flag_then_the_environment_then_the_login_then_the_password_entry() {
+        let p = |s: PersonSources<'_>| person_from(&s, "--operator").unwrap();
+        let all = p(sources(Some("j.doe"), Some("ci"), Some("pi"), Some("pw")));
+        assert_eq!((all.name.as_str(), all.source.as_str()), ("j.doe", "--operator"));
+        let env = p(sources(Some("  "), Some("ci"), Some("pi"), Some("pw")));
+        assert_eq!((env.name.as_str(), env.source.as_str()), ("ci", "RIG_OPERATOR"));
+        let login = p(sources(None, Some(""), Some("pi"), Some("pw")));
+        assert_eq!((login.name.as_str(), login.source.as_str()), ("pi", "login name (getlogin)"));
+        let pw = p(sources(None, None, None, Some("pw")));
+        assert_eq!((pw.name.as_str(), pw.source.as_str()), ("pw", "password entry of uid 1000"));
+    }
+
+    #[test]
+    fn with_no_source_there_is_no_operator_and_the_error_says_how_to_give_one() {
+        let e = person_from(&sources(None, None, None, None), "--operator").unwrap_err();
+        assert!(e.contains("give --operator NAME"), "{e}");
+        assert!(!e.contains("unknown"), "{e}");
+    }
+
+    #[test]
+    fn a_placeholder_serial_never_confirms_the_sensor() {
+        let mut bench = crate::bench::load_or_default(None, crate::bench::EMBEDDED_TWIN, "rig/sim.yaml").unwrap();
+        let reported = ProductId { product_number: 0x0703_0102, serial_number: 539_230_209 };
+        assert!(identity_mismatches(&bench, &reported).is_empty());
+        bench.flow_sensor.serial_number = "111111111".into();
+        let m = identity_mismatches(&bench, &reported);
+        assert_eq!(m.len(), 1);
+        assert!(m[0].contains("reports serial 539230209") && m[0].contains("says \"111111111\""), "{m:?}");
+        bench.flow_sensor.serial_number = "REPLACE-WITH-SENSOR-SERIAL".into();
+        let m = identity_mismatches(&bench, &reported);
+        assert!(m[0].contains("a placeholder?"), "{m:?}");
+        let listed = instruments(&bench, today(), Some(&reported));
+        assert_eq!(listed[0].identity, IdentityCheck::Mismatch);
+        assert_eq!(instruments(&bench, today(), None)[0].identity, IdentityCheck::NotRead);
     }
 }

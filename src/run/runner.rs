@@ -499,3 +499,48 @@ fn check_line(c: &CheckOutcome) -> String {
 pub fn default_out() -> &'static Path {
     Path::new("runs")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let loaded = crate::plan::load_plans(&[root.join("test-plans/occlusion-time-to-alarm.yaml")]);
+        loaded.plans.into_iter().next().and_then(|f| f.cases.into_iter().next()).expect("a plan case")
+    }
+
+    #[test]
+    fn folders_of_two_runs_in_the_same_instant_differ_and_none_is_reused() {
+        let at = time::macros::datetime!(2026-11-21 15:18:00.123456 UTC);
+        let plan = plan();
+        let a = case_dir_name(&plan, "0f3276a4", at);
+        assert_eq!(a, "20261121T151800.123456Z_0f3276a4_OCC-TIME-TO-ALARM_500uLh");
+        assert_ne!(a, case_dir_name(&plan, "51e79840", at), "another run in the same microsecond");
+        assert_ne!(new_run_id(), new_run_id());
+
+        let out = tempfile::tempdir().unwrap();
+        let dir = create_case_dir(out.path(), &plan, "0f3276a4").unwrap();
+        assert!(dir.is_dir());
+        std::fs::create_dir(out.path().join("taken")).unwrap();
+        let err = std::fs::create_dir(out.path().join("taken")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "create_dir refuses, as create_case_dir relies on");
+    }
+
+    #[test]
+    fn a_run_without_an_operator_refuses_evidence_and_runs_nothing() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let loaded = crate::plan::load_plans(&[root.join("test-plans/communication.yaml")]);
+        let bench = crate::bench::load_or_default(None, crate::bench::EMBEDDED_TWIN, "rig/sim.yaml").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let options = RunOptions { operator: Err("nobody".into()), ..RunOptions::new(bench, out.path().join("runs")) };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let summary = runtime.block_on(async {
+            let (_tx, interrupt) = watch::channel(None);
+            run_plans(&loaded.plans, &options, interrupt, &EmergencyStop::default()).await
+        });
+        assert_eq!(summary.refused.as_deref(), Some("nobody"));
+        assert_eq!(summary.exit_code(), 2);
+        assert!(!out.path().join("runs").exists(), "no evidence");
+    }
+}
