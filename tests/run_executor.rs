@@ -49,6 +49,7 @@ fn plan(steps: Vec<Step>) -> Plan {
         max_duration: None,
         case: None,
         steps,
+        setup_len: 0,
     }
 }
 
@@ -294,4 +295,199 @@ async fn the_emergency_stop_makes_the_bench_safe_in_the_middle_of_a_step() {
     assert_eq!(done, "valve opened, pump stopped");
     assert_eq!(after, (false, false), "therapy stopped and the valve open as soon as the stop returns");
     assert!(report.bench_time.as_duration() >= min(10), "the executor, unaware, finished its wait: {report:#?}");
+}
+
+mod icd;
+
+/// A pump left with `RESERVOIR_LOW` latched (a fill below the threshold) before the case.
+async fn twin_with_reservoir_low_latched() -> (Bench, BenchFile) {
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
+    bench.link.fill(1_500.0).await.unwrap();
+    assert!(bench.link.alarms().await.unwrap().contains(&AlarmCode::ReservoirLow), "the fill latched it");
+    (bench, file)
+}
+
+async fn run_on(mut bench: Bench, file: &BenchFile, plan: &Plan) -> (CaseReport, Vec<RunEvent>) {
+    let collect = Collect::default();
+    let mut reporters: Vec<Box<dyn Reporter + Send>> = vec![Box::new(collect.clone())];
+    let (_tx, rx) = watch::channel(None);
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: plan.sample_period };
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let report = run_case(&mut bench, plan, eval, options, &mut reporters, rx).await;
+    let events = collect.0.lock().unwrap().clone();
+    (report, events)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pumps_state_before_the_first_step_is_recorded_with_an_alarm_it_entered_with() {
+    let (bench, file) = twin_with_reservoir_low_latched().await;
+    let p = plan(vec![step(StepKind::Wait(min(1)))]);
+    let (report, events) = run_on(bench, &file, &p).await;
+    assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    let snapshot = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::PumpAtStart(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("the pump's state before the first step is an event");
+    assert_eq!(snapshot.alarms, [AlarmCode::ReservoirLow], "ALARMS before the first step");
+    assert_eq!(snapshot.status.alarms, [AlarmCode::ReservoirLow], "STATUS before the first step");
+    assert_eq!(snapshot.status.reservoir_ul, 1_500.0);
+    assert!(!snapshot.id.build.is_empty(), "ID before the first step");
+    let start_up = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::StartUp(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("what start-up found and did is an event");
+    assert_eq!(start_up.found.alarms, [AlarmCode::ReservoirLow]);
+    assert_eq!(start_up.left_over, [AlarmCode::ReservoirLow], "its condition persists: ACK refused");
+    assert!(start_up.acknowledged[0].answer.starts_with("refused"), "{:?}", start_up.acknowledged);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_an_alarm_already_active_is_an_error_not_a_vacuous_pass() {
+    let (bench, file) = twin_with_reservoir_low_latched().await;
+    let p = plan(vec![
+        step(StepKind::Mark("begin".into())),
+        step(StepKind::WaitUntil { condition: Condition::Alarm(AlarmCode::ReservoirLow), timeout: min(10) }),
+        step(StepKind::Mark("at-alarm".into())),
+        check(
+            "level-at-alarm",
+            Measure::PumpValue { field: PumpField::ReservoirUl, at: Some("at-alarm".into()) },
+            Limits { min: Some(990.0), ..Limits::default() },
+            "SRS-WDR-001",
+        ),
+    ]);
+    let (report, _) = run_on(bench, &file, &p).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("RESERVOIR_LOW was already active when the wait began"), "{reason}");
+    assert!(report.checks.is_empty(), "no check judged what happened before the wait: {:#?}", report.checks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pump_status_at_a_mark_reads_a_status_taken_at_that_mark() {
+    // No poll for an hour: before the fix the check read the poll from t = 0 (0 uL delivered).
+    let mut p = plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Limit { max_24h_ul: 24_000.0 }),
+        act(Action::Program { basal_ul_h: 1000.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(30))),
+        step(StepKind::Mark("half-hour".into())),
+        check(
+            "delivered-at-mark",
+            Measure::PumpValue { field: PumpField::DeliveredUl, at: Some("half-hour".into()) },
+            Limits { min: Some(495.0), max: Some(505.0), ..Limits::default() },
+            "SRS-DEL-002",
+        ),
+        check(
+            "delivered-now",
+            Measure::PumpValue { field: PumpField::DeliveredUl, at: None },
+            Limits { min: Some(495.0), max: Some(505.0), ..Limits::default() },
+            "SRS-DEL-002",
+        ),
+    ]);
+    p.status_period = min(60);
+    let o = run(&p, &[], None).await;
+    assert_eq!(o.report.verdict, Verdict::Pass, "{:#?}", o.report.checks);
+}
+
+/// The rig's end of the service port through a line filter: after `after` of bench time, every
+/// answer to a STATUS request is passed to `mangle` (`None` drops it), as a pump that stops
+/// answering STATUS, or answers it with keys missing, would.
+fn status_tap(
+    after: Duration,
+    mangle: fn(&str) -> Option<String>,
+) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
+    move |twin_side: tokio::io::DuplexStream| {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (rig_side, tap_side) = tokio::io::duplex(16 * 1024);
+        let (from_twin, mut to_twin) = tokio::io::split(twin_side);
+        let (from_rig, mut to_rig) = tokio::io::split(tap_side);
+        let status_seqs = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::<String>::new()));
+        let seen = status_seqs.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(from_rig).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let payload = line.split('*').next().unwrap_or_default().to_string();
+                if let Some(seq) = payload.strip_suffix(" STATUS") {
+                    seen.lock().unwrap().insert(seq.to_string());
+                }
+                if to_twin.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let start = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(from_twin).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let payload = line.trim_end_matches('\r').split('*').next().unwrap_or_default().to_string();
+                let seq = payload.split(' ').next().unwrap_or_default().to_string();
+                let is_status = status_seqs.lock().unwrap().contains(&seq) && payload.contains(" OK state=");
+                let out = if is_status && start.elapsed() >= after {
+                    mangle(&payload).map(|p| icd::frame(&p))
+                } else {
+                    Some(format!("{line}\n"))
+                };
+                if let Some(out) = out {
+                    if to_rig.write_all(out.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        rig_side
+    }
+}
+
+/// Twenty minutes of delivery, then a check on the pump's own figures.
+fn delivery_then_pump_check() -> Plan {
+    plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Limit { max_24h_ul: 24_000.0 }),
+        act(Action::Program { basal_ul_h: 1000.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(20))),
+        check(
+            "reservoir-now",
+            Measure::PumpValue { field: PumpField::ReservoirUl, at: None },
+            Limits { min: Some(1.0), ..Limits::default() },
+            "SRS-WDR-001",
+        ),
+    ])
+}
+
+async fn run_tapped(plan: &Plan, tap: impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream) -> CaseReport {
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench = Bench::open_twin_tapped(&file, &[], RigClock::start(), tap).await.unwrap();
+    run_on(bench, &file, plan).await.0
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pump_that_stops_answering_status_mid_run_ends_the_case_in_error() {
+    let report = run_tapped(&delivery_then_pump_check(), status_tap(min(5), |_| None)).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("stopped answering STATUS"), "{reason}");
+    assert!(report.checks.is_empty(), "no check on stale pump data: {:#?}", report.checks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_with_keys_missing_is_an_anomaly_and_never_feeds_a_check() {
+    // `pressure_kpa=...` removed from every STATUS answer after 5 minutes.
+    let drop_pressure = |payload: &str| {
+        Some(payload.split(' ').filter(|t| !t.starts_with("pressure_kpa=")).collect::<Vec<_>>().join(" "))
+    };
+    let report = run_tapped(&delivery_then_pump_check(), status_tap(min(5), drop_pressure)).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("STATUS failed 3 times in a row"), "{reason}");
+    assert!(reason.contains("pressure_kpa"), "the anomaly names what was wrong: {reason}");
+    assert!(report.checks.is_empty(), "no check on stale pump data: {:#?}", report.checks);
 }

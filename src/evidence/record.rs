@@ -17,7 +17,8 @@ use crate::run::{CheckOutcome, Verdict};
 /// `reported` (what the instrument itself said when the bench opened) and `identity` (whether
 /// that confirms the bench file); `bench.identity_mismatch_allowed`; `baseline` (the approved
 /// result compared against, its provenance and SHA-256, and each drift finding); `signing` (the
-/// key that signs `MANIFEST.sha256`, or `null`: unsigned).
+/// key that signs `MANIFEST.sha256`, or `null`: unsigned). Also new since 1, from the executor:
+/// `start_up`, `pump_at_start`, `left_over_cleared`, `anomalies`.
 pub const RECORD_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +44,19 @@ pub struct CaseRecord {
     pub instruments: Vec<Instrument>,
     /// The pump's answer to `ID`, when it gave one.
     pub pump: Option<PumpIdentity>,
+    /// What start-up found on the bench (left by an earlier run) and did about it.
+    #[serde(default)]
+    pub start_up: Option<crate::run::startup::StartUp>,
+    /// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`.
+    #[serde(default)]
+    pub pump_at_start: Option<crate::run::startup::PumpSnapshot>,
+    /// Alarms left over from before the case, acknowledged again after `setup:`.
+    #[serde(default)]
+    pub left_over_cleared: Vec<crate::run::startup::Acknowledged>,
+    /// What the pump or the link did that broke the ICD or the rig's expectations without
+    /// stopping the case (a malformed or failed STATUS, ...), in order.
+    #[serde(default)]
+    pub anomalies: Vec<AnomalyRecord>,
     pub steps: Vec<StepRecord>,
     pub marks: Vec<MarkRecord>,
     /// Alarms, clears and boots the pump reported, in order.
@@ -191,6 +205,12 @@ pub struct PumpEventRecord {
     /// `ALARM`, `CLEAR` or `BOOT`.
     pub kind: String,
     /// The alarm code or the boot reason.
+    pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyRecord {
+    pub at_s: f64,
     pub what: String,
 }
 

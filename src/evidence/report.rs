@@ -342,6 +342,7 @@ pub fn render_report(record: &CaseRecord, plot: &PlotData) -> String {
     o.push_str("<main>\n");
     identity(&mut o, record);
     provenance(&mut o, record);
+    pump_before_the_case(&mut o, record);
     baseline_section(&mut o, record);
     coverage(&mut o, record);
     checks(&mut o, record);
@@ -681,6 +682,71 @@ fn identity(o: &mut String, record: &CaseRecord) {
     kv(o, "host", &xml_text(&record.host));
     kv(o, "operator", &xml_text(&record.operator));
     o.push_str("</table>\n</section>\n");
+}
+
+/// What start-up found and did, the pump's state before the first step, and the anomalies
+/// recorded during the case: a pump that enters a case with an alarm latched must show it.
+fn pump_before_the_case(o: &mut String, record: &CaseRecord) {
+    o.push_str("<section id=\"pump-at-start\">\n<h2>The pump before the first step</h2>\n");
+    match &record.pump_at_start {
+        Some(p) => {
+            o.push_str("<table class=\"kv\">\n");
+            let s = &p.status;
+            kv(o, "state", &xml_text(&s.state.to_string()));
+            let alarms = if p.alarms.is_empty() {
+                "none".to_string()
+            } else {
+                let list: Vec<String> = p.alarms.iter().map(ToString::to_string).collect();
+                format!("<span class=\"bad\">{}</span>", xml_text(&list.join(", ")))
+            };
+            kv(o, "active alarms (ALARMS)", &alarms);
+            kv(o, "reservoir", &format!("{} µL", num(s.reservoir_ul)));
+            kv(o, "delivered since boot", &format!("{} µL", num(s.delivered_ul)));
+            kv(o, "basal rate", &format!("{} µL/h", num(s.basal_ul_h)));
+            kv(o, "outlet pressure", &format!("{} kPa", num(s.pressure_kpa)));
+            kv(o, "pump clock", &format!("{} ms since boot", s.pump_ms));
+            o.push_str("</table>\n");
+        }
+        None => o.push_str("<p class=\"bad\">Not recorded: the case did not get as far as reading the pump.</p>\n"),
+    }
+    if let Some(found) = &record.start_up {
+        o.push_str("<h3>Start-up</h3>\n<table class=\"kv\">\n");
+        kv(o, "first request", &xml_text(&found.first_request));
+        let f = &found.found;
+        let alarms: Vec<String> = f.alarms.iter().map(ToString::to_string).collect();
+        let alarms = if alarms.is_empty() { "no alarms".to_string() } else { alarms.join(", ") };
+        kv(
+            o,
+            "found",
+            &xml_text(&format!("{}, {} µL/h, {} kPa, {alarms}", f.state, num(f.basal_ul_h), num(f.pressure_kpa))),
+        );
+        kv(o, "STOP", &xml_text(&found.stop));
+        kv(o, "valve opened", &xml_text(&found.valve_open));
+        let r = &found.relaxation;
+        kv(
+            o,
+            "line relaxed",
+            &xml_text(&format!(
+                "{}: {} kPa to {} kPa in {} s",
+                r.outcome,
+                num(r.from_kpa),
+                num(r.to_kpa),
+                num(r.waited_s)
+            )),
+        );
+        for a in found.acknowledged.iter().chain(&record.left_over_cleared) {
+            kv(o, &format!("ACK {}", a.code), &xml_text(&a.answer));
+        }
+        o.push_str("</table>\n");
+    }
+    if !record.anomalies.is_empty() {
+        o.push_str("<h3>Anomalies</h3>\n<table>\n<tr><th>bench time</th><th>what</th></tr>\n");
+        for a in &record.anomalies {
+            let _ = writeln!(o, "<tr><td>{}</td><td>{}</td></tr>", clock(a.at_s), xml_text(&a.what));
+        }
+        o.push_str("</table>\n");
+    }
+    o.push_str("</section>\n");
 }
 
 fn coverage(o: &mut String, record: &CaseRecord) {
@@ -1196,6 +1262,10 @@ mod tests {
                 build: "deadbeef".into(),
                 proto: 1,
             }),
+            start_up: None,
+            pump_at_start: None,
+            left_over_cleared: Vec::new(),
+            anomalies: Vec::new(),
             steps: vec![
                 StepRecord { index: 0, label: "program 500 uL/h".into(), started_s: 0.0, finished_s: Some(1.2) },
                 StepRecord { index: 1, label: "close valve".into(), started_s: 1800.0, finished_s: Some(1800.1) },

@@ -16,12 +16,14 @@ use tokio::sync::watch;
 use crate::bench::{Bench, BenchError};
 use crate::clock::RigTime;
 use crate::link::{LinkError, PumpNotice};
-use crate::plan::{Action, Expect, ExpectedOutcome, Injection, Plan, Probe, StepKind, Unit, ValveCommand};
+use crate::plan::{
+    Action, Condition, Endpoint, Expect, ExpectedOutcome, Injection, Plan, Probe, StepKind, Unit, ValveCommand,
+};
 use crate::protocol::{BolusReply, ErrCode, Response};
 
 use super::decision::Decision;
 use super::evaluate::{EvalContext, describe, evaluate};
-use super::event::{Reporter, RunEvent, RunEventKind};
+use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken};
 use super::sampler::Sampler;
 use super::timeline::Timeline;
 use super::verdict::{CheckOutcome, Verdict};
@@ -89,6 +91,8 @@ struct Executor<'a> {
     samples: usize,
     sample_failures: u32,
     link_lost: Option<String>,
+    /// The STATUS poll got no usable answer: the pump stopped answering.
+    pump_silent: Option<String>,
     sampler_dead: Option<String>,
 }
 
@@ -119,6 +123,7 @@ pub async fn run_case(
         samples: 0,
         sample_failures: 0,
         link_lost: None,
+        pump_silent: None,
         sampler_dead: None,
     };
     ex.emit(RunEventKind::CaseStarted {
@@ -126,20 +131,19 @@ pub async fn run_case(
         case: plan.case.as_ref().map(|c| c.name.clone()),
         steps: plan.steps.len(),
     });
-    // The firmware under test, for the evidence: a pump that does not say who it is is not run.
-    let identified = match ex.bench.link.id().await {
-        Ok(identity) => {
-            ex.emit(RunEventKind::PumpIdentified(identity));
-            Ok(())
-        }
-        Err(e) => Err(Stop::Bench(format!("the pump did not answer ID: {e}"))),
+    // Events and frames flow from the start, so the record shows what start-up did in order.
+    let forwarders = ex.start_forwarding();
+    let prepared = ex.prepare().await;
+    let (sampler, pollers) = match &prepared {
+        Ok(_) => ex.start_observers().await,
+        Err(_) => (Err("not started".to_string()), Vec::new()),
     };
-    let (sampler, pollers) = ex.start_observers().await;
-    let stopped = match (identified, sampler.as_ref()) {
+    let stopped = match (prepared, sampler.as_ref()) {
         (Err(stop), _) => Err(stop),
-        (Ok(()), Ok(_)) => ex.run_steps().await,
-        (Ok(()), Err(e)) => Err(Stop::Bench(e.clone())),
+        (Ok(left_over), Ok(_)) => ex.run_steps(&left_over).await,
+        (Ok(_), Err(e)) => Err(Stop::Bench(e.clone())),
     };
+    let pollers: Vec<_> = pollers.into_iter().chain(forwarders).collect();
     // Safe state first, then collect what the observers still hold.
     let safe = ex.bench.make_safe().await;
     for p in pollers {
@@ -179,11 +183,11 @@ pub async fn run_case(
 }
 
 impl Executor<'_> {
-    /// Starts the sampler, the STATUS poll, and the forwarding of pump notices and frames.
-    async fn start_observers(&mut self) -> (Result<Sampler, String>, Vec<tokio::task::JoinHandle<()>>) {
+    /// Starts forwarding the pump's notices and the frame trace into the event stream.
+    fn start_forwarding(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::new();
         if let Some(streams) = self.bench.streams.take() {
-            let (tx, clock) = (self.events_tx.clone(), self.bench.clock);
+            let tx = self.events_tx.clone();
             let mut notices = streams.notices;
             tasks.push(tokio::spawn(async move {
                 while let Some(n) = notices.recv().await {
@@ -202,7 +206,6 @@ impl Executor<'_> {
                         break;
                     }
                 }
-                let _ = clock;
             }));
             let tx = self.events_tx.clone();
             let mut frames = streams.frames;
@@ -214,19 +217,47 @@ impl Executor<'_> {
                 }
             }));
         }
+        tasks
+    }
+
+    /// Start-up (see [`super::startup`]): the bench brought to a known state and the pump's
+    /// state before the first step recorded. Returns the alarms left over, to be acknowledged
+    /// again once `setup:` has run.
+    async fn prepare(&mut self) -> Result<Vec<crate::protocol::AlarmCode>, Stop> {
+        let tau = self.bench.test_line.time_constant();
+        let found = super::startup::start_up(self.bench, tau).await.map_err(|f| Stop::Bench(f.0))?;
+        let left_over = found.left_over.clone();
+        self.emit(RunEventKind::StartUp(found));
+        // The firmware under test, for the evidence: a pump that does not say who it is is not run.
+        let snapshot = super::startup::snapshot(&self.bench.link).await.map_err(|f| Stop::Bench(f.0))?;
+        self.emit(RunEventKind::PumpIdentified(snapshot.id.clone()));
+        self.emit(RunEventKind::PumpAtStart(snapshot));
+        Ok(left_over)
+    }
+
+    /// Starts the sampler and the STATUS poll.
+    async fn start_observers(&mut self) -> (Result<Sampler, String>, Vec<tokio::task::JoinHandle<()>>) {
+        let mut tasks = Vec::new();
         let (link, tx, clock, period) =
             (self.bench.link.clone(), self.events_tx.clone(), self.bench.clock, self.plan.status_period);
         tasks.push(tokio::spawn(async move {
             let mut k: u32 = 0;
+            let mut failures_in_a_row: u32 = 0;
             loop {
-                match link.status().await {
-                    Ok(s) => {
-                        if tx.send(RunEvent { at: clock.now(), kind: RunEventKind::PumpStatus(s) }).is_err() {
-                            break;
-                        }
+                let (at, kind) = match link.status().await {
+                    Ok(status) => {
+                        failures_in_a_row = 0;
+                        (clock.now(), RunEventKind::PumpStatus { status, taken: StatusTaken::Poll })
                     }
                     Err(LinkError::Disconnected { .. }) => break,
-                    Err(_) => {} // a lost STATUS is recorded in the frame trace; the next one may pass
+                    Err(e) => {
+                        failures_in_a_row += 1;
+                        (clock.now(), status_failure(e, failures_in_a_row))
+                    }
+                };
+                let lost = matches!(kind, RunEventKind::PumpSilent { .. });
+                if tx.send(RunEvent { at, kind }).is_err() || lost {
+                    break;
                 }
                 k += 1;
                 clock.sleep_until(RigTime::ZERO + period * k).await;
@@ -257,10 +288,19 @@ impl Executor<'_> {
         (sampler, tasks)
     }
 
-    async fn run_steps(&mut self) -> Result<(), Stop> {
+    async fn run_steps(&mut self, left_over: &[crate::protocol::AlarmCode]) -> Result<(), Stop> {
         let started = self.bench.clock.now();
         for (index, step) in self.plan.steps.iter().enumerate() {
             self.check_interrupt()?;
+            if index == self.plan.setup_len {
+                // What the pump had latched before the case, once setup may have removed its
+                // condition (a `fill:` of an empty reservoir): acknowledged, or the case refused.
+                let acknowledged =
+                    super::startup::clear_left_over(&self.bench.link, left_over).await.map_err(|f| Stop::Bench(f.0))?;
+                if !acknowledged.is_empty() {
+                    self.emit(RunEventKind::LeftOverCleared { acknowledged });
+                }
+            }
             if let Some(max) = self.plan.max_duration {
                 if self.bench.clock.now().since(started) > max {
                     return Err(Stop::Bench(format!("the case exceeded its max_duration of {} s", max.as_secs())));
@@ -280,6 +320,9 @@ impl Executor<'_> {
                 StepKind::WaitUntil { condition, timeout } => {
                     let from = self.bench.clock.now();
                     let condition = *condition;
+                    if let Condition::Alarm(code) = condition {
+                        self.refuse_if_already_active(code, false).await?;
+                    }
                     let waited = self
                         .wait(Some(from + *timeout), move |tl, _| tl.first_after(&condition, from).is_some())
                         .await?;
@@ -288,13 +331,21 @@ impl Executor<'_> {
                         self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
                     }
                 }
-                StepKind::Mark(name) => self.emit(RunEventKind::Mark { name: name.clone() }),
+                StepKind::Mark(name) => {
+                    self.emit(RunEventKind::Mark { name: name.clone() });
+                    // Checks that read the pump `at:` this mark use this STATUS, not a poll
+                    // that may be up to `status_period` old.
+                    self.read_status(StatusTaken::Mark(name.clone())).await?;
+                }
                 StepKind::Check(check) => {
                     // Judge on data up to this instant: let the sample taken now arrive first
                     // (at most two sample periods; a dead sensor is reported by the health check).
                     let now = self.bench.clock.now();
                     let settle = now + self.plan.sample_period * 2;
                     self.wait(Some(settle), move |tl, _| tl.last_sample_at().is_some_and(|t| t >= now)).await?;
+                    if reads_pump_now(&check.measure) {
+                        self.read_status(StatusTaken::Check(check.id.clone())).await?;
+                    }
                     let outcome = evaluate(check, &self.timeline, now, &self.eval);
                     self.record_check(outcome);
                 }
@@ -302,6 +353,41 @@ impl Executor<'_> {
             self.emit(RunEventKind::StepFinished { index });
         }
         Ok(())
+    }
+
+    /// A `wait_until` on an alarm waits for it to be raised after the wait begins. One already
+    /// active then would end the wait at once and let later checks pass on what happened
+    /// before: the case ends ERROR, unless the step says `already_active: ok`.
+    async fn refuse_if_already_active(&mut self, code: crate::protocol::AlarmCode, ok: bool) -> Result<(), Stop> {
+        let active = self.bench.link.alarms().await.map_err(|e| Stop::Bench(format!("ALARMS before the wait: {e}")))?;
+        if !active.contains(&code) {
+            return Ok(());
+        }
+        if ok {
+            let what = format!("{code} was already active when the wait began (the step allows it)");
+            self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
+            return Ok(());
+        }
+        Err(Stop::Bench(format!(
+            "{code} was already active when the wait began: the wait would end at once and later checks would judge what happened before it; raise it after the wait begins, or write `already_active: ok` on the step"
+        )))
+    }
+
+    /// Reads STATUS now and puts it on the timeline, tagged with what it was read for. A pump
+    /// that does not answer it stops the case: checks never fall back on older data.
+    async fn read_status(&mut self, taken: StatusTaken) -> Result<(), Stop> {
+        let what = match &taken {
+            StatusTaken::Mark(m) => format!("STATUS at mark `{m}`"),
+            StatusTaken::Check(c) => format!("STATUS for check `{c}`"),
+            StatusTaken::Poll => "STATUS".to_string(),
+        };
+        match self.bench.link.status().await {
+            Ok(status) => {
+                self.emit(RunEventKind::PumpStatus { status, taken });
+                Ok(())
+            }
+            Err(e) => Err(Stop::Bench(format!("{what}: {e}"))),
+        }
     }
 
     /// Lets time pass until `until` (or forever), forwarding events, until `done` holds.
@@ -345,6 +431,9 @@ impl Executor<'_> {
         self.check_interrupt()?;
         if let Some(why) = &self.link_lost {
             return Err(Stop::Bench(format!("pump on {}: serial link lost: {why}", self.bench.link.device())));
+        }
+        if let Some(why) = &self.pump_silent {
+            return Err(Stop::Bench(why.clone()));
         }
         if let Some(why) = &self.sampler_dead {
             return Err(Stop::Bench(format!(
@@ -528,6 +617,7 @@ impl Executor<'_> {
             RunEventKind::BenchAction { what, outcome } if what == "serial link" => {
                 self.link_lost = Some(outcome.clone())
             }
+            RunEventKind::PumpSilent { why } => self.pump_silent = Some(why.clone()),
             _ => {}
         }
         self.deliver(&event);
@@ -538,6 +628,35 @@ impl Executor<'_> {
         for r in self.reporters.iter_mut() {
             r.on_event(event);
         }
+    }
+}
+
+/// Consecutive failed STATUS polls (malformed answers, refusals) after which the pump is taken to
+/// have stopped answering STATUS. A poll that got no answer at all (every retry timed out) is
+/// enough on its own.
+const MAX_STATUS_FAILURES: u32 = 3;
+
+/// The event for a failed STATUS poll: an anomaly, or the end of the case when the pump has
+/// stopped answering.
+fn status_failure(e: LinkError, in_a_row: u32) -> RunEventKind {
+    match e {
+        LinkError::Timeout { .. } => {
+            RunEventKind::PumpSilent { why: format!("the pump stopped answering STATUS: {e}") }
+        }
+        _ if in_a_row >= MAX_STATUS_FAILURES => {
+            RunEventKind::PumpSilent { why: format!("STATUS failed {in_a_row} times in a row, the last: {e}") }
+        }
+        _ => RunEventKind::Anomaly { what: format!("STATUS poll failed ({in_a_row} in a row): {e}") },
+    }
+}
+
+/// Whether a check reads the pump as it is now (a STATUS is taken for it).
+fn reads_pump_now(measure: &crate::plan::Measure) -> bool {
+    use crate::plan::Measure;
+    match measure {
+        Measure::PumpValue { at: None, .. } => true,
+        Measure::PumpChange { interval, .. } => interval.from == Endpoint::Now || interval.to == Endpoint::Now,
+        _ => false,
     }
 }
 

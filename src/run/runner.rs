@@ -98,7 +98,7 @@ pub enum CaseOutcome {
         dir: PathBuf,
         wall: Duration,
         /// The comparison with the approved baseline, when `--baseline` was given.
-        baseline: Option<BaselineComparison>,
+        baseline: Option<Box<BaselineComparison>>,
     },
 }
 
@@ -374,7 +374,7 @@ fn finish_evidence(
     mut report: CaseReport,
     wall: Duration,
     options: &RunOptions,
-) -> (CaseReport, Option<BaselineComparison>) {
+) -> (CaseReport, Option<Box<BaselineComparison>>) {
     let mut r = record.lock().unwrap_or_else(|p| p.into_inner()).clone();
     r.ended_utc = super::case_record::utc_now();
     r.wall_time_s = wall.as_secs_f64();
@@ -393,7 +393,7 @@ fn finish_evidence(
         let why = format!("the evidence bundle could not be written: {e}");
         report.reason = Some(report.reason.map_or(why.clone(), |r| format!("{r}; {why}")));
     }
-    (report, r.baseline)
+    (report, r.baseline.map(Box::new))
 }
 
 /// `20261121T151800.123456Z_4f9a02c1_OCC-TIME-TO-ALARM_500uLh`: UTC start to the microsecond,

@@ -10,7 +10,7 @@ use crate::clock::RigTime;
 use crate::plan::{Condition, Endpoint, Interval, PumpField};
 use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, StatusReport};
 
-use super::event::{RunEvent, RunEventKind};
+use super::event::{RunEvent, RunEventKind, StatusTaken};
 use super::spill::{FixedRecord, SpillVec};
 
 /// One sample, as the queries need it.
@@ -60,34 +60,21 @@ impl StatusRow {
     }
 }
 
-impl FixedRecord for StatusRow {
-    const SIZE: usize = 40;
-    fn encode(&self, out: &mut [u8]) {
-        out[..8].copy_from_slice(&(self.at.as_duration().as_nanos() as u64).to_le_bytes());
-        for (k, v) in self.fields.iter().enumerate() {
-            out[8 + 8 * k..16 + 8 * k].copy_from_slice(&v.to_le_bytes());
-        }
-    }
-    fn decode(b: &[u8]) -> Self {
-        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
-        StatusRow {
-            at: RigTime::from_duration(Duration::from_nanos(word(0))),
-            fields: [0, 1, 2, 3].map(|k| f64::from_bits(word(8 + 8 * k))),
-        }
-    }
-}
-
-/// What the executor keeps of the run to answer waits and checks. Samples and statuses keep
-/// only their recent tail in memory (older ones go to a temporary file, see [`SpillVec`]), so a
+/// What the executor keeps of the run to answer waits and checks. Samples keep only their
+/// recent tail in memory (older ones go to a temporary file, see [`SpillVec`]), so a
 /// 7-day run does not grow the rig's memory; events, bolus answers and marks are few.
 #[derive(Debug, Default)]
 pub struct Timeline {
     points: SpillVec<Point>,
-    statuses: SpillVec<StatusRow>,
     events: Vec<(RigTime, Event)>,
     resyncs: Vec<(RigTime, Vec<AlarmCode>)>,
     boluses: Vec<(RigTime, BolusReply)>,
     marks: HashMap<String, RigTime>,
+    /// The STATUS taken before the first step, at each mark, and at the latest check that read
+    /// the pump now: the only pump data checks use (a poll can be up to `status_period` old).
+    start_status: Option<StatusRow>,
+    mark_statuses: HashMap<String, StatusRow>,
+    check_status: Option<(String, StatusRow)>,
 }
 
 /// The rolling window of the dose limits, s.
@@ -107,7 +94,17 @@ impl Timeline {
             RunEventKind::Sample(s) => {
                 self.points.push(Point { at: s.at, flow_ul_h: s.flow_ul_h, volume_ul: s.volume_ul })
             }
-            RunEventKind::PumpStatus(s) => self.statuses.push(StatusRow::of(e.at, s)),
+            RunEventKind::PumpAtStart(snapshot) => self.start_status = Some(StatusRow::of(e.at, &snapshot.status)),
+            RunEventKind::PumpStatus { status, taken } => {
+                let row = StatusRow::of(e.at, status);
+                match taken {
+                    StatusTaken::Poll => {}
+                    StatusTaken::Mark(name) => {
+                        self.mark_statuses.insert(name.clone(), row);
+                    }
+                    StatusTaken::Check(id) => self.check_status = Some((id.clone(), row)),
+                }
+            }
             RunEventKind::PumpEvent { event } => self.events.push((e.at, event.clone())),
             RunEventKind::AlarmsResynced { active } => self.resyncs.push((e.at, active.clone())),
             RunEventKind::Bolus { reply } => self.boluses.push((e.at, *reply)),
@@ -268,18 +265,12 @@ impl Timeline {
             .collect())
     }
 
-    /// Change of a STATUS field from the first `STATUS` at or after `from` to the last at or
-    /// before `to`.
-    pub fn pump_change(&self, field: PumpField, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
-        let i = self.statuses.partition_point(|r| r.at < from);
-        let first = self
-            .statuses
-            .get(i)
-            .filter(|r| r.at <= to)
-            .ok_or_else(|| format!("no STATUS was read between {from} and {to}"))?;
-        let j = self.statuses.partition_point(|r| r.at <= to);
-        let last = j.checked_sub(1).and_then(|j| self.statuses.get(j)).unwrap_or(first);
-        Ok(last.field(field) - first.field(field))
+    /// Change of a STATUS field between the STATUS taken at two endpoints (see
+    /// [`Timeline::pump_value_at`]).
+    pub fn pump_change(&self, field: PumpField, interval: &Interval, check: &str) -> Result<f64, Unmeasurable> {
+        let from = self.status_at(&interval.from, check)?;
+        let to = self.status_at(&interval.to, check)?;
+        Ok(to.field(field) - from.field(field))
     }
 
     /// Gaps in the pump's `evseq` among the events received in `[from, to]` (`evseq` starts at 1
@@ -331,12 +322,24 @@ impl Timeline {
             .ok_or_else(|| format!("fewer than two boluses started between {from} and {to}"))
     }
 
-    /// The field of the last `STATUS` at or before `at`.
-    pub fn pump_value(&self, field: PumpField, at: RigTime) -> Result<f64, Unmeasurable> {
-        let i = self.statuses.partition_point(|r| r.at <= at);
-        let row =
-            i.checked_sub(1).and_then(|i| self.statuses.get(i)).ok_or_else(|| format!("no STATUS was read by {at}"))?;
-        Ok(row.field(field))
+    /// A STATUS field as the pump reported it at an endpoint: the STATUS taken before the first
+    /// step (`start`), at the mark, or for this check (`now`). Never an older poll.
+    pub fn pump_value_at(&self, field: PumpField, at: &Endpoint, check: &str) -> Result<f64, Unmeasurable> {
+        Ok(self.status_at(at, check)?.field(field))
+    }
+
+    fn status_at(&self, at: &Endpoint, check: &str) -> Result<StatusRow, Unmeasurable> {
+        match at {
+            Endpoint::Start => self.start_status.ok_or_else(|| "no STATUS was read before the first step".to_string()),
+            Endpoint::Mark(m) => self.mark_statuses.get(m).copied().ok_or_else(|| match self.marks.contains_key(m) {
+                true => format!("no STATUS was read at mark `{m}`"),
+                false => format!("mark `{m}` was never reached"),
+            }),
+            Endpoint::Now => match &self.check_status {
+                Some((id, row)) if id == check => Ok(*row),
+                _ => Err(format!("no STATUS was read for check `{check}`")),
+            },
+        }
     }
 }
 
