@@ -34,6 +34,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum KeyCmd {
+    /// Generate an Ed25519 (minisign) key pair: the secret key in FILE (mode 0600; keep it off
+    /// the bundles' folders) and the public key in FILE.pub, for reviewers.
+    Generate {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Run test plans (default bench: the in-process twin; default out: runs/).
     Run {
@@ -54,25 +64,38 @@ enum Cmd {
         /// No progress display.
         #[arg(long)]
         quiet: bool,
-        /// Who runs the bench, for the evidence (default: $RIG_OPERATOR, $USER).
+        /// Who runs the bench, for the evidence (default: $RIG_OPERATOR, then the login name,
+        /// then the password entry of the uid; the record says which).
         #[arg(long)]
         operator: Option<String>,
         /// Run although an instrument is past its calibration due date; every report then says
         /// so on its first line.
         #[arg(long)]
         allow_expired_calibration: bool,
-        /// Compare each case's result.yaml with the approved one in this folder; drift beyond a
+        /// Run although an instrument reports another identity than the bench file declares;
+        /// every report then says so on its first line.
+        #[arg(long)]
+        allow_identity_mismatch: bool,
+        /// Compare each case's result with the approved baseline in this folder; drift beyond a
         /// check's allowance is a finding (exit 1) even when every limit passes.
         #[arg(long, value_name = "DIR")]
         baseline: Option<PathBuf>,
+        /// Sign each bundle's MANIFEST.sha256 with this minisign secret key (`rig key generate`);
+        /// without one, bundles are unsigned.
+        #[arg(long, value_name = "FILE", env = "RIG_SIGNING_KEY")]
+        sign_key: Option<PathBuf>,
     },
-    /// Verify run bundles: recompute MANIFEST.sha256 and name any file changed, missing or extra.
+    /// Verify run bundles: recompute MANIFEST.sha256 and name any file changed, missing or extra;
+    /// with --key, check its signature too.
     Verify {
         /// Run folders (one per plan case).
         #[arg(required = true)]
         runs: Vec<PathBuf>,
+        /// The public key (`FILE.pub` of `rig key generate`) the bundles must be signed with.
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
     },
-    /// Promote a run's result.yaml to the approved baseline, after verifying its bundle.
+    /// Promote a verified PASS run's result to the approved baseline, with its provenance.
     Approve {
         /// Run folders (one per plan case).
         #[arg(required = true)]
@@ -80,6 +103,26 @@ enum Cmd {
         /// The baseline folder.
         #[arg(long, value_name = "DIR")]
         baseline: PathBuf,
+        /// The public key the bundles must be signed with (an unsigned or badly signed bundle is
+        /// refused).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+        /// Who approves (default: $RIG_OPERATOR, then the login name, then the password entry of
+        /// the uid; the baseline says which).
+        #[arg(long)]
+        approver: Option<String>,
+        /// Approve a run that is not a plain PASS (FAIL, ERROR, expired calibration, ...); needs
+        /// --reason, and the baseline records both.
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why a forced approval is right.
+        #[arg(long, requires = "force", value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Signing keys for bundles.
+    Key {
+        #[command(subcommand)]
+        command: KeyCmd,
     },
     /// Check plans without touching hardware: syntax, units, references, and whether the bench
     /// can run them.
@@ -154,13 +197,19 @@ fn main() -> ExitCode {
             quiet,
             operator,
             allow_expired_calibration,
+            allow_identity_mismatch,
             baseline,
+            sign_key,
         } => {
-            let evidence = Evidence { operator, allow_expired_calibration, baseline };
+            let evidence =
+                Evidence { operator, allow_expired_calibration, allow_identity_mismatch, baseline, sign_key };
             run(&plans, bench, &faults, out, non_interactive, quiet, evidence)
         }
-        Cmd::Verify { runs } => verify(&runs),
-        Cmd::Approve { runs, baseline } => approve(&runs, &baseline),
+        Cmd::Verify { runs, key } => verify(&runs, key.as_deref()),
+        Cmd::Approve { runs, baseline, key, approver, force: _, reason } => {
+            approve(&runs, &baseline, key.as_deref(), approver.as_deref(), reason.as_deref())
+        }
+        Cmd::Key { command: KeyCmd::Generate { out } } => key_generate(&out),
         Cmd::Check { plans, bench, non_interactive } => check(&plans, bench, non_interactive),
         Cmd::Schema => {
             say_raw(&rig::plan::commands::schema_json());
@@ -184,11 +233,19 @@ fn interactive(non_interactive: bool) -> bool {
     !non_interactive && std::io::IsTerminal::is_terminal(&std::io::stdin())
 }
 
-fn verify(runs: &[PathBuf]) -> u8 {
+fn load_public_key(key: Option<&std::path::Path>) -> Result<Option<rig::evidence::signature::VerifyingKey>, u8> {
+    key.map(rig::evidence::signature::VerifyingKey::load).transpose().map_err(usage)
+}
+
+fn verify(runs: &[PathBuf], key: Option<&std::path::Path>) -> u8 {
+    let key = match load_public_key(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let mut code = exit::OK;
     for dir in runs {
-        match rig::evidence::bundle::verify_bundle(dir) {
-            Ok(n) => rig::say!("ok       {}  ({n} files match MANIFEST.sha256)", dir.display()),
+        match rig::evidence::bundle::verify_bundle(dir, key.as_ref()) {
+            Ok(v) => rig::say!("ok       {}  ({})", dir.display(), rig::evidence::bundle::describe_verified(&v)),
             Err(problems) => {
                 code = exit::FAILED;
                 rig::say!("CHANGED  {}", dir.display());
@@ -201,45 +258,58 @@ fn verify(runs: &[PathBuf]) -> u8 {
     code
 }
 
-fn approve(runs: &[PathBuf], baseline: &std::path::Path) -> u8 {
-    use rig::evidence::bundle::{RESULT_FILE, verify_bundle};
-    use rig::evidence::result::CaseResult;
-    if let Err(e) = std::fs::create_dir_all(baseline) {
-        rig::say_err!("error: cannot create the baseline folder {}: {e}", baseline.display());
-        return exit::USAGE;
+fn approve(
+    runs: &[PathBuf],
+    baseline: &std::path::Path,
+    key: Option<&std::path::Path>,
+    approver: Option<&str>,
+    reason: Option<&str>,
+) -> u8 {
+    use rig::evidence::baseline::{ApproveOptions, approve};
+    let key = match load_public_key(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let approver = match rig::run::case_record::identify_person(approver, "--approver") {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    if reason.is_some_and(|r| r.trim().is_empty()) {
+        return usage("--reason is empty: say why this run is to be the baseline all the same");
     }
+    let options = ApproveOptions { baseline, key: key.as_ref(), approver: &approver, forced_reason: reason };
     let mut code = exit::OK;
     for dir in runs {
-        if let Err(problems) = verify_bundle(dir) {
-            rig::say_err!("error: {} does not verify; not approved:", dir.display());
-            for p in problems {
-                rig::say_err!("  {p}");
-            }
-            code = exit::FAILED;
-            continue;
-        }
-        let path = dir.join(RESULT_FILE);
-        let approved = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_yaml::from_str::<CaseResult>(&text).map_err(|e| e.to_string()).map(|r| (r, text)));
-        match approved {
-            Ok((result, text)) => {
-                let target = baseline.join(result.baseline_name());
-                match std::fs::write(&target, text) {
-                    Ok(()) => rig::say!("approved {}  -> {}", dir.display(), target.display()),
-                    Err(e) => {
-                        rig::say_err!("error: cannot write {}: {e}", target.display());
-                        code = exit::FAILED;
-                    }
+        match approve(dir, &options) {
+            Ok(done) => {
+                let replaced = if done.replaced { " (replacing the one approved before)" } else { "" };
+                rig::say!("approved {}  -> {}{replaced}", dir.display(), done.file.display());
+                if let Some(forced) = &done.forced {
+                    rig::say!("  FORCED ({}): {}", forced.overriding.join("; "), forced.reason);
                 }
             }
             Err(e) => {
-                rig::say_err!("error: {}: {e}", path.display());
+                rig::say_err!("error: {e}");
                 code = exit::FAILED;
             }
         }
     }
     code
+}
+
+fn key_generate(out: &std::path::Path) -> u8 {
+    match rig::evidence::signature::generate_key(out) {
+        Ok(k) => {
+            rig::say!(
+                "secret key {}  (mode 0600: keep it on the bench, never in a bundle's folder)",
+                k.secret.display()
+            );
+            rig::say!("public key {}  (give it to reviewers: rig verify --key, minisign -V)", k.public.display());
+            rig::say!("key id     {}", k.key_id);
+            exit::OK
+        }
+        Err(e) => usage(e),
+    }
 }
 
 /// Loads plans for a command that needs them all valid; prints the diagnostics otherwise.
@@ -307,7 +377,9 @@ fn check(plans: &[PathBuf], bench: Option<PathBuf>, non_interactive: bool) -> u8
 struct Evidence {
     operator: Option<String>,
     allow_expired_calibration: bool,
+    allow_identity_mismatch: bool,
     baseline: Option<PathBuf>,
+    sign_key: Option<PathBuf>,
 }
 
 fn run(
@@ -337,6 +409,23 @@ fn run(
         }
         rig::say_err!("warning: running with expired calibration ({}): the evidence will say so", expired.join("; "));
     }
+    let operator = match rig::run::case_record::identify_person(evidence.operator.as_deref(), "--operator") {
+        Ok(p) => p,
+        Err(e) => {
+            rig::say_err!("error: {e}\n  = the evidence names who ran the bench; nothing was run");
+            return exit::USAGE;
+        }
+    };
+    let signing_key = match evidence.sign_key.as_deref().map(|k| signing_key(k, &out)).transpose() {
+        Ok(k) => k,
+        Err(e) => return usage(e),
+    };
+    match &signing_key {
+        Some(k) => rig::say_err!("signing bundles with key {} ({})", k.key_id, k.path.display()),
+        None => rig::say_err!(
+            "note: no signing key (--sign-key or RIG_SIGNING_KEY): bundles are unsigned, checked by their hashes only"
+        ),
+    }
     // Nothing moves unless every plan is valid.
     let paths = default_plans(plans);
     let loaded = rig::plan::load_plans(&paths);
@@ -349,9 +438,11 @@ fn run(
         faults,
         interactive: interactive(non_interactive),
         progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        operator: evidence.operator.unwrap_or_else(rig::run::runner::default_operator),
+        operator: Ok(operator),
         allow_expired_calibration: evidence.allow_expired_calibration,
+        allow_identity_mismatch: evidence.allow_identity_mismatch,
         baseline: evidence.baseline,
+        signing_key: signing_key.map(std::sync::Arc::new),
         ..rig::run::RunOptions::new(file.clone(), out)
     };
     let runtime = match runtime_for(&file) {
@@ -392,8 +483,28 @@ fn run(
         });
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
         rig::say!("{}", rig::run::render_summary(&summary));
+        if let Some(why) = &summary.refused {
+            rig::say_err!("error: {why}");
+        }
         summary.exit_code()
     })
+}
+
+/// The signing key at `path`, refused when it lies inside the folder the bundles go to.
+fn signing_key(path: &std::path::Path, out: &std::path::Path) -> Result<rig::evidence::signature::SigningKey, String> {
+    let key = rig::evidence::signature::SigningKey::load(path)?;
+    let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(out)) {
+        (Ok(k), Ok(o)) => k.starts_with(o),
+        _ => false,
+    };
+    if inside {
+        return Err(format!(
+            "signing key {} is inside the output folder {}: a secret key must not travel with the evidence",
+            path.display(),
+            out.display()
+        ));
+    }
+    Ok(key)
 }
 
 fn list_faults() -> u8 {

@@ -11,7 +11,7 @@ use super::config::{BenchFile, Connection};
 use super::instruments::{BenchI2c, BenchPin};
 use crate::bus::BusClient;
 use crate::clock::RigClock;
-use crate::drivers::flow_sensor::FlowSensor;
+use crate::drivers::flow_sensor::{FlowSensor, ProductId};
 use crate::drivers::valve::OcclusionValve;
 use crate::link::{LinkError, LinkStreams, PumpLink, Synchronised, open_serial};
 use crate::protocol::session::SessionConfig;
@@ -48,6 +48,9 @@ pub struct Bench {
     pub streams: Option<LinkStreams>,
     /// Taken by the sampler while a case runs.
     pub sensor: Option<FlowSensor<BenchI2c>>,
+    /// What the flow sensor reported as its product number and serial number when the bench
+    /// opened: the evidence records this, beside what the bench file says.
+    pub sensor_identity: ProductId,
     pub valve: OcclusionValve<BenchPin>,
     /// The twin, when the bench is the in-process twin (for injections).
     pub twin: Option<SharedTwin>,
@@ -166,12 +169,22 @@ impl Bench {
         // answer is not needed: a sensor that is really absent fails its first command after
         // this, with an error that names it.
         let _ = sensor.stop_continuous();
+        // The sensor's identity, read here so that every run records what the sensor says it
+        // is, not what the bench file claims. A sensor that cannot tell is a bench failure.
+        let sensor_identity = match sensor.read_product_id() {
+            Ok(id) => id,
+            Err(e) => {
+                tasks.iter().for_each(|t| t.abort());
+                return Err(BenchError::Sensor(format!("{e} (reading its product identifier as the bench opened)")));
+            }
+        };
         Ok(Bench {
             name: file.name.clone(),
             clock,
             link,
             streams: Some(streams),
             sensor: Some(sensor),
+            sensor_identity,
             valve,
             twin,
             faults,

@@ -1,7 +1,8 @@
 //! The run bundle of one plan case: the files a reviewer files as evidence, written once the
-//! case is over, and `MANIFEST.sha256` over all of them last.
+//! case is over, `MANIFEST.sha256` over all of them, and last, with a signing key,
+//! `MANIFEST.sha256.sig`. Every file is created new: nothing in a bundle is ever written over.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
 
 use crate::analysis::{Point, STANDARD_WINDOWS_MIN, TrumpetCurve, trumpet_curve};
@@ -10,10 +11,11 @@ use crate::run::Verdict;
 use crate::run::evaluate::TRUMPET_SAMPLE_PERIOD_S;
 
 use super::junit::{JunitCase, JunitOutcome, JunitReport, JunitSuite};
-use super::manifest::{ManifestProblem, verify_manifest, write_manifest};
+use super::manifest::{MANIFEST_FILE, SIGNATURE_FILE, check_manifest, write_manifest};
 use super::record::CaseRecord;
 use super::report::{read_plot_data, render_report};
 use super::result::CaseResult;
+use super::signature::{SignatureStatus, SigningKey, VerifyingKey, check_signature, sign_manifest};
 
 pub const RECORD_FILE: &str = "record.json";
 pub const SAMPLES_FILE: &str = "samples.csv";
@@ -29,10 +31,17 @@ pub const BUNDLE_FILES: [&str; 6] = [RECORD_FILE, SAMPLES_FILE, EVENTS_FILE, RES
 const PLOT_POINTS: usize = 2000;
 
 /// Writes record.json, result.yaml, junit.xml and report.html next to the streamed
-/// samples.csv and events.jsonl, then MANIFEST.sha256 over all six.
-pub fn write_bundle(dir: &Path, record: &CaseRecord) -> Result<(), String> {
+/// samples.csv and events.jsonl, then MANIFEST.sha256 over all six, then, with `key`, its
+/// signature. Each file is created new: a file that exists already is an error, never replaced.
+pub fn write_bundle(dir: &Path, record: &CaseRecord, key: Option<&SigningKey>) -> Result<(), String> {
     let write = |name: &str, text: &str| {
-        std::fs::write(dir.join(name), text).map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
     let json = serde_json::to_string_pretty(record).map_err(|e| format!("cannot serialize the record: {e}"))?;
     write(RECORD_FILE, &(json + "\n"))?;
@@ -42,28 +51,71 @@ pub fn write_bundle(dir: &Path, record: &CaseRecord) -> Result<(), String> {
         .map_err(|e| format!("cannot read {} for the report: {e}", dir.join(SAMPLES_FILE).display()))?;
     write(REPORT_FILE, &render_report(record, &plot))?;
     write_manifest(dir).map_err(|e| e.to_string())?;
+    if let Some(key) = key {
+        sign_manifest(dir, key, &format!("rig evidence bundle, run {} case {}", record.run_id, record.run_name()))?;
+    }
     Ok(())
 }
 
-/// Checks a bundle: the manifest matches every file byte for byte, and every bundle file is there.
-pub fn verify_bundle(dir: &Path) -> Result<usize, Vec<String>> {
-    let mut problems: Vec<String> = Vec::new();
-    let verified = match verify_manifest(dir) {
-        Ok(n) => n,
-        Err(found) => {
-            problems.extend(found.iter().map(ManifestProblem::to_string));
-            0
-        }
-    };
-    for name in BUNDLE_FILES {
-        let listed = std::fs::read_to_string(dir.join(super::manifest::MANIFEST_FILE))
-            .map(|m| m.lines().any(|l| l.ends_with(&format!("  {name}"))))
-            .unwrap_or(false);
-        if !listed && !problems.iter().any(|p| p.starts_with(name)) {
-            problems.push(format!("{name}: not in the manifest: the bundle is incomplete"));
+/// A bundle that verified: how many files match the manifest, and its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedBundle {
+    pub files: usize,
+    /// The manifest's `(file name, SHA-256)` lines.
+    pub listed: Vec<(String, String)>,
+    /// SHA-256 of `MANIFEST.sha256`, which identifies the whole bundle.
+    pub manifest_sha256: String,
+    /// `Unsigned` or `NotChecked` only without a key: with one, anything but `Verified` fails.
+    pub signature: SignatureStatus,
+}
+
+/// Checks a bundle: the manifest matches every file byte for byte, every bundle file is there,
+/// and the signature is good. With `key`, a missing or bad signature is a problem; without,
+/// an unsigned bundle verifies its hashes (and says it is unsigned) and a signature is reported
+/// by its key id, not checked.
+pub fn verify_bundle(dir: &Path, key: Option<&VerifyingKey>) -> Result<VerifiedBundle, Vec<String>> {
+    let check = check_manifest(dir);
+    let mut problems: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+    if check.manifest.is_some() {
+        for name in BUNDLE_FILES {
+            let listed = check.listed.iter().any(|(n, _)| n == name);
+            if !listed && !problems.iter().any(|p| p.starts_with(name)) {
+                problems.push(format!("{name}: not in the manifest: the bundle is incomplete"));
+            }
         }
     }
-    if problems.is_empty() { Ok(verified) } else { Err(problems) }
+    let manifest = check.manifest.unwrap_or_default();
+    let signature = if check.problems.iter().any(|p| matches!(p, super::manifest::ManifestProblem::NoManifest)) {
+        SignatureStatus::Unsigned
+    } else {
+        check_signature(dir, &manifest, key)
+    };
+    match (&signature, key) {
+        (SignatureStatus::Bad(why), _) => problems.push(why.clone()),
+        (SignatureStatus::Unsigned, Some(k)) => problems.push(format!(
+            "{SIGNATURE_FILE}: missing: the bundle is unsigned, so it cannot be checked with key {} ({})",
+            k.key_id,
+            k.path.display()
+        )),
+        _ => {}
+    }
+    if problems.is_empty() {
+        let manifest_sha256 = super::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(&manifest));
+        Ok(VerifiedBundle { files: check.listed.len(), listed: check.listed, manifest_sha256, signature })
+    } else {
+        Err(problems)
+    }
+}
+
+/// What `rig verify` prints after `ok`: the files checked and the signature.
+pub fn describe_verified(v: &VerifiedBundle) -> String {
+    let signature = match &v.signature {
+        SignatureStatus::Unsigned => "unsigned".to_string(),
+        SignatureStatus::NotChecked { key_id } => format!("signed by {key_id}, not checked (no --key)"),
+        SignatureStatus::Verified { key_id, .. } => format!("signature by {key_id} verified"),
+        SignatureStatus::Bad(why) => format!("bad signature: {why}"),
+    };
+    format!("{} files match {MANIFEST_FILE}; {signature}", v.files)
 }
 
 /// The case as JUnit: one testsuite, one testcase per check (requirement ids as properties),
@@ -121,6 +173,22 @@ pub fn junit_for(record: &CaseRecord) -> JunitReport {
             system_out: None,
         });
     }
+    if let Some(baseline) = &record.baseline {
+        for d in &baseline.findings {
+            cases.push(JunitCase {
+                name: format!("baseline drift: {}", d.check),
+                classname: name.clone(),
+                time_s: 0.0,
+                outcome: JunitOutcome::Failed {
+                    message: format!("drift from the approved baseline: {}", d.what),
+                    text: format!("{}: {} (approved baseline {})", d.check, d.what, baseline.file),
+                },
+                properties: vec![],
+                system_out: None,
+            });
+        }
+    }
+    let caveats = record.evidence_caveats();
     let mut properties = vec![
         ("plan.version".to_string(), record.plan.version.clone()),
         ("plan.sha256".to_string(), record.plan.sha256.clone()),
@@ -133,6 +201,36 @@ pub fn junit_for(record: &CaseRecord) -> JunitReport {
         properties.push(("pump".into(), format!("{} {} fw {} build {}", p.model, p.serial, p.fw, p.build)));
     }
     properties.extend(record.bench.faults.iter().map(|f| ("seeded_fault".to_string(), f.clone())));
+    properties.push(("operator".into(), format!("{} ({})", record.operator, record.operator_source)));
+    for i in &record.instruments {
+        let reported = i.reported.as_ref().map_or_else(|| "not reported".to_string(), |r| r.serial_number.clone());
+        properties.push((
+            format!("instrument.{}", i.role.replace(' ', "_")),
+            format!(
+                "{} serial {} (bench file), {reported} (reported): {}",
+                i.model,
+                i.serial_number,
+                i.identity.describe()
+            ),
+        ));
+    }
+    properties.extend(caveats.iter().map(|c| ("evidence.not_valid".to_string(), c.clone())));
+    if let Some(b) = &record.baseline {
+        properties.push(("baseline.file".into(), b.file.clone()));
+        if let Some(sha) = &b.sha256 {
+            properties.push(("baseline.sha256".into(), sha.clone()));
+        }
+        let outcome = serde_json::to_value(b.outcome).ok().and_then(|v| v.as_str().map(str::to_owned));
+        properties.push(("baseline.outcome".into(), outcome.unwrap_or_default()));
+        properties.extend(b.notes.iter().map(|n| ("baseline.note".to_string(), n.clone())));
+    }
+    properties.push((
+        "signing.key_id".into(),
+        record.signing.as_ref().map_or_else(|| "unsigned".to_string(), |s| s.key_id.clone()),
+    ));
+    let system_out = (!caveats.is_empty()).then(|| {
+        format!("NOT VALID AS EVIDENCE:\n{}", caveats.iter().map(|c| format!("- {c}")).collect::<Vec<_>>().join("\n"))
+    });
     JunitReport {
         name: format!("rig: {name}"),
         suites: vec![JunitSuite {
@@ -142,7 +240,7 @@ pub fn junit_for(record: &CaseRecord) -> JunitReport {
             hostname: record.host.clone(),
             properties,
             cases,
-            system_out: None,
+            system_out,
         }],
     }
 }

@@ -1,16 +1,26 @@
 //! `MANIFEST.sha256`: the integrity file of an evidence bundle.
 //!
 //! The format is exactly GNU `sha256sum`'s: one line `<64 lowercase hex>  <file name>\n` per
-//! regular file of the bundle directory, sorted by name (byte order), the manifest itself left out.
-//! Anyone can therefore check a bundle with `sha256sum -c MANIFEST.sha256`, without this crate.
+//! regular file of the bundle directory, sorted by name (byte order), the manifest itself and its
+//! signature (`MANIFEST.sha256.sig`, see [`super::signature`]) left out. Anyone can therefore
+//! check a bundle with `sha256sum -c MANIFEST.sha256`, without this crate.
 //!
 //! Bundles are flat: a subdirectory, a symbolic link or any other non-regular entry is refused
 //! when writing. So are file names `sha256sum` would have to escape (containing `\`, a line break
 //! or another control character) or that are not UTF-8: a bundle's names are ours to choose.
+//!
+//! A bundle is sealed once: [`write_manifest`] refuses a folder that already has a manifest.
+//!
+//! Verifying treats the bundle as hostile: only regular files are read, each opened without
+//! following a symbolic link and without blocking (a FIFO or a device is reported, never
+//! waited on), the type checked on the open file itself; files are hashed as a stream; the
+//! manifest's size and the folder's number of entries are bounded; a manifest line naming a
+//! path outside the folder (`../x`, `/etc/passwd`, `sub/x`) is refused by its line number.
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Write as _};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -18,8 +28,17 @@ use sha2::{Digest, Sha256};
 /// Name of the manifest inside the bundle directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.sha256";
 
-/// Scratch name the manifest is written under before it is renamed into place.
+/// Name of the manifest's detached signature, beside it (not listed in it).
+pub const SIGNATURE_FILE: &str = "MANIFEST.sha256.sig";
+
+/// Scratch name the manifest is written under before it is linked into place.
 const MANIFEST_TMP: &str = ".MANIFEST.sha256.tmp";
+
+/// The largest manifest read: a bundle's has eight lines of about 80 bytes.
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+
+/// The most entries a bundle folder may hold before verifying gives up on it.
+pub const MAX_ENTRIES: usize = 1024;
 
 /// Why [`write_manifest`] could not write the manifest.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +55,8 @@ pub enum ManifestError {
     NotRegularFile { path: PathBuf },
     #[error("{}: file name is not UTF-8 or contains `\\` or a control character, which sha256sum would have to escape", path.display())]
     UnsupportedName { path: PathBuf },
+    #[error("{}: exists already: a bundle is sealed once, never again", path.display())]
+    AlreadySealed { path: PathBuf },
 }
 
 /// One thing wrong with a bundle, found by [`verify_manifest`].
@@ -49,6 +70,8 @@ pub enum ManifestProblem {
     Extra { file: String },
     /// A manifest line is not `<64 lowercase hex>  <file name>` with a plain, flat, unique name.
     Malformed { line_no: usize, line: String },
+    /// A manifest line names a path outside the bundle's folder.
+    OutsideBundle { line_no: usize, path: String },
     /// The bundle has no `MANIFEST.sha256`.
     NoManifest,
     /// The file (or the manifest, or the directory itself) exists but could not be read.
@@ -67,6 +90,11 @@ impl fmt::Display for ManifestProblem {
                 f,
                 "{MANIFEST_FILE} line {line_no}: malformed (expected `<64 lowercase hex>  <file name>`): {line:?}"
             ),
+            Self::OutsideBundle { line_no, path } => write!(
+                f,
+                "{MANIFEST_FILE} line {line_no}: refused: {path:?} is outside the bundle (a manifest lists only \
+                 files of its own folder)"
+            ),
             Self::NoManifest => write!(f, "{MANIFEST_FILE}: missing, the bundle cannot be verified"),
             Self::Unreadable { file, error } => write!(f, "{file}: unreadable ({error})"),
         }
@@ -83,17 +111,22 @@ fn short(hex: &str) -> String {
     }
 }
 
-/// Hashes every regular file of `dir` and writes `dir/MANIFEST.sha256`, fsynced, replacing any
-/// previous one atomically. Returns the `(file name, lowercase hex SHA-256)` pairs it wrote, sorted
-/// by name.
+/// Hashes every regular file of `dir` and writes `dir/MANIFEST.sha256`, fsynced. The manifest
+/// appears whole or not at all (written aside, then hard-linked into place, which fails rather
+/// than replace one). Returns the `(file name, lowercase hex SHA-256)` pairs it wrote, sorted by
+/// name.
 ///
-/// Refuses (and writes nothing) if the directory holds a subdirectory, a non-regular file or a file
-/// name `sha256sum` would have to escape.
+/// Refuses (and writes nothing) if the directory already has a manifest, or holds a
+/// subdirectory, a non-regular file or a file name `sha256sum` would have to escape.
 pub fn write_manifest(dir: &Path) -> Result<Vec<(String, String)>, ManifestError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ManifestError::Io { path, source }
     };
+    let target = dir.join(MANIFEST_FILE);
+    if fs::symlink_metadata(&target).is_ok() {
+        return Err(ManifestError::AlreadySealed { path: target });
+    }
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
@@ -102,8 +135,12 @@ pub fn write_manifest(dir: &Path) -> Result<Vec<(String, String)>, ManifestError
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             return Err(ManifestError::UnsupportedName { path });
         };
-        if name == MANIFEST_FILE || name == MANIFEST_TMP {
+        if name == MANIFEST_TMP {
             continue;
+        }
+        if name == SIGNATURE_FILE {
+            // A signature before the manifest it signs: not ours to seal over.
+            return Err(ManifestError::AlreadySealed { path });
         }
         if file_type.is_dir() {
             return Err(ManifestError::Subdirectory { path });
@@ -122,7 +159,11 @@ pub fn write_manifest(dir: &Path) -> Result<Vec<(String, String)>, ManifestError
     let mut text = String::new();
     for name in names {
         let path = dir.join(&name);
-        let hex = sha256_file(&path).map_err(io_err(&path))?;
+        let hex = match hash_regular_file(&path) {
+            Ok(hex) => hex,
+            Err(HashError::Io(e)) => return Err(ManifestError::Io { path, source: e }),
+            Err(HashError::NotRegular(_)) => return Err(ManifestError::NotRegularFile { path }),
+        };
         text.push_str(&hex);
         text.push_str("  ");
         text.push_str(&name);
@@ -131,27 +172,51 @@ pub fn write_manifest(dir: &Path) -> Result<Vec<(String, String)>, ManifestError
     }
 
     let tmp = dir.join(MANIFEST_TMP);
-    let target = dir.join(MANIFEST_FILE);
-    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
+    let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io_err(&tmp))?;
+    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
     drop(file);
-    fs::rename(&tmp, &target).map_err(io_err(&target))?;
-    // Make the rename itself durable.
+    let linked = written.and_then(|()| fs::hard_link(&tmp, &target));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(ManifestError::AlreadySealed { path: target });
+        }
+        Err(e) => return Err(ManifestError::Io { path: target, source: e }),
+    }
+    // Make the link itself durable.
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
     Ok(entries)
+}
+
+/// What checking a bundle against its manifest found: the manifest's bytes (when it could be
+/// read, for its signature), the entries it lists, and every problem.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManifestCheck {
+    pub manifest: Option<Vec<u8>>,
+    pub listed: Vec<(String, String)>,
+    pub problems: Vec<ManifestProblem>,
 }
 
 /// Checks `dir` against its `MANIFEST.sha256`: every listed file present with the listed SHA-256,
 /// no unlisted entry, every manifest line well formed. Returns the number of files verified, or
 /// every problem found (not only the first), malformed lines first, then by file name.
 pub fn verify_manifest(dir: &Path) -> Result<usize, Vec<ManifestProblem>> {
+    let check = check_manifest(dir);
+    if check.problems.is_empty() { Ok(check.listed.len()) } else { Err(check.problems) }
+}
+
+/// As [`verify_manifest`], keeping the manifest's bytes and listing for the caller.
+pub fn check_manifest(dir: &Path) -> ManifestCheck {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let bytes = match fs::read(&manifest_path) {
+    let bytes = match read_bounded(&manifest_path, MAX_MANIFEST_BYTES) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(vec![ManifestProblem::NoManifest]),
+        Err(ReadError::NotFound) => {
+            return ManifestCheck { problems: vec![ManifestProblem::NoManifest], ..Default::default() };
+        }
         Err(e) => {
-            return Err(vec![ManifestProblem::Unreadable { file: MANIFEST_FILE.to_owned(), error: e.to_string() }]);
+            let problem = ManifestProblem::Unreadable { file: MANIFEST_FILE.to_owned(), error: e.to_string() };
+            return ManifestCheck { problems: vec![problem], ..Default::default() };
         }
     };
 
@@ -162,9 +227,10 @@ pub fn verify_manifest(dir: &Path) -> Result<usize, Vec<ManifestProblem>> {
         for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
             let line_no = i + 1;
             match parse_line(raw) {
-                Some((hex, name)) if !listed.iter().any(|(n, _)| n == name) => {
+                Line::Entry(hex, name) if !listed.iter().any(|(n, _)| n == name) => {
                     listed.push((name.to_owned(), hex.to_owned()));
                 }
+                Line::Outside(path) => problems.push(ManifestProblem::OutsideBundle { line_no, path }),
                 _ => problems
                     .push(ManifestProblem::Malformed { line_no, line: String::from_utf8_lossy(raw).into_owned() }),
             }
@@ -175,12 +241,20 @@ pub fn verify_manifest(dir: &Path) -> Result<usize, Vec<ManifestProblem>> {
     match fs::read_dir(dir) {
         Ok(entries) => {
             for entry in entries {
+                if present.len() >= MAX_ENTRIES {
+                    problems.push(ManifestProblem::Unreadable {
+                        file: dir_name(dir),
+                        error: format!("more than {MAX_ENTRIES} entries: not an evidence bundle"),
+                    });
+                    break;
+                }
                 match entry {
                     Ok(entry) => {
                         let name = entry.file_name().to_string_lossy().into_owned();
-                        if name == MANIFEST_FILE {
+                        if name == MANIFEST_FILE || name == SIGNATURE_FILE {
                             continue;
                         }
+                        // `file_type` does not follow a symbolic link.
                         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
                         present.push(if is_dir { format!("{name}/") } else { name });
                     }
@@ -193,24 +267,21 @@ pub fn verify_manifest(dir: &Path) -> Result<usize, Vec<ManifestProblem>> {
 
     let mut file_problems = Vec::new();
     for (name, expected) in &listed {
-        let path = dir.join(name);
-        // `symlink_metadata`: a listed name must be the regular file itself, not a link to elsewhere.
-        match fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                file_problems.push(ManifestProblem::Missing { file: name.clone() });
+        match hash_regular_file(&dir.join(name)) {
+            Ok(actual) if actual == *expected => {}
+            Ok(actual) => {
+                file_problems.push(ManifestProblem::Changed { file: name.clone(), expected: expected.clone(), actual })
             }
-            Ok(meta) if !meta.is_file() => file_problems
-                .push(ManifestProblem::Unreadable { file: name.clone(), error: "not a regular file".to_owned() }),
-            Err(e) => file_problems.push(ManifestProblem::Unreadable { file: name.clone(), error: e.to_string() }),
-            Ok(_) => match sha256_file(&path) {
-                Ok(actual) if actual == *expected => {}
-                Ok(actual) => file_problems.push(ManifestProblem::Changed {
-                    file: name.clone(),
-                    expected: expected.clone(),
-                    actual,
-                }),
-                Err(e) => file_problems.push(ManifestProblem::Unreadable { file: name.clone(), error: e.to_string() }),
-            },
+            Err(HashError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                file_problems.push(ManifestProblem::Missing { file: name.clone() })
+            }
+            Err(HashError::Io(e)) => {
+                file_problems.push(ManifestProblem::Unreadable { file: name.clone(), error: e.to_string() })
+            }
+            Err(HashError::NotRegular(what)) => file_problems.push(ManifestProblem::Unreadable {
+                file: name.clone(),
+                error: format!("{what}, not a regular file: not read"),
+            }),
         }
     }
     for name in present {
@@ -220,8 +291,7 @@ pub fn verify_manifest(dir: &Path) -> Result<usize, Vec<ManifestProblem>> {
     }
     file_problems.sort_by(|a, b| problem_file(a).cmp(problem_file(b)));
     problems.extend(file_problems);
-
-    if problems.is_empty() { Ok(listed.len()) } else { Err(problems) }
+    ManifestCheck { manifest: Some(bytes), listed, problems }
 }
 
 fn problem_file(p: &ManifestProblem) -> &str {
@@ -230,7 +300,7 @@ fn problem_file(p: &ManifestProblem) -> &str {
         | ManifestProblem::Missing { file }
         | ManifestProblem::Extra { file }
         | ManifestProblem::Unreadable { file, .. } => file,
-        ManifestProblem::Malformed { .. } | ManifestProblem::NoManifest => "",
+        ManifestProblem::Malformed { .. } | ManifestProblem::OutsideBundle { .. } | ManifestProblem::NoManifest => "",
     }
 }
 
@@ -238,18 +308,31 @@ fn dir_name(dir: &Path) -> String {
     dir.display().to_string()
 }
 
+enum Line<'a> {
+    Entry(&'a str, &'a str),
+    Outside(String),
+    Malformed,
+}
+
 /// Parses `<64 lowercase hex>  <name>` (or `<hex> *<name>`, sha256sum's binary-mode marker, which
 /// means the same on Linux). The name must be flat and plain: no `/`, not `.`/`..`, not the
 /// manifest itself.
-fn parse_line(raw: &[u8]) -> Option<(&str, &str)> {
-    let line = std::str::from_utf8(raw).ok()?;
-    let hex = line.get(..64)?;
+fn parse_line(raw: &[u8]) -> Line<'_> {
+    let Ok(line) = std::str::from_utf8(raw) else { return Line::Malformed };
+    let Some(hex) = line.get(..64) else { return Line::Malformed };
     if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return None;
+        return Line::Malformed;
     }
     let rest = &line[64..];
-    let name = rest.strip_prefix("  ").or_else(|| rest.strip_prefix(" *"))?;
-    (plain_name(name) && name != MANIFEST_FILE).then_some((hex, name))
+    let Some(name) = rest.strip_prefix("  ").or_else(|| rest.strip_prefix(" *")) else { return Line::Malformed };
+    if name.contains('/') || name == ".." || name == "." {
+        return Line::Outside(name.to_owned());
+    }
+    if plain_name(name) && name != MANIFEST_FILE && name != SIGNATURE_FILE {
+        Line::Entry(hex, name)
+    } else {
+        Line::Malformed
+    }
 }
 
 /// A name that stays one flat entry of the bundle and needs no escaping in `sha256sum` format.
@@ -262,11 +345,114 @@ fn plain_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
-fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+enum HashError {
+    Io(io::Error),
+    /// What the entry is instead (`a symbolic link`, `a FIFO`, ...).
+    NotRegular(&'static str),
+}
+
+/// Opens `path` for reading as a regular file only: a symbolic link is not followed and a FIFO
+/// or device is not waited on (`O_NOFOLLOW | O_NONBLOCK`), and the type is checked on the open
+/// file, so a swap between a check and the open cannot slip anything else in.
+fn open_regular(path: &Path) -> Result<(File, u64), HashError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                HashError::NotRegular("a symbolic link")
+            } else {
+                HashError::Io(e)
+            }
+        })?;
+    let meta = file.metadata().map_err(HashError::Io)?;
+    if !meta.is_file() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let t = meta.file_type();
+        let what = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(HashError::NotRegular(what));
+    }
+    Ok((file, meta.len()))
+}
+
+/// The SHA-256 of a regular file, streamed (never the whole file in memory).
+fn hash_regular_file(path: &Path) -> Result<String, HashError> {
+    let (mut file, _) = open_regular(path)?;
     let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher)?;
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(HashError::Io(e)),
+        }
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why [`read_bounded`] read nothing.
+#[derive(Debug)]
+pub enum ReadError {
+    NotFound,
+    NotRegular(&'static str),
+    TooLarge { limit: u64 },
+    Io(io::Error),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("no such file"),
+            Self::NotRegular(what) => write!(f, "{what}, not a regular file: not read"),
+            Self::TooLarge { limit } => write!(f, "larger than {limit} bytes: not read"),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Reads a regular file of at most `limit` bytes, opened as [`open_regular`] does.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, len) = match open_regular(path) {
+        Ok(x) => x,
+        Err(HashError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::NotFound),
+        Err(HashError::Io(e)) => return Err(ReadError::Io(e)),
+        Err(HashError::NotRegular(what)) => return Err(ReadError::NotRegular(what)),
+    };
+    if len > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // `take`: a file that grows while it is read still stops at the limit.
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// The SHA-256 of a regular file (not following a symbolic link), streamed, as lowercase hex.
+pub fn sha256_of(path: &Path) -> io::Result<String> {
+    hash_regular_file(path).map_err(|e| match e {
+        HashError::Io(e) => e,
+        HashError::NotRegular(what) => io::Error::other(format!("{what}, not a regular file")),
+    })
 }
 
 #[cfg(test)]
@@ -302,8 +488,11 @@ mod tests {
         assert_eq!(text, expected);
         assert!(!dir.path().join(MANIFEST_TMP).exists());
         assert_eq!(verify_manifest(dir.path()), Ok(5));
-        // Writing again is idempotent (the old manifest is not hashed into the new one).
-        assert_eq!(write_manifest(dir.path()).unwrap(), entries);
+        // Sealed once: a second manifest is refused, the first one kept.
+        let again = write_manifest(dir.path()).unwrap_err();
+        assert!(matches!(again, ManifestError::AlreadySealed { .. }), "{again:?}");
+        assert!(again.to_string().contains("a bundle is sealed once"), "{again}");
+        assert_eq!(manifest_text(dir.path()), expected);
         assert_eq!(verify_manifest(dir.path()), Ok(5));
     }
 
@@ -393,11 +582,16 @@ mod tests {
         let malformed: Vec<usize> = problems
             .iter()
             .map(|p| match p {
-                ManifestProblem::Malformed { line_no, .. } => *line_no,
+                ManifestProblem::Malformed { line_no, .. } | ManifestProblem::OutsideBundle { line_no, .. } => *line_no,
                 other => panic!("only malformed lines expected, got {other}"),
             })
             .collect();
         assert_eq!(malformed, [2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            problems[1].to_string(),
+            "MANIFEST.sha256 line 3: refused: \"../../etc/passwd\" is outside the bundle (a manifest lists only files \
+             of its own folder)"
+        );
         assert_eq!(
             problems[0].to_string(),
             "MANIFEST.sha256 line 2: malformed (expected `<64 lowercase hex>  <file name>`): \"not a checksum line\""
@@ -466,5 +660,125 @@ mod tests {
         let output = Command::new("sha256sum").arg("-c").arg(MANIFEST_FILE).current_dir(dir.path()).output().unwrap();
         assert!(!output.status.success());
         assert!(String::from_utf8_lossy(&output.stdout).contains("report.html: FAILED"));
+    }
+
+    /// Runs `f` on a thread and fails the test if it takes longer than 10 s (a hang, not load).
+    fn within_10_s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("verify hung on a hostile bundle")
+    }
+
+    fn mkfifo(path: &Path) {
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_listed_in_the_manifest_is_reported_not_waited_on() {
+        let dir = bundle();
+        write_manifest(dir.path()).unwrap();
+        fs::remove_file(dir.path().join("samples.csv")).unwrap();
+        mkfifo(&dir.path().join("samples.csv"));
+        let path = dir.path().to_path_buf();
+        let problems = within_10_s(move || verify_manifest(&path)).unwrap_err();
+        assert_eq!(
+            problems,
+            [ManifestProblem::Unreadable {
+                file: "samples.csv".into(),
+                error: "a FIFO, not a regular file: not read".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_fifo_as_the_manifest_is_reported_not_waited_on() {
+        let dir = bundle();
+        mkfifo(&dir.path().join(MANIFEST_FILE));
+        let path = dir.path().to_path_buf();
+        let problems = within_10_s(move || verify_manifest(&path)).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].to_string().starts_with("MANIFEST.sha256: unreadable (a FIFO"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn symbolic_links_are_not_followed_out_of_the_bundle() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret.txt"), "outside the bundle\n").unwrap();
+        let dir = bundle();
+        write_manifest(dir.path()).unwrap();
+        // A listed file replaced by a link to a file with the very content it had.
+        let original = fs::read(dir.path().join("report.html")).unwrap();
+        fs::write(outside.path().join("report.html"), &original).unwrap();
+        fs::remove_file(dir.path().join("report.html")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("report.html"), dir.path().join("report.html")).unwrap();
+        // And a linked folder, unlisted.
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("more")).unwrap();
+        let problems = verify_manifest(dir.path()).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                ManifestProblem::Extra { file: "more".into() },
+                ManifestProblem::Unreadable {
+                    file: "report.html".into(),
+                    error: "a symbolic link, not a regular file: not read".into()
+                },
+            ]
+        );
+        // A manifest itself linked from elsewhere is not read either.
+        let text = manifest_text(dir.path());
+        fs::write(outside.path().join("m"), text).unwrap();
+        fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("m"), dir.path().join(MANIFEST_FILE)).unwrap();
+        let problems = verify_manifest(dir.path()).unwrap_err();
+        assert!(problems[0].to_string().contains("a symbolic link"), "{problems:?}");
+    }
+
+    #[test]
+    fn absolute_and_nested_paths_are_refused_by_line() {
+        let dir = bundle();
+        write_manifest(dir.path()).unwrap();
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let mut text = manifest_text(dir.path());
+        text.push_str(&format!("{hex}  /etc/hostname\n{hex}  sub/empty.txt\n{hex}  ..\n"));
+        fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+        fs::write(dir.path().join(MANIFEST_FILE), text).unwrap();
+        let problems = verify_manifest(dir.path()).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                ManifestProblem::OutsideBundle { line_no: 6, path: "/etc/hostname".into() },
+                ManifestProblem::OutsideBundle { line_no: 7, path: "sub/empty.txt".into() },
+                ManifestProblem::OutsideBundle { line_no: 8, path: "..".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_oversized_manifest_is_not_read() {
+        let dir = bundle();
+        let line = format!("{}  x\n", "0".repeat(64));
+        let huge = line.repeat(usize::try_from(MAX_MANIFEST_BYTES).unwrap() / line.len() + 1);
+        fs::write(dir.path().join(MANIFEST_FILE), huge).unwrap();
+        let problems = verify_manifest(dir.path()).unwrap_err();
+        assert_eq!(
+            problems,
+            [ManifestProblem::Unreadable {
+                file: MANIFEST_FILE.into(),
+                error: format!("larger than {MAX_MANIFEST_BYTES} bytes: not read")
+            }]
+        );
+    }
+
+    #[test]
+    fn a_large_file_is_hashed_as_a_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        // 8 MiB of a known pattern, hashed in 64 KiB pieces; the digest is sha2's over the whole.
+        let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        fs::write(dir.path().join("big.bin"), &data).unwrap();
+        let entries = write_manifest(dir.path()).unwrap();
+        assert_eq!(entries[0].1, hex(&Sha256::digest(&data)));
+        assert_eq!(verify_manifest(dir.path()), Ok(1));
     }
 }

@@ -6,12 +6,14 @@
 //! - [`svg`]: small standalone SVG charts for the HTML report (time series, and x/y curves such as
 //!   the trumpet curve).
 
+pub mod baseline;
 pub mod bundle;
 pub mod junit;
 pub mod manifest;
 pub mod record;
 pub mod report;
 pub mod result;
+pub mod signature;
 pub mod svg;
 
 /// Escapes `s` for XML 1.0 character data (between tags).

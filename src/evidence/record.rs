@@ -12,14 +12,26 @@ use crate::protocol::PumpIdentity;
 use crate::run::{CheckOutcome, Verdict};
 
 /// The version of this record's layout.
-pub const RECORD_FORMAT: u32 = 1;
+///
+/// 2: `run_id`; `operator_source`; `rig.executable_sha256` and `rig.target`; per instrument,
+/// `reported` (what the instrument itself said when the bench opened) and `identity` (whether
+/// that confirms the bench file); `bench.identity_mismatch_allowed`; `baseline` (the approved
+/// result compared against, its provenance and SHA-256, and each drift finding); `signing` (the
+/// key that signs `MANIFEST.sha256`, or `null`: unsigned). Also new since 1, from the executor:
+/// `start_up`, `pump_at_start`, `left_over_cleared`, `anomalies`.
+pub const RECORD_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecord {
     pub format: u32,
+    /// The `rig run` this case was part of (random, shared by its cases' folders).
+    pub run_id: String,
     pub rig: RigBuild,
     pub host: String,
     pub operator: String,
+    /// Where the operator's name came from: `--operator`, `RIG_OPERATOR`, the login name
+    /// (`getlogin`) or the password entry of the process's uid.
+    pub operator_source: String,
     /// UTC, RFC 3339.
     pub started_utc: String,
     pub ended_utc: String,
@@ -65,13 +77,35 @@ pub struct CaseRecord {
     pub safe_state: SafeStateRecord,
     /// Trumpet curves of the case's `trumpet` checks, over their intervals (all standard windows).
     pub trumpet: Vec<crate::analysis::TrumpetCurve>,
+    /// The comparison with the approved baseline, when the run was given one (`--baseline`).
+    pub baseline: Option<super::baseline::BaselineComparison>,
+    /// The key `MANIFEST.sha256.sig` is made with; `None`: the bundle is unsigned.
+    pub signing: Option<SigningRecord>,
+}
+
+/// The key a bundle is signed with (minisign, Ed25519). The public key is here for whoever
+/// wants to see which key it was; a reviewer checks with a public key they got elsewhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigningRecord {
+    /// minisign's key id (16 hex digits), as `minisign -V` and `rig verify` print it.
+    pub key_id: String,
+    /// The public key, minisign's base64 line (the second line of the `.pub` file).
+    pub public_key: String,
+    /// The signature's file in the bundle.
+    pub signature_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RigBuild {
     pub version: String,
-    /// `git describe`-style commit the binary was built from (`-dirty` when the tree had changes).
+    /// The commit the binary was built from, `<commit>-dirty` when its inputs (src/, rig/,
+    /// Cargo.toml, Cargo.lock, build.rs) differed from it, `unknown` outside a git checkout.
     pub git_commit: String,
+    /// SHA-256 of the running executable, read once when the run started (or why it could not
+    /// be read).
+    pub executable_sha256: String,
+    /// The target triple the executable was built for.
+    pub target: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,17 +132,60 @@ pub struct BenchIdentity {
     pub test_line: crate::bench::config::TestLineSpec,
     /// An instrument was past its calibration due date and the run was told to go on anyway.
     pub expired_calibration_allowed: bool,
+    /// An instrument reported another identity than the bench file declares and the run was told
+    /// to go on anyway (`--allow-identity-mismatch`).
+    pub identity_mismatch_allowed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instrument {
     pub role: String,
     pub model: String,
+    /// The serial number the bench file declares.
     pub serial_number: String,
+    /// What the instrument itself reported when the bench opened (`None`: it cannot tell, or
+    /// the bench could not be opened).
+    pub reported: Option<ReportedIdentity>,
+    /// Whether the bench file's serial number is confirmed by the instrument.
+    pub identity: IdentityCheck,
     pub calibration_due: Option<String>,
     /// Past its calibration due date on the day of the run.
     pub calibration_expired: bool,
     pub accuracy: Option<String>,
+}
+
+/// An instrument's identity as the instrument reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedIdentity {
+    /// The product number, `0x` and 8 hex digits.
+    pub product_number: String,
+    pub serial_number: String,
+}
+
+/// How far the rig confirmed an instrument's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityCheck {
+    /// The instrument reported the serial number the bench file declares.
+    Confirmed,
+    /// The instrument reported another serial number (the run was allowed to go on).
+    Mismatch,
+    /// The instrument was not asked: the bench could not be opened.
+    NotRead,
+    /// The instrument has no way to report its identity (the valve): the bench file's claim only.
+    DeclaredOnly,
+}
+
+impl IdentityCheck {
+    /// In words, for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            IdentityCheck::Confirmed => "confirmed: reported by the instrument",
+            IdentityCheck::Mismatch => "MISMATCH: the instrument reported another serial number",
+            IdentityCheck::NotRead => "not read: the bench could not be opened",
+            IdentityCheck::DeclaredOnly => "not confirmed: the instrument cannot report it (bench file only)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,5 +261,33 @@ impl CaseRecord {
     /// The instruments past their calibration due date.
     pub fn expired_instruments(&self) -> Vec<&Instrument> {
         self.instruments.iter().filter(|i| i.calibration_expired).collect()
+    }
+
+    /// Why this case is not valid as evidence though it ran: each instrument past its
+    /// calibration due date, each identity mismatch the run was allowed to go on with. Empty for
+    /// a run with nothing to declare.
+    pub fn evidence_caveats(&self) -> Vec<String> {
+        let mut caveats = Vec::new();
+        for i in self.expired_instruments() {
+            caveats.push(format!(
+                "calibration expired: {} {} {}, due {} (run with --allow-expired-calibration)",
+                i.role,
+                i.model,
+                i.serial_number,
+                i.calibration_due.as_deref().unwrap_or("?")
+            ));
+        }
+        if self.bench.expired_calibration_allowed && self.expired_instruments().is_empty() {
+            caveats.push("calibration expired: allowed for this run (--allow-expired-calibration)".into());
+        }
+        for i in self.instruments.iter().filter(|i| i.identity == IdentityCheck::Mismatch) {
+            let reported = i.reported.as_ref().map_or("nothing", |r| r.serial_number.as_str());
+            caveats.push(format!(
+                "identity mismatch: {} {} reports serial {reported}, bench file says {:?} (run with \
+                 --allow-identity-mismatch)",
+                i.role, i.model, i.serial_number
+            ));
+        }
+        caveats
     }
 }

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::record::{CaseRecord, Instrument, PumpStateRecord};
+use super::record::{CaseRecord, IdentityCheck, Instrument, PumpStateRecord};
 use super::svg::{self, Band, Chart, Marker, Series};
 use super::xml_text;
 use crate::plan::Unit;
@@ -335,11 +335,15 @@ pub fn render_report(record: &CaseRecord, plot: &PlotData) -> String {
     let _ = writeln!(o, "<title>{} — {} — rig report</title>", xml_text(&run), record.verdict);
     let _ = writeln!(o, "<style>{CSS}</style>\n</head>\n<body>");
 
+    identity_banner(&mut o, record);
     calibration_banner(&mut o, record);
+    drift_banner(&mut o, record);
     summary(&mut o, record, plot);
     o.push_str("<main>\n");
     identity(&mut o, record);
+    provenance(&mut o, record);
     pump_before_the_case(&mut o, record);
+    baseline_section(&mut o, record);
     coverage(&mut o, record);
     checks(&mut o, record);
     plots(&mut o, record, plot);
@@ -369,6 +373,150 @@ fn calibration_banner(o: &mut String, record: &CaseRecord) {
         "<div class=\"banner\" role=\"alert\">CALIBRATION EXPIRED — this run is not valid as evidence: {}</div>",
         xml_text(&which)
     );
+}
+
+/// A red first-line banner when an instrument reported another identity than the bench file
+/// and the run was allowed to go on (`--allow-identity-mismatch`).
+fn identity_banner(o: &mut String, record: &CaseRecord) {
+    let mismatched: Vec<&Instrument> =
+        record.instruments.iter().filter(|i| i.identity == IdentityCheck::Mismatch).collect();
+    if !record.bench.identity_mismatch_allowed && mismatched.is_empty() {
+        return;
+    }
+    let which = if mismatched.is_empty() {
+        "an instrument reported another identity than the bench file (the run was told to go on anyway)".to_owned()
+    } else {
+        mismatched
+            .iter()
+            .map(|i| {
+                let reported = i.reported.as_ref().map_or("nothing", |r| r.serial_number.as_str());
+                format!("{} {} reports serial {reported}, bench file says {}", i.role, i.model, i.serial_number)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let _ = writeln!(
+        o,
+        "<div class=\"banner\" role=\"alert\">IDENTITY NOT CONFIRMED — this run is not valid as evidence: {}</div>",
+        xml_text(&which)
+    );
+}
+
+/// A banner when the case drifted from its approved baseline, though its verdict may be PASS.
+fn drift_banner(o: &mut String, record: &CaseRecord) {
+    let Some(b) = record.baseline.as_ref().filter(|b| b.drifted()) else { return };
+    let _ = writeln!(
+        o,
+        "<div class=\"banner\" role=\"alert\">DRIFT FROM THE APPROVED BASELINE — {} finding{}: {}</div>",
+        b.findings.len(),
+        if b.findings.len() == 1 { "" } else { "s" },
+        xml_text(&b.findings.iter().map(|d| format!("{}: {}", d.check, d.what)).collect::<Vec<_>>().join("; "))
+    );
+}
+
+/// Who and what made this bundle, and how far the rig confirmed it: run id, operator and where
+/// the name came from, the executable's hash and target, each instrument's identity as the
+/// bench file declares it and as the instrument reported it, and the signing key.
+fn provenance(o: &mut String, record: &CaseRecord) {
+    o.push_str("<section id=\"provenance\">\n<h2>Provenance</h2>\n<table class=\"kv\">\n");
+    kv(o, "run id", &mono(&record.run_id));
+    kv(
+        o,
+        "operator",
+        &format!("{} <span class=\"muted\">({})</span>", xml_text(&record.operator), xml_text(&record.operator_source)),
+    );
+    kv(o, "executable SHA-256", &mono(&record.rig.executable_sha256));
+    kv(o, "target", &mono(&record.rig.target));
+    match &record.signing {
+        Some(s) => kv(
+            o,
+            "signature",
+            &format!(
+                "{} signed with key {} (public key {}); check with <code>rig verify --key KEY.pub</code> or \
+                 <code>minisign -Vm MANIFEST.sha256 -x MANIFEST.sha256.sig -p KEY.pub</code>",
+                mono(&s.signature_file),
+                mono(&s.key_id),
+                mono(&s.public_key)
+            ),
+        ),
+        None => kv(
+            o,
+            "signature",
+            "<span class=\"bad\">unsigned</span>: MANIFEST.sha256 detects accidents, not a recomputed manifest",
+        ),
+    }
+    o.push_str("</table>\n<h3>Instrument identity</h3>\n<table>\n");
+    o.push_str("<tr><th>role</th><th>bench file says</th><th>instrument reported</th><th>identity</th></tr>\n");
+    for i in &record.instruments {
+        let reported = i.reported.as_ref().map_or_else(
+            || "—".to_owned(),
+            |r| format!("serial {} product {}", mono(&r.serial_number), mono(&r.product_number)),
+        );
+        let class = match i.identity {
+            IdentityCheck::Confirmed => "ok",
+            IdentityCheck::Mismatch | IdentityCheck::NotRead => "bad",
+            IdentityCheck::DeclaredOnly => "not-verified",
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{reported}</td><td class=\"{class}\">{}</td></tr>",
+            xml_text(&i.role),
+            mono(&i.serial_number),
+            xml_text(i.identity.describe())
+        );
+    }
+    o.push_str("</table>\n</section>\n");
+}
+
+/// The comparison with the approved baseline: which file (and its SHA-256 and provenance), the
+/// outcome, a row per drift finding, and the notes on a baseline from another bench or build.
+fn baseline_section(o: &mut String, record: &CaseRecord) {
+    use super::baseline::BaselineOutcome;
+    let Some(b) = &record.baseline else { return };
+    o.push_str("<section id=\"baseline\">\n<h2>Baseline</h2>\n<table class=\"kv\">\n");
+    kv(o, "approved file", &file_and_hash(&b.file, b.sha256.as_deref().unwrap_or("—")));
+    let outcome = match b.outcome {
+        BaselineOutcome::Matches => "<span class=\"ok\">matches</span>".to_owned(),
+        BaselineOutcome::Drifted => "<span class=\"bad\">DRIFTED</span>".to_owned(),
+        BaselineOutcome::Missing => "none approved yet".to_owned(),
+        BaselineOutcome::Unreadable => {
+            format!(
+                "<span class=\"bad\">not compared</span>: {}",
+                xml_text(b.detail.as_deref().unwrap_or("unreadable"))
+            )
+        }
+    };
+    kv(o, "outcome", &outcome);
+    if let Some(a) = &b.approval {
+        kv(
+            o,
+            "approved",
+            &format!(
+                "by {} ({}) at {} from {} (manifest SHA-256 {}), bench {} ({}), rig {} {}",
+                xml_text(&a.approver),
+                xml_text(&a.approver_source),
+                mono(&a.approved_utc),
+                mono(&a.source_bundle),
+                mono(&a.source_manifest_sha256),
+                xml_text(&a.bench.name),
+                xml_text(&a.bench.kind),
+                mono(&a.rig.version),
+                mono(&a.rig.git_commit)
+            ),
+        );
+    }
+    for note in &b.notes {
+        kv(o, "note", &format!("<span class=\"bad\">{}</span>", xml_text(note)));
+    }
+    o.push_str("</table>\n");
+    if !b.findings.is_empty() {
+        o.push_str("<table>\n<tr><th>check</th><th>drift</th></tr>\n");
+        for d in &b.findings {
+            let _ = writeln!(o, "<tr><td>{}</td><td class=\"bad\">{}</td></tr>", mono(&d.check), xml_text(&d.what));
+        }
+        o.push_str("</table>\n");
+    }
+    o.push_str("</section>\n");
 }
 
 fn instrument_due(i: &Instrument) -> String {
@@ -1094,9 +1242,16 @@ mod tests {
     fn occlusion_record() -> CaseRecord {
         CaseRecord {
             format: super::super::record::RECORD_FORMAT,
-            rig: RigBuild { version: "0.1.0".into(), git_commit: "v0.1.0-42-gabcdef0-dirty".into() },
+            run_id: "4f9a02c1".into(),
+            rig: RigBuild {
+                version: "0.1.0".into(),
+                git_commit: "v0.1.0-42-gabcdef0-dirty".into(),
+                executable_sha256: "c".repeat(64),
+                target: "aarch64-unknown-linux-gnu".into(),
+            },
             host: "bench-pc-3".into(),
             operator: "j.doe".into(),
+            operator_source: "--operator".into(),
             started_utc: "2025-05-09T07:00:00Z".into(),
             ended_utc: "2025-05-09T07:50:12Z".into(),
             bench_time_s: 3000.0,
@@ -1119,11 +1274,17 @@ mod tests {
                 faults: vec!["late-occlusion".into()],
                 test_line: crate::bench::config::TestLineSpec::default(),
                 expired_calibration_allowed: false,
+                identity_mismatch_allowed: false,
             },
             instruments: vec![Instrument {
                 role: "flow".into(),
                 model: "Sensirion SLI-0430".into(),
                 serial_number: "FS-1234".into(),
+                reported: Some(crate::evidence::record::ReportedIdentity {
+                    product_number: "0x07030102".into(),
+                    serial_number: "FS-1234".into(),
+                }),
+                identity: IdentityCheck::Confirmed,
                 calibration_due: Some("2026-01-31".into()),
                 calibration_expired: false,
                 accuracy: Some("5 % of reading".into()),
@@ -1214,6 +1375,8 @@ mod tests {
                     })
                     .collect(),
             }],
+            baseline: None,
+            signing: None,
         }
     }
 
@@ -1442,6 +1605,54 @@ mod tests {
         record.instruments[0].calibration_expired = true;
         let text = visible_text(body(&render_report(&record, &PlotData::default())));
         assert!(text.starts_with("CALIBRATION EXPIRED"), "{text:.300}");
+    }
+
+    #[test]
+    fn an_allowed_identity_mismatch_is_the_first_text_of_the_body() {
+        let mut record = occlusion_record();
+        record.bench.identity_mismatch_allowed = true;
+        record.instruments[0].identity = IdentityCheck::Mismatch;
+        record.instruments[0].reported.as_mut().unwrap().serial_number = "539230209".into();
+        let html = render_report(&record, &PlotData::default());
+        let text = visible_text(body(&html));
+        assert!(
+            text.starts_with(
+                "IDENTITY NOT CONFIRMED — this run is not valid as evidence: flow Sensirion SLI-0430 reports serial \
+                 539230209, bench file says FS-1234"
+            ),
+            "{text:.300}"
+        );
+        assert!(text.contains("MISMATCH: the instrument reported another serial number"), "{text:.3000}");
+    }
+
+    #[test]
+    fn drift_from_the_baseline_is_a_banner_and_a_row_per_finding() {
+        use crate::evidence::baseline::{BaselineComparison, BaselineOutcome};
+        use crate::evidence::result::Drift;
+        let mut record = occlusion_record();
+        record.verdict = Verdict::Pass;
+        record.baseline = Some(BaselineComparison {
+            folder: "baselines".into(),
+            file: "baselines/occlusion_fast.result.yaml".into(),
+            sha256: Some("d".repeat(64)),
+            outcome: BaselineOutcome::Drifted,
+            detail: None,
+            approval: None,
+            findings: vec![Drift {
+                check: "time-to-alarm".into(),
+                what: "695 s drifted from the approved 395 s".into(),
+            }],
+            notes: vec!["approved on a twin bench (digital-twin), this run is on a sim-process bench (x)".into()],
+        });
+        let html = render_report(&record, &PlotData::default());
+        let text = visible_text(body(&html));
+        assert!(
+            text.starts_with("DRIFT FROM THE APPROVED BASELINE — 1 finding: time-to-alarm: 695 s drifted"),
+            "{text:.300}"
+        );
+        assert!(html.contains("<td class=\"bad\">695 s drifted from the approved 395 s</td>"), "{html}");
+        assert!(text.contains("approved on a twin bench"), "{text:.3000}");
+        assert!(text.contains(&"d".repeat(64)));
     }
 
     #[test]

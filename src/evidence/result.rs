@@ -2,6 +2,11 @@
 //! each check's resolution, nothing machine- or time-specific. It is what insta snapshots in
 //! `cargo test` and what `rig approve` promotes to a baseline; `rig run --baseline` compares
 //! a new run's with the approved one.
+//!
+//! Two lists follow the checks when they are not empty, and are never compared with a baseline:
+//! `evidence_caveats` (why the run is not valid as evidence: an expired calibration or an
+//! identity mismatch it was allowed to go on with) and `baseline_drift` (the findings of the
+//! comparison with the approved baseline, when the run was given one).
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +26,12 @@ pub struct CaseResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     pub checks: Vec<CheckResult>,
+    /// Why this run is not valid as evidence (not compared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence_caveats: Vec<String>,
+    /// Drift from the approved baseline, `<check>: <what>` (not compared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_drift: Vec<String>,
 }
 
 /// One check, normalized.
@@ -90,6 +101,13 @@ impl CaseResult {
             verdict: record.verdict,
             stopped: record.reason.clone(),
             checks: record.checks.iter().map(CheckResult::of).collect(),
+            evidence_caveats: record.evidence_caveats(),
+            baseline_drift: record
+                .baseline
+                .iter()
+                .flat_map(|b| b.findings.iter())
+                .map(|d| format!("{}: {}", d.check, d.what))
+                .collect(),
         }
     }
 
@@ -112,7 +130,7 @@ impl CaseResult {
 }
 
 /// A difference from the approved baseline that is a finding.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
     pub check: String,
     pub what: String,
@@ -120,7 +138,7 @@ pub struct Drift {
 
 /// Compares a run's result with the approved one: a changed verdict, a check added or gone, or
 /// a value that moved by more than the check allows (its declared drift, else its uncertainty,
-/// else not at all beyond rounding).
+/// else not at all beyond rounding). `evidence_caveats` and `baseline_drift` are not compared.
 pub fn compare(run: &CaseResult, approved: &CaseResult) -> Vec<Drift> {
     let mut findings = Vec::new();
     let mut push = |check: &str, what: String| findings.push(Drift { check: check.to_string(), what });
@@ -184,6 +202,8 @@ mod tests {
             verdict: Verdict::Pass,
             stopped: None,
             checks,
+            evidence_caveats: vec![],
+            baseline_drift: vec![],
         }
     }
 

@@ -3,19 +3,135 @@
 //! by the [`RecordReporter`](super::reporters::RecordReporter) from the event stream, and
 //! completed once the case is over.
 
+use std::sync::OnceLock;
+
 use crate::bench::BenchFile;
 use crate::bench::config::Connection;
+use crate::drivers::flow_sensor::ProductId;
 use crate::evidence::record::{
-    BenchIdentity, CaseRecord, Instrument, PlanIdentity, RECORD_FORMAT, RigBuild, SafeStateRecord,
+    BenchIdentity, CaseRecord, IdentityCheck, Instrument, PlanIdentity, RECORD_FORMAT, ReportedIdentity, RigBuild,
+    SafeStateRecord, SigningRecord,
 };
 use crate::plan::{Plan, PlanFile};
 
 use super::runner::RunOptions;
 use super::verdict::Verdict;
 
-/// The rig's version and the commit it was built from.
+/// The rig's version, the commit it was built from, the SHA-256 of the running executable
+/// (read once per process) and the target it was built for.
 pub fn rig_build() -> RigBuild {
-    RigBuild { version: env!("CARGO_PKG_VERSION").to_string(), git_commit: env!("RIG_GIT_COMMIT").to_string() }
+    RigBuild {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("RIG_GIT_COMMIT").to_string(),
+        executable_sha256: executable_sha256().to_string(),
+        target: env!("RIG_TARGET").to_string(),
+    }
+}
+
+/// SHA-256 of the running executable (`std::env::current_exe`), or why it could not be read.
+pub fn executable_sha256() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let exe = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => return format!("unknown: the executable's path cannot be had ({e})"),
+        };
+        crate::evidence::manifest::sha256_of(&exe)
+            .unwrap_or_else(|e| format!("unknown: {} cannot be read ({e})", exe.display()))
+    })
+}
+
+/// Who runs (or approves): a name and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub source: String,
+}
+
+/// The person at the bench: `flag` (given on the command line as `flag_name`), else
+/// `$RIG_OPERATOR`, else the login name of the controlling terminal (`getlogin`), else the
+/// password entry of the process's uid. `$USER` is not asked: anyone can set it to anything,
+/// and a record must say where a name came from. None of them: an error saying how to give one.
+pub fn identify_person(flag: Option<&str>, flag_name: &str) -> Result<Person, String> {
+    let uid = nix::unistd::getuid();
+    let sources = PersonSources {
+        flag,
+        rig_operator: std::env::var("RIG_OPERATOR").ok(),
+        login: login_name(),
+        password_entry: nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name),
+        uid: uid.as_raw(),
+    };
+    person_from(&sources, flag_name)
+}
+
+/// What [`identify_person`] looks at, in its order.
+struct PersonSources<'a> {
+    flag: Option<&'a str>,
+    rig_operator: Option<String>,
+    login: Option<String>,
+    password_entry: Option<String>,
+    uid: u32,
+}
+
+fn person_from(s: &PersonSources<'_>, flag_name: &str) -> Result<Person, String> {
+    let named = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+    let found = [
+        (s.flag.and_then(named), flag_name.to_string()),
+        (s.rig_operator.as_deref().and_then(named), "RIG_OPERATOR".to_string()),
+        (s.login.as_deref().and_then(named), "login name (getlogin)".to_string()),
+        (s.password_entry.as_deref().and_then(named), format!("password entry of uid {}", s.uid)),
+    ]
+    .into_iter()
+    .find_map(|(name, source)| name.map(|name| Person { name, source }));
+    found.ok_or_else(|| {
+        format!(
+            "nobody to name as the person running the bench: no {flag_name}, no RIG_OPERATOR, no login name and no \
+             password entry for uid {}; give {flag_name} NAME (a nightly passes its CI user)",
+            s.uid
+        )
+    })
+}
+
+/// The login name of the process's controlling terminal, from utmp (`getlogin(3)`).
+fn login_name() -> Option<String> {
+    // SAFETY: getlogin returns NULL or a pointer to a NUL-terminated static buffer, which is
+    // copied at once; the rig calls it from one thread at a time (once per run or approval).
+    let name = unsafe {
+        let p = libc::getlogin();
+        if p.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    Some(name).filter(|n| !n.trim().is_empty())
+}
+
+/// The flow sensor's serial number as the bench file declares it matches what the sensor
+/// reported. A placeholder (`REPLACE-WITH-SENSOR-SERIAL`) or anything not a number never does.
+pub fn sensor_serial_confirmed(bench: &BenchFile, reported: &ProductId) -> bool {
+    bench.flow_sensor.serial_number.trim().parse::<u64>() == Ok(reported.serial_number)
+}
+
+/// Each instrument whose identity as reported differs from the bench file, in words naming
+/// both values.
+pub fn identity_mismatches(bench: &BenchFile, reported: &ProductId) -> Vec<String> {
+    if sensor_serial_confirmed(bench, reported) {
+        return Vec::new();
+    }
+    let declared = &bench.flow_sensor.serial_number;
+    let placeholder = if declared.trim().parse::<u64>().is_err() {
+        " (not a serial number: a placeholder? put the sensor's own, from its label or `rig check-bench`)"
+    } else {
+        ""
+    };
+    vec![format!(
+        "flow sensor {} at 0x{:02X} reports serial {} (product 0x{:08X}), bench file {} says {declared:?}{placeholder}",
+        bench.flow_sensor.model,
+        bench.flow_sensor.address,
+        reported.serial_number,
+        reported.product_number,
+        bench.source.path
+    )]
 }
 
 /// Now, UTC, RFC 3339 to the second.
@@ -29,14 +145,26 @@ pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-/// The bench's instruments, each with whether it is past its calibration due date on `today`.
-pub fn instruments(bench: &BenchFile, today: time::Date) -> Vec<Instrument> {
+/// The bench's instruments, each with whether it is past its calibration due date on `today`
+/// and, with `reported` (the sensor's answer when the bench opened), whether its identity is
+/// confirmed.
+pub fn instruments(bench: &BenchFile, today: time::Date, reported: Option<&ProductId>) -> Vec<Instrument> {
     let s = &bench.flow_sensor;
+    let identity = match reported {
+        None => IdentityCheck::NotRead,
+        Some(r) if sensor_serial_confirmed(bench, r) => IdentityCheck::Confirmed,
+        Some(_) => IdentityCheck::Mismatch,
+    };
     vec![
         Instrument {
             role: "flow sensor".into(),
             model: s.model.to_string(),
             serial_number: s.serial_number.clone(),
+            reported: reported.map(|r| ReportedIdentity {
+                product_number: format!("0x{:08X}", r.product_number),
+                serial_number: r.serial_number.to_string(),
+            }),
+            identity,
             calibration_due: Some(s.calibration_due.to_string()),
             calibration_expired: s.calibration_due.0 < today,
             accuracy: Some(format!(
@@ -48,6 +176,8 @@ pub fn instruments(bench: &BenchFile, today: time::Date) -> Vec<Instrument> {
             role: "occlusion valve".into(),
             model: bench.valve.model.clone(),
             serial_number: bench.valve.serial_number.clone(),
+            reported: None,
+            identity: IdentityCheck::DeclaredOnly,
             calibration_due: None,
             calibration_expired: false,
             accuracy: None,
@@ -57,7 +187,7 @@ pub fn instruments(bench: &BenchFile, today: time::Date) -> Vec<Instrument> {
 
 /// Instruments past their calibration due date, in words (`LD20-0600L 539230209, due 2026-01-31`).
 pub fn expired_calibrations(bench: &BenchFile, today: time::Date) -> Vec<String> {
-    instruments(bench, today)
+    instruments(bench, today, None)
         .into_iter()
         .filter(|i| i.calibration_expired)
         .map(|i| {
@@ -76,8 +206,9 @@ fn host() -> String {
     nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".into())
 }
 
-/// The record of a case about to start.
-pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseRecord {
+/// The record of a case about to start, on a bench whose flow sensor reported `sensor` when it
+/// opened (`None`: it could not be opened).
+pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: Option<&ProductId>) -> CaseRecord {
     let bench = &options.bench;
     let (kind, mut faults) = match &bench.connection {
         Connection::Twin { faults, .. } => ("twin", faults.clone()),
@@ -92,9 +223,12 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
     let started = utc_now();
     CaseRecord {
         format: RECORD_FORMAT,
+        run_id: options.run_id.clone(),
         rig: rig_build(),
         host: host(),
-        operator: options.operator.clone(),
+        // `run_plans` refuses a run without an operator before any record is started.
+        operator: options.operator.as_ref().map_or_else(|_| "not identified".to_string(), |p| p.name.clone()),
+        operator_source: options.operator.as_ref().map_or_else(|e| e.clone(), |p| p.source.clone()),
         started_utc: started.clone(),
         ended_utc: started,
         bench_time_s: 0.0,
@@ -118,8 +252,10 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
             test_line: bench.test_line,
             expired_calibration_allowed: options.allow_expired_calibration
                 && !expired_calibrations(bench, today()).is_empty(),
+            identity_mismatch_allowed: options.allow_identity_mismatch
+                && sensor.is_some_and(|r| !identity_mismatches(bench, r).is_empty()),
         },
-        instruments: instruments(bench, today()),
+        instruments: instruments(bench, today(), sensor),
         pump: None,
         start_up: None,
         pump_at_start: None,
@@ -137,5 +273,68 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
         reason: Some("the case did not finish".into()),
         safe_state: SafeStateRecord::default(),
         trumpet: Vec::new(),
+        baseline: None,
+        signing: options.signing_key.as_ref().map(|k| SigningRecord {
+            key_id: k.key_id.clone(),
+            public_key: k.public_key_base64(),
+            signature_file: crate::evidence::manifest::SIGNATURE_FILE.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources<'a>(
+        flag: Option<&'a str>,
+        env: Option<&str>,
+        login: Option<&str>,
+        pw: Option<&str>,
+    ) -> PersonSources<'a> {
+        PersonSources {
+            flag,
+            rig_operator: env.map(str::to_owned),
+            login: login.map(str::to_owned),
+            password_entry: pw.map(str::to_owned),
+            uid: 1000,
+        }
+    }
+
+    #[test]
+    fn the_operator_comes_from_the_flag_then_the_environment_then_the_login_then_the_password_entry() {
+        let p = |s: PersonSources<'_>| person_from(&s, "--operator").unwrap();
+        let all = p(sources(Some("j.doe"), Some("ci"), Some("pi"), Some("pw")));
+        assert_eq!((all.name.as_str(), all.source.as_str()), ("j.doe", "--operator"));
+        let env = p(sources(Some("  "), Some("ci"), Some("pi"), Some("pw")));
+        assert_eq!((env.name.as_str(), env.source.as_str()), ("ci", "RIG_OPERATOR"));
+        let login = p(sources(None, Some(""), Some("pi"), Some("pw")));
+        assert_eq!((login.name.as_str(), login.source.as_str()), ("pi", "login name (getlogin)"));
+        let pw = p(sources(None, None, None, Some("pw")));
+        assert_eq!((pw.name.as_str(), pw.source.as_str()), ("pw", "password entry of uid 1000"));
+    }
+
+    #[test]
+    fn with_no_source_there_is_no_operator_and_the_error_says_how_to_give_one() {
+        let e = person_from(&sources(None, None, None, None), "--operator").unwrap_err();
+        assert!(e.contains("give --operator NAME"), "{e}");
+        assert!(!e.contains("unknown"), "{e}");
+    }
+
+    #[test]
+    fn a_placeholder_serial_never_confirms_the_sensor() {
+        let mut bench = crate::bench::load_or_default(None, crate::bench::EMBEDDED_TWIN, "rig/sim.yaml").unwrap();
+        let reported = ProductId { product_number: 0x0703_0102, serial_number: 539_230_209 };
+        assert!(identity_mismatches(&bench, &reported).is_empty());
+        bench.flow_sensor.serial_number = "111111111".into();
+        let m = identity_mismatches(&bench, &reported);
+        assert_eq!(m.len(), 1);
+        assert!(m[0].contains("reports serial 539230209") && m[0].contains("says \"111111111\""), "{m:?}");
+        bench.flow_sensor.serial_number = "REPLACE-WITH-SENSOR-SERIAL".into();
+        let m = identity_mismatches(&bench, &reported);
+        assert!(m[0].contains("a placeholder?"), "{m:?}");
+        let listed = instruments(&bench, today(), Some(&reported));
+        assert_eq!(listed[0].identity, IdentityCheck::Mismatch);
+        assert_eq!(instruments(&bench, today(), None)[0].identity, IdentityCheck::NotRead);
     }
 }

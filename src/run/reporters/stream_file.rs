@@ -81,7 +81,10 @@ pub fn flush_open_files(patience: Duration) -> (usize, usize) {
 
 impl StreamFile {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        let out = Arc::new(Mutex::new(BufWriter::new(File::create(path)?)));
+        // `create_new`: a run file is never written over an existing one (a bundle folder is never
+        // reused, and this makes sure of it).
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+        let out = Arc::new(Mutex::new(BufWriter::new(file)));
         {
             let mut open = open_files().lock().unwrap_or_else(|p| p.into_inner());
             open.retain(|w| w.strong_count() > 0);
