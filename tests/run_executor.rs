@@ -527,8 +527,12 @@ async fn lost_events_are_resynchronised_with_alarms_and_recorded() {
     let plan = occlusion_plan();
     let plan_file = PlanFile { path: "occlusion.yaml".into(), sha256: "0".repeat(64), cases: vec![plan.clone()] };
     let options = rig::run::RunOptions::new(file.clone(), std::env::temp_dir());
-    let record =
-        std::sync::Arc::new(std::sync::Mutex::new(rig::run::case_record::start_record(&plan, &plan_file, &options)));
+    let record = std::sync::Arc::new(std::sync::Mutex::new(rig::run::case_record::start_record(
+        &plan,
+        &plan_file,
+        &options,
+        Some(&bench.sensor_identity),
+    )));
     let collect = Collect::default();
     let mut reporters: Vec<Box<dyn Reporter + Send>> =
         vec![Box::new(collect.clone()), Box::new(rig::run::reporters::RecordReporter::new(record.clone()))];
@@ -678,4 +682,46 @@ async fn settings_are_read_back_at_marks_and_checks() {
         _ => None,
     });
     assert_eq!(start.map(|s| (s.max_24h_ul, s.therapy_on)), Some((1200.0, false)), "the ICD's defaults");
+}
+
+#[tokio::test(start_paused = true)]
+async fn injections_in_effect_are_undone_before_the_safe_state() {
+    // Every frame damaged from here on: the next request fails, the case ends ERROR, and the
+    // corruption must be undone first or STOP could not reach the pump.
+    let p = plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Start),
+        act(Action::Inject(Injection::LinkCorrupt { permille: 1000 })),
+        act(Action::Program { basal_ul_h: 20.0 }),
+    ]);
+    let o = run(&p, &[], None).await;
+    assert_eq!(o.report.verdict, Verdict::Error, "{:#?}", o.report);
+    let undone = o.events.iter().any(|e| {
+        matches!(&e.kind, RunEventKind::BenchAction { what, outcome } if what == "INJECT CORRUPT 0" && outcome.starts_with("accepted"))
+    });
+    assert!(undone, "the corruption is undone at the end");
+    assert_safe(&o);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_injection_is_undone_when_its_time_is_up() {
+    let p = plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Limit { max_24h_ul: 24_000.0 }),
+        act(Action::Program { basal_ul_h: 500.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(5))),
+        act(Action::Inject(Injection::MotorStall { duration: Some(min(2)) })),
+        step(StepKind::Wait(min(10))),
+    ]);
+    let o = run(&p, &[], None).await;
+    let at = |what: &str| {
+        o.events.iter().find_map(|e| match &e.kind {
+            RunEventKind::BenchAction { what: w, .. } if w.starts_with(what) => Some(e.at.as_secs_f64()),
+            _ => None,
+        })
+    };
+    let (on, off) = (at("INJECT STALL 1").unwrap(), at("INJECT STALL 0").unwrap());
+    assert!((off - on - 120.0).abs() < 1e-6, "undone 2 min after: {on} -> {off}");
+    assert_safe(&o);
 }

@@ -290,20 +290,50 @@ impl BenchFile {
     /// What this bench can do for a plan. Injections need the in-process twin (the bench bus of
     /// ICD part 2 has no injection command); an operator needs a real bench and a terminal.
     pub fn capabilities(&self, interactive: bool) -> std::collections::BTreeSet<crate::plan::Capability> {
-        use crate::plan::Capability::*;
-        let mut caps: std::collections::BTreeSet<_> = [Pump, FlowSensor, Valve].into_iter().collect();
         match self.connection {
-            Connection::Twin { .. } => caps.extend([MotorStall, WatchdogReset, FrameCorruption]),
-            Connection::SimProcess { .. } => {}
-            Connection::Hardware { .. } => {
-                if interactive {
-                    caps.insert(Operator);
-                }
-            }
+            // The in-process twin takes every injection of ICD part 2.
+            Connection::Twin { .. } => capabilities_with(&crate::bus::codec::InjectKind::ALL, false),
+            // What a software bench can inject, it says in its HELLO: see `probe_capabilities`.
+            Connection::SimProcess { .. } => capabilities_with(&[], false),
+            // A real bench has no fault injection; it may have an operator.
+            Connection::Hardware { .. } => capabilities_with(&[], interactive),
         }
-        caps
     }
 
+    /// What this bench can do for the plans of a run or a check: [`BenchFile::probe_capabilities`],
+    /// or, when a software bench cannot be asked, what is known without it and a note saying so.
+    pub fn capabilities_for_plans(
+        &self,
+        interactive: bool,
+    ) -> (std::collections::BTreeSet<crate::plan::Capability>, Option<String>) {
+        match self.probe_capabilities(interactive) {
+            Ok(caps) => (caps, None),
+            Err(why) => (
+                self.capabilities(interactive),
+                Some(format!(
+                    "bench `{}`: could not ask its bench bus which injections it takes ({why}); plans that need one count as not applicable (start the software bench, e.g. `rig sim`, and check again)",
+                    self.name
+                )),
+            ),
+        }
+    }
+
+    /// What this bench can do for a plan, asking a software bench in its own process what it
+    /// injects (its bench-bus `HELLO`). `Err` says why it could not be asked (not running, no
+    /// socket); the caller then knows only [`BenchFile::capabilities`].
+    pub fn probe_capabilities(
+        &self,
+        interactive: bool,
+    ) -> Result<std::collections::BTreeSet<crate::plan::Capability>, String> {
+        match self.resolved_connection() {
+            Connection::SimProcess { bus, .. } => {
+                let client = crate::bus::BusClient::connect(std::path::Path::new(&bus)).map_err(|e| e.to_string())?;
+                let kinds: Vec<_> = client.injections().iter().copied().collect();
+                Ok(capabilities_with(&kinds, false))
+            }
+            _ => Ok(self.capabilities(interactive)),
+        }
+    }
     /// The connection with `{uid}` in its paths replaced by the user's numeric id.
     pub fn resolved_connection(&self) -> Connection {
         let uid = nix::unistd::getuid().as_raw().to_string();
@@ -315,6 +345,20 @@ impl BenchFile {
             other => other.clone(),
         }
     }
+}
+
+/// The instruments every bench has, the injections `kinds` and, where asked, an operator.
+pub fn capabilities_with(
+    kinds: &[crate::bus::codec::InjectKind],
+    operator: bool,
+) -> std::collections::BTreeSet<crate::plan::Capability> {
+    use crate::plan::Capability;
+    let mut caps: std::collections::BTreeSet<_> = [Capability::Pump, Capability::FlowSensor, Capability::Valve].into();
+    caps.extend(kinds.iter().filter_map(|k| Capability::from_inject_name(k.name())));
+    if operator {
+        caps.insert(Capability::Operator);
+    }
+    caps
 }
 
 fn invalid(path: &Path, text: &str, line: usize, column: usize, message: String) -> BenchFileError {

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use super::config::{BenchFile, Connection};
 use super::instruments::{BenchI2c, BenchPin};
 use crate::bus::BusClient;
+use crate::bus::codec::{Inject, InjectKind};
 use crate::clock::RigClock;
 use crate::drivers::flow_sensor::{FlowSensor, ProductId};
 use crate::drivers::valve::OcclusionValve;
@@ -193,6 +194,45 @@ impl Bench {
             session_start,
             tasks,
         })
+    }
+
+    /// The injections of ICD part 2 this bench takes: all on the in-process twin, those its
+    /// `HELLO` lists on a software bench in its own process, none on real hardware.
+    pub fn injections(&self) -> std::collections::BTreeSet<InjectKind> {
+        match (&self.twin, &self.bus) {
+            (Some(_), _) => InjectKind::ALL.into_iter().collect(),
+            (None, Some(bus)) => bus.injections().clone(),
+            (None, None) => Default::default(),
+        }
+    }
+
+    /// Injects a fault (ICD part 2, "Fault injection"): into the in-process twin, or as `INJECT`
+    /// over the bench bus. A real bench has none.
+    pub async fn inject(&self, inject: Inject) -> Result<(), BenchError> {
+        if !self.injections().contains(&inject.kind()) {
+            return Err(BenchError::Config(format!(
+                "bench `{}` cannot inject {} (it does not list {} among its injections)",
+                self.name,
+                inject,
+                inject.kind().name()
+            )));
+        }
+        if let Some(twin) = &self.twin {
+            twin.inject(inject);
+            return Ok(());
+        }
+        let Some(bus) = self.bus.clone() else {
+            return Err(BenchError::Config(format!(
+                "bench `{}` is real hardware: it has no fault injection",
+                self.name
+            )));
+        };
+        // The bench bus is a blocking socket: keep it off the async workers.
+        let path = bus.path().display().to_string();
+        tokio::task::spawn_blocking(move || bus.inject(inject))
+            .await
+            .map_err(|e| BenchError::BenchBus(format!("bench bus {path}: the injection task failed: {e}")))?
+            .map_err(|e| BenchError::BenchBus(e.to_string()))
     }
 
     /// A second handle on the valve line for an emergency stop, where the backend allows one

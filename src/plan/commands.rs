@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::applicability::not_applicable_on;
+use super::applicability::not_applicable_given;
 use super::diag::sort_and_dedup;
 use super::load::{LoadOutcome, load_plans};
 use super::uncertainty::undecidable_checks;
@@ -42,6 +42,10 @@ pub fn check_command(
         let _ = writeln!(err, "{warnings}");
     }
 
+    let (caps, note) = bench.capabilities_for_plans(interactive);
+    if let Some(note) = note {
+        let _ = writeln!(err, "note: {note}");
+    }
     let (mut cases, mut applicable, mut not_applicable) = (0, 0, 0);
     let width = outcome.plans.iter().flat_map(|f| f.cases.iter()).map(|p| p.run_name().len()).max().unwrap_or(0);
     for file in &outcome.plans {
@@ -49,7 +53,7 @@ pub fn check_command(
             cases += 1;
             let name = plan.run_name();
             let path = file.path.display();
-            match not_applicable_on(plan, bench, interactive) {
+            match not_applicable_given(plan, &caps, &bench.name, &bench.connection) {
                 None => {
                     applicable += 1;
                     let _ = writeln!(out, "ok              {name:<width$}  {path}");

@@ -16,9 +16,7 @@ use tokio::sync::watch;
 use crate::bench::{Bench, BenchError};
 use crate::clock::RigTime;
 use crate::link::{LinkError, PumpNotice};
-use crate::plan::{
-    Action, Condition, Endpoint, Expect, ExpectedOutcome, Injection, Plan, Probe, StepKind, Unit, ValveCommand,
-};
+use crate::plan::{Action, Condition, Endpoint, Expect, ExpectedOutcome, Plan, Probe, StepKind, Unit, ValveCommand};
 use crate::protocol::{BolusReply, ErrCode, Response};
 
 use super::decision::Decision;
@@ -95,6 +93,8 @@ struct Executor<'a> {
     notices: Option<UnboundedReceiver<PumpNotice>>,
     frames: Option<UnboundedReceiver<crate::link::FrameRecord>>,
     reorder: Reorder,
+    /// The injections in effect, and when each timed one is to be undone.
+    injected: super::injections::InEffect,
     /// The STATUS poll got no usable answer: the pump stopped answering.
     pump_silent: Option<String>,
     sampler_dead: Option<String>,
@@ -130,6 +130,7 @@ pub async fn run_case(
         notices: None,
         frames: None,
         reorder: Reorder::new(if options.virtual_time { Duration::ZERO } else { REORDER_HORIZON }),
+        injected: Default::default(),
         pump_silent: None,
         sampler_dead: None,
     };
@@ -150,7 +151,9 @@ pub async fn run_case(
         (Ok(left_over), Ok(_)) => ex.run_steps(&left_over).await,
         (Ok(_), Err(e)) => Err(Stop::Bench(e.clone())),
     };
-    // Safe state first, then collect what the observers still hold.
+    // Injections undone (a corrupting line would keep STOP out), then the safe state, then
+    // collect what the observers still hold.
+    ex.undo_all_injections().await;
     let safe = ex.bench.make_safe().await;
     for p in pollers {
         p.abort();
@@ -346,6 +349,30 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// Makes the injections' undo requests that have fallen due (a stall `for:` 5 min ends).
+    async fn undo_due_injections(&mut self) -> Result<(), Stop> {
+        while let Some(undo) = self.injected.take_due(self.bench.clock.now()) {
+            self.bench.inject(undo).await?;
+            self.emit(RunEventKind::BenchAction {
+                what: format!("INJECT {undo}"),
+                outcome: "accepted (its time was up)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// At the end of the case: undoes every injection still in effect, so that the safe state
+    /// gets through (a line corrupting frames) and the next case starts on a sound bench.
+    async fn undo_all_injections(&mut self) {
+        for undo in self.injected.take_all() {
+            let outcome = match self.bench.inject(undo).await {
+                Ok(()) => "accepted (the case is over)".to_string(),
+                Err(e) => format!("FAILED: {e}"),
+            };
+            self.emit(RunEventKind::BenchAction { what: format!("INJECT {undo}"), outcome });
+        }
+    }
+
     /// Reads SETTINGS now, for checks of the programmed settings at a mark or now.
     async fn read_settings(&mut self, taken: StatusTaken) -> Result<(), Stop> {
         match self.bench.link.settings().await {
@@ -409,8 +436,13 @@ impl Executor<'_> {
             if until.is_some_and(|u| clock.now() >= u) {
                 return Ok(Waited::TimedOut);
             }
+            self.undo_due_injections().await?;
+            let wake = match (until, self.injected.next_due()) {
+                (Some(u), Some(d)) => Some(u.min(d)),
+                (u, d) => u.or(d),
+            };
             let sleep = async {
-                match until {
+                match wake {
                     Some(u) => clock.sleep_until(u).await,
                     None => std::future::pending().await,
                 }
@@ -423,6 +455,8 @@ impl Executor<'_> {
                 Some(f) = recv_opt(&mut self.frames) => self.forward(RunEvent { at: f.at, kind: RunEventKind::frame(f) }),
                 _ = sleep => {}
             }
+            // Whatever else has arrived meanwhile joins it before the reporters see any of it.
+            self.drain();
         }
     }
 
@@ -505,12 +539,9 @@ impl Executor<'_> {
                 }
             },
             Action::Inject(injection) => {
-                let twin =
-                    self.bench.twin.clone().ok_or_else(|| Stop::Bench("this bench cannot inject faults".into()))?;
-                let injection = to_twin_injection(*injection).ok_or_else(|| {
-                    Stop::Bench(format!("`{}` is not supported on this bench yet", action_text(action)))
-                })?;
-                twin.inject(injection);
+                let requests = super::injections::requests(*injection);
+                self.bench.inject(requests.now).await?;
+                self.injected.made(self.bench.clock.now(), requests.now, requests.undo_after);
                 Observed::Accepted
             }
         };
@@ -608,12 +639,14 @@ impl Executor<'_> {
         while let Ok(e) = self.events.try_recv() {
             self.forward(e);
         }
+        self.release();
     }
 
     fn emit(&mut self, kind: RunEventKind) {
         self.drain();
         let event = RunEvent { at: self.bench.clock.now(), kind };
         self.deliver(&event);
+        self.release();
     }
 
     fn forward(&mut self, event: RunEvent) {
@@ -639,10 +672,14 @@ impl Executor<'_> {
     }
 
     /// The timeline takes each event at once (waits and checks need it); the reporters take the
-    /// events in time order, after [`Reorder`].
+    /// events in time order, after [`Reorder`], once the sources have been drained.
     fn deliver(&mut self, event: &RunEvent) {
         self.timeline.record(event);
         self.reorder.push(event.clone());
+    }
+
+    /// Hands the reporters the events old enough to be in order.
+    fn release(&mut self) {
         let now = self.bench.clock.now();
         while let Some(e) = self.reorder.pop_ready(now) {
             for r in self.reporters.iter_mut() {
@@ -811,20 +848,6 @@ fn judge(expect: &Expect, observed: &Observed) -> CheckOutcome {
     }
 }
 
-/// The in-process twin's injection for a plan's, where it has one.
-fn to_twin_injection(i: Injection) -> Option<crate::sim::Injection> {
-    match i {
-        Injection::MotorStall { duration } => Some(crate::sim::Injection::MotorStall { for_: duration }),
-        Injection::ClearMotorStall => Some(crate::sim::Injection::ClearMotorStall),
-        Injection::WatchdogReset => Some(crate::sim::Injection::WatchdogReset),
-        Injection::LinkCorrupt { .. }
-        | Injection::LinkSilence { .. }
-        | Injection::SensorNack { .. }
-        | Injection::SensorAir { .. }
-        | Injection::SensorStuck { .. } => None,
-    }
-}
-
 fn action_text(action: &Action) -> String {
     match action {
         Action::Start => "START".into(),
@@ -846,7 +869,15 @@ fn action_text(action: &Action) -> String {
         Action::Prompt { text } => format!("operator prompt: {text}"),
         Action::Probe(Probe::BadCrc { command }) => format!("probe: `{command}` with a bad CRC"),
         Action::Probe(Probe::RepeatSeq) => "probe: previous request repeated with its seq".into(),
-        Action::Inject(i) => format!("inject {i:?}"),
+        Action::Inject(i) => {
+            let r = super::injections::requests(*i);
+            match r.undo_after {
+                Some((after, undo)) => {
+                    format!("INJECT {} (then {undo} after {})", r.now, crate::plan::units::format_duration(after))
+                }
+                None => format!("INJECT {}", r.now),
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod decision;
 pub mod evaluate;
 pub mod event;
 pub mod executor;
+pub mod injections;
 pub mod matrix;
 pub mod reporters;
 pub mod runner;

@@ -203,6 +203,12 @@ pub async fn run_plans(
         return summary;
     }
     let virtual_time = matches!(options.bench.connection, Connection::Twin { .. });
+    // What the bench can do, asked once: a software bench in its own process says in its HELLO
+    // which injections it takes.
+    let (caps, note) = options.bench.capabilities_for_plans(options.interactive);
+    if let Some(note) = note {
+        crate::say_err!("note: {note}");
+    }
     let mut stopped: Option<String> = None;
     for (file, plan) in plans.iter().flat_map(|f| f.cases.iter().map(move |c| (f, c))) {
         let name = plan.run_name();
@@ -216,7 +222,12 @@ pub async fn run_plans(
             summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotStarted(why.clone()) });
             continue;
         }
-        if let Some(why) = crate::plan::not_applicable_on(plan, &options.bench, options.interactive) {
+        if let Some(why) = crate::plan::applicability::not_applicable_given(
+            plan,
+            &caps,
+            &options.bench.name,
+            &options.bench.connection,
+        ) {
             crate::say_err!("{name}: not applicable on bench {}: {why}", options.bench.name);
             summary.cases.push(CaseSummary { name, outcome: CaseOutcome::NotApplicable(why) });
             continue;
