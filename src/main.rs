@@ -372,22 +372,11 @@ fn run(
         };
         let (interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
         let emergency = rig::run::EmergencyStop::default();
-        let escalate = emergency.clone();
+        let escalation = emergency.clone();
         tokio::spawn(async move {
-            let first = signals.next().await;
-            rig::say_err!("\nrig: {first}: stopping the step and making the bench safe (again to stop at once)");
-            let _ = interrupt_tx.send(Some(first.to_string()));
-            let second = signals.next().await;
-            let done = escalate.engage().await;
-            // The executor that owns the run files is not unwound by this exit: flush them here,
-            // so every line recorded up to now is kept.
-            let (flushed, failed) = rig::run::reporters::flush_open_files(Duration::from_millis(200));
-            let files = if failed == 0 {
-                format!("{flushed} run file(s) flushed")
-            } else {
-                format!("{flushed} run file(s) flushed, {failed} NOT flushed")
-            };
-            rig::say_err!("rig: {second} again: {done}, {files}; exiting");
+            let flush = || rig::run::reporters::flush_open_files(Duration::from_millis(200));
+            let line = rig::run::emergency::escalate(&mut signals, interrupt_tx, &escalation, flush).await;
+            rig::say_err!("{line}");
             std::process::exit(i32::from(exit::INTERRUPTED));
         });
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
@@ -459,7 +448,7 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
             },
             why = signals.next() => {
                 let safe = bench.make_safe().await;
-                rig::say_err!("rig: interrupted by {why}; bench made safe: pump stopped {:?}, valve open {:?}", safe.pump_stopped, safe.valve_open);
+                rig::say_err!("rig: interrupted by {why}; {}", safe.describe());
                 exit::INTERRUPTED
             }
         }
@@ -524,6 +513,12 @@ impl Interrupts {
             _ = self.int.recv() => "SIGINT",
             _ = self.term.recv() => "SIGTERM",
         }
+    }
+}
+
+impl rig::run::emergency::Interrupts for Interrupts {
+    fn next(&mut self) -> impl std::future::Future<Output = &'static str> + Send {
+        Interrupts::next(self)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::bus::BusClient;
 use crate::clock::RigClock;
 use crate::drivers::flow_sensor::FlowSensor;
 use crate::drivers::valve::OcclusionValve;
-use crate::link::{LinkError, LinkStreams, PumpLink, open_serial};
+use crate::link::{LinkError, LinkStreams, PortKind, PumpLink, open_port};
 use crate::protocol::session::SessionConfig;
 use crate::sim::{Fault, Twin};
 use crate::twin_host::{SharedTwin, SimI2c, SimPin, serve_service_port};
@@ -52,7 +52,9 @@ pub struct Bench {
     pub twin: Option<SharedTwin>,
     /// The seeded defects in effect, empty on any bench but the twin.
     pub faults: Vec<Fault>,
-    /// The bench-bus connection, on a software bench in its own process.
+    /// The bench-bus connection, on a software bench in its own process (held for the bench's
+    /// life; the sensor's and valve's handles share it).
+    #[allow(dead_code)]
     bus: Option<BusClient>,
     tasks: Vec<JoinHandle<String>>,
 }
@@ -69,6 +71,19 @@ pub struct SafeStateReport {
 impl SafeStateReport {
     pub fn is_safe(&self) -> bool {
         self.pump_stopped.is_ok() && self.valve_open.is_ok()
+    }
+
+    /// What was achieved, as a person reads it: `pump stopped, valve open`, or what failed.
+    pub fn describe(&self) -> String {
+        let pump = match &self.pump_stopped {
+            Ok(()) => "pump stopped".to_string(),
+            Err(e) => format!("pump NOT stopped ({e})"),
+        };
+        let valve = match &self.valve_open {
+            Ok(()) => "valve open".to_string(),
+            Err(e) => format!("valve NOT opened ({e})"),
+        };
+        format!("{pump}, {valve}")
     }
 }
 
@@ -96,7 +111,7 @@ impl Bench {
             }
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_serial(&serial, baud)?;
+                let port = open_port(&serial, baud, PortKind::Simulator)?;
                 let client = BusClient::connect(Path::new(&bus)).map_err(|e| BenchError::BenchBus(e.to_string()))?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
                 let (i2c, pin) = (BenchI2c::Bus(client.i2c()), BenchPin::Bus(client.pin(line)));
@@ -104,12 +119,13 @@ impl Bench {
             }
             Connection::Hardware { serial, baud, i2c, gpiochip } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_serial(&serial, baud)?;
+                let port = open_port(&serial, baud, PortKind::Adapter)?;
                 let device = |e: crate::drivers::pi::PiError| BenchError::Device(e.to_string());
                 let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
                 let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line).map_err(device)?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
-                (link, streams, BenchI2c::Linux(i2c), BenchPin::Linux(pin), None, Vec::new(), None, vec![link_task])
+                let i2c = BenchI2c::Linux(super::instruments::LinuxI2c::device(i2c));
+                (link, streams, i2c, BenchPin::Linux(pin), None, Vec::new(), None, vec![link_task])
             }
         };
         let valve = match OcclusionValve::new(pin, line) {
@@ -140,14 +156,11 @@ impl Bench {
         })
     }
 
-    /// A second handle on the valve line for an emergency stop, where the backend allows one
-    /// (the twin and the bench bus; a Linux GPIO line has one owner).
+    /// A second handle on the valve line for an emergency stop, which drives it itself (a
+    /// process that exits at once runs no `Drop`). Every backend has one; `None` only if the
+    /// valve has handed its pin back.
     pub fn valve_pin_clone(&self) -> Option<BenchPin> {
-        let line = self.valve.line();
-        match &self.twin {
-            Some(twin) => Some(BenchPin::Twin(crate::twin_host::SimPin::new(twin.clone(), line))),
-            None => self.bus.as_ref().map(|bus| BenchPin::Bus(bus.pin(line))),
-        }
+        self.valve.pin().map(BenchPin::second_handle)
     }
 
     /// On the in-process twin: a handle that "pulls the serial cable" when aborted (the twin's
