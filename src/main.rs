@@ -107,6 +107,18 @@ enum Cmd {
         #[arg(long, default_value_t = 120)]
         seconds: u64,
     },
+    /// Check a bench is ready for a run, moving nothing: every device present and answering, the
+    /// sensor's serial as in the bench file, calibration due dates, firmware identity, clock
+    /// source, real-time priority, disk space. Prints every problem as a table. Exits 0 all well,
+    /// 1 warnings only, 3 a problem (2 a bad bench file).
+    Doctor {
+        /// Bench file (default: the built-in in-process twin, rig/sim.yaml).
+        #[arg(long)]
+        bench: Option<PathBuf>,
+        /// The folder the bundles will go to, for its free space.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+    },
     /// Run the digital twin as its own process: the pump on a pseudo-terminal, the sensor and
     /// valve on the bench-bus socket (ICD part 2), in real time, until SIGINT or SIGTERM.
     Sim {
@@ -169,6 +181,7 @@ fn main() -> ExitCode {
         Cmd::Faults => list_faults(),
         Cmd::CheckBench { bench, faults, seconds } => check_bench(bench, &faults, Duration::from_secs(seconds)),
         Cmd::Sim { bench, faults, dir } => sim(bench, &faults, dir),
+        Cmd::Doctor { bench, out } => doctor(bench, &out),
         Cmd::Coverage { plans } => coverage(&plans),
         Cmd::Matrix { plans, out, jobs } => matrix(&plans, out, jobs),
     };
@@ -453,6 +466,21 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
             }
         }
     })
+}
+
+fn doctor(bench: Option<PathBuf>, out: &std::path::Path) -> u8 {
+    let file = match load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let runtime = match runtime_for(&file) {
+        Ok(r) => r,
+        Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
+    };
+    let host = rig::bench::doctor::HostFacts::gather(out);
+    let report = runtime.block_on(rig::bench::doctor::doctor(&file, &host, RigClock::start()));
+    rig::say!("{report}");
+    report.exit_code()
 }
 
 fn sim(bench: Option<PathBuf>, faults: &[String], dir: Option<PathBuf>) -> u8 {
