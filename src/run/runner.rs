@@ -19,7 +19,7 @@ pub use super::emergency::EmergencyStop;
 use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
-use super::reporters::{EventsJsonl, Progress, RecordReporter, SamplesCsv, SharedRecord};
+use super::reporters::{EventsJsonl, Heartbeat, Progress, RecordReporter, SamplesCsv, SharedRecord};
 use super::verdict::{CheckOutcome, Verdict};
 
 /// How to run.
@@ -187,6 +187,9 @@ async fn run_one(
     reporters.push(Box::new(RecordReporter::new(record.clone())));
     if options.progress {
         reporters.push(Box::new(Progress::new(&plan.run_name(), estimated_duration(plan))));
+    } else if !virtual_time {
+        // A real-time case in a log (CI): a line a minute shows the job is alive.
+        reporters.push(Box::new(Heartbeat::stderr(&plan.run_name())));
     }
     let clock = RigClock::start();
     let bench = match Bench::open(&options.bench, &options.faults, clock).await {
