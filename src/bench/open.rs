@@ -119,10 +119,12 @@ impl Bench {
             }
             Connection::Hardware { serial, baud, i2c, gpiochip } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_port(&serial, baud, PortKind::Adapter)?;
                 let device = |e: crate::drivers::pi::PiError| BenchError::Device(e.to_string());
-                let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
+                // The valve line first: requesting it drives it to 0, so a valve left closed by
+                // a killed run opens even if another device then fails.
                 let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line).map_err(device)?;
+                let port = open_port(&serial, baud, PortKind::Adapter)?;
+                let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
                 let i2c = BenchI2c::Linux(super::instruments::LinuxI2c::device(i2c));
                 (link, streams, i2c, BenchPin::Linux(pin), None, Vec::new(), None, vec![link_task])
