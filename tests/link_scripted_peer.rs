@@ -232,3 +232,55 @@ async fn nonexistent_serial_port_is_a_clear_error() {
     assert!(text.contains("/dev/ttyDOES-NOT-EXIST"), "{text}");
     assert!(text.contains("no such device"), "{text}");
 }
+
+/// The pump caches the previous request's seq and answer whoever sent it: a host whose first
+/// seq equals it gets that answer. The rig's first request is a throw-away STATUS.
+#[tokio::test(start_paused = true)]
+async fn the_first_request_answered_from_someone_elses_cache_is_thrown_away() {
+    let (rig_end, pump_end) = tokio::io::duplex(4096);
+    let config = SessionConfig { first_seq: 7, ..SessionConfig::default() };
+    let (link, _streams, _task) = PumpLink::spawn(rig_end, "test-pipe", RigClock::start(), config);
+    let mut peer = Peer { io: pump_end, pending: Vec::new() };
+    let pump = tokio::spawn(async move {
+        // A service tool sent `7 FILL volume_ul=1000` before the rig opened the port.
+        assert_eq!(peer.expect_line().await, icd::frame("7 STATUS"));
+        peer.send(&icd::frame("7 OK")).await;
+        assert_eq!(peer.expect_line().await, icd::frame("8 ID"), "the next seq is not the cached one");
+        peer.send(&icd::frame("8 OK model=IT-1 serial=A17 fw=2.4.1 build=9f3a01 proto=1")).await;
+        peer
+    });
+    let first = link.synchronise().await.unwrap();
+    assert_eq!(first, rig::link::Synchronised::AnsweredFromCache { seq: 7, payload: "7 OK".into() });
+    assert_eq!(link.id().await.unwrap().serial, "A17");
+    pump.await.unwrap();
+}
+
+/// The same on the twin, which follows the ICD's cache rule: after another host's `1 FILL`, a
+/// session starting at seq 1 has its `ID` answered `1 OK`, unless it spends seq 1 first.
+#[tokio::test(start_paused = true)]
+async fn after_another_hosts_request_the_twin_answers_a_repeated_seq_from_its_cache() {
+    async fn session_after_foreign_fill(synchronise: bool) -> Result<rig::protocol::PumpIdentity, LinkError> {
+        let clock = RigClock::start();
+        let twin = rig::twin_host::SharedTwin::new(rig::sim::Twin::new(rig::sim::TwinConfig::default()), clock);
+        let (mut host, pump_end) = tokio::io::duplex(4096);
+        tokio::spawn(rig::twin_host::serve_service_port(twin, pump_end));
+        // Another host: `1 FILL volume_ul=1000`, answered `1 OK` (after the twin's BOOT event).
+        host.write_all(icd::frame("1 FILL volume_ul=1000").as_bytes()).await.unwrap();
+        let mut seen = String::new();
+        while !seen.contains(&icd::frame("1 OK")) {
+            let mut buf = [0u8; 256];
+            let n = host.read(&mut buf).await.unwrap();
+            seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        let (link, _streams, _task) = PumpLink::spawn(host, "twin", clock, SessionConfig::default());
+        if synchronise {
+            let first = link.synchronise().await.unwrap();
+            assert!(matches!(first, rig::link::Synchronised::AnsweredFromCache { seq: 1, .. }), "{first:?}");
+        }
+        link.id().await
+    }
+    let err = session_after_foreign_fill(false).await.unwrap_err();
+    assert!(err.to_string().contains("missing key"), "the hazard: ID answered from the cache: {err}");
+    let id = session_after_foreign_fill(true).await.unwrap();
+    assert_eq!(id.model, "IT-1");
+}

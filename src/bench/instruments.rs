@@ -49,7 +49,7 @@ impl BenchPin {
 /// each transaction runs under [`tokio::task::block_in_place`], which hands the worker's other
 /// tasks to another thread first (tokio's blocking pool, as `spawn_blocking` uses); called from
 /// any other thread (the sampler's own, a blocking-pool thread) it runs in place.
-pub struct LinuxI2c(Box<dyn I2c<SevenBitAddress, Error = BenchI2cError> + Send>);
+pub struct LinuxI2c(Box<dyn I2c<SevenBitAddress, Error = BenchI2cError> + Send + Sync>);
 
 impl LinuxI2c {
     /// The bus device on the Pi.
@@ -58,7 +58,7 @@ impl LinuxI2c {
     }
 
     /// Any blocking bus (a test double in tests).
-    pub fn over<B: I2c<SevenBitAddress> + Send + 'static>(bus: B) -> Self
+    pub fn over<B: I2c<SevenBitAddress> + Send + Sync + 'static>(bus: B) -> Self
     where
         B::Error: fmt::Display,
     {

@@ -31,6 +31,16 @@ pub struct Completion {
     pub first_answer: Option<Response>,
 }
 
+/// How the session's first, throw-away request was answered ([`PumpLink::synchronise`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Synchronised {
+    /// A STATUS reply: no one else's request held our seq.
+    Status(StatusReport),
+    /// Not a STATUS reply: the pump's cache held an earlier request with the same seq, and
+    /// answered it again (`payload`, without executing anything).
+    AnsweredFromCache { seq: u16, payload: String },
+}
+
 type Reply = oneshot::Sender<Result<Completion, LinkError>>;
 
 struct LinkRequest {
@@ -137,6 +147,20 @@ impl PumpLink {
 
     async fn expect_empty(&self, command: Command) -> Result<(), LinkError> {
         self.typed(command, |f| f.only(&[])).await
+    }
+
+    /// The session's first request: a throw-away `STATUS`. The pump answers a request whose seq
+    /// equals the previous request's from its cache, whoever sent that one (a service tool, a
+    /// killed run); spending the first seq on a request whose answer the rig can do without
+    /// makes every later seq differ from the cached one. Tells whether the answer came from the
+    /// cache (anything but a STATUS reply).
+    pub async fn synchronise(&self) -> Result<Synchronised, LinkError> {
+        let (response, _) = self.submit(Submission::Command(Command::Status)).await?;
+        let status = response.outcome.as_ref().ok().and_then(|fields| StatusReport::from_fields(fields).ok());
+        Ok(match status {
+            Some(status) => Synchronised::Status(status),
+            None => Synchronised::AnsweredFromCache { seq: response.seq, payload: response.payload() },
+        })
     }
 
     pub async fn id(&self) -> Result<PumpIdentity, LinkError> {

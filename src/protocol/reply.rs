@@ -44,7 +44,7 @@ impl PumpIdentity {
 }
 
 /// The answer to `STATUS`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StatusReport {
     pub state: PumpState,
     pub reservoir_ul: f64,

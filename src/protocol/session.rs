@@ -42,11 +42,26 @@ pub struct SessionConfig {
     pub response_timeout: Duration,
     /// Attempts in all, the first included.
     pub max_attempts: u32,
+    /// The seq of the session's first request (1–65535; 0 is taken as 1). The pump caches the
+    /// previous request's seq and answer whoever sent it, so a host that always started at 1
+    /// would have its first request answered from the cache of someone else's `1 ...`: the
+    /// rig starts at a random seq and spends its first request on a throw-away `STATUS`
+    /// ([`crate::link::PumpLink::synchronise`]).
+    pub first_seq: u16,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { response_timeout: Duration::from_millis(500), max_attempts: 3 }
+        Self { response_timeout: Duration::from_millis(500), max_attempts: 3, first_seq: 1 }
+    }
+}
+
+impl SessionConfig {
+    /// The default policy, starting at a seq drawn at random from 1–65535.
+    pub fn with_random_first_seq() -> Self {
+        use std::hash::BuildHasher as _;
+        let draw = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+        Self { first_seq: (draw % 65_535) as u16 + 1, ..Self::default() }
     }
 }
 
@@ -164,7 +179,7 @@ pub struct PumpSession {
     config: SessionConfig,
     decoder: FrameDecoder,
     next_id: u64,
-    /// The last seq used; 0 before the first request.
+    /// The last seq used; `first_seq - 1` before the first request.
     last_seq: u16,
     /// The last normal request sent, for the repeat probe.
     last_frame: Option<(u16, Vec<u8>)>,
@@ -183,7 +198,7 @@ impl PumpSession {
             config,
             decoder: FrameDecoder::new(),
             next_id: 0,
-            last_seq: 0,
+            last_seq: config.first_seq.max(1) - 1,
             last_frame: None,
             pending: None,
             queue: VecDeque::new(),
@@ -455,6 +470,27 @@ mod tests {
         s.handle_input(t(10), &frame("1 OK"));
         let out = drain(&mut s);
         assert!(matches!(&out[..], [SessionOutput::Completed { seq: 1, attempts: 1, result: Ok(_), .. }]), "{out:?}");
+    }
+
+    #[test]
+    fn the_first_seq_is_the_configured_one_and_wraps_to_one() {
+        let mut s = PumpSession::new(SessionConfig { first_seq: 65535, ..SessionConfig::default() });
+        s.submit(Submission::Command(Command::Status));
+        assert_eq!(sent(&mut s, t(0)), [String::from_utf8(frame("65535 STATUS")).unwrap()]);
+        s.handle_input(t(1), &frame("65535 OK state=STOPPED"));
+        s.submit(Submission::Command(Command::Id));
+        assert_eq!(sent(&mut s, t(2)), [String::from_utf8(frame("1 ID")).unwrap()], "65535 wraps to 1, never 0");
+    }
+
+    #[test]
+    fn random_first_seqs_are_valid_seqs() {
+        for _ in 0..200 {
+            let c = SessionConfig::with_random_first_seq();
+            assert!(c.first_seq >= 1, "{}", c.first_seq);
+        }
+        let draws: std::collections::BTreeSet<u16> =
+            (0..50).map(|_| SessionConfig::with_random_first_seq().first_seq).collect();
+        assert!(draws.len() > 40, "50 draws gave only {} distinct seqs: not random", draws.len());
     }
 
     #[test]

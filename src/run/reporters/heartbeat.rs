@@ -86,7 +86,7 @@ impl Reporter for Heartbeat {
                 self.flow_ul_h = Some(s.flow_ul_h);
                 self.valve_closed = Some(s.valve_closed);
             }
-            RunEventKind::PumpStatus(status) => {
+            RunEventKind::PumpStatus { status, .. } => {
                 self.pump = Some(format!("{} {:.1} uL/h", status.state, status.basal_ul_h));
             }
             _ => {}
@@ -176,7 +176,8 @@ mod tests {
             pump_ms: 1_000,
             alarms: Vec::new(),
         };
-        beat.on_event(&at(1, RunEventKind::PumpStatus(status)));
+        let taken = crate::run::event::StatusTaken::Poll;
+        beat.on_event(&at(1, RunEventKind::PumpStatus { status, taken, asked_at: RigTime::from_millis(900) }));
         // Events through the first minute: nothing yet.
         for s in 1..60 {
             wall.store(s, Ordering::SeqCst);

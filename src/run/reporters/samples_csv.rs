@@ -33,7 +33,7 @@ impl SamplesCsv {
 impl Reporter for SamplesCsv {
     fn on_event(&mut self, event: &RunEvent) {
         match &event.kind {
-            RunEventKind::PumpStatus(s) => {
+            RunEventKind::PumpStatus { status: s, .. } => {
                 self.pump_state = Some(s.state);
                 self.pressure_kpa = Some(s.pressure_kpa);
             }
