@@ -284,7 +284,7 @@ fn refuse_faults(faults: &[Fault], bench: &str) -> Result<(), BenchError> {
     match faults.first() {
         None => Ok(()),
         Some(f) => Err(BenchError::Config(format!(
-            "--fault {} needs the in-process twin; bench {bench:?} runs real firmware (or a simulator of its own)",
+            "--fault {} needs the in-process twin; bench `{bench}` runs real firmware (or a simulator of its own)",
             f.name()
         ))),
     }
