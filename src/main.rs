@@ -150,6 +150,18 @@ enum Cmd {
         #[arg(long, default_value_t = 120)]
         seconds: u64,
     },
+    /// Check a bench is ready for a run, moving nothing: every device present and answering, the
+    /// sensor's serial as in the bench file, calibration due dates, firmware identity, clock
+    /// source, real-time priority, disk space. Prints every problem as a table. Exits 0 all well,
+    /// 1 warnings only, 3 a problem (2 a bad bench file).
+    Doctor {
+        /// Bench file (default: the built-in in-process twin, rig/sim.yaml).
+        #[arg(long)]
+        bench: Option<PathBuf>,
+        /// The folder the bundles will go to, for its free space.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+    },
     /// Run the digital twin as its own process: the pump on a pseudo-terminal, the sensor and
     /// valve on the bench-bus socket (ICD part 2), in real time, until SIGINT or SIGTERM.
     Sim {
@@ -218,6 +230,7 @@ fn main() -> ExitCode {
         Cmd::Faults => list_faults(),
         Cmd::CheckBench { bench, faults, seconds } => check_bench(bench, &faults, Duration::from_secs(seconds)),
         Cmd::Sim { bench, faults, dir } => sim(bench, &faults, dir),
+        Cmd::Doctor { bench, out } => doctor(bench, &out),
         Cmd::Coverage { plans } => coverage(&plans),
         Cmd::Matrix { plans, out, jobs } => matrix(&plans, out, jobs),
     };
@@ -463,22 +476,11 @@ fn run(
         };
         let (interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
         let emergency = rig::run::EmergencyStop::default();
-        let escalate = emergency.clone();
+        let escalation = emergency.clone();
         tokio::spawn(async move {
-            let first = signals.next().await;
-            rig::say_err!("\nrig: {first}: stopping the step and making the bench safe (again to stop at once)");
-            let _ = interrupt_tx.send(Some(first.to_string()));
-            let second = signals.next().await;
-            let done = escalate.engage().await;
-            // The executor that owns the run files is not unwound by this exit: flush them here,
-            // so every line recorded up to now is kept.
-            let (flushed, failed) = rig::run::reporters::flush_open_files(Duration::from_millis(200));
-            let files = if failed == 0 {
-                format!("{flushed} run file(s) flushed")
-            } else {
-                format!("{flushed} run file(s) flushed, {failed} NOT flushed")
-            };
-            rig::say_err!("rig: {second} again: {done}, {files}; exiting");
+            let flush = || rig::run::reporters::flush_open_files(Duration::from_millis(200));
+            let line = rig::run::emergency::escalate(&mut signals, interrupt_tx, &escalation, flush).await;
+            rig::say_err!("{line}");
             std::process::exit(i32::from(exit::INTERRUPTED));
         });
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
@@ -570,11 +572,26 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
             },
             why = signals.next() => {
                 let safe = bench.make_safe().await;
-                rig::say_err!("rig: interrupted by {why}; bench made safe: pump stopped {:?}, valve open {:?}", safe.pump_stopped, safe.valve_open);
+                rig::say_err!("rig: interrupted by {why}; {}", safe.describe());
                 exit::INTERRUPTED
             }
         }
     })
+}
+
+fn doctor(bench: Option<PathBuf>, out: &std::path::Path) -> u8 {
+    let file = match load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)") {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let runtime = match runtime_for(&file) {
+        Ok(r) => r,
+        Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
+    };
+    let host = rig::bench::doctor::HostFacts::gather(out);
+    let report = runtime.block_on(rig::bench::doctor::doctor(&file, &host, RigClock::start()));
+    rig::say!("{report}");
+    report.exit_code()
 }
 
 fn sim(bench: Option<PathBuf>, faults: &[String], dir: Option<PathBuf>) -> u8 {
@@ -635,6 +652,12 @@ impl Interrupts {
             _ = self.int.recv() => "SIGINT",
             _ = self.term.recv() => "SIGTERM",
         }
+    }
+}
+
+impl rig::run::emergency::Interrupts for Interrupts {
+    fn next(&mut self) -> impl std::future::Future<Output = &'static str> + Send {
+        Interrupts::next(self)
     }
 }
 

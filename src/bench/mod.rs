@@ -2,6 +2,7 @@
 //! Raspberry Pi), and the end-to-end bench check.
 
 pub mod config;
+pub mod doctor;
 pub mod instruments;
 pub mod open;
 pub mod self_check;

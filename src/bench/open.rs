@@ -14,7 +14,7 @@ use crate::bus::codec::{Inject, InjectKind};
 use crate::clock::RigClock;
 use crate::drivers::flow_sensor::{FlowSensor, ProductId};
 use crate::drivers::valve::OcclusionValve;
-use crate::link::{LinkError, LinkStreams, PumpLink, Synchronised, open_serial};
+use crate::link::{LinkError, LinkStreams, PortKind, PumpLink, Synchronised, open_port};
 use crate::protocol::session::SessionConfig;
 use crate::sim::{Fault, Twin};
 use crate::twin_host::{SharedTwin, SimI2c, SimPin, serve_service_port};
@@ -57,7 +57,9 @@ pub struct Bench {
     pub twin: Option<SharedTwin>,
     /// The seeded defects in effect, empty on any bench but the twin.
     pub faults: Vec<Fault>,
-    /// The bench-bus connection, on a software bench in its own process.
+    /// The bench-bus connection, on a software bench in its own process (held for the bench's
+    /// life; the sensor's and valve's handles share it).
+    #[allow(dead_code)]
     bus: Option<BusClient>,
     /// The test line fitted (from the bench file): how long the line takes to relax.
     pub test_line: super::config::TestLineSpec,
@@ -80,6 +82,19 @@ impl SafeStateReport {
     pub fn is_safe(&self) -> bool {
         self.pump_stopped.is_ok() && self.valve_open.is_ok()
     }
+
+    /// What was achieved, as a person reads it: `pump stopped, valve open`, or what failed.
+    pub fn describe(&self) -> String {
+        let pump = match &self.pump_stopped {
+            Ok(()) => "pump stopped".to_string(),
+            Err(e) => format!("pump NOT stopped ({e})"),
+        };
+        let valve = match &self.valve_open {
+            Ok(()) => "valve open".to_string(),
+            Err(e) => format!("valve NOT opened ({e})"),
+        };
+        format!("{pump}, {valve}")
+    }
 }
 
 impl Bench {
@@ -97,7 +112,7 @@ impl Bench {
             Connection::Twin { .. } => twin_parts(file, extra_faults, clock, session, |port| port)?,
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_serial(&serial, baud)?;
+                let port = open_port(&serial, baud, PortKind::Simulator)?;
                 let client = BusClient::connect(Path::new(&bus)).map_err(|e| BenchError::BenchBus(e.to_string()))?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
                 let (i2c, pin) = (BenchI2c::Bus(client.i2c()), BenchPin::Bus(client.pin(line)));
@@ -114,12 +129,14 @@ impl Bench {
             }
             Connection::Hardware { serial, baud, i2c, gpiochip } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_serial(&serial, baud)?;
                 let device = |e: crate::drivers::pi::PiError| BenchError::Device(e.to_string());
-                let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
+                // The valve line first: requesting it drives it to 0, so a valve left closed by
+                // a killed run opens even if another device then fails.
                 let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line).map_err(device)?;
+                let port = open_port(&serial, baud, PortKind::Adapter)?;
+                let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
-                let (i2c, pin) = (BenchI2c::Linux(i2c), BenchPin::Linux(pin));
+                let (i2c, pin) = (BenchI2c::Linux(super::instruments::LinuxI2c::device(i2c)), BenchPin::Linux(pin));
                 Parts { link, streams, i2c, pin, twin: None, faults: Vec::new(), bus: None, tasks: vec![link_task] }
             }
         };
@@ -235,14 +252,11 @@ impl Bench {
             .map_err(|e| BenchError::BenchBus(e.to_string()))
     }
 
-    /// A second handle on the valve line for an emergency stop, where the backend allows one
-    /// (the twin and the bench bus; a Linux GPIO line has one owner).
+    /// A second handle on the valve line for an emergency stop, which drives it itself (a
+    /// process that exits at once runs no `Drop`). Every backend has one; `None` only if the
+    /// valve has handed its pin back.
     pub fn valve_pin_clone(&self) -> Option<BenchPin> {
-        let line = self.valve.line();
-        match &self.twin {
-            Some(twin) => Some(BenchPin::Twin(crate::twin_host::SimPin::new(twin.clone(), line))),
-            None => self.bus.as_ref().map(|bus| BenchPin::Bus(bus.pin(line))),
-        }
+        self.valve.pin().map(BenchPin::second_handle)
     }
 
     /// On the in-process twin: a handle that "pulls the serial cable" when aborted (the twin's
@@ -323,7 +337,7 @@ fn refuse_faults(faults: &[Fault], bench: &str) -> Result<(), BenchError> {
     match faults.first() {
         None => Ok(()),
         Some(f) => Err(BenchError::Config(format!(
-            "--fault {} needs the in-process twin; bench {bench:?} runs real firmware (or a simulator of its own)",
+            "--fault {} needs the in-process twin; bench `{bench}` runs real firmware (or a simulator of its own)",
             f.name()
         ))),
     }

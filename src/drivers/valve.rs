@@ -71,6 +71,12 @@ impl<P: OutputPin> OcclusionValve<P> {
         self.line
     }
 
+    /// The pin, for a second handle on the same line (the emergency stop's); `None` only once
+    /// released.
+    pub fn pin(&self) -> Option<&P> {
+        self.pin.as_ref()
+    }
+
     /// Energises the valve (line high): the line is blocked.
     pub fn close(&mut self) -> Result<(), ValveError<P::Error>> {
         self.drive(ValveAction::Close)

@@ -11,4 +11,4 @@ pub mod serial;
 pub use client::{Completion, LinkStreams, PumpLink, Synchronised};
 pub use error::LinkError;
 pub use record::{Direction, FrameRecord, PumpNotice};
-pub use serial::open_serial;
+pub use serial::{PortKind, open_port, open_serial};

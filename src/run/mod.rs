@@ -2,6 +2,7 @@
 
 pub mod case_record;
 pub mod decision;
+pub mod emergency;
 pub mod evaluate;
 pub mod event;
 pub mod executor;
@@ -15,7 +16,8 @@ pub mod startup;
 pub mod timeline;
 pub mod verdict;
 
+pub use emergency::EmergencyStop;
 pub use event::{Reporter, RunEvent, RunEventKind, Sample};
 pub use executor::{CaseOptions, CaseReport, run_case};
-pub use runner::{EmergencyStop, RunOptions, RunSummary, render_summary, run_case_guarded, run_plans};
+pub use runner::{RunOptions, RunSummary, render_summary, run_case_guarded, run_plans};
 pub use verdict::{CheckOutcome, Verdict};

@@ -15,10 +15,11 @@ use crate::plan::{Plan, PlanFile};
 use crate::sim::Fault;
 
 use super::case_record::{Person, identify_person, identity_mismatches, start_record};
+pub use super::emergency::EmergencyStop;
 use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
-use super::reporters::{EventsJsonl, Progress, RecordReporter, SamplesCsv, SharedRecord};
+use super::reporters::{EventsJsonl, Heartbeat, Progress, RecordReporter, SamplesCsv, SharedRecord};
 use super::verdict::{CheckOutcome, Verdict};
 use crate::evidence::baseline::{BaselineComparison, BaselineOutcome, compare_with_baseline};
 use crate::evidence::signature::SigningKey;
@@ -139,44 +140,6 @@ impl RunSummary {
             Some(Verdict::Pass) | None if self.drifted() => 1,
             Some(Verdict::Pass) | None => 0,
         }
-    }
-}
-
-/// The handle a second Ctrl-C uses to make the bench safe at once, whatever the executor is
-/// doing: the link (for STOP) and, where the pin can be shared, the valve line.
-#[derive(Clone, Default)]
-pub struct EmergencyStop(Arc<Mutex<Option<Armed>>>);
-
-/// The running case's link, and a second handle on its valve line where one can be had.
-type Armed = (crate::link::PumpLink, Option<crate::bench::instruments::BenchPin>);
-
-impl EmergencyStop {
-    fn arm(&self, bench: &Bench) {
-        let pin = bench.valve_pin_clone();
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((bench.link.clone(), pin));
-    }
-
-    fn disarm(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    /// Opens the valve and sends STOP (1 s at most); reports what it did.
-    pub async fn engage(&self) -> String {
-        let armed = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some((link, pin)) = armed else { return "no case was running".into() };
-        let valve = match pin {
-            Some(mut pin) => match embedded_hal::digital::OutputPin::set_low(&mut pin) {
-                Ok(()) => "valve opened".to_string(),
-                Err(e) => format!("valve NOT opened: {e}"),
-            },
-            None => "valve left to the driver's drop".to_string(),
-        };
-        let pump = match tokio::time::timeout(Duration::from_secs(1), link.stop()).await {
-            Ok(Ok(())) => "pump stopped".to_string(),
-            Ok(Err(e)) => format!("pump NOT stopped: {e}"),
-            Err(_) => "pump NOT stopped: no answer within 1 s".to_string(),
-        };
-        format!("{valve}, {pump}")
     }
 }
 
@@ -309,6 +272,9 @@ async fn run_one(
     reporters.push(Box::new(RecordReporter::new(record.clone())));
     if options.progress {
         reporters.push(Box::new(Progress::new(&plan.run_name(), estimated_duration(plan))));
+    } else if !virtual_time {
+        // A real-time case in a log (CI): a line a minute shows the job is alive.
+        reporters.push(Box::new(Heartbeat::stderr(&plan.run_name())));
     }
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };

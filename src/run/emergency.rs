@@ -1,0 +1,195 @@
+//! The emergency stop: what a second Ctrl-C (or a case task that panicked) uses to put the
+//! bench in its safe state at once, whatever the executor is doing, and the escalation from a
+//! first interrupt (stop the step, let the executor make the bench safe) to a second one (the
+//! emergency stop, the run files flushed, then exit).
+//!
+//! The emergency stop drives the valve line itself through a second handle on it: the process
+//! exits right after, and an exit runs no `Drop`, so a valve left to its driver would stay as it
+//! was (closed, on a Raspberry Pi whose GPIO keeps its last level).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::bench::Bench;
+
+/// The handle a second Ctrl-C uses to make the bench safe at once, whatever the executor is
+/// doing: the link (for STOP) and, where the pin can be shared, the valve line.
+#[derive(Clone, Default)]
+pub struct EmergencyStop(Arc<Mutex<Option<Armed>>>);
+
+/// The running case's link, and a second handle on its valve line where one can be had.
+type Armed = (crate::link::PumpLink, Option<crate::bench::instruments::BenchPin>);
+
+impl EmergencyStop {
+    /// Arms the stop on `bench` (its link and a second handle on its valve line).
+    pub fn arm(&self, bench: &Bench) {
+        let pin = bench.valve_pin_clone();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((bench.link.clone(), pin));
+    }
+
+    pub fn disarm(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Opens the valve and sends STOP (1 s at most); reports what it did.
+    pub async fn engage(&self) -> String {
+        let armed = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some((link, pin)) = armed else { return "no case was running".into() };
+        let valve = match pin {
+            Some(mut pin) => match embedded_hal::digital::OutputPin::set_low(&mut pin) {
+                Ok(()) => "valve opened".to_string(),
+                Err(e) => format!("valve NOT opened: {e}"),
+            },
+            None => "valve left to the driver's drop".to_string(),
+        };
+        let pump = match tokio::time::timeout(Duration::from_secs(1), link.stop()).await {
+            Ok(Ok(())) => "pump stopped".to_string(),
+            Ok(Err(e)) => format!("pump NOT stopped: {e}"),
+            Err(_) => "pump NOT stopped: no answer within 1 s".to_string(),
+        };
+        format!("{valve}, {pump}")
+    }
+}
+
+/// Where interrupts come from: SIGINT/SIGTERM in `rig`, a channel in tests.
+pub trait Interrupts {
+    /// Waits for the next interrupt; its name (`SIGINT`, `SIGTERM`).
+    fn next(&mut self) -> impl Future<Output = &'static str> + Send;
+}
+
+/// Escalates interrupts: the first asks the run to stop (`interrupt` carries its name to the
+/// executor, which ends the step and makes the bench safe); the second engages `emergency` and
+/// then `flush`es the run files (the executor that owns them is not unwound by the exit that
+/// follows). Returns the line to print before exiting with 130.
+pub async fn escalate<I: Interrupts>(
+    signals: &mut I,
+    interrupt: watch::Sender<Option<String>>,
+    emergency: &EmergencyStop,
+    flush: impl FnOnce() -> (usize, usize),
+) -> String {
+    let first = signals.next().await;
+    crate::say_err!("\nrig: {first}: stopping the step and making the bench safe (again to stop at once)");
+    let _ = interrupt.send(Some(first.to_string()));
+    let second = signals.next().await;
+    let done = emergency.engage().await;
+    let (flushed, failed) = flush();
+    let files = if failed == 0 {
+        format!("{flushed} run file(s) flushed")
+    } else {
+        format!("{flushed} run file(s) flushed, {failed} NOT flushed")
+    };
+    format!("rig: {second} again: {done}, {files}; exiting")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::bench::instruments::BenchPin;
+    use crate::bench::{BenchFile, EMBEDDED_TWIN};
+    use crate::clock::RigClock;
+    use crate::drivers::pi::recording;
+    use crate::drivers::valve::OcclusionValve;
+
+    /// A bench whose valve is a Linux GPIO line over a recording double, as on a Pi (no twin,
+    /// no bench bus to borrow a pin from); the pump is the twin's, for STOP to be answered.
+    async fn pi_like_bench() -> (Bench, Arc<recording::RecordingLine>) {
+        let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+        let mut bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
+        let (line, rec) = recording::line(17);
+        bench.valve = OcclusionValve::new(BenchPin::Linux(line), 17).unwrap();
+        bench.twin = None;
+        (bench, rec)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn engaged_on_a_linux_gpio_line_it_drives_the_line_low_itself() {
+        let (mut bench, rec) = pi_like_bench().await;
+        bench.valve.close().unwrap();
+        let stop = EmergencyStop::default();
+        stop.arm(&bench);
+        let said = stop.engage().await;
+        assert_eq!(said, "valve opened, pump stopped");
+        // Opened by the driver at start, closed by the case, opened by the emergency stop: the
+        // bench is still alive (no Drop ran), as before the `process::exit` that follows.
+        assert_eq!(rec.levels(), vec![false, true, false]);
+        std::mem::forget(bench);
+        assert_eq!(rec.levels(), vec![false, true, false], "nothing else drives the line once the process exits");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_that_cannot_be_driven_is_reported_and_stop_is_still_sent() {
+        let (mut bench, rec) = pi_like_bench().await;
+        bench.valve.close().unwrap();
+        let stop = EmergencyStop::default();
+        stop.arm(&bench);
+        rec.fail_from_now();
+        let said = stop.engage().await;
+        assert_eq!(
+            said,
+            "valve NOT opened: cannot drive line 17 of /dev/gpiochip0 to 0: Input/output error (os error 5), pump stopped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn disarmed_or_never_armed_it_touches_nothing() {
+        let (bench, rec) = pi_like_bench().await;
+        let stop = EmergencyStop::default();
+        assert_eq!(stop.engage().await, "no case was running");
+        stop.arm(&bench);
+        stop.disarm();
+        assert_eq!(stop.engage().await, "no case was running");
+        assert_eq!(rec.levels(), vec![false]);
+    }
+
+    struct Scripted(tokio::sync::mpsc::UnboundedReceiver<&'static str>);
+
+    impl Interrupts for Scripted {
+        async fn next(&mut self) -> &'static str {
+            match self.0.recv().await {
+                Some(name) => name,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_interrupt_asks_the_run_to_stop_and_a_second_engages_the_stop_and_flushes() {
+        let (mut bench, rec) = pi_like_bench().await;
+        bench.valve.close().unwrap();
+        let stop = EmergencyStop::default();
+        stop.arm(&bench);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (interrupt_tx, mut interrupt) = watch::channel(None);
+        let flushed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let saw_flush = flushed.clone();
+        let escalation = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let mut signals = Scripted(rx);
+                escalate(&mut signals, interrupt_tx, &stop, move || {
+                    saw_flush.store(true, std::sync::atomic::Ordering::SeqCst);
+                    (3, 1)
+                })
+                .await
+            }
+        });
+        tx.send("SIGTERM").unwrap();
+        interrupt.changed().await.unwrap();
+        assert_eq!(interrupt.borrow().as_deref(), Some("SIGTERM"));
+        assert_eq!(rec.levels(), vec![false, true], "the first interrupt leaves the valve to the executor");
+        assert!(!flushed.load(std::sync::atomic::Ordering::SeqCst));
+        tx.send("SIGINT").unwrap();
+        let line = escalation.await.unwrap();
+        assert_eq!(
+            line,
+            "rig: SIGINT again: valve opened, pump stopped, 3 run file(s) flushed, 1 NOT flushed; exiting"
+        );
+        assert_eq!(rec.levels(), vec![false, true, false]);
+        assert!(flushed.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
