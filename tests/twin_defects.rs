@@ -73,7 +73,7 @@ fn assert_caught(fault: Fault) -> Vec<String> {
 
 #[test]
 fn every_fault_has_a_scenario_for_each_requirement_it_names() {
-    for &fault in Fault::CATALOGUE {
+    for &fault in Fault::ALL {
         let covered: BTreeSet<&str> = scenarios_for(fault).iter().map(|(r, _)| *r).collect();
         let named: BTreeSet<&str> = fault.requirement().iter().copied().collect();
         assert_eq!(covered, named, "{fault}: scenarios cover {covered:?}, the catalogue names {named:?}");
@@ -84,7 +84,7 @@ fn every_fault_has_a_scenario_for_each_requirement_it_names() {
 fn faulty_images_identify_themselves() {
     let nominal_build = Twin::new(nominal()).firmware().identity().build.clone();
     let mut builds = BTreeSet::new();
-    for &fault in Fault::CATALOGUE {
+    for &fault in Fault::ALL {
         let mut b = Bench::new(with_fault(fault));
         let id = rig::protocol::PumpIdentity::from_fields(&b.ok("ID").unwrap()).unwrap();
         assert_ne!(id.build, nominal_build, "{fault}");
@@ -266,7 +266,7 @@ fn settings_defects_are_seen_by_settings_and_not_by_status() {
 fn each_fault_passes_the_scenarios_of_requirements_it_does_not_name() {
     let all = scenarios::all();
     let mut surprises = Vec::new();
-    for &fault in Fault::CATALOGUE {
+    for &fault in Fault::ALL {
         for &(requirement, scenario) in &all {
             if fault.requirement().contains(&requirement) {
                 continue;
