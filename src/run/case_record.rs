@@ -126,11 +126,12 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
         pump_events: Vec::new(),
         valve_closed: Vec::new(),
         pump_states: Vec::new(),
+        pump_commands: Vec::new(),
+        boluses: Vec::new(),
         checks: Vec::new(),
         samples: 0,
         verdict: Verdict::Error,
         reason: Some("the case did not finish".into()),
         safe_state: SafeStateRecord::default(),
-        trumpet: Vec::new(),
     }
 }

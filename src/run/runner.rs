@@ -231,14 +231,14 @@ async fn run_one(
         Err(e) => {
             let report = error_report(e.to_string());
             drop(reporters);
-            let report = finish_evidence(plan, &dir, &record, report, wall.elapsed());
+            let report = finish_evidence(&dir, &record, report, wall.elapsed());
             return CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline: None };
         }
     };
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };
     let report = run_case_guarded(bench, plan, eval, case_options, reporters, interrupt, emergency).await;
-    let report = finish_evidence(plan, &dir, &record, report, wall.elapsed());
+    let report = finish_evidence(&dir, &record, report, wall.elapsed());
     let baseline = options.baseline.as_deref().map(|b| compare_with_baseline(&dir, b));
     CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }
 }
@@ -287,13 +287,7 @@ pub async fn run_case_guarded(
 
 /// Completes the record and writes the bundle. A bundle that cannot be written makes the case
 /// an ERROR: without its evidence, a verdict is worth nothing.
-fn finish_evidence(
-    plan: &Plan,
-    dir: &Path,
-    record: &SharedRecord,
-    mut report: CaseReport,
-    wall: Duration,
-) -> CaseReport {
+fn finish_evidence(dir: &Path, record: &SharedRecord, mut report: CaseReport, wall: Duration) -> CaseReport {
     let mut r = record.lock().unwrap_or_else(|p| p.into_inner()).clone();
     r.ended_utc = super::case_record::utc_now();
     r.wall_time_s = wall.as_secs_f64();
@@ -305,7 +299,6 @@ fn finish_evidence(
     if r.checks.is_empty() {
         r.checks = report.checks.clone();
     }
-    r.trumpet = crate::evidence::bundle::trumpet_curves(plan, &r, &dir.join(crate::evidence::bundle::SAMPLES_FILE));
     if let Err(e) = crate::evidence::bundle::write_bundle(dir, &r) {
         report.verdict = report.verdict.max(Verdict::Error);
         let why = format!("the evidence bundle could not be written: {e}");
