@@ -81,7 +81,7 @@ async fn pump_that_never_answers() {
     let pty = tokio_serial::SerialPort::name(&slave).unwrap();
     drop(slave);
     let bench = bench_file(dir.path(), &pty, &sim.bus.to_string_lossy(), "0x08");
-    assert_bench_error(&check_bench(&bench), &[&pty, "no response to `ID` after 3 attempt(s)"]);
+    assert_bench_error(&check_bench(&bench), &[&pty, "no response to `STATUS` after 3 attempt(s)"]);
 }
 
 #[test]

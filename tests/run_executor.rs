@@ -49,6 +49,7 @@ fn plan(steps: Vec<Step>) -> Plan {
         max_duration: None,
         case: None,
         steps,
+        setup_len: 0,
     }
 }
 
@@ -294,4 +295,314 @@ async fn the_emergency_stop_makes_the_bench_safe_in_the_middle_of_a_step() {
     assert_eq!(done, "valve opened, pump stopped");
     assert_eq!(after, (false, false), "therapy stopped and the valve open as soon as the stop returns");
     assert!(report.bench_time.as_duration() >= min(10), "the executor, unaware, finished its wait: {report:#?}");
+}
+
+mod icd;
+
+/// A pump left with `RESERVOIR_LOW` latched (a fill below the threshold) before the case.
+async fn twin_with_reservoir_low_latched() -> (Bench, BenchFile) {
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
+    bench.link.fill(1_500.0).await.unwrap();
+    assert!(bench.link.alarms().await.unwrap().contains(&AlarmCode::ReservoirLow), "the fill latched it");
+    (bench, file)
+}
+
+async fn run_on(mut bench: Bench, file: &BenchFile, plan: &Plan) -> (CaseReport, Vec<RunEvent>) {
+    let collect = Collect::default();
+    let mut reporters: Vec<Box<dyn Reporter + Send>> = vec![Box::new(collect.clone())];
+    let (_tx, rx) = watch::channel(None);
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: plan.sample_period };
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let report = run_case(&mut bench, plan, eval, options, &mut reporters, rx).await;
+    let events = collect.0.lock().unwrap().clone();
+    (report, events)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pumps_state_before_the_first_step_is_recorded_with_an_alarm_it_entered_with() {
+    let (bench, file) = twin_with_reservoir_low_latched().await;
+    let p = plan(vec![step(StepKind::Wait(min(1)))]);
+    let (report, events) = run_on(bench, &file, &p).await;
+    assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    let snapshot = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::PumpAtStart(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("the pump's state before the first step is an event");
+    assert_eq!(snapshot.alarms, [AlarmCode::ReservoirLow], "ALARMS before the first step");
+    assert_eq!(snapshot.status.alarms, [AlarmCode::ReservoirLow], "STATUS before the first step");
+    assert_eq!(snapshot.status.reservoir_ul, 1_500.0);
+    assert!(!snapshot.id.build.is_empty(), "ID before the first step");
+    let start_up = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::StartUp(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("what start-up found and did is an event");
+    assert_eq!(start_up.found.alarms, [AlarmCode::ReservoirLow]);
+    assert_eq!(start_up.left_over, [AlarmCode::ReservoirLow], "its condition persists: ACK refused");
+    assert!(start_up.acknowledged[0].answer.starts_with("refused"), "{:?}", start_up.acknowledged);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_an_alarm_already_active_is_an_error_not_a_vacuous_pass() {
+    let (bench, file) = twin_with_reservoir_low_latched().await;
+    let p = plan(vec![
+        step(StepKind::Mark("begin".into())),
+        step(StepKind::WaitUntil { condition: Condition::Alarm(AlarmCode::ReservoirLow), timeout: min(10) }),
+        step(StepKind::Mark("at-alarm".into())),
+        check(
+            "level-at-alarm",
+            Measure::PumpValue { field: PumpField::ReservoirUl, at: Some("at-alarm".into()) },
+            Limits { min: Some(990.0), ..Limits::default() },
+            "SRS-WDR-001",
+        ),
+    ]);
+    let (report, _) = run_on(bench, &file, &p).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("RESERVOIR_LOW was already active when the wait began"), "{reason}");
+    assert!(report.checks.is_empty(), "no check judged what happened before the wait: {:#?}", report.checks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pump_status_at_a_mark_reads_a_status_taken_at_that_mark() {
+    // No poll for an hour: before the fix the check read the poll from t = 0 (0 uL delivered).
+    let mut p = plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Limit { max_24h_ul: 24_000.0 }),
+        act(Action::Program { basal_ul_h: 1000.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(30))),
+        step(StepKind::Mark("half-hour".into())),
+        check(
+            "delivered-at-mark",
+            Measure::PumpValue { field: PumpField::DeliveredUl, at: Some("half-hour".into()) },
+            Limits { min: Some(495.0), max: Some(505.0), ..Limits::default() },
+            "SRS-DEL-002",
+        ),
+        check(
+            "delivered-now",
+            Measure::PumpValue { field: PumpField::DeliveredUl, at: None },
+            Limits { min: Some(495.0), max: Some(505.0), ..Limits::default() },
+            "SRS-DEL-002",
+        ),
+    ]);
+    p.status_period = min(60);
+    let o = run(&p, &[], None).await;
+    assert_eq!(o.report.verdict, Verdict::Pass, "{:#?}", o.report.checks);
+}
+
+/// The rig's end of the service port through a line filter: after `after` of bench time, every
+/// answer to a STATUS request is passed to `mangle` (`None` drops it), as a pump that stops
+/// answering STATUS, or answers it with keys missing, would.
+fn status_tap(
+    after: Duration,
+    mangle: fn(&str) -> Option<String>,
+) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
+    line_tap(after, move |payload, is_status| if is_status { mangle(payload) } else { Some(payload.to_string()) })
+}
+
+/// The rig's end of the service port through a line filter: after `after` of bench time, every
+/// line from the pump is passed to `filter` (its payload, and whether it answers a STATUS
+/// request); `None` drops it, `Some(payload)` sends that payload, framed.
+fn line_tap(
+    after: Duration,
+    mut filter: impl FnMut(&str, bool) -> Option<String> + Send + 'static,
+) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
+    move |twin_side: tokio::io::DuplexStream| {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (rig_side, tap_side) = tokio::io::duplex(16 * 1024);
+        let (from_twin, mut to_twin) = tokio::io::split(twin_side);
+        let (from_rig, mut to_rig) = tokio::io::split(tap_side);
+        let status_seqs = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::<String>::new()));
+        let seen = status_seqs.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(from_rig).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let payload = line.split('*').next().unwrap_or_default().to_string();
+                if let Some(seq) = payload.strip_suffix(" STATUS") {
+                    seen.lock().unwrap().insert(seq.to_string());
+                }
+                if to_twin.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let start = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(from_twin).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let payload = line.trim_end_matches('\r').split('*').next().unwrap_or_default().to_string();
+                let seq = payload.split(' ').next().unwrap_or_default().to_string();
+                let is_status = status_seqs.lock().unwrap().contains(&seq) && payload.contains(" OK state=");
+                let out = if start.elapsed() >= after {
+                    filter(&payload, is_status).map(|p| icd::frame(&p))
+                } else {
+                    Some(format!("{line}\n"))
+                };
+                if let Some(out) = out {
+                    if to_rig.write_all(out.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        rig_side
+    }
+}
+
+/// Twenty minutes of delivery, then a check on the pump's own figures.
+fn delivery_then_pump_check() -> Plan {
+    plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Limit { max_24h_ul: 24_000.0 }),
+        act(Action::Program { basal_ul_h: 1000.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(20))),
+        check(
+            "reservoir-now",
+            Measure::PumpValue { field: PumpField::ReservoirUl, at: None },
+            Limits { min: Some(1.0), ..Limits::default() },
+            "SRS-WDR-001",
+        ),
+    ])
+}
+
+async fn run_tapped(plan: &Plan, tap: impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream) -> CaseReport {
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench = Bench::open_twin_tapped(&file, &[], RigClock::start(), tap).await.unwrap();
+    run_on(bench, &file, plan).await.0
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pump_that_stops_answering_status_mid_run_ends_the_case_in_error() {
+    let report = run_tapped(&delivery_then_pump_check(), status_tap(min(5), |_| None)).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("stopped answering STATUS"), "{reason}");
+    assert!(report.checks.is_empty(), "no check on stale pump data: {:#?}", report.checks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_with_keys_missing_is_an_anomaly_and_never_feeds_a_check() {
+    // `pressure_kpa=...` removed from every STATUS answer after 5 minutes.
+    let drop_pressure = |payload: &str| {
+        Some(payload.split(' ').filter(|t| !t.starts_with("pressure_kpa=")).collect::<Vec<_>>().join(" "))
+    };
+    let report = run_tapped(&delivery_then_pump_check(), status_tap(min(5), drop_pressure)).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("STATUS failed 3 times in a row"), "{reason}");
+    assert!(reason.contains("pressure_kpa"), "the anomaly names what was wrong: {reason}");
+    assert!(report.checks.is_empty(), "no check on stale pump data: {:#?}", report.checks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_events_are_resynchronised_with_alarms_and_recorded() {
+    // The first pump event after 7 min (the OCCLUSION alarm, ~12 min after closing) is lost.
+    let mut dropped = false;
+    let drop_first_event = move |payload: &str, _: bool| {
+        if payload.starts_with("! ") && !dropped {
+            dropped = true;
+            return None;
+        }
+        Some(payload.to_string())
+    };
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let bench =
+        Bench::open_twin_tapped(&file, &[], RigClock::start(), line_tap(min(7), drop_first_event)).await.unwrap();
+    let plan = occlusion_plan();
+    let plan_file = PlanFile { path: "occlusion.yaml".into(), sha256: "0".repeat(64), cases: vec![plan.clone()] };
+    let options = rig::run::RunOptions::new(file.clone(), std::env::temp_dir());
+    let record =
+        std::sync::Arc::new(std::sync::Mutex::new(rig::run::case_record::start_record(&plan, &plan_file, &options)));
+    let collect = Collect::default();
+    let mut reporters: Vec<Box<dyn Reporter + Send>> =
+        vec![Box::new(collect.clone()), Box::new(rig::run::reporters::RecordReporter::new(record.clone()))];
+    let (_tx, rx) = watch::channel(None);
+    let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: plan.sample_period };
+    let mut bench = bench;
+    let options = CaseOptions { virtual_time: true, interactive: false };
+    let report = run_case(&mut bench, &plan, eval, options, &mut reporters, rx).await;
+    let events = collect.0.lock().unwrap().clone();
+    let gap = events.iter().position(|e| matches!(e.kind, RunEventKind::EventGap { .. })).expect("the gap is an event");
+    let resync = events[gap..]
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::AlarmsResynced { active } => Some(active.clone()),
+            _ => None,
+        })
+        .expect("ALARMS is re-read after the gap");
+    assert!(resync.contains(&AlarmCode::Occlusion), "the lost alarm is known from the re-read: {resync:?}");
+    assert_eq!(report.verdict, Verdict::Pass, "the wait saw the alarm through the re-read: {report:#?}");
+    let lost = record.lock().unwrap().lost_events.clone();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(lost[0].received > lost[0].expected, "{lost:?}");
+    assert!(lost[0].resynced.as_ref().is_some_and(|a| a.contains(&AlarmCode::Occlusion)), "{lost:?}");
+}
+
+/// The rig's end of the service port with every event frame from the pump held back `delay`, as
+/// a pump that queues its events behind other work, or a slow line, would.
+fn late_events(delay: Duration) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
+    move |twin_side: tokio::io::DuplexStream| {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (rig_side, tap_side) = tokio::io::duplex(16 * 1024);
+        let (from_twin, mut to_twin) = tokio::io::split(twin_side);
+        let (mut from_rig, to_rig) = tokio::io::split(tap_side);
+        tokio::spawn(async move { tokio::io::copy(&mut from_rig, &mut to_twin).await });
+        let to_rig = std::sync::Arc::new(tokio::sync::Mutex::new(to_rig));
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(from_twin).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let out = to_rig.clone();
+                let is_event = line.starts_with("! ");
+                let send = async move {
+                    if is_event {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let _ = out.lock().await.write_all(format!("{line}\n").as_bytes()).await;
+                };
+                if is_event { drop(tokio::spawn(send)) } else { send.await }
+            }
+        });
+        rig_side
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pump_events_are_timed_by_the_pumps_clock_not_by_their_late_arrival() {
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let on_time = run(&occlusion_plan(), &[], None).await.report;
+    let bench =
+        Bench::open_twin_tapped(&file, &[], RigClock::start(), late_events(Duration::from_millis(400))).await.unwrap();
+    let (late, events) = run_on(bench, &file, &occlusion_plan()).await;
+    let (a, b) = (&on_time.checks[0], &late.checks[0]);
+    assert_eq!(a.id, "time-to-alarm");
+    let arrived = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            RunEventKind::PumpEvent { event }
+                if matches!(event.kind, rig::protocol::EventKind::Alarm { code: AlarmCode::Occlusion, .. }) =>
+            {
+                Some(e.at)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let closed = events.iter().find_map(|e| match &e.kind {
+        RunEventKind::Mark { name } if name == "occluded" => Some(e.at),
+        _ => None,
+    });
+    let by_arrival = arrived.since(closed.unwrap()).as_secs_f64();
+    let (value, u) = (b.value.unwrap(), b.uncertainty.unwrap());
+    assert!(by_arrival - value > 0.35, "placed before its arrival ({by_arrival} s): {value} s");
+    assert!((value - a.value.unwrap()).abs() <= u + a.uncertainty.unwrap(), "{a:#?} {b:#?}");
+    assert!(u <= 0.003, "bounded by the STATUS round trip (instant on the twin): {u}");
+    // On the twin the mapping is exact to the pump clock's millisecond.
+    assert!(a.uncertainty.unwrap() <= 0.003, "{a:#?}");
 }

@@ -85,6 +85,26 @@ fn same_plan_same_verdicts_in_process_and_over_the_pty() {
     assert_eq!(a, b, "in-process:\n{twin_stdout}\nover the pty:\n{pty_stdout}");
     // 18 s of plan in real time, plus opening the bench.
     assert!(wall >= Duration::from_secs(18) && wall < Duration::from_secs(30), "took {wall:?}");
+    assert_events_in_time_order(&out.path().join("pty"));
+}
+
+/// Every events.jsonl under `runs` lists its events in the order they happened: frames, samples,
+/// pump events and steps come from different threads and tasks, each stamped when it happened.
+fn assert_events_in_time_order(runs: &Path) {
+    let mut checked = 0;
+    for bundle in std::fs::read_dir(runs).unwrap() {
+        let path = bundle.unwrap().path().join("events.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut last = f64::NEG_INFINITY;
+        for (i, line) in text.lines().enumerate() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let at = event["at"].as_f64().unwrap();
+            assert!(at >= last, "{}:{}: at {at} comes after {last}: {line}", path.display(), i + 1);
+            last = at;
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no bundles under {}", runs.display());
 }
 
 /// Reads one line answer from the bench bus.

@@ -11,6 +11,7 @@
 //! - [`flow_stop`](mod@flow_stop): when delivery stopped, as seen by the sensor.
 //! - [`boluses`]: bolus requests granted and denied, spacing and rolling counts.
 //! - [`evseq`]: gaps in the pump's event sequence numbers.
+//! - [`pump_clock`]: pump events placed on the rig's clock from the pump's own `pump_ms`.
 //!
 //! Functions return `Err(reason)` with a plain sentence where a figure cannot be computed, and
 //! never panic.
@@ -18,6 +19,7 @@
 pub mod boluses;
 pub mod evseq;
 pub mod flow_stop;
+pub mod pump_clock;
 pub mod series;
 pub mod trumpet;
 pub mod windows;

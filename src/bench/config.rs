@@ -48,6 +48,14 @@ pub struct TestLineSpec {
     pub resistance_kpa_s_per_ul: f64,
 }
 
+impl TestLineSpec {
+    /// The line's time constant τ = R·C: how fast its pressure and outflow settle.
+    pub fn time_constant(&self) -> std::time::Duration {
+        let tau = self.compliance_ul_per_kpa * self.resistance_kpa_s_per_ul;
+        std::time::Duration::try_from_secs_f64(tau).unwrap_or(std::time::Duration::from_secs(30))
+    }
+}
+
 impl Default for TestLineSpec {
     fn default() -> Self {
         let reference = crate::sim::LineParams::default();

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::task::JoinHandle;
 
 use super::config::{BenchFile, Connection};
@@ -12,7 +13,7 @@ use crate::bus::BusClient;
 use crate::clock::RigClock;
 use crate::drivers::flow_sensor::FlowSensor;
 use crate::drivers::valve::OcclusionValve;
-use crate::link::{LinkError, LinkStreams, PumpLink, open_serial};
+use crate::link::{LinkError, LinkStreams, PumpLink, Synchronised, open_serial};
 use crate::protocol::session::SessionConfig;
 use crate::sim::{Fault, Twin};
 use crate::twin_host::{SharedTwin, SimI2c, SimPin, serve_service_port};
@@ -54,6 +55,11 @@ pub struct Bench {
     pub faults: Vec<Fault>,
     /// The bench-bus connection, on a software bench in its own process.
     bus: Option<BusClient>,
+    /// The test line fitted (from the bench file): how long the line takes to relax.
+    pub test_line: super::config::TestLineSpec,
+    /// How the session's throw-away first request was answered (see
+    /// [`PumpLink::synchronise`]), for the record.
+    pub session_start: String,
     tasks: Vec<JoinHandle<String>>,
 }
 
@@ -77,30 +83,30 @@ impl Bench {
     /// (only the twin takes faults). Time is read from `clock`: on the twin, it must be the
     /// runtime's paused clock for virtual time.
     pub async fn open(file: &BenchFile, extra_faults: &[Fault], clock: RigClock) -> Result<Bench, BenchError> {
-        let session = SessionConfig::default();
+        // A random first seq and a throw-away first request: the pump answers a repeated seq
+        // from its cache, whoever sent the request that seq belongs to.
+        let session = SessionConfig::with_random_first_seq();
         let line = file.valve.line;
-        let (address, model) = (file.flow_sensor.address, file.flow_sensor.model);
         // Each kind of bench yields its pump stream, instrument buses and extras; the drivers on
         // top are the same for all.
-        let (link, streams, i2c, pin, twin, faults, bus, tasks) = match file.resolved_connection() {
-            Connection::Twin { .. } => {
-                let config = file.twin_config(extra_faults).map_err(BenchError::Config)?;
-                let faults = config.faults.clone();
-                let twin = SharedTwin::new(Twin::new(config), clock);
-                let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
-                let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
-                let (link, streams, link_task) = PumpLink::spawn(rig_end, TWIN_PORT_NAME, clock, session);
-                let i2c = BenchI2c::Twin(SimI2c::new(twin.clone()));
-                let pin = BenchPin::Twin(SimPin::new(twin.clone(), line));
-                (link, streams, i2c, pin, Some(twin), faults, None, vec![twin_task, link_task])
-            }
+        let parts = match file.resolved_connection() {
+            Connection::Twin { .. } => twin_parts(file, extra_faults, clock, session, |port| port)?,
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
                 let port = open_serial(&serial, baud)?;
                 let client = BusClient::connect(Path::new(&bus)).map_err(|e| BenchError::BenchBus(e.to_string()))?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
                 let (i2c, pin) = (BenchI2c::Bus(client.i2c()), BenchPin::Bus(client.pin(line)));
-                (link, streams, i2c, pin, None, Vec::new(), Some(client), vec![link_task])
+                Parts {
+                    link,
+                    streams,
+                    i2c,
+                    pin,
+                    twin: None,
+                    faults: Vec::new(),
+                    bus: Some(client),
+                    tasks: vec![link_task],
+                }
             }
             Connection::Hardware { serial, baud, i2c, gpiochip } => {
                 refuse_faults(extra_faults, &file.name)?;
@@ -109,14 +115,48 @@ impl Bench {
                 let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
                 let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line).map_err(device)?;
                 let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
-                (link, streams, BenchI2c::Linux(i2c), BenchPin::Linux(pin), None, Vec::new(), None, vec![link_task])
+                let (i2c, pin) = (BenchI2c::Linux(i2c), BenchPin::Linux(pin));
+                Parts { link, streams, i2c, pin, twin: None, faults: Vec::new(), bus: None, tasks: vec![link_task] }
             }
         };
+        Bench::assemble(file, clock, parts).await
+    }
+
+    /// The in-process twin bench of `file`, with the rig's end of the service port passed
+    /// through `tap` first: a middleware on the line (after smoltcp's `FaultInjector`), for
+    /// tests of how the rig takes what a real line or a non-conforming pump can do to it.
+    pub async fn open_twin_tapped<S>(
+        file: &BenchFile,
+        extra_faults: &[Fault],
+        clock: RigClock,
+        tap: impl FnOnce(DuplexStream) -> S,
+    ) -> Result<Bench, BenchError>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let parts = twin_parts(file, extra_faults, clock, SessionConfig::with_random_first_seq(), tap)?;
+        Bench::assemble(file, clock, parts).await
+    }
+
+    /// The drivers on top of a backend's parts, the same for every kind of bench.
+    async fn assemble(file: &BenchFile, clock: RigClock, parts: Parts) -> Result<Bench, BenchError> {
+        let Parts { link, streams, i2c, pin, twin, faults, bus, tasks } = parts;
+        let (line, address, model) = (file.valve.line, file.flow_sensor.address, file.flow_sensor.model);
         let valve = match OcclusionValve::new(pin, line) {
             Ok(v) => v,
             Err(e) => {
                 tasks.iter().for_each(|t| t.abort());
                 return Err(BenchError::Valve(e.to_string()));
+            }
+        };
+        let session_start = match link.synchronise().await {
+            Ok(Synchronised::Status(_)) => "STATUS answered".to_string(),
+            Ok(Synchronised::AnsweredFromCache { seq, payload }) => format!(
+                "seq {seq} was answered from the pump's cache (`{payload}`: another host's request had that seq); later seqs differ from it"
+            ),
+            Err(e) => {
+                tasks.iter().for_each(|t| t.abort());
+                return Err(BenchError::Pump(e));
             }
         };
         let mut sensor = FlowSensor::new(i2c, address, model);
@@ -136,6 +176,8 @@ impl Bench {
             twin,
             faults,
             bus,
+            test_line: file.test_line,
+            session_start,
             tasks,
         })
     }
@@ -186,6 +228,42 @@ impl Drop for Bench {
             task.abort();
         }
     }
+}
+
+/// What a backend hands the drivers: the pump link, the instrument buses, and what it keeps
+/// running.
+struct Parts {
+    link: PumpLink,
+    streams: LinkStreams,
+    i2c: BenchI2c,
+    pin: BenchPin,
+    twin: Option<SharedTwin>,
+    faults: Vec<Fault>,
+    bus: Option<BusClient>,
+    tasks: Vec<JoinHandle<String>>,
+}
+
+/// The in-process twin: its service port over an in-memory pipe (the rig's end through `tap`),
+/// its sensor and valve as in-memory embedded-hal devices.
+fn twin_parts<S>(
+    file: &BenchFile,
+    extra_faults: &[Fault],
+    clock: RigClock,
+    session: SessionConfig,
+    tap: impl FnOnce(DuplexStream) -> S,
+) -> Result<Parts, BenchError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let config = file.twin_config(extra_faults).map_err(BenchError::Config)?;
+    let faults = config.faults.clone();
+    let twin = SharedTwin::new(Twin::new(config), clock);
+    let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
+    let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
+    let (link, streams, link_task) = PumpLink::spawn(tap(rig_end), TWIN_PORT_NAME, clock, session);
+    let i2c = BenchI2c::Twin(SimI2c::new(twin.clone()));
+    let pin = BenchPin::Twin(SimPin::new(twin.clone(), file.valve.line));
+    Ok(Parts { link, streams, i2c, pin, twin: Some(twin), faults, bus: None, tasks: vec![twin_task, link_task] })
 }
 
 fn refuse_faults(faults: &[Fault], bench: &str) -> Result<(), BenchError> {

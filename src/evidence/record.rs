@@ -32,6 +32,22 @@ pub struct CaseRecord {
     pub instruments: Vec<Instrument>,
     /// The pump's answer to `ID`, when it gave one.
     pub pump: Option<PumpIdentity>,
+    /// What start-up found on the bench (left by an earlier run) and did about it.
+    #[serde(default)]
+    pub start_up: Option<crate::run::startup::StartUp>,
+    /// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`.
+    #[serde(default)]
+    pub pump_at_start: Option<crate::run::startup::PumpSnapshot>,
+    /// Alarms left over from before the case, acknowledged again after `setup:`.
+    #[serde(default)]
+    pub left_over_cleared: Vec<crate::run::startup::Acknowledged>,
+    /// What the pump or the link did that broke the ICD or the rig's expectations without
+    /// stopping the case (a malformed or failed STATUS, ...), in order.
+    #[serde(default)]
+    pub anomalies: Vec<AnomalyRecord>,
+    /// Events lost on the link (a jump in `evseq`), each with the active alarms re-read after it.
+    #[serde(default)]
+    pub lost_events: Vec<LostEventsRecord>,
     pub steps: Vec<StepRecord>,
     pub marks: Vec<MarkRecord>,
     /// Alarms, clears and boots the pump reported, in order.
@@ -121,6 +137,22 @@ pub struct PumpEventRecord {
     pub kind: String,
     /// The alarm code or the boot reason.
     pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyRecord {
+    pub at_s: f64,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LostEventsRecord {
+    pub at_s: f64,
+    /// The evseq that should have come, and the one that did.
+    pub expected: u32,
+    pub received: u32,
+    /// The active alarms as `ALARMS` answered after the gap (`None` until it answered).
+    pub resynced: Option<Vec<crate::protocol::AlarmCode>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

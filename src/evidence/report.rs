@@ -192,6 +192,7 @@ pub fn render_report(record: &CaseRecord, plot: &PlotData) -> String {
     trumpets(&mut o, record);
     coverage(&mut o, record);
     identity(&mut o, record);
+    pump_before_the_case(&mut o, record);
     steps(&mut o, record);
     o.push_str("</main>\n");
     o.push_str(
@@ -416,6 +417,89 @@ fn identity(o: &mut String, record: &CaseRecord) {
     kv(o, "host", &xml_text(&record.host));
     kv(o, "operator", &xml_text(&record.operator));
     o.push_str("</table>\n</section>\n");
+}
+
+/// What start-up found and did, the pump's state before the first step, and the anomalies
+/// recorded during the case: a pump that enters a case with an alarm latched must show it.
+fn pump_before_the_case(o: &mut String, record: &CaseRecord) {
+    o.push_str("<section id=\"pump-at-start\">\n<h2>The pump before the first step</h2>\n");
+    match &record.pump_at_start {
+        Some(p) => {
+            o.push_str("<table class=\"kv\">\n");
+            let s = &p.status;
+            kv(o, "state", &xml_text(&s.state.to_string()));
+            let alarms = if p.alarms.is_empty() {
+                "none".to_string()
+            } else {
+                let list: Vec<String> = p.alarms.iter().map(ToString::to_string).collect();
+                format!("<span class=\"bad\">{}</span>", xml_text(&list.join(", ")))
+            };
+            kv(o, "active alarms (ALARMS)", &alarms);
+            kv(o, "reservoir", &format!("{} µL", num(s.reservoir_ul)));
+            kv(o, "delivered since boot", &format!("{} µL", num(s.delivered_ul)));
+            kv(o, "basal rate", &format!("{} µL/h", num(s.basal_ul_h)));
+            kv(o, "outlet pressure", &format!("{} kPa", num(s.pressure_kpa)));
+            kv(o, "pump clock", &format!("{} ms since boot", s.pump_ms));
+            o.push_str("</table>\n");
+        }
+        None => o.push_str("<p class=\"bad\">Not recorded: the case did not get as far as reading the pump.</p>\n"),
+    }
+    if let Some(found) = &record.start_up {
+        o.push_str("<h3>Start-up</h3>\n<table class=\"kv\">\n");
+        kv(o, "first request", &xml_text(&found.first_request));
+        let f = &found.found;
+        let alarms: Vec<String> = f.alarms.iter().map(ToString::to_string).collect();
+        let alarms = if alarms.is_empty() { "no alarms".to_string() } else { alarms.join(", ") };
+        kv(
+            o,
+            "found",
+            &xml_text(&format!("{}, {} µL/h, {} kPa, {alarms}", f.state, num(f.basal_ul_h), num(f.pressure_kpa))),
+        );
+        kv(o, "STOP", &xml_text(&found.stop));
+        kv(o, "valve opened", &xml_text(&found.valve_open));
+        let r = &found.relaxation;
+        kv(
+            o,
+            "line relaxed",
+            &xml_text(&format!(
+                "{}: {} kPa to {} kPa in {} s",
+                r.outcome,
+                num(r.from_kpa),
+                num(r.to_kpa),
+                num(r.waited_s)
+            )),
+        );
+        for a in found.acknowledged.iter().chain(&record.left_over_cleared) {
+            kv(o, &format!("ACK {}", a.code), &xml_text(&a.answer));
+        }
+        o.push_str("</table>\n");
+    }
+    if !record.anomalies.is_empty() || !record.lost_events.is_empty() {
+        o.push_str("<h3>Anomalies and lost events</h3>\n<table>\n<tr><th>bench time</th><th>what</th></tr>\n");
+        let mut rows: Vec<(f64, String)> = record.anomalies.iter().map(|a| (a.at_s, a.what.clone())).collect();
+        for g in &record.lost_events {
+            let resynced = match &g.resynced {
+                Some(active) if active.is_empty() => "ALARMS re-read: none active".to_string(),
+                Some(active) => {
+                    let list: Vec<String> = active.iter().map(ToString::to_string).collect();
+                    format!("ALARMS re-read: {}", list.join(", "))
+                }
+                None => "ALARMS not re-read".to_string(),
+            };
+            let lost = g.received.saturating_sub(g.expected);
+            let what = format!(
+                "{lost} pump event(s) lost on the link (evseq {} expected, {} received); {resynced}",
+                g.expected, g.received
+            );
+            rows.push((g.at_s, what));
+        }
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (at_s, what) in rows {
+            let _ = writeln!(o, "<tr><td>{}</td><td>{}</td></tr>", clock(at_s), xml_text(&what));
+        }
+        o.push_str("</table>\n");
+    }
+    o.push_str("</section>\n");
 }
 
 fn coverage(o: &mut String, record: &CaseRecord) {
@@ -1306,6 +1390,11 @@ pub(crate) mod tests {
                 build: "deadbeef".into(),
                 proto: 1,
             }),
+            start_up: None,
+            pump_at_start: None,
+            left_over_cleared: Vec::new(),
+            anomalies: Vec::new(),
+            lost_events: Vec::new(),
             steps: vec![
                 StepRecord { index: 0, label: "program 500 uL/h".into(), started_s: 0.0, finished_s: Some(1.2) },
                 StepRecord { index: 1, label: "close valve".into(), started_s: 1800.0, finished_s: Some(1800.1) },
@@ -1534,6 +1623,40 @@ pub(crate) mod tests {
             .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some(class))
             .filter_map(|n| n.text().map(str::to_owned))
             .collect()
+    }
+
+    #[test]
+    fn the_pump_before_the_case_and_lost_events_are_shown() {
+        use crate::protocol::{AlarmCode, PumpState, StatusReport};
+        let mut record = occlusion_record();
+        let status = StatusReport {
+            state: PumpState::Stopped,
+            reservoir_ul: 1500.0,
+            delivered_ul: 0.0,
+            basal_ul_h: 10.0,
+            pressure_kpa: 0.0,
+            pump_ms: 1234,
+            alarms: vec![AlarmCode::ReservoirLow],
+        };
+        record.pump_at_start = Some(crate::run::startup::PumpSnapshot {
+            id: record.pump.clone().unwrap(),
+            status,
+            alarms: vec![AlarmCode::ReservoirLow],
+        });
+        record.lost_events.push(crate::evidence::record::LostEventsRecord {
+            at_s: 720.0,
+            expected: 4,
+            received: 6,
+            resynced: Some(vec![AlarmCode::Occlusion]),
+        });
+        let plot = read_plot_data(occlusion_csv("").path(), 2000).unwrap();
+        let text = visible_text(&render_report(&record, &plot));
+        assert!(text.contains("The pump before the first step"), "{text}");
+        assert!(text.contains("active alarms (ALARMS) RESERVOIR_LOW"), "{text}");
+        assert!(
+            text.contains("2 pump event(s) lost on the link (evseq 4 expected, 6 received); ALARMS re-read: OCCLUSION"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::RigClock;
 use crate::protocol::frame::FrameError;
-use crate::protocol::reply::{BolusReply, PumpIdentity, StatusReport, active_alarms_from_fields};
+use crate::protocol::reply::{BolusReply, PumpIdentity, SettingsReport, StatusReport, active_alarms_from_fields};
 use crate::protocol::session::{
     PumpSession, ReceivedLine, RequestFailure, RequestId, RetryReason, SessionConfig, SessionOutput, Submission,
 };
@@ -29,6 +29,16 @@ pub struct Completion {
     pub response: Response,
     pub attempts: u32,
     pub first_answer: Option<Response>,
+}
+
+/// How the session's first, throw-away request was answered ([`PumpLink::synchronise`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Synchronised {
+    /// A STATUS reply: no one else's request held our seq.
+    Status(StatusReport),
+    /// Not a STATUS reply: the pump's cache held an earlier request with the same seq, and
+    /// answered it again (`payload`, without executing anything).
+    AnsweredFromCache { seq: u16, payload: String },
 }
 
 type Reply = oneshot::Sender<Result<Completion, LinkError>>;
@@ -139,8 +149,27 @@ impl PumpLink {
         self.typed(command, |f| f.only(&[])).await
     }
 
+    /// The session's first request: a throw-away `STATUS`. The pump answers a request whose seq
+    /// equals the previous request's from its cache, whoever sent that one (a service tool, a
+    /// killed run); spending the first seq on a request whose answer the rig can do without
+    /// makes every later seq differ from the cached one. Tells whether the answer came from the
+    /// cache (anything but a STATUS reply).
+    pub async fn synchronise(&self) -> Result<Synchronised, LinkError> {
+        let (response, _) = self.submit(Submission::Command(Command::Status)).await?;
+        let status = response.outcome.as_ref().ok().and_then(|fields| StatusReport::from_fields(fields).ok());
+        Ok(match status {
+            Some(status) => Synchronised::Status(status),
+            None => Synchronised::AnsweredFromCache { seq: response.seq, payload: response.payload() },
+        })
+    }
+
     pub async fn id(&self) -> Result<PumpIdentity, LinkError> {
         self.typed(Command::Id, PumpIdentity::from_fields).await
+    }
+
+    /// The programmed settings (`SETTINGS`), to read back what a refused command left unchanged.
+    pub async fn settings(&self) -> Result<SettingsReport, LinkError> {
+        self.typed(Command::Settings, SettingsReport::from_fields).await
     }
 
     pub async fn status(&self) -> Result<StatusReport, LinkError> {

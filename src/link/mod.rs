@@ -8,7 +8,7 @@ pub mod error;
 pub mod record;
 pub mod serial;
 
-pub use client::{Completion, LinkStreams, PumpLink};
+pub use client::{Completion, LinkStreams, PumpLink, Synchronised};
 pub use error::LinkError;
 pub use record::{Direction, FrameRecord, PumpNotice};
 pub use serial::open_serial;

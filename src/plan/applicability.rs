@@ -86,6 +86,7 @@ mod tests {
             max_duration: None,
             case: None,
             steps: vec![],
+            setup_len: 0,
         }
     }
 

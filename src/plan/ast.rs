@@ -50,6 +50,8 @@ pub struct Plan {
     pub case: Option<Case>,
     /// `setup:` and `steps:` in order (setup first), each a [`Step`].
     pub steps: Vec<Step>,
+    /// How many of `steps` are the `setup:` section.
+    pub setup_len: usize,
 }
 
 impl Plan {

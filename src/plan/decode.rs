@@ -533,6 +533,7 @@ pub fn decode(root: &Node, case: Option<Case>, d: &mut Diags) -> Decoded {
     if let Some(n) = top.get("setup") {
         steps.extend(ctx.step_list(n, "setup", true));
     }
+    let setup_len = steps.len();
     if let Some(n) = top.get("steps") {
         let list = ctx.step_list(n, "steps", false);
         if list.is_empty() && matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) {
@@ -553,6 +554,7 @@ pub fn decode(root: &Node, case: Option<Case>, d: &mut Diags) -> Decoded {
             max_duration: max_duration?,
             case,
             steps,
+            setup_len,
         })
     })();
     Decoded { plan, facts }

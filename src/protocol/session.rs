@@ -29,7 +29,7 @@ use crate::clock::RigTime;
 use super::codes::{AlarmCode, ErrCode};
 use super::crc16::crc16;
 use super::event::{Event, EventKind};
-use super::frame::{FrameDecoder, FrameError, encode_frame, encode_with_crc};
+use super::frame::{Frame, FrameDecoder, FrameError, encode_frame, encode_with_crc};
 use super::inbound::{Inbound, ProtocolViolation};
 use super::reply::active_alarms_from_fields;
 use super::request::{Command, Request};
@@ -42,11 +42,26 @@ pub struct SessionConfig {
     pub response_timeout: Duration,
     /// Attempts in all, the first included.
     pub max_attempts: u32,
+    /// The seq of the session's first request (1–65535; 0 is taken as 1). The pump caches the
+    /// previous request's seq and answer whoever sent it, so a host that always started at 1
+    /// would have its first request answered from the cache of someone else's `1 ...`: the
+    /// rig starts at a random seq and spends its first request on a throw-away `STATUS`
+    /// ([`crate::link::PumpLink::synchronise`]).
+    pub first_seq: u16,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { response_timeout: Duration::from_millis(500), max_attempts: 3 }
+        Self { response_timeout: Duration::from_millis(500), max_attempts: 3, first_seq: 1 }
+    }
+}
+
+impl SessionConfig {
+    /// The default policy, starting at a seq drawn at random from 1–65535.
+    pub fn with_random_first_seq() -> Self {
+        use std::hash::BuildHasher as _;
+        let draw = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+        Self { first_seq: (draw % 65_535) as u16 + 1, ..Self::default() }
     }
 }
 
@@ -164,7 +179,7 @@ pub struct PumpSession {
     config: SessionConfig,
     decoder: FrameDecoder,
     next_id: u64,
-    /// The last seq used; 0 before the first request.
+    /// The last seq used; `first_seq - 1` before the first request.
     last_seq: u16,
     /// The last normal request sent, for the repeat probe.
     last_frame: Option<(u16, Vec<u8>)>,
@@ -183,7 +198,7 @@ impl PumpSession {
             config,
             decoder: FrameDecoder::new(),
             next_id: 0,
-            last_seq: 0,
+            last_seq: config.first_seq.max(1) - 1,
             last_frame: None,
             pending: None,
             queue: VecDeque::new(),
@@ -218,28 +233,36 @@ impl PumpSession {
     }
 
     /// Takes bytes as they came off the line.
-    pub fn handle_input(&mut self, now: RigTime, bytes: &[u8]) {
-        self.decoder.feed(bytes);
-        while let Some(line) = self.decoder.next_frame() {
-            match line {
-                Ok(frame) => {
-                    self.outputs.push_back(SessionOutput::Received {
-                        at: now,
-                        line: ReceivedLine::Frame(frame.payload.clone()),
-                    });
-                    match Inbound::parse(&frame.payload) {
-                        Ok(Inbound::Response(r)) => self.on_response(now, r),
-                        Ok(Inbound::Event(e)) => self.on_event(now, e),
-                        Err(ProtocolViolation { payload, reason }) => self.outputs.push_back(SessionOutput::Anomaly {
-                            at: now,
-                            description: format!("{payload:?} breaks the ICD: {reason}"),
-                        }),
-                    }
-                }
-                // A damaged response is dropped: the timeout retries the same seq, and the pump
-                // answers that from its cache.
-                Err(e) => self.outputs.push_back(SessionOutput::Received { at: now, line: ReceivedLine::Invalid(e) }),
+    pub fn handle_input(&mut self, now: RigTime, mut bytes: &[u8]) {
+        loop {
+            let taken = self.decoder.feed(bytes);
+            bytes = &bytes[taken..];
+            while let Some(line) = self.decoder.next_frame() {
+                self.on_line(now, line);
             }
+            if bytes.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn on_line(&mut self, now: RigTime, line: Result<Frame, FrameError>) {
+        match line {
+            Ok(frame) => {
+                self.outputs
+                    .push_back(SessionOutput::Received { at: now, line: ReceivedLine::Frame(frame.payload.clone()) });
+                match Inbound::parse(&frame.payload) {
+                    Ok(Inbound::Response(r)) => self.on_response(now, r),
+                    Ok(Inbound::Event(e)) => self.on_event(now, e),
+                    Err(ProtocolViolation { payload, reason }) => self.outputs.push_back(SessionOutput::Anomaly {
+                        at: now,
+                        description: format!("{payload:?} breaks the ICD: {reason}"),
+                    }),
+                }
+            }
+            // A damaged response, or a line without a readable CRC, is dropped: the timeout
+            // retries the same seq, and the pump answers that from its cache.
+            Err(e) => self.outputs.push_back(SessionOutput::Received { at: now, line: ReceivedLine::Invalid(e) }),
         }
     }
 
@@ -455,6 +478,27 @@ mod tests {
         s.handle_input(t(10), &frame("1 OK"));
         let out = drain(&mut s);
         assert!(matches!(&out[..], [SessionOutput::Completed { seq: 1, attempts: 1, result: Ok(_), .. }]), "{out:?}");
+    }
+
+    #[test]
+    fn the_first_seq_is_the_configured_one_and_wraps_to_one() {
+        let mut s = PumpSession::new(SessionConfig { first_seq: 65535, ..SessionConfig::default() });
+        s.submit(Submission::Command(Command::Status));
+        assert_eq!(sent(&mut s, t(0)), [String::from_utf8(frame("65535 STATUS")).unwrap()]);
+        s.handle_input(t(1), &frame("65535 OK state=STOPPED"));
+        s.submit(Submission::Command(Command::Id));
+        assert_eq!(sent(&mut s, t(2)), [String::from_utf8(frame("1 ID")).unwrap()], "65535 wraps to 1, never 0");
+    }
+
+    #[test]
+    fn random_first_seqs_are_valid_seqs() {
+        for _ in 0..200 {
+            let c = SessionConfig::with_random_first_seq();
+            assert!(c.first_seq >= 1, "{}", c.first_seq);
+        }
+        let draws: std::collections::BTreeSet<u16> =
+            (0..50).map(|_| SessionConfig::with_random_first_seq().first_seq).collect();
+        assert!(draws.len() > 40, "50 draws gave only {} distinct seqs: not random", draws.len());
     }
 
     #[test]

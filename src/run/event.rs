@@ -27,6 +27,18 @@ pub struct Sample {
     pub valve_closed: bool,
 }
 
+/// What a `STATUS` was read for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusTaken {
+    /// The periodic poll (the plan's `status_period`).
+    Poll,
+    /// At a `mark:` step, for checks that read the pump `at:` that mark.
+    Mark(String),
+    /// At a check that reads the pump now (its id).
+    Check(String),
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -52,7 +64,31 @@ pub enum RunEventKind {
     SampleFailed {
         reason: String,
     },
-    PumpStatus(StatusReport),
+    /// A `STATUS` answer, stamped when it arrived, and what it was read for.
+    PumpStatus {
+        status: StatusReport,
+        taken: StatusTaken,
+        /// When the rig asked (the answer's own time is the event's `at`): the pump read its
+        /// clock in between, which ties `pump_ms` to the rig's clock.
+        asked_at: RigTime,
+    },
+    /// What start-up found on the bench and did to bring it to a known state.
+    StartUp(crate::run::startup::StartUp),
+    /// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`.
+    PumpAtStart(crate::run::startup::PumpSnapshot),
+    /// Start-up's left-over alarms acknowledged again once the plan's `setup:` had run.
+    LeftOverCleared {
+        acknowledged: Vec<crate::run::startup::Acknowledged>,
+    },
+    /// The pump stopped answering STATUS: the case ends ERROR (a check must not judge stale data).
+    PumpSilent {
+        why: String,
+    },
+    /// Something the pump or the link did that breaks the ICD or the rig's expectations without
+    /// stopping the case (a malformed or failed STATUS, a late answer): evidence, not a verdict.
+    Anomaly {
+        what: String,
+    },
     PumpEvent {
         event: Event,
     },

@@ -16,12 +16,14 @@ use tokio::sync::watch;
 use crate::bench::{Bench, BenchError};
 use crate::clock::RigTime;
 use crate::link::{LinkError, PumpNotice};
-use crate::plan::{Action, Expect, ExpectedOutcome, Injection, Plan, Probe, StepKind, Unit, ValveCommand};
+use crate::plan::{
+    Action, Condition, Endpoint, Expect, ExpectedOutcome, Injection, Plan, Probe, StepKind, Unit, ValveCommand,
+};
 use crate::protocol::{BolusReply, ErrCode, Response};
 
 use super::decision::Decision;
 use super::evaluate::{EvalContext, describe, evaluate};
-use super::event::{Reporter, RunEvent, RunEventKind};
+use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken};
 use super::sampler::Sampler;
 use super::timeline::Timeline;
 use super::verdict::{CheckOutcome, Verdict};
@@ -89,6 +91,12 @@ struct Executor<'a> {
     samples: usize,
     sample_failures: u32,
     link_lost: Option<String>,
+    /// The link's notices and frame trace, read by the executor itself.
+    notices: Option<UnboundedReceiver<PumpNotice>>,
+    frames: Option<UnboundedReceiver<crate::link::FrameRecord>>,
+    reorder: Reorder,
+    /// The STATUS poll got no usable answer: the pump stopped answering.
+    pump_silent: Option<String>,
     sampler_dead: Option<String>,
 }
 
@@ -119,6 +127,10 @@ pub async fn run_case(
         samples: 0,
         sample_failures: 0,
         link_lost: None,
+        notices: None,
+        frames: None,
+        reorder: Reorder::new(if options.virtual_time { Duration::ZERO } else { REORDER_HORIZON }),
+        pump_silent: None,
         sampler_dead: None,
     };
     ex.emit(RunEventKind::CaseStarted {
@@ -126,19 +138,17 @@ pub async fn run_case(
         case: plan.case.as_ref().map(|c| c.name.clone()),
         steps: plan.steps.len(),
     });
-    // The firmware under test, for the evidence: a pump that does not say who it is is not run.
-    let identified = match ex.bench.link.id().await {
-        Ok(identity) => {
-            ex.emit(RunEventKind::PumpIdentified(identity));
-            Ok(())
-        }
-        Err(e) => Err(Stop::Bench(format!("the pump did not answer ID: {e}"))),
+    // Events and frames flow from the start, so the record shows what start-up did in order.
+    ex.take_link_streams();
+    let prepared = ex.prepare().await;
+    let (sampler, pollers) = match &prepared {
+        Ok(_) => ex.start_observers().await,
+        Err(_) => (Err("not started".to_string()), Vec::new()),
     };
-    let (sampler, pollers) = ex.start_observers().await;
-    let stopped = match (identified, sampler.as_ref()) {
+    let stopped = match (prepared, sampler.as_ref()) {
         (Err(stop), _) => Err(stop),
-        (Ok(()), Ok(_)) => ex.run_steps().await,
-        (Ok(()), Err(e)) => Err(Stop::Bench(e.clone())),
+        (Ok(left_over), Ok(_)) => ex.run_steps(&left_over).await,
+        (Ok(_), Err(e)) => Err(Stop::Bench(e.clone())),
     };
     // Safe state first, then collect what the observers still hold.
     let safe = ex.bench.make_safe().await;
@@ -172,6 +182,7 @@ pub async fn run_case(
         (Verdict::Error, Some(reason.map_or(why.clone(), |r| format!("{r}; {why}"))))
     };
     ex.emit(RunEventKind::CaseFinished { verdict, reason: reason.clone() });
+    ex.flush_reorder();
     for r in ex.reporters.iter_mut() {
         r.finish();
     }
@@ -179,54 +190,55 @@ pub async fn run_case(
 }
 
 impl Executor<'_> {
-    /// Starts the sampler, the STATUS poll, and the forwarding of pump notices and frames.
+    /// Takes the link's notices and frame trace: the executor reads them itself, so a frame the
+    /// link traced before completing a request is on the timeline before anything the executor
+    /// does after that completion.
+    fn take_link_streams(&mut self) {
+        if let Some(streams) = self.bench.streams.take() {
+            self.notices = Some(streams.notices);
+            self.frames = Some(streams.frames);
+        }
+    }
+
+    /// Start-up (see [`super::startup`]): the bench brought to a known state and the pump's
+    /// state before the first step recorded. Returns the alarms left over, to be acknowledged
+    /// again once `setup:` has run.
+    async fn prepare(&mut self) -> Result<Vec<crate::protocol::AlarmCode>, Stop> {
+        let tau = self.bench.test_line.time_constant();
+        let found = super::startup::start_up(self.bench, tau).await.map_err(|f| Stop::Bench(f.0))?;
+        let left_over = found.left_over.clone();
+        self.emit(RunEventKind::StartUp(found));
+        // The firmware under test, for the evidence: a pump that does not say who it is is not run.
+        let snapshot = super::startup::snapshot(&self.bench.link).await.map_err(|f| Stop::Bench(f.0))?;
+        self.emit(RunEventKind::PumpIdentified(snapshot.id.clone()));
+        self.emit(RunEventKind::PumpAtStart(snapshot));
+        Ok(left_over)
+    }
+
+    /// Starts the sampler and the STATUS poll.
     async fn start_observers(&mut self) -> (Result<Sampler, String>, Vec<tokio::task::JoinHandle<()>>) {
         let mut tasks = Vec::new();
-        if let Some(streams) = self.bench.streams.take() {
-            let (tx, clock) = (self.events_tx.clone(), self.bench.clock);
-            let mut notices = streams.notices;
-            tasks.push(tokio::spawn(async move {
-                while let Some(n) = notices.recv().await {
-                    let at = n.at();
-                    let kind = match n {
-                        PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
-                        PumpNotice::EventGap { expected, received, .. } => {
-                            RunEventKind::EventGap { expected, received }
-                        }
-                        PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
-                        PumpNotice::LinkLost { reason, .. } => {
-                            RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
-                        }
-                    };
-                    if tx.send(RunEvent { at, kind }).is_err() {
-                        break;
-                    }
-                }
-                let _ = clock;
-            }));
-            let tx = self.events_tx.clone();
-            let mut frames = streams.frames;
-            tasks.push(tokio::spawn(async move {
-                while let Some(f) = frames.recv().await {
-                    if tx.send(RunEvent { at: f.at, kind: RunEventKind::frame(f) }).is_err() {
-                        break;
-                    }
-                }
-            }));
-        }
         let (link, tx, clock, period) =
             (self.bench.link.clone(), self.events_tx.clone(), self.bench.clock, self.plan.status_period);
         tasks.push(tokio::spawn(async move {
             let mut k: u32 = 0;
+            let mut failures_in_a_row: u32 = 0;
             loop {
-                match link.status().await {
-                    Ok(s) => {
-                        if tx.send(RunEvent { at: clock.now(), kind: RunEventKind::PumpStatus(s) }).is_err() {
-                            break;
-                        }
+                let asked_at = clock.now();
+                let (at, kind) = match link.status().await {
+                    Ok(status) => {
+                        failures_in_a_row = 0;
+                        (clock.now(), RunEventKind::PumpStatus { status, taken: StatusTaken::Poll, asked_at })
                     }
                     Err(LinkError::Disconnected { .. }) => break,
-                    Err(_) => {} // a lost STATUS is recorded in the frame trace; the next one may pass
+                    Err(e) => {
+                        failures_in_a_row += 1;
+                        (clock.now(), status_failure(e, failures_in_a_row))
+                    }
+                };
+                let lost = matches!(kind, RunEventKind::PumpSilent { .. });
+                if tx.send(RunEvent { at, kind }).is_err() || lost {
+                    break;
                 }
                 k += 1;
                 clock.sleep_until(RigTime::ZERO + period * k).await;
@@ -257,10 +269,19 @@ impl Executor<'_> {
         (sampler, tasks)
     }
 
-    async fn run_steps(&mut self) -> Result<(), Stop> {
+    async fn run_steps(&mut self, left_over: &[crate::protocol::AlarmCode]) -> Result<(), Stop> {
         let started = self.bench.clock.now();
         for (index, step) in self.plan.steps.iter().enumerate() {
             self.check_interrupt()?;
+            if index == self.plan.setup_len {
+                // What the pump had latched before the case, once setup may have removed its
+                // condition (a `fill:` of an empty reservoir): acknowledged, or the case refused.
+                let acknowledged =
+                    super::startup::clear_left_over(&self.bench.link, left_over).await.map_err(|f| Stop::Bench(f.0))?;
+                if !acknowledged.is_empty() {
+                    self.emit(RunEventKind::LeftOverCleared { acknowledged });
+                }
+            }
             if let Some(max) = self.plan.max_duration {
                 if self.bench.clock.now().since(started) > max {
                     return Err(Stop::Bench(format!("the case exceeded its max_duration of {} s", max.as_secs())));
@@ -280,6 +301,9 @@ impl Executor<'_> {
                 StepKind::WaitUntil { condition, timeout } => {
                     let from = self.bench.clock.now();
                     let condition = *condition;
+                    if let Condition::Alarm(code) = condition {
+                        self.refuse_if_already_active(code, false).await?;
+                    }
                     let waited = self
                         .wait(Some(from + *timeout), move |tl, _| tl.first_after(&condition, from).is_some())
                         .await?;
@@ -288,13 +312,21 @@ impl Executor<'_> {
                         self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
                     }
                 }
-                StepKind::Mark(name) => self.emit(RunEventKind::Mark { name: name.clone() }),
+                StepKind::Mark(name) => {
+                    self.emit(RunEventKind::Mark { name: name.clone() });
+                    // Checks that read the pump `at:` this mark use this STATUS, not a poll
+                    // that may be up to `status_period` old.
+                    self.read_status(StatusTaken::Mark(name.clone())).await?;
+                }
                 StepKind::Check(check) => {
                     // Judge on data up to this instant: let the sample taken now arrive first
                     // (at most two sample periods; a dead sensor is reported by the health check).
                     let now = self.bench.clock.now();
                     let settle = now + self.plan.sample_period * 2;
                     self.wait(Some(settle), move |tl, _| tl.last_sample_at().is_some_and(|t| t >= now)).await?;
+                    if reads_pump_now(&check.measure) {
+                        self.read_status(StatusTaken::Check(check.id.clone())).await?;
+                    }
                     let outcome = evaluate(check, &self.timeline, now, &self.eval);
                     self.record_check(outcome);
                 }
@@ -302,6 +334,42 @@ impl Executor<'_> {
             self.emit(RunEventKind::StepFinished { index });
         }
         Ok(())
+    }
+
+    /// A `wait_until` on an alarm waits for it to be raised after the wait begins. One already
+    /// active then would end the wait at once and let later checks pass on what happened
+    /// before: the case ends ERROR, unless the step says `already_active: ok`.
+    async fn refuse_if_already_active(&mut self, code: crate::protocol::AlarmCode, ok: bool) -> Result<(), Stop> {
+        let active = self.bench.link.alarms().await.map_err(|e| Stop::Bench(format!("ALARMS before the wait: {e}")))?;
+        if !active.contains(&code) {
+            return Ok(());
+        }
+        if ok {
+            let what = format!("{code} was already active when the wait began (the step allows it)");
+            self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
+            return Ok(());
+        }
+        Err(Stop::Bench(format!(
+            "{code} was already active when the wait began: the wait would end at once and later checks would judge what happened before it; raise it after the wait begins, or write `already_active: ok` on the step"
+        )))
+    }
+
+    /// Reads STATUS now and puts it on the timeline, tagged with what it was read for. A pump
+    /// that does not answer it stops the case: checks never fall back on older data.
+    async fn read_status(&mut self, taken: StatusTaken) -> Result<(), Stop> {
+        let what = match &taken {
+            StatusTaken::Mark(m) => format!("STATUS at mark `{m}`"),
+            StatusTaken::Check(c) => format!("STATUS for check `{c}`"),
+            StatusTaken::Poll => "STATUS".to_string(),
+        };
+        let asked_at = self.bench.clock.now();
+        match self.bench.link.status().await {
+            Ok(status) => {
+                self.emit(RunEventKind::PumpStatus { status, taken, asked_at });
+                Ok(())
+            }
+            Err(e) => Err(Stop::Bench(format!("{what}: {e}"))),
+        }
     }
 
     /// Lets time pass until `until` (or forever), forwarding events, until `done` holds.
@@ -329,6 +397,8 @@ impl Executor<'_> {
                 biased;
                 _ = self.interrupt.changed() => self.check_interrupt()?,
                 event = self.events.recv() => if let Some(e) = event { self.forward(e) },
+                Some(n) = recv_opt(&mut self.notices) => self.forward(RunEvent { at: n.at(), kind: notice_event(n) }),
+                Some(f) = recv_opt(&mut self.frames) => self.forward(RunEvent { at: f.at, kind: RunEventKind::frame(f) }),
                 _ = sleep => {}
             }
         }
@@ -345,6 +415,9 @@ impl Executor<'_> {
         self.check_interrupt()?;
         if let Some(why) = &self.link_lost {
             return Err(Stop::Bench(format!("pump on {}: serial link lost: {why}", self.bench.link.device())));
+        }
+        if let Some(why) = &self.pump_silent {
+            return Err(Stop::Bench(why.clone()));
         }
         if let Some(why) = &self.sampler_dead {
             return Err(Stop::Bench(format!(
@@ -501,6 +574,12 @@ impl Executor<'_> {
 
     /// Forwards events that are already waiting, so the executor's own events follow them.
     fn drain(&mut self) {
+        while let Some(f) = self.frames.as_mut().and_then(|r| r.try_recv().ok()) {
+            self.forward(RunEvent { at: f.at, kind: RunEventKind::frame(f) });
+        }
+        while let Some(n) = self.notices.as_mut().and_then(|r| r.try_recv().ok()) {
+            self.forward(RunEvent { at: n.at(), kind: notice_event(n) });
+        }
         while let Ok(e) = self.events.try_recv() {
             self.forward(e);
         }
@@ -528,16 +607,116 @@ impl Executor<'_> {
             RunEventKind::BenchAction { what, outcome } if what == "serial link" => {
                 self.link_lost = Some(outcome.clone())
             }
+            RunEventKind::PumpSilent { why } => self.pump_silent = Some(why.clone()),
             _ => {}
         }
         self.deliver(&event);
     }
 
+    /// The timeline takes each event at once (waits and checks need it); the reporters take the
+    /// events in time order, after [`Reorder`].
     fn deliver(&mut self, event: &RunEvent) {
         self.timeline.record(event);
-        for r in self.reporters.iter_mut() {
-            r.on_event(event);
+        self.reorder.push(event.clone());
+        let now = self.bench.clock.now();
+        while let Some(e) = self.reorder.pop_ready(now) {
+            for r in self.reporters.iter_mut() {
+                r.on_event(&e);
+            }
         }
+    }
+
+    /// Hands the reporters every event still held back (at the end of the case).
+    fn flush_reorder(&mut self) {
+        while let Some(e) = self.reorder.pop() {
+            for r in self.reporters.iter_mut() {
+                r.on_event(&e);
+            }
+        }
+    }
+}
+
+/// Holds events back for a short horizon and releases them in time order: the sources (the
+/// sampler, the STATUS poll, the link's frames and notices, the executor's own steps) stamp
+/// events when they happened, and their arrival here can lag that by a read's duration.
+#[derive(Debug)]
+struct Reorder {
+    held: std::collections::VecDeque<RunEvent>,
+    horizon: Duration,
+}
+
+impl Reorder {
+    fn new(horizon: Duration) -> Self {
+        Self { held: std::collections::VecDeque::new(), horizon }
+    }
+
+    fn push(&mut self, event: RunEvent) {
+        // Events mostly come in order: find the place from the back (stable for equal times).
+        let at = self.held.iter().rposition(|e| e.at <= event.at).map_or(0, |i| i + 1);
+        self.held.insert(at, event);
+    }
+
+    /// The oldest event, once it is older than the horizon.
+    fn pop_ready(&mut self, now: RigTime) -> Option<RunEvent> {
+        self.held.front().filter(|e| e.at + self.horizon <= now)?;
+        self.held.pop_front()
+    }
+
+    fn pop(&mut self) -> Option<RunEvent> {
+        self.held.pop_front()
+    }
+}
+
+/// How long events wait for earlier-stamped ones still on their way, in real time: a sensor read
+/// or a frame is stamped when it began and arrives when it ended (a few ms). Under the virtual
+/// clock everything is stamped with the instant it arrived, so nothing need wait.
+const REORDER_HORIZON: Duration = Duration::from_millis(50);
+
+async fn recv_opt<T>(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A link notice as a run event.
+fn notice_event(n: PumpNotice) -> RunEventKind {
+    match n {
+        PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
+        PumpNotice::EventGap { expected, received, .. } => RunEventKind::EventGap { expected, received },
+        PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
+        PumpNotice::LinkLost { reason, .. } => {
+            RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
+        }
+    }
+}
+
+/// Consecutive failed STATUS polls (malformed answers, refusals) after which the pump is taken to
+/// have stopped answering STATUS. A poll that got no answer at all (every retry timed out) is
+/// enough on its own.
+const MAX_STATUS_FAILURES: u32 = 3;
+
+/// The event for a failed STATUS poll: an anomaly, or the end of the case when the pump has
+/// stopped answering.
+fn status_failure(e: LinkError, in_a_row: u32) -> RunEventKind {
+    match e {
+        LinkError::Timeout { .. } => {
+            RunEventKind::PumpSilent { why: format!("the pump stopped answering STATUS: {e}") }
+        }
+        _ if in_a_row >= MAX_STATUS_FAILURES => {
+            RunEventKind::PumpSilent { why: format!("STATUS failed {in_a_row} times in a row, the last: {e}") }
+        }
+        _ => RunEventKind::Anomaly { what: format!("STATUS poll failed ({in_a_row} in a row): {e}") },
+    }
+}
+
+/// Whether a check reads the pump as it is now (a STATUS is taken for it).
+fn reads_pump_now(measure: &crate::plan::Measure) -> bool {
+    use crate::plan::Measure;
+    match measure {
+        Measure::PumpValue { at: None, .. } => true,
+        Measure::PumpChange { interval, .. } => interval.from == Endpoint::Now || interval.to == Endpoint::Now,
+        _ => false,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod reporters;
 pub mod runner;
 pub mod sampler;
 pub mod spill;
+pub mod startup;
 pub mod timeline;
 pub mod verdict;
 

@@ -10,7 +10,7 @@ use crate::clock::RigTime;
 use crate::plan::{Condition, Endpoint, Interval, PumpField};
 use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, StatusReport};
 
-use super::event::{RunEvent, RunEventKind};
+use super::event::{RunEvent, RunEventKind, StatusTaken};
 use super::spill::{FixedRecord, SpillVec};
 
 /// One sample, as the queries need it.
@@ -60,34 +60,40 @@ impl StatusRow {
     }
 }
 
-impl FixedRecord for StatusRow {
-    const SIZE: usize = 40;
-    fn encode(&self, out: &mut [u8]) {
-        out[..8].copy_from_slice(&(self.at.as_duration().as_nanos() as u64).to_le_bytes());
-        for (k, v) in self.fields.iter().enumerate() {
-            out[8 + 8 * k..16 + 8 * k].copy_from_slice(&v.to_le_bytes());
-        }
-    }
-    fn decode(b: &[u8]) -> Self {
-        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
-        StatusRow {
-            at: RigTime::from_duration(Duration::from_nanos(word(0))),
-            fields: [0, 1, 2, 3].map(|k| f64::from_bits(word(8 + 8 * k))),
-        }
-    }
-}
-
-/// What the executor keeps of the run to answer waits and checks. Samples and statuses keep
-/// only their recent tail in memory (older ones go to a temporary file, see [`SpillVec`]), so a
+/// What the executor keeps of the run to answer waits and checks. Samples keep only their
+/// recent tail in memory (older ones go to a temporary file, see [`SpillVec`]), so a
 /// 7-day run does not grow the rig's memory; events, bolus answers and marks are few.
 #[derive(Debug, Default)]
 pub struct Timeline {
     points: SpillVec<Point>,
-    statuses: SpillVec<StatusRow>,
     events: Vec<(RigTime, Event)>,
+    /// The boot epoch (BOOTs seen before it) of each event in `events`.
+    epochs: Vec<u32>,
     resyncs: Vec<(RigTime, Vec<AlarmCode>)>,
+    /// Each evseq gap: when it was seen, and when the last event before it arrived (the lost
+    /// events happened in between).
+    gaps: Vec<(RigTime, RigTime)>,
+    /// STATUS answers as ties between the pump's clock and the rig's, by boot epoch.
+    ties: Vec<(u32, analysis::pump_clock::ClockTie)>,
+    boots: u32,
     boluses: Vec<(RigTime, BolusReply)>,
     marks: HashMap<String, RigTime>,
+    /// The STATUS taken before the first step, at each mark, and at the latest check that read
+    /// the pump now: the only pump data checks use (a poll can be up to `status_period` old).
+    start_status: Option<StatusRow>,
+    mark_statuses: HashMap<String, StatusRow>,
+    check_status: Option<(String, StatusRow)>,
+}
+
+/// One occurrence of a condition on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Occurrence {
+    /// When the rig saw it (an event's arrival, a sample's time).
+    pub arrived: RigTime,
+    /// When it happened, as well as the rig can tell.
+    pub at: RigTime,
+    /// How far `at` may be off, s; `None` where no bound is known beyond `at` ≤ `arrived`.
+    pub uncertainty_s: Option<f64>,
 }
 
 /// The rolling window of the dose limits, s.
@@ -107,8 +113,35 @@ impl Timeline {
             RunEventKind::Sample(s) => {
                 self.points.push(Point { at: s.at, flow_ul_h: s.flow_ul_h, volume_ul: s.volume_ul })
             }
-            RunEventKind::PumpStatus(s) => self.statuses.push(StatusRow::of(e.at, s)),
-            RunEventKind::PumpEvent { event } => self.events.push((e.at, event.clone())),
+            RunEventKind::PumpAtStart(snapshot) => self.start_status = Some(StatusRow::of(e.at, &snapshot.status)),
+            RunEventKind::PumpStatus { status, taken, asked_at } => {
+                let tie = analysis::pump_clock::ClockTie {
+                    asked_s: asked_at.as_secs_f64(),
+                    answered_s: e.at.as_secs_f64(),
+                    pump_ms: status.pump_ms,
+                };
+                self.ties.push((self.boots, tie));
+                let row = StatusRow::of(e.at, status);
+                match taken {
+                    StatusTaken::Poll => {}
+                    StatusTaken::Mark(name) => {
+                        self.mark_statuses.insert(name.clone(), row);
+                    }
+                    StatusTaken::Check(id) => self.check_status = Some((id.clone(), row)),
+                }
+            }
+            RunEventKind::PumpEvent { event } => {
+                if matches!(event.kind, EventKind::Boot { .. }) {
+                    self.boots += 1;
+                }
+                self.events.push((e.at, event.clone()));
+                self.epochs.push(self.boots);
+            }
+            RunEventKind::EventGap { .. } => {
+                // The gap shows on the event that follows it, which is recorded next.
+                let before = self.events.last().map_or(RigTime::ZERO, |(t, _)| *t);
+                self.gaps.push((e.at, before));
+            }
             RunEventKind::AlarmsResynced { active } => self.resyncs.push((e.at, active.clone())),
             RunEventKind::Bolus { reply } => self.boluses.push((e.at, *reply)),
             RunEventKind::Mark { name } => {
@@ -186,66 +219,128 @@ impl Timeline {
         analysis::max_window_volume(&points, window.as_secs_f64(), from.as_secs_f64(), to.as_secs_f64()).map(|(v, _)| v)
     }
 
-    /// When `condition` first held at or after `after` (events, re-reads after a gap, samples).
+    /// When `condition` was first seen at or after `after` (events and re-reads after a gap by
+    /// their arrival, samples by their time): what a wait goes by.
     pub fn first_after(&self, condition: &Condition, after: RigTime) -> Option<RigTime> {
+        self.first_occurrence_after(condition, after).map(|o| o.arrived)
+    }
+
+    /// The first occurrence of `condition` seen at or after `after`, with when it happened as
+    /// well as it can be told: a pump event at its `pump_ms` mapped onto the rig's clock (see
+    /// [`analysis::pump_clock`]), an alarm known only from the re-read after lost events
+    /// somewhere in the span they were lost in, a sample at its time.
+    pub fn first_occurrence_after(&self, condition: &Condition, after: RigTime) -> Option<Occurrence> {
         let flow = |pred: &dyn Fn(f64) -> bool| {
             let i = self.points.partition_point(|p| p.at < after);
-            self.points.iter_range(i, self.points.len()).find(|p| pred(p.flow_ul_h)).map(|p| p.at)
+            self.points.iter_range(i, self.points.len()).find(|p| pred(p.flow_ul_h)).map(|p| Occurrence {
+                arrived: p.at,
+                at: p.at,
+                uncertainty_s: None,
+            })
         };
         match *condition {
             Condition::FlowBelow(x) => flow(&|q| q < x),
             Condition::FlowAbove(x) => flow(&|q| q > x),
-            _ => self.occurrence_times(condition).into_iter().find(|&t| t >= after),
+            _ => self.occurrences_of(condition).into_iter().find(|o| o.arrived >= after),
         }
     }
 
-    /// How often `condition` occurred in `[from, to]`.
+    /// How often `condition` was seen in `[from, to]`.
     pub fn occurrences(&self, condition: &Condition, from: RigTime, to: RigTime) -> usize {
-        self.occurrence_times(condition).into_iter().filter(|&t| t >= from && t <= to).count()
+        match *condition {
+            Condition::FlowBelow(x) => {
+                self.points.iter().filter(|p| p.at >= from && p.at <= to && p.flow_ul_h < x).count()
+            }
+            Condition::FlowAbove(x) => {
+                self.points.iter().filter(|p| p.at >= from && p.at <= to && p.flow_ul_h > x).count()
+            }
+            _ => self.occurrences_of(condition).into_iter().filter(|o| o.arrived >= from && o.arrived <= to).count(),
+        }
     }
 
-    fn occurrence_times(&self, condition: &Condition) -> Vec<RigTime> {
-        match *condition {
-            Condition::Alarm(code) => {
-                let mut times: Vec<RigTime> = self
-                    .events
-                    .iter()
-                    .filter(|(_, e)| matches!(e.kind, EventKind::Alarm { code: c, .. } if c == code))
-                    .map(|(t, _)| *t)
-                    .collect();
-                // Raised while events were lost: known from the ALARMS re-read.
-                times.extend(self.resyncs.iter().filter(|(_, a)| a.contains(&code)).map(|(t, _)| *t));
-                times.sort();
-                times
+    /// Every occurrence of an event condition, in order of arrival.
+    fn occurrences_of(&self, condition: &Condition) -> Vec<Occurrence> {
+        let matches = |e: &Event| match *condition {
+            Condition::Alarm(code) => matches!(e.kind, EventKind::Alarm { code: c, .. } if c == code),
+            Condition::Cleared(code) => matches!(e.kind, EventKind::Clear { code: c } if c == code),
+            Condition::State(state) => matches!(e.kind, EventKind::State { state: s } if s == state),
+            Condition::Boot(reason) => matches!(e.kind, EventKind::Boot { reason: r } if r == reason),
+            Condition::Denied(reason) => {
+                matches!(e.kind, EventKind::Denied { reason: r } if reason.is_none_or(|want| want == r))
             }
-            Condition::Cleared(code) => self
-                .events
-                .iter()
-                .filter(|(_, e)| matches!(e.kind, EventKind::Clear { code: c } if c == code))
-                .map(|(t, _)| *t)
-                .collect(),
-            Condition::State(state) => self
-                .events
-                .iter()
-                .filter(|(_, e)| matches!(e.kind, EventKind::State { state: s } if s == state))
-                .map(|(t, _)| *t)
-                .collect(),
-            Condition::FlowBelow(x) => self.points.iter().filter(|p| p.flow_ul_h < x).map(|p| p.at).collect(),
-            Condition::FlowAbove(x) => self.points.iter().filter(|p| p.flow_ul_h > x).map(|p| p.at).collect(),
-            Condition::Boot(reason) => self
-                .events
-                .iter()
-                .filter(|(_, e)| matches!(e.kind, EventKind::Boot { reason: r } if r == reason))
-                .map(|(t, _)| *t)
-                .collect(),
-            Condition::Denied(reason) => self
-                .events
-                .iter()
-                .filter(
-                    |(_, e)| matches!(e.kind, EventKind::Denied { reason: r } if reason.is_none_or(|want| want == r)),
-                )
-                .map(|(t, _)| *t)
-                .collect(),
+            Condition::FlowBelow(_) | Condition::FlowAbove(_) => false,
+        };
+        let mut found: Vec<Occurrence> = self
+            .events
+            .iter()
+            .zip(&self.epochs)
+            .filter(|((_, e), _)| matches(e))
+            .map(|((arrived, e), epoch)| self.placed(*arrived, e.pump_ms, *epoch))
+            .collect();
+        if let Condition::Alarm(code) = *condition {
+            found.extend(self.raised_while_events_were_lost(code));
+            found.sort_by_key(|o| o.arrived);
+        }
+        found
+    }
+
+    /// A pump event that arrived at `arrived`, placed at its `pump_ms` on the rig's clock; at its
+    /// arrival, with no bound on how much earlier it happened, where the clocks cannot be tied.
+    fn placed(&self, arrived: RigTime, pump_ms: u64, epoch: u32) -> Occurrence {
+        let ties: Vec<analysis::pump_clock::ClockTie> =
+            self.ties.iter().filter(|(e, _)| *e == epoch).map(|(_, t)| *t).collect();
+        match analysis::pump_clock::map_event(&ties, pump_ms, arrived.as_secs_f64()) {
+            Some(m) => Occurrence { arrived, at: RigTime::from_secs_f64(m.at_s), uncertainty_s: Some(m.uncertainty_s) },
+            None => Occurrence { arrived, at: arrived, uncertainty_s: None },
+        }
+    }
+
+    /// `code` raised while events were lost: absent from what the events and re-reads had shown
+    /// active, present in the `ALARMS` re-read after a gap. It was raised somewhere between the
+    /// last event before the gap and the event that revealed it.
+    fn raised_while_events_were_lost(&self, code: AlarmCode) -> Vec<Occurrence> {
+        let mut found = Vec::new();
+        for (at, active) in &self.resyncs {
+            if !active.contains(&code) || self.known_active_before(code, *at) {
+                continue;
+            }
+            // The gap that led to this re-read; failing one, everything since the last event.
+            let last_event = || self.events.iter().rev().find(|(e, _)| e <= at).map_or(RigTime::ZERO, |(e, _)| *e);
+            let (gap_at, before) =
+                self.gaps.iter().rev().find(|(g, _)| g <= at).copied().unwrap_or_else(|| (*at, last_event()));
+            let (lo, hi) = (before.as_secs_f64(), gap_at.as_secs_f64());
+            found.push(Occurrence {
+                arrived: *at,
+                at: RigTime::from_secs_f64((lo + hi) / 2.0),
+                uncertainty_s: Some((hi - lo) / 2.0),
+            });
+        }
+        found
+    }
+
+    /// Whether the events and re-reads that arrived before `t` leave `code` active.
+    fn known_active_before(&self, code: AlarmCode, t: RigTime) -> bool {
+        let last_event = self
+            .events
+            .iter()
+            .filter(|(at, e)| {
+                *at < t
+                    && matches!(e.kind, EventKind::Alarm { code: c, .. } | EventKind::Clear { code: c } if c == code)
+            })
+            .map(|(at, e)| (*at, matches!(e.kind, EventKind::Alarm { .. })))
+            .next_back();
+        let last_resync =
+            self.resyncs.iter().filter(|(at, _)| *at < t).map(|(at, a)| (*at, a.contains(&code))).next_back();
+        match (last_event, last_resync) {
+            (Some((te, active)), Some((tr, resynced))) => {
+                if te >= tr {
+                    active
+                } else {
+                    resynced
+                }
+            }
+            (Some((_, active)), None) | (None, Some((_, active))) => active,
+            (None, None) => false,
         }
     }
 
@@ -268,18 +363,12 @@ impl Timeline {
             .collect())
     }
 
-    /// Change of a STATUS field from the first `STATUS` at or after `from` to the last at or
-    /// before `to`.
-    pub fn pump_change(&self, field: PumpField, from: RigTime, to: RigTime) -> Result<f64, Unmeasurable> {
-        let i = self.statuses.partition_point(|r| r.at < from);
-        let first = self
-            .statuses
-            .get(i)
-            .filter(|r| r.at <= to)
-            .ok_or_else(|| format!("no STATUS was read between {from} and {to}"))?;
-        let j = self.statuses.partition_point(|r| r.at <= to);
-        let last = j.checked_sub(1).and_then(|j| self.statuses.get(j)).unwrap_or(first);
-        Ok(last.field(field) - first.field(field))
+    /// Change of a STATUS field between the STATUS taken at two endpoints (see
+    /// [`Timeline::pump_value_at`]).
+    pub fn pump_change(&self, field: PumpField, interval: &Interval, check: &str) -> Result<f64, Unmeasurable> {
+        let from = self.status_at(&interval.from, check)?;
+        let to = self.status_at(&interval.to, check)?;
+        Ok(to.field(field) - from.field(field))
     }
 
     /// Gaps in the pump's `evseq` among the events received in `[from, to]` (`evseq` starts at 1
@@ -331,12 +420,24 @@ impl Timeline {
             .ok_or_else(|| format!("fewer than two boluses started between {from} and {to}"))
     }
 
-    /// The field of the last `STATUS` at or before `at`.
-    pub fn pump_value(&self, field: PumpField, at: RigTime) -> Result<f64, Unmeasurable> {
-        let i = self.statuses.partition_point(|r| r.at <= at);
-        let row =
-            i.checked_sub(1).and_then(|i| self.statuses.get(i)).ok_or_else(|| format!("no STATUS was read by {at}"))?;
-        Ok(row.field(field))
+    /// A STATUS field as the pump reported it at an endpoint: the STATUS taken before the first
+    /// step (`start`), at the mark, or for this check (`now`). Never an older poll.
+    pub fn pump_value_at(&self, field: PumpField, at: &Endpoint, check: &str) -> Result<f64, Unmeasurable> {
+        Ok(self.status_at(at, check)?.field(field))
+    }
+
+    fn status_at(&self, at: &Endpoint, check: &str) -> Result<StatusRow, Unmeasurable> {
+        match at {
+            Endpoint::Start => self.start_status.ok_or_else(|| "no STATUS was read before the first step".to_string()),
+            Endpoint::Mark(m) => self.mark_statuses.get(m).copied().ok_or_else(|| match self.marks.contains_key(m) {
+                true => format!("no STATUS was read at mark `{m}`"),
+                false => format!("mark `{m}` was never reached"),
+            }),
+            Endpoint::Now => match &self.check_status {
+                Some((id, row)) if id == check => Ok(*row),
+                _ => Err(format!("no STATUS was read for check `{check}`")),
+            },
+        }
     }
 }
 

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use crate::evidence::record::{
-    BolusRecord, CaseRecord, MarkRecord, PumpCommandRecord, PumpEventRecord, PumpStateRecord, SafeStateRecord, Span,
-    StepRecord,
+    AnomalyRecord, BolusRecord, CaseRecord, LostEventsRecord, MarkRecord, PumpCommandRecord, PumpEventRecord,
+    PumpStateRecord, SafeStateRecord, Span, StepRecord,
 };
 use crate::protocol::{BolusReply, Command, EventKind, Request};
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
@@ -37,6 +37,22 @@ impl Reporter for RecordReporter {
         r.bench_time_s = r.bench_time_s.max(at);
         match &event.kind {
             RunEventKind::PumpIdentified(id) => r.pump = Some(id.clone()),
+            RunEventKind::StartUp(found) => r.start_up = Some(found.clone()),
+            RunEventKind::PumpAtStart(snapshot) => r.pump_at_start = Some(snapshot.clone()),
+            RunEventKind::LeftOverCleared { acknowledged } => r.left_over_cleared.extend(acknowledged.iter().cloned()),
+            RunEventKind::EventGap { expected, received } => r.lost_events.push(LostEventsRecord {
+                at_s: at,
+                expected: *expected,
+                received: *received,
+                resynced: None,
+            }),
+            RunEventKind::AlarmsResynced { active } => {
+                if let Some(gap) = r.lost_events.iter_mut().rev().find(|g| g.resynced.is_none()) {
+                    gap.resynced = Some(active.clone());
+                }
+            }
+            RunEventKind::Anomaly { what } => r.anomalies.push(AnomalyRecord { at_s: at, what: what.clone() }),
+            RunEventKind::PumpSilent { why } => r.anomalies.push(AnomalyRecord { at_s: at, what: why.clone() }),
             RunEventKind::StepStarted { index, label } => {
                 r.steps.push(StepRecord { index: *index, label: label.clone(), started_s: at, finished_s: None })
             }
@@ -67,7 +83,7 @@ impl Reporter for RecordReporter {
                 };
                 r.pump_events.push(PumpEventRecord { at_s: at, kind: kind.into(), what });
             }
-            RunEventKind::PumpStatus(s) => {
+            RunEventKind::PumpStatus { status: s, .. } => {
                 let state = s.state.to_string();
                 let changed = r.pump_states.last().is_none_or(|p| p.state != state || p.basal_ul_h != s.basal_ul_h);
                 if changed {

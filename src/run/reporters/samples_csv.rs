@@ -205,7 +205,7 @@ impl SamplesCsv {
 impl Reporter for SamplesCsv {
     fn on_event(&mut self, event: &RunEvent) {
         match &event.kind {
-            RunEventKind::PumpStatus(s) => self.status = Some(s.clone()),
+            RunEventKind::PumpStatus { status, .. } => self.status = Some(status.clone()),
             RunEventKind::Sample(s) => {
                 let row = SampleRow::new(s, self.status.as_ref());
                 self.file.write(false, |out| row.write(out));
