@@ -37,15 +37,29 @@ pub struct Settings {
 /// Where the settings at the case's start come from when the record holds no reading of them.
 pub const ASSUMED_DEFAULTS: &str = "the ICD's defaults after boot (assumed: the record holds no SETTINGS read)";
 
-/// The settings over the case: from the ICD's defaults after boot (the record holds no reading
-/// of the pump's settings at the case's start, so they are assumed and said to be), changed by
+/// The pump's own answer to `SETTINGS` (the part the report draws), and when it came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsReading {
+    pub at_s: f64,
+    pub dose_ul: f64,
+    pub low_reservoir_ul: f64,
+    pub occlusion_kpa: f64,
+    /// What the reading was, in words: `the pump's SETTINGS before the first step`.
+    pub source: String,
+}
+
+/// The settings over the case: from the pump's `SETTINGS` read before the first step when the
+/// record has it, else from the ICD's defaults after boot (assumed, and said to be), changed by
 /// every command the pump accepted.
-pub fn settings(commands: &[PumpCommandRecord]) -> Settings {
-    let initial = |value: f64| vec![SettingValue { value, since_s: 0.0, source: ASSUMED_DEFAULTS.to_owned() }];
+pub fn settings(read_at_start: Option<&SettingsReading>, commands: &[PumpCommandRecord]) -> Settings {
+    let initial = |value: f64| match read_at_start {
+        Some(r) => vec![SettingValue { value, since_s: 0.0, source: format!("{} at {}", r.source, clock(r.at_s)) }],
+        None => vec![SettingValue { value, since_s: 0.0, source: ASSUMED_DEFAULTS.to_owned() }],
+    };
     let mut s = Settings {
-        dose_ul: initial(DEFAULT_DOSE_UL),
-        low_reservoir_ul: initial(DEFAULT_LOW_RESERVOIR_UL),
-        occlusion_kpa: initial(DEFAULT_OCCLUSION_KPA),
+        dose_ul: initial(read_at_start.map_or(DEFAULT_DOSE_UL, |r| r.dose_ul)),
+        low_reservoir_ul: initial(read_at_start.map_or(DEFAULT_LOW_RESERVOIR_UL, |r| r.low_reservoir_ul)),
+        occlusion_kpa: initial(read_at_start.map_or(DEFAULT_OCCLUSION_KPA, |r| r.occlusion_kpa)),
     };
     for c in commands.iter().filter(|c| c.outcome == "accepted") {
         let Ok(request) = Request::parse(&format!("1 {}", c.command)) else { continue };
@@ -246,7 +260,7 @@ mod tests {
             command(0.4, "BOLUS_CONFIG dose_ul=10 lockout_s=0 max_per_24h=24", "accepted"),
             command(0.5, "PROGRAM basal_ul_h=500", "accepted"),
         ];
-        let s = settings(&commands);
+        let s = settings(None, &commands);
         assert_eq!(s.occlusion_kpa.iter().map(|v| v.value).collect::<Vec<_>>(), [200.0, 150.0]);
         assert_eq!(s.occlusion_kpa[0].source, ASSUMED_DEFAULTS);
         assert_eq!(s.occlusion_kpa[1].source, "ALARM_CONFIG at 0:00:00.2");
@@ -255,6 +269,19 @@ mod tests {
         assert_eq!(value_at(&s.dose_ul, 0.1), Some(50.0));
         assert_eq!(value_at(&s.dose_ul, 100.0), Some(10.0));
         assert_eq!(setting_steps(&s.occlusion_kpa, 10.0), [(0.0, 200.0), (0.2, 200.0), (0.2, 150.0), (10.0, 150.0)]);
+
+        // A reading of the pump's settings replaces the assumption.
+        let read = SettingsReading {
+            at_s: 0.05,
+            dose_ul: 20.0,
+            low_reservoir_ul: 1000.0,
+            occlusion_kpa: 300.0,
+            source: "the pump's SETTINGS before the first step".into(),
+        };
+        let s = settings(Some(&read), &commands[..1]);
+        assert_eq!(s.occlusion_kpa.iter().map(|v| v.value).collect::<Vec<_>>(), [300.0, 150.0]);
+        assert_eq!(s.occlusion_kpa[0].source, "the pump's SETTINGS before the first step at 0:00:00.1");
+        assert_eq!(s.dose_ul.iter().map(|v| v.value).collect::<Vec<_>>(), [20.0]);
     }
 
     #[test]
@@ -321,7 +348,7 @@ mod tests {
                 delivered_ul: Some(25.0),
             },
         ];
-        let boluses = programmed_boluses(&records, &states, &settings(&[]));
+        let boluses = programmed_boluses(&records, &states, &settings(None, &[]));
         assert_eq!(boluses.len(), 2);
         assert_eq!(boluses[0], ProgrammedBolus { from_s: 100.0, to_s: 280.0, dose_ul: 50.0 });
         assert_eq!((boluses[1].from_s, boluses[1].to_s), (2405.0, 2495.0));

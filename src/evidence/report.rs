@@ -164,7 +164,8 @@ const BOLUS_COLOR: &str = "#2ca02c";
 const REFUSED_COLOR: &str = "#6b6b6b";
 const BOOT_COLOR: &str = "#8c564b";
 const CHART_WIDTH: u32 = 1100;
-/// Runs shorter than this are plotted in minutes, longer ones in hours.
+/// Runs shorter than this are plotted in seconds, up to the next in minutes, longer ones in hours.
+const SECONDS_BELOW_S: f64 = 180.0;
 const MINUTES_BELOW_S: f64 = 3.0 * 3600.0;
 
 /// Renders the case's report: one self-contained HTML5 page (see the module's documentation).
@@ -672,15 +673,18 @@ fn typeset(text: &str) -> String {
 /// The time axis: its unit's length in seconds and its name.
 struct TimeAxis {
     scale_s: f64,
+    unit: &'static str,
     label: &'static str,
 }
 
 impl TimeAxis {
     fn for_run(end_s: f64) -> Self {
-        if end_s < MINUTES_BELOW_S {
-            Self { scale_s: 60.0, label: "time (min)" }
+        if end_s < SECONDS_BELOW_S {
+            Self { scale_s: 1.0, unit: "s", label: "time (s)" }
+        } else if end_s < MINUTES_BELOW_S {
+            Self { scale_s: 60.0, unit: "min", label: "time (min)" }
         } else {
-            Self { scale_s: 3600.0, label: "time (h)" }
+            Self { scale_s: 3600.0, unit: "h", label: "time (h)" }
         }
     }
 
@@ -690,8 +694,7 @@ impl TimeAxis {
 
     /// `t_s` in the axis' unit, as its ticks read: `41.5 min`, `37.25 h`.
     fn at(&self, t_s: f64) -> String {
-        let unit = if self.scale_s == 60.0 { "min" } else { "h" };
-        format!("{}\u{a0}{unit}", num(t_s / self.scale_s))
+        format!("{}\u{a0}{}", num(t_s / self.scale_s), self.unit)
     }
 }
 
@@ -712,7 +715,8 @@ impl CaseHistory {
             .filter_map(|s| s.last().map(|p| p.0))
             .fold(0.0_f64, f64::max);
         let end_s = record.bench_time_s.max(last_sample);
-        let settings = history::settings(&record.pump_commands);
+        // The record holds no reading of the pump's SETTINGS yet: the ICD's defaults are assumed.
+        let settings = history::settings(None, &record.pump_commands);
         let boluses = history::programmed_boluses(&record.boluses, &record.pump_states, &settings);
         let programmed_flow = history::programmed_flow(&record.pump_states, &boluses, end_s);
         Self { end_s, alarms: history::alarm_spans(&record.pump_events), settings, boluses, programmed_flow }
@@ -747,13 +751,20 @@ fn plots(o: &mut String, record: &CaseRecord, plot: &PlotData) {
     }
     let mut panels = vec![
         Panel { title: "flow (µL/h)".into(), height: 150, series: flow, y_range: flow_range, notes: flow_notes },
-        Panel { title: "volume (µL)".into(), height: 130, series: volume, y_range: None, notes: vec![] },
+        Panel {
+            title: "volume (µL)".into(),
+            height: 130,
+            y_range: from_zero(volume.iter().flat_map(|s| s.points.iter())),
+            series: volume,
+            notes: vec![],
+        },
     ];
     if !plot.pressure.is_empty() {
-        let (threshold, caption) = threshold_series("occlusion threshold", &h.settings.occlusion_kpa, "kPa", &h, &axis);
+        let (threshold, caption, in_view) =
+            threshold_series("occlusion threshold", &h.settings.occlusion_kpa, "kPa", &h, &axis);
         captions.push(caption);
         let data = axis.points(&plot.pressure);
-        let range = from_zero(data.iter().chain(&threshold.points));
+        let range = from_zero(data.iter().chain(&in_view));
         panels.push(Panel {
             title: "pressure (kPa)".into(),
             height: 120,
@@ -763,11 +774,11 @@ fn plots(o: &mut String, record: &CaseRecord, plot: &PlotData) {
         });
     }
     if !plot.reservoir.is_empty() {
-        let (threshold, caption) =
+        let (threshold, caption, in_view) =
             threshold_series("low-reservoir threshold", &h.settings.low_reservoir_ul, "µL", &h, &axis);
         captions.push(caption);
         let data = axis.points(&plot.reservoir);
-        let range = from_zero(data.iter().chain(&threshold.points));
+        let range = from_zero(data.iter().chain(&in_view));
         panels.push(Panel {
             title: "reservoir (µL)".into(),
             height: 110,
@@ -820,16 +831,18 @@ fn series(name: &str, points: Vec<(f64, f64)>, color: &str, dashed: bool) -> Ser
 /// Headroom above the highest value of a plot, so its line stays off the frame.
 const HEADROOM: f64 = 1.06;
 
-/// A y range from 0 (or the lowest value, if below 0) to a little above the highest.
+/// The least span of a y axis from 0, in its unit (1 µL, 1 kPa, 1 µL/h): readings that never
+/// leave 0 by more than the file's last decimals are not magnified into a curve.
+const LEAST_SPAN: f64 = 1.0;
+
+/// A y range from 0 (or the lowest value, if below 0) to a little above the highest, at least
+/// [`LEAST_SPAN`].
 fn from_zero<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Option<(f64, f64)> {
     let (lo, hi) = points
         .map(|p| p.1)
         .filter(|y| y.is_finite())
         .fold(None, |acc: Option<(f64, f64)>, y| Some(acc.map_or((y, y), |(l, h)| (l.min(y), h.max(y)))))?;
-    if hi <= 0.0 {
-        return None;
-    }
-    Some((lo.min(0.0) * HEADROOM, hi * HEADROOM))
+    Some((lo.min(0.0) * HEADROOM, (hi * HEADROOM).max(LEAST_SPAN)))
 }
 
 /// The flow axis: from 0 (a few µL/h of negative noise does not widen it) to a little above the
@@ -858,21 +871,19 @@ fn flow_scale(measured: &[(f64, f64)], programmed: &[(f64, f64)], axis: &TimeAxi
         return (Some((lo, cap)), vec![note]);
     }
     let hi = peak.max(top_programmed);
-    if hi <= 0.0 {
-        return (None, vec![]);
-    }
-    (Some((lo, hi * HEADROOM)), vec![])
+    (Some((lo, (hi * HEADROOM).max(LEAST_SPAN))), vec![])
 }
 
 /// A programmed threshold as a dashed step series, named with its value when one value holds
-/// over the plot, and a caption sentence saying where each value came from.
+/// over the plot, a caption sentence saying where each value came from, and the values in force
+/// for a visible part of the plot (for its y range).
 fn threshold_series(
     name: &str,
     values: &[history::SettingValue],
     unit: &str,
     h: &CaseHistory,
     axis: &TimeAxis,
-) -> (Series, String) {
+) -> (Series, String, Vec<(f64, f64)>) {
     let steps = axis.points(&history::setting_steps(values, h.end_s));
     // Values in force for a visible part of the plot (a default replaced in the set-up is not).
     let visible: Vec<&history::SettingValue> = values
@@ -891,7 +902,9 @@ fn threshold_series(
     let sources: Vec<String> = values.iter().map(|v| format!("{} {unit} from {}", num(v.value), v.source)).collect();
     let mut caption = String::new();
     let _ = write!(caption, "The {name}: {}.", sources.join("; then "));
-    (series(&label, steps, THRESHOLD_COLOR, true), caption)
+    // The y range takes in the values visible on the plot only.
+    let in_view = visible.iter().map(|v| (0.0, v.value)).collect();
+    (series(&label, steps, THRESHOLD_COLOR, true), caption, in_view)
 }
 
 const VALVE_LANE: &str = "valve closed";
@@ -1994,7 +2007,7 @@ pub(crate) mod tests {
         // Really negative flows widen the axis down; with nothing programmed, the data set it.
         assert_eq!(range(&[(0.0, -300.0), (1.0, 500.0)], &programmed), Some((-318.0, 530.0)));
         assert_eq!(range(&[(0.0, 3.0), (1.0, 12_100.0)], &[]), Some((0.0, 12_826.0)));
-        assert_eq!(flow_scale(&[(0.0, 0.0), (1.0, f64::NAN)], &[], &axis).0, None);
+        assert_eq!(flow_scale(&[(0.0, 0.0), (1.0, f64::NAN)], &[], &axis).0, Some((0.0, 1.0)), "at least 1 µL/h");
         assert_eq!(flow_scale(&[], &[], &axis), (None, vec![]));
     }
 

@@ -491,6 +491,19 @@ impl Axis {
     }
 }
 
+/// An x tick label is centred on its tick, but starts at the axis' left end and ends at its right
+/// end, so it clears the lowest y tick label and stays in the view.
+fn x_tick_anchor(axis: &Axis, t: f64) -> Anchor {
+    let eps = 1e-9 * (axis.hi - axis.lo).abs();
+    if (t - axis.lo).abs() <= eps {
+        Anchor::Start
+    } else if (t - axis.hi).abs() <= eps {
+        Anchor::End
+    } else {
+        Anchor::Middle
+    }
+}
+
 /// A bound that is not on a tick, briefly.
 fn short(v: f64) -> String {
     let s = format!("{v:.3}");
@@ -846,7 +859,7 @@ pub fn render_timeline(fig: &Timeline) -> String {
     // The time axis: tick labels under the last panel, its name in the left margin.
     let tick_baseline = panels_bottom + 14.0;
     for (&t, label) in x_axis.ticks.iter().zip(&x_axis.labels) {
-        texts.push(Text::new("tick", sx(t), tick_baseline, Anchor::Middle, label.clone()));
+        texts.push(Text::new("tick", sx(t), tick_baseline, x_tick_anchor(&x_axis, t), label.clone()));
     }
     let mut axis_bottom = panels_bottom + TICK_ROW_H;
     if !fig.x_label.is_empty() {
@@ -860,8 +873,22 @@ pub fn render_timeline(fig: &Timeline) -> String {
         axis_bottom += 16.0;
     }
 
-    // Event lanes under the time axis.
+    // Event lanes under the time axis, over the time grid.
     let lanes_top = axis_bottom + 2.0;
+    let lanes_bottom = lanes_top + fig.lanes.len() as f64 * LANE_H;
+    if !fig.lanes.is_empty() {
+        let _ = writeln!(body, "<g class=\"grid\" stroke=\"#eeeeee\" stroke-width=\"1\">");
+        for &t in &x_axis.ticks {
+            let _ = writeln!(
+                body,
+                "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/>",
+                px(lanes_top),
+                px(lanes_bottom),
+                x = px(sx(t))
+            );
+        }
+        let _ = writeln!(body, "</g>");
+    }
     for (i, lane) in fig.lanes.iter().enumerate() {
         let top = lanes_top + i as f64 * LANE_H;
         let mid = top + LANE_H / 2.0;
@@ -903,20 +930,6 @@ pub fn render_timeline(fig: &Timeline) -> String {
         texts.push(
             Text::new("lane-label", left - LABEL_GAP, mid + 4.0, Anchor::End, lane.label.clone()).fill(&lane.color),
         );
-    }
-    let lanes_bottom = lanes_top + fig.lanes.len() as f64 * LANE_H;
-    if !fig.lanes.is_empty() {
-        let _ = writeln!(body, "<g class=\"grid\" stroke=\"#eeeeee\" stroke-width=\"1\">");
-        for &t in &x_axis.ticks {
-            let _ = writeln!(
-                body,
-                "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/>",
-                px(lanes_top),
-                px(lanes_bottom),
-                x = px(sx(t))
-            );
-        }
-        let _ = writeln!(body, "</g>");
     }
     let h = lanes_bottom.max(axis_bottom) + 6.0;
 
@@ -1015,7 +1028,7 @@ pub fn render_xy(chart: &Chart) -> String {
         texts.push(Text::new("tick", left - Y_TICK_GAP, sy(t) + 4.0, Anchor::End, label.clone()));
     }
     for (&t, label) in x_axis.ticks.iter().zip(&x_axis.labels) {
-        texts.push(Text::new("tick", sx(t), plot_bottom + 15.0, Anchor::Middle, label.clone()));
+        texts.push(Text::new("tick", sx(t), plot_bottom + 15.0, x_tick_anchor(&x_axis, t), label.clone()));
     }
     if !chart.x_label.is_empty() {
         texts.push(Text::new(
@@ -1298,9 +1311,10 @@ pub(crate) mod tests {
         let doc = Document::parse(&svg).unwrap();
         assert_eq!(with_class(&doc, "series")[0].children().filter(|n| n.has_tag_name("polyline")).count(), 2);
         assert!(with_class(&doc, "marker").is_empty(), "a marker outside the x range is not drawn");
+        let left: f64 = with_class(&doc, "frame")[0].attribute("x").unwrap().parse().unwrap();
         let y_ticks: Vec<&str> = with_class(&doc, "tick")
             .iter()
-            .filter(|n| n.attribute("text-anchor") == Some("end"))
+            .filter(|n| n.attribute("x").unwrap().parse::<f64>().unwrap() < left)
             .filter_map(|n| n.text())
             .collect();
         assert_eq!(y_ticks, ["0", "5", "10", "15", "20", "0", "100", "200", "300"], "the fixed range, not the data");
@@ -1365,12 +1379,14 @@ pub(crate) mod tests {
         assert_eq!(elements(&doc, "circle").len(), 10);
         let ticks = texts_of_class(&doc, "tick");
         assert!(ticks.contains(&"-10") && ticks.contains(&"0") && ticks.contains(&"10"), "{ticks:?}");
-        let xs: Vec<f64> = with_class(&doc, "tick")
-            .iter()
-            .filter(|n| n.attribute("text-anchor") == Some("middle"))
-            .map(|n| n.text().unwrap().parse().unwrap())
-            .collect();
+        // The x tick labels: the first starts at the axis' left end, the last ends at its right end.
+        let frame = with_class(&doc, "frame")[0];
+        let num = |n: Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        let bottom = num(frame, "y") + num(frame, "height");
+        let x_ticks: Vec<Node> = with_class(&doc, "tick").into_iter().filter(|n| num(*n, "y") > bottom + 8.0).collect();
+        let xs: Vec<f64> = x_ticks.iter().map(|n| n.text().unwrap().parse().unwrap()).collect();
         assert_eq!(xs.first(), Some(&0.0), "{xs:?}");
+        assert_eq!(x_ticks[0].attribute("text-anchor"), Some("start"));
         assert!(*xs.last().unwrap() >= 31.0, "{xs:?}");
     }
 
