@@ -4,11 +4,18 @@
 //! The page is built from the case's [`CaseRecord`] (everything but the samples) and a thinned
 //! copy of its `samples.csv` read by [`read_plot_data`], which streams the file so a week-long
 //! run costs no more memory than a short one. In order, the page shows: a red banner when an
-//! instrument's calibration had expired (the run is then not valid as evidence), the verdict and
-//! summary, what was tested with what (pump, bench, instruments, plan, rig), the requirements the
-//! case covers and the checks that verify them, every check, the flow, volume and pressure
-//! against time with the valve-closed periods, plan marks and pump alarms, the trumpet curves,
-//! the steps and the safe state, and how to check the bundle's integrity.
+//! instrument's calibration had expired (the run is then not valid as evidence), a banner (and a
+//! watermark on every page) when the bench was simulated, the verdict and summary, every check,
+//! one figure of the case against time (flow, volume, pressure and reservoir against the
+//! programmed flow and thresholds, the valve band, plan marks, and event lanes under the time
+//! axis) with a table of every event, the trumpet curves the trumpet checks judged, the
+//! requirements the case covers and the checks that verify them, what was tested with what
+//! (pump, bench, instruments, plan, rig), the pump before the first step, the steps and the safe
+//! state, and how to check the bundle's integrity.
+//!
+//! Numbers follow one rule: a value with an uncertainty has the uncertainty to 2 significant
+//! digits and the value to the same decimal place; the rig's plain-text notation (`uL`, `<=`)
+//! is set as `µL`, `≤` (record.json and result.yaml keep theirs).
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read};
