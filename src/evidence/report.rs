@@ -126,6 +126,9 @@ code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-
   font-size: 96px; font-weight: 800; color: #4a148c; opacity: 0.07; pointer-events: none; z-index: 10;
   white-space: nowrap; }
 table.events td { padding: 1px 8px; }
+/* Check ids and requirement ids break at their hyphens, never inside a word: a narrow (printed)
+   table must not squeeze them to a letter a line. */
+table.checks .mono, tr.coverage .mono { overflow-wrap: normal; }
 .summary { border: 1px solid #bbb; padding: 12px 16px; background: #fafafa; }
 .summary p { margin: 4px 0; }
 .summary-line { font-size: 20px; font-weight: 600; }
@@ -149,7 +152,9 @@ figcaption { font-size: 12.5px; color: #444; margin-top: 3px; }
 footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid #999; font-size: 12.5px; color: #333; }
 @page { size: A4; margin: 12mm; }
 @media print {
-  body { max-width: none; padding: 0; font-size: 11px; }
+  body { max-width: none; padding: 0; font-size: 10px; }
+  code, .mono { font-size: 9.5px; }
+  th, td { padding: 2px 5px; }
   h2 { break-after: avoid; page-break-after: avoid; }
   tr { break-inside: avoid; page-break-inside: avoid; }
 }
@@ -583,7 +588,7 @@ fn checks(o: &mut String, record: &CaseRecord) {
         return;
     }
     o.push_str(
-        "<table>\n<tr><th>id</th><th>title</th><th>value</th><th>limits</th><th>decision</th><th>verdict</th>\
+        "<table class=\"checks\">\n<tr><th>id</th><th>title</th><th>value</th><th>limits</th><th>decision</th><th>verdict</th>\
          <th>requirements</th><th>observed</th></tr>\n",
     );
     for c in &record.checks {
