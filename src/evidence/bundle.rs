@@ -2,13 +2,10 @@
 //! case is over, `MANIFEST.sha256` over all of them, and last, with a signing key,
 //! `MANIFEST.sha256.sig`. Every file is created new: nothing in a bundle is ever written over.
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 
-use crate::analysis::{Point, STANDARD_WINDOWS_MIN, TrumpetCurve, trumpet_curve};
-use crate::plan::{Endpoint, Measure, Plan};
 use crate::run::Verdict;
-use crate::run::evaluate::TRUMPET_SAMPLE_PERIOD_S;
 
 use super::junit::{JunitCase, JunitOutcome, JunitReport, JunitSuite};
 use super::manifest::{MANIFEST_FILE, SIGNATURE_FILE, check_manifest, write_manifest};
@@ -243,51 +240,4 @@ pub fn junit_for(record: &CaseRecord) -> JunitReport {
             system_out,
         }],
     }
-}
-
-/// The trumpet curves (all standard windows that fit) over the intervals of the plan's
-/// `trumpet` checks whose interval ends at a mark, from the samples file. Reads only the
-/// samples inside each interval.
-pub fn trumpet_curves(plan: &Plan, record: &CaseRecord, samples_csv: &Path) -> Vec<TrumpetCurve> {
-    let mark = |e: &Endpoint| match e {
-        Endpoint::Start => Some(0.0),
-        Endpoint::Now => None,
-        Endpoint::Mark(m) => record.marks.iter().find(|x| &x.name == m).map(|x| x.at_s),
-    };
-    let mut curves: Vec<TrumpetCurve> = Vec::new();
-    for check in plan.checks() {
-        let Measure::Trumpet { rate, interval, .. } = &check.measure else { continue };
-        let Some(from) = mark(&interval.from) else { continue };
-        // An interval ending `now` ends when the check was made; the record does not keep that
-        // instant, so such a curve is not redrawn (the plans end their intervals with a mark).
-        let Some(to) = mark(&interval.to) else { continue };
-        if curves.iter().any(|c| c.from_s == from && c.to_s == to && c.rate_ul_h == *rate) {
-            continue;
-        }
-        let Ok(points) = read_points(samples_csv, from - 1.0, to + 1.0) else { continue };
-        let windows: Vec<f64> = STANDARD_WINDOWS_MIN.iter().map(|m| m * 60.0).filter(|w| *w <= to - from).collect();
-        if let Ok(curve) = trumpet_curve(&points, *rate, from, to, TRUMPET_SAMPLE_PERIOD_S, &windows) {
-            curves.push(curve);
-        }
-    }
-    curves
-}
-
-/// (time, cumulative volume) of the samples in `[from, to]`.
-fn read_points(samples_csv: &Path, from: f64, to: f64) -> std::io::Result<Vec<Point>> {
-    let file = std::fs::File::open(samples_csv)?;
-    let mut points = Vec::new();
-    for line in BufReader::new(file).lines().skip(1) {
-        let line = line?;
-        let mut cols = line.split(',');
-        let (Some(t), Some(_flow), Some(v)) = (cols.next(), cols.next(), cols.next()) else { continue };
-        let (Ok(t), Ok(v)) = (t.parse::<f64>(), v.parse::<f64>()) else { continue };
-        if t > to {
-            break;
-        }
-        if t >= from {
-            points.push(Point { t_s: t, volume_ul: v });
-        }
-    }
-    Ok(points)
 }

@@ -3,11 +3,14 @@
 //! - [`manifest`]: the bundle's integrity file `MANIFEST.sha256`, in GNU `sha256sum` format, so an
 //!   auditor can check the bundle with `sha256sum -c MANIFEST.sha256` and nothing of ours.
 //! - [`junit`]: JUnit XML, the report format Jenkins and GitLab read.
-//! - [`svg`]: small standalone SVG charts for the HTML report (time series, and x/y curves such as
-//!   the trumpet curve).
+//! - [`svg`]: small standalone SVG charts for the HTML report (a case against time with its event
+//!   lanes, and x/y curves such as the trumpet curve); [`thin`] thins long series for them.
+//! - [`history`]: what the record says the pump was told and reported over time (settings,
+//!   alarms, boluses, the programmed flow), for the report.
 
 pub mod baseline;
 pub mod bundle;
+pub mod history;
 pub mod junit;
 pub mod manifest;
 pub mod record;
@@ -15,6 +18,7 @@ pub mod report;
 pub mod result;
 pub mod signature;
 pub mod svg;
+pub mod thin;
 
 /// Escapes `s` for XML 1.0 character data (between tags).
 ///

@@ -68,6 +68,13 @@ pub struct CaseRecord {
     pub valve_closed: Vec<Span>,
     /// The pump's state and programmed basal as its `STATUS` reported them, at each change.
     pub pump_states: Vec<PumpStateRecord>,
+    /// The settings commands (and `START`, `STOP`, `ACK`, `FILL`) the plan's steps sent the pump,
+    /// with its answer, in order. Bolus requests are in `boluses`.
+    #[serde(default)]
+    pub pump_commands: Vec<PumpCommandRecord>,
+    /// Every bolus request and every bolus the pump ran, in order of request.
+    #[serde(default)]
+    pub boluses: Vec<BolusRecord>,
     pub checks: Vec<CheckOutcome>,
     pub samples: usize,
     pub verdict: Verdict,
@@ -75,8 +82,6 @@ pub struct CaseRecord {
     pub reason: Option<String>,
     /// The safe state at the end: `ok`, or what failed.
     pub safe_state: SafeStateRecord,
-    /// Trumpet curves of the case's `trumpet` checks, over their intervals (all standard windows).
-    pub trumpet: Vec<crate::analysis::TrumpetCurve>,
     /// The comparison with the approved baseline, when the run was given one (`--baseline`).
     pub baseline: Option<super::baseline::BaselineComparison>,
     /// The key `MANIFEST.sha256.sig` is made with; `None`: the bundle is unsigned.
@@ -233,6 +238,35 @@ pub struct PumpStateRecord {
     /// `STOPPED`, `RUNNING` or `ALARM`.
     pub state: String,
     pub basal_ul_h: f64,
+}
+
+/// A command the rig sent the pump, as the ICD writes it, and the pump's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PumpCommandRecord {
+    /// When the answer came, s from the case's start.
+    pub at_s: f64,
+    /// `ALARM_CONFIG low_reservoir_ul=2000 occlusion_kpa=200`.
+    pub command: String,
+    /// `accepted`, or what the pump answered instead (`refused it (ERR RANGE)`).
+    pub outcome: String,
+}
+
+/// One bolus request and, when granted, the bolus the pump reported running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BolusRecord {
+    /// When the pump's answer to `BOLUS` came, s; `None` for a bolus the pump reported whose
+    /// request the record did not see.
+    pub requested_s: Option<f64>,
+    pub granted: bool,
+    /// The pump's bolus id, when granted.
+    pub id: Option<u32>,
+    /// The refusal reason (`LOCKOUT`, `DAILY_LIMIT`, …), when refused.
+    pub refused: Option<String>,
+    /// The pump's `BOLUS phase=START` and `phase=END` events, s.
+    pub started_s: Option<f64>,
+    pub ended_s: Option<f64>,
+    /// What the `END` event said was delivered, µL: the pump's own figure, not a measurement.
+    pub delivered_ul: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

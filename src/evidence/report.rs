@@ -4,23 +4,36 @@
 //! The page is built from the case's [`CaseRecord`] (everything but the samples) and a thinned
 //! copy of its `samples.csv` read by [`read_plot_data`], which streams the file so a week-long
 //! run costs no more memory than a short one. In order, the page shows: a red banner when an
-//! instrument's calibration had expired (the run is then not valid as evidence), the verdict and
-//! summary, what was tested with what (pump, bench, instruments, plan, rig), the requirements the
-//! case covers and the checks that verify them, every check, the flow, volume and pressure
-//! against time with the valve-closed periods, plan marks and pump alarms, the trumpet curves,
-//! the steps and the safe state, and how to check the bundle's integrity.
+//! instrument's calibration had expired (the run is then not valid as evidence), a banner (and a
+//! watermark on every page) when the bench was simulated, the verdict and summary, every check,
+//! one figure of the case against time (flow, volume, pressure and reservoir against the
+//! programmed flow and thresholds, the valve band, plan marks, and event lanes under the time
+//! axis) with a table of every event, the trumpet curves the trumpet checks judged, the
+//! requirements the case covers and the checks that verify them, what was tested with what
+//! (pump, bench, instruments, plan, rig), the pump before the first step, the steps and the safe
+//! state, and how to check the bundle's integrity.
+//!
+//! Numbers follow one rule: a value with an uncertainty has the uncertainty to 2 significant
+//! digits and the value to the same decimal place; the rig's plain-text notation (`uL`, `<=`)
+//! is set as `µL`, `≤` (record.json and result.yaml keep theirs).
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::record::{CaseRecord, IdentityCheck, Instrument, PumpStateRecord};
-use super::svg::{self, Band, Chart, Marker, Series};
+use super::history::{self, clock};
+use super::record::{CaseRecord, IdentityCheck, Instrument};
+use super::svg::{self, Band, Chart, Lane, LaneSpan, LaneTick, Marker, Note, Panel, Series, Timeline};
+use super::thin::Thinner;
 use super::xml_text;
+use crate::analysis::TrumpetCurve;
 use crate::plan::Unit;
 use crate::plan::requirements::requirement;
-use crate::run::Verdict;
+use crate::protocol::{AlarmCode, Priority};
 use crate::run::decision::Decision;
+use crate::run::reporters::samples_csv::{SamplesError, SamplesReader};
+use crate::run::verdict::TrumpetMeasurement;
+use crate::run::{CheckOutcome, Verdict};
 
 /// The samples of a case, thinned for plotting. Times are seconds from the case's start.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -31,70 +44,45 @@ pub struct PlotData {
     pub volume: Vec<(f64, f64)>,
     /// The pressure the pump last reported, kPa (absent before its first `STATUS`).
     pub pressure: Vec<(f64, f64)>,
+    /// The reservoir the pump last reported, µL (absent before its first `STATUS`).
+    pub reservoir: Vec<(f64, f64)>,
     /// How many sample rows the file held (before thinning).
     pub samples: usize,
+    /// The file's last line, when it was cut short (a killed run) and so not plotted.
+    pub torn_line: Option<usize>,
 }
 
-/// Reads `samples.csv` for plotting, keeping at most `max_points` points per series (at least 5).
+/// Reads `samples.csv` (with [`SamplesReader`], the one reader of the file) for plotting,
+/// keeping at most `max_points` points per series (at least 5; see [`Thinner`]).
 ///
-/// The file is streamed twice: once to count its lines, then to parse them, thinning each series
-/// on the fly into buckets of consecutive samples that keep their lowest and highest value (and
-/// the first gap), so a one-sample spike survives; the first and last samples are always kept.
-/// Memory is bounded by `max_points`, not by the file. Columns are found by the header's names
-/// (`time_s`, `flow_ul_h` and `volume_ul` are required, `pressure_kpa` is optional).
-///
-/// A last line without its newline that does not parse is a run killed mid-write and is skipped.
-/// Any other line that does not parse is an error naming its line number (the header is line 1).
-pub fn read_plot_data(samples_csv: &Path, max_points: usize) -> io::Result<PlotData> {
-    let lines = count_lines(std::fs::File::open(samples_csv)?)?;
-    let rows = lines.saturating_sub(1);
-    let mut reader = BufReader::new(std::fs::File::open(samples_csv)?);
-    let mut line = Vec::new();
+/// The file is streamed twice: once to count its lines, then to read them, thinning each series
+/// on the fly, so memory is bounded by `max_points`, not by the file. A line that does not parse
+/// is an error naming it; a last line cut short is left out and named in
+/// [`PlotData::torn_line`].
+pub fn read_plot_data(samples_csv: &Path, max_points: usize) -> Result<PlotData, SamplesError> {
+    let rows = count_lines(std::fs::File::open(samples_csv)?)?.saturating_sub(1);
+    let mut reader = SamplesReader::open(samples_csv)?;
     let mut data = PlotData::default();
-
-    // Header.
-    if reader.read_until(b'\n', &mut line)? == 0 {
-        return Ok(data);
-    }
-    let header = std::str::from_utf8(&line).map_err(|_| malformed(samples_csv, 1, "the header is not UTF-8"))?;
-    let columns =
-        Columns::from_header(header.trim_end_matches(['\n', '\r'])).map_err(|what| malformed(samples_csv, 1, &what))?;
-
-    let mut flow = Thinner::new(rows, max_points);
-    let mut volume = Thinner::new(rows, max_points);
-    let mut pressure = Thinner::new(rows, max_points);
+    let [mut flow, mut volume, mut pressure, mut reservoir] = [(); 4].map(|()| Thinner::new(rows, max_points));
     // Read no more rows than the first pass counted, so a file still growing cannot grow memory.
     for row in 0..rows {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
+        let Some(s) = reader.next_row()? else { break };
+        flow.push(row, (s.time_s, s.flow_ul_h));
+        volume.push(row, (s.time_s, s.volume_ul));
+        if let Some(p) = s.pressure_kpa {
+            pressure.push(row, (s.time_s, p));
         }
-        let line_no = row + 2;
-        let complete = line.last() == Some(&b'\n');
-        let parsed = std::str::from_utf8(&line)
-            .map_err(|_| "it is not UTF-8".to_owned())
-            .and_then(|text| columns.parse(text.trim_end_matches(['\n', '\r'])));
-        let sample = match parsed {
-            Ok(sample) => sample,
-            // A killed run's last, partly written line.
-            Err(_) if !complete => break,
-            Err(what) => return Err(malformed(samples_csv, line_no, &what)),
-        };
-        flow.push(row, (sample.time_s, sample.flow_ul_h));
-        volume.push(row, (sample.time_s, sample.volume_ul));
-        if let Some(p) = sample.pressure_kpa {
-            pressure.push(row, (sample.time_s, p));
+        if let Some(r) = s.reservoir_ul {
+            reservoir.push(row, (s.time_s, r));
         }
         data.samples += 1;
     }
+    data.torn_line = reader.torn_line();
     data.flow = flow.finish();
     data.volume = volume.finish();
     data.pressure = pressure.finish();
+    data.reservoir = reservoir.finish();
     Ok(data)
-}
-
-fn malformed(path: &Path, line: usize, what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("{}: line {line}: {what}", path.display()))
 }
 
 /// Lines in `file`, counting a last line without its newline.
@@ -110,152 +98,6 @@ fn count_lines(file: impl Read) -> io::Result<usize> {
         reader.consume(n);
     }
     Ok(lines + usize::from(last != b'\n'))
-}
-
-/// Where the plotted columns are in a row.
-struct Columns {
-    time: usize,
-    flow: usize,
-    volume: usize,
-    pressure: Option<usize>,
-    count: usize,
-}
-
-struct Row {
-    time_s: f64,
-    flow_ul_h: f64,
-    volume_ul: f64,
-    pressure_kpa: Option<f64>,
-}
-
-impl Columns {
-    fn from_header(header: &str) -> Result<Self, String> {
-        let names: Vec<&str> = header.split(',').map(str::trim).collect();
-        let find = |name: &str| names.iter().position(|&n| n == name);
-        let require = |name: &str| find(name).ok_or_else(|| format!("the header {header:?} has no {name} column"));
-        Ok(Self {
-            time: require("time_s")?,
-            flow: require("flow_ul_h")?,
-            volume: require("volume_ul")?,
-            pressure: find("pressure_kpa"),
-            count: names.len(),
-        })
-    }
-
-    fn parse(&self, line: &str) -> Result<Row, String> {
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != self.count {
-            return Err(format!("{} fields, the header has {}", fields.len(), self.count));
-        }
-        let number = |i: usize, name: &str| -> Result<f64, String> {
-            let field = fields[i].trim();
-            if field.is_empty() {
-                return Ok(f64::NAN); // a gap
-            }
-            field.parse::<f64>().map_err(|_| format!("{name} {field:?} is not a number"))
-        };
-        let time_s = number(self.time, "time_s")?;
-        if !time_s.is_finite() {
-            return Err(format!("time_s {:?} is not a time", fields[self.time]));
-        }
-        let pressure_kpa = match self.pressure {
-            Some(i) if !fields[i].trim().is_empty() => Some(number(i, "pressure_kpa")?),
-            _ => None,
-        };
-        Ok(Row {
-            time_s,
-            flow_ul_h: number(self.flow, "flow_ul_h")?,
-            volume_ul: number(self.volume, "volume_ul")?,
-            pressure_kpa,
-        })
-    }
-}
-
-/// Streaming min/max thinning of one series whose points are rows `0..rows` of the file (a series
-/// may skip rows): the first and last points are kept, and the rows between are cut into buckets
-/// that each keep their lowest and highest point and their first gap, in row order.
-struct Thinner {
-    keep_all: bool,
-    rows: usize,
-    buckets: usize,
-    out: Vec<(f64, f64)>,
-    bucket: usize,
-    lo: Option<(usize, (f64, f64))>,
-    hi: Option<(usize, (f64, f64))>,
-    gap: Option<(usize, (f64, f64))>,
-    last: Option<(usize, (f64, f64))>,
-    last_kept: Option<usize>,
-}
-
-impl Thinner {
-    fn new(rows: usize, max_points: usize) -> Self {
-        let max_points = max_points.max(5);
-        Self {
-            keep_all: rows <= max_points,
-            rows,
-            buckets: (max_points - 2) / 3,
-            out: Vec::with_capacity(max_points.min(rows)),
-            bucket: 0,
-            lo: None,
-            hi: None,
-            gap: None,
-            last: None,
-            last_kept: None,
-        }
-    }
-
-    fn push(&mut self, row: usize, p: (f64, f64)) {
-        if self.keep_all {
-            self.out.push(p);
-            return;
-        }
-        if self.last_kept.is_none() {
-            self.out.push(p);
-            self.last_kept = Some(row);
-            return;
-        }
-        // Rows 1..rows-1 are the interior; clamp, in case the count was off.
-        let interior = self.rows.saturating_sub(2).max(1) as u128;
-        let k = ((row.saturating_sub(1) as u128 * self.buckets as u128 / interior) as usize).min(self.buckets - 1);
-        if k != self.bucket {
-            self.flush();
-            self.bucket = k;
-        }
-        if !(p.0.is_finite() && p.1.is_finite()) {
-            self.gap.get_or_insert((row, p));
-        } else {
-            if self.lo.is_none_or(|(_, q)| p.1 < q.1) {
-                self.lo = Some((row, p));
-            }
-            if self.hi.is_none_or(|(_, q)| p.1 > q.1) {
-                self.hi = Some((row, p));
-            }
-        }
-        self.last = Some((row, p));
-    }
-
-    fn flush(&mut self) {
-        let mut keep: Vec<(usize, (f64, f64))> =
-            [self.lo.take(), self.hi.take(), self.gap.take()].into_iter().flatten().collect();
-        keep.sort_by_key(|&(row, _)| row);
-        keep.dedup_by_key(|&mut (row, _)| row);
-        for (row, p) in keep {
-            self.out.push(p);
-            self.last_kept = Some(row);
-        }
-    }
-
-    fn finish(mut self) -> Vec<(f64, f64)> {
-        if !self.keep_all {
-            self.flush();
-            if let Some((row, p)) = self.last
-                && self.last_kept.is_none_or(|k| row > k)
-            {
-                self.out.push(p);
-            }
-        }
-        self.out
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,6 +120,15 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
 .banner { background: #b00020; color: #fff; font-weight: 700; font-size: 18px; padding: 12px 16px; margin: 0 0 14px;
   border: 3px solid #5c0010; }
+.sim-banner { background: #4a148c; border-color: #24094a; letter-spacing: 0.02em; }
+.sim-banner .sim-what { font-weight: 400; font-size: 14px; letter-spacing: 0; }
+.sim-watermark { position: fixed; top: 45%; left: 0; right: 0; text-align: center; transform: rotate(-24deg);
+  font-size: 96px; font-weight: 800; color: #4a148c; opacity: 0.07; pointer-events: none; z-index: 10;
+  white-space: nowrap; }
+table.events td { padding: 1px 8px; }
+/* Check ids and requirement ids break at their hyphens, never inside a word: a narrow (printed)
+   table must not squeeze them to a letter a line. */
+table.checks .mono, tr.coverage .mono { overflow-wrap: normal; }
 .summary { border: 1px solid #bbb; padding: 12px 16px; background: #fafafa; }
 .summary p { margin: 4px 0; }
 .summary-line { font-size: 20px; font-weight: 600; }
@@ -301,7 +152,9 @@ figcaption { font-size: 12.5px; color: #444; margin-top: 3px; }
 footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid #999; font-size: 12.5px; color: #333; }
 @page { size: A4; margin: 12mm; }
 @media print {
-  body { max-width: none; padding: 0; font-size: 11px; }
+  body { max-width: none; padding: 0; font-size: 10px; }
+  code, .mono { font-size: 9.5px; }
+  th, td { padding: 2px 5px; }
   h2 { break-after: avoid; page-break-after: avoid; }
   tr { break-inside: avoid; page-break-inside: avoid; }
 }
@@ -310,14 +163,21 @@ footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid #999; font-si
 const FLOW_COLOR: &str = "#1f77b4";
 const PROGRAMMED_COLOR: &str = "#555555";
 const PRESSURE_COLOR: &str = "#9467bd";
+const RESERVOIR_COLOR: &str = "#17becf";
+const THRESHOLD_COLOR: &str = "#b00020";
+const LIMIT_COLOR: &str = "#b00020";
 const VALVE_COLOR: &str = "#e07000";
-const MARK_COLOR: &str = "#666666";
+const MARK_COLOR: &str = "#555555";
 const ALARM_COLOR: &str = "#d62728";
-const CLEAR_COLOR: &str = "#2ca02c";
+const HIGH_COLOR: &str = "#c62828";
+const MEDIUM_COLOR: &str = "#b8860b";
+const LOW_COLOR: &str = "#2a7fa8";
+const BOLUS_COLOR: &str = "#2ca02c";
+const REFUSED_COLOR: &str = "#6b6b6b";
 const BOOT_COLOR: &str = "#8c564b";
 const CHART_WIDTH: u32 = 1100;
-const CHART_HEIGHT: u32 = 340;
-/// Runs shorter than this are plotted in minutes, longer ones in hours.
+/// Runs shorter than this are plotted in seconds, up to the next in minutes, longer ones in hours.
+const SECONDS_BELOW_S: f64 = 180.0;
 const MINUTES_BELOW_S: f64 = 3.0 * 3600.0;
 
 /// Renders the case's report: one self-contained HTML5 page (see the module's documentation).
@@ -332,22 +192,24 @@ pub fn render_report(record: &CaseRecord, plot: &PlotData) -> String {
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; \
          img-src data:\">\n",
     );
-    let _ = writeln!(o, "<title>{} — {} — rig report</title>", xml_text(&run), record.verdict);
+    let simulated = if is_simulated(record) { "SIMULATED BENCH — " } else { "" };
+    let _ = writeln!(o, "<title>{simulated}{} — {} — rig report</title>", xml_text(&run), record.verdict);
     let _ = writeln!(o, "<style>{CSS}</style>\n</head>\n<body>");
 
     identity_banner(&mut o, record);
     calibration_banner(&mut o, record);
     drift_banner(&mut o, record);
+    simulated_bench_banner(&mut o, record);
     summary(&mut o, record, plot);
     o.push_str("<main>\n");
+    checks(&mut o, record);
+    baseline_section(&mut o, record);
+    plots(&mut o, record, plot);
+    trumpets(&mut o, record);
+    coverage(&mut o, record);
     identity(&mut o, record);
     provenance(&mut o, record);
     pump_before_the_case(&mut o, record);
-    baseline_section(&mut o, record);
-    coverage(&mut o, record);
-    checks(&mut o, record);
-    plots(&mut o, record, plot);
-    trumpets(&mut o, record);
     steps(&mut o, record);
     o.push_str("</main>\n");
     o.push_str(
@@ -519,6 +381,32 @@ fn baseline_section(o: &mut String, record: &CaseRecord) {
     o.push_str("</section>\n");
 }
 
+/// A software bench: the twin in this process, or as its own process. Anything not declared a
+/// hardware bench is treated as one.
+fn is_simulated(record: &CaseRecord) -> bool {
+    record.bench.kind != "hardware"
+}
+
+/// On a software bench, a banner first on the page and a watermark on every screen and printed
+/// page: what ran was a model of the pump, not a device.
+fn simulated_bench_banner(o: &mut String, record: &CaseRecord) {
+    if !is_simulated(record) {
+        return;
+    }
+    let what = match record.bench.kind.as_str() {
+        "twin" => "the digital twin, in the rig's process".to_owned(),
+        "sim-process" => "the digital twin, as its own process (rig sim)".to_owned(),
+        other => format!("a bench of kind {other}, not declared hardware"),
+    };
+    let _ = writeln!(
+        o,
+        "<div class=\"banner sim-banner\" role=\"alert\">SIMULATED BENCH — not evidence about a device \
+         <span class=\"sim-what\">(this case ran on {})</span></div>\n\
+         <div class=\"sim-watermark\" aria-hidden=\"true\">SIMULATED BENCH</div>",
+        xml_text(&what)
+    );
+}
+
 fn instrument_due(i: &Instrument) -> String {
     let due = i.calibration_due.as_deref().unwrap_or("no due date recorded");
     format!("{} {}, due {due}", i.model, i.serial_number)
@@ -566,11 +454,14 @@ fn summary(o: &mut String, record: &CaseRecord, plot: &PlotData) {
     );
     let _ = writeln!(
         o,
-        "<p>Bench time {} · wall time {} · {} samples{} · bench <b>{}</b> ({})</p>",
+        "<p>Bench time {} · wall time {} · {}{}{} · bench <b>{}</b> ({})</p>",
         duration(record.bench_time_s),
         duration(record.wall_time_s),
-        record.samples,
+        count(record.samples, "sample", "samples"),
         if plot.samples != record.samples { format!(" ({} in samples.csv)", plot.samples) } else { String::new() },
+        plot.torn_line.map_or(String::new(), |l| format!(
+            " <span class=\"bad\">(samples.csv line {l} was cut short and is not plotted)</span>"
+        )),
         xml_text(&record.bench.name),
         xml_text(&record.bench.kind)
     );
@@ -581,6 +472,11 @@ fn summary(o: &mut String, record: &CaseRecord, plot: &PlotData) {
         xml_text(&record.ended_utc)
     );
     o.push_str("</header>\n");
+}
+
+/// `1 sample`, `2 samples`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn kv(o: &mut String, key: &str, value_html: &str) {
@@ -651,7 +547,7 @@ fn identity(o: &mut String, record: &CaseRecord) {
                 xml_text(&i.role),
                 xml_text(&i.model),
                 mono(&i.serial_number),
-                i.accuracy.as_deref().map_or_else(|| "—".to_owned(), xml_text)
+                i.accuracy.as_deref().map_or_else(|| "—".to_owned(), |a| xml_text(&typeset(a)))
             );
         }
         o.push_str("</table>\n");
@@ -856,211 +752,571 @@ fn checks(o: &mut String, record: &CaseRecord) {
         return;
     }
     o.push_str(
-        "<table>\n<tr><th>id</th><th>title</th><th>value</th><th>limits</th><th>decision</th><th>verdict</th>\
-         <th>requirements</th><th>detail</th></tr>\n",
+        "<table class=\"checks\">\n<tr><th>id</th><th>title</th><th>value</th><th>limits</th><th>decision</th><th>verdict</th>\
+         <th>requirements</th><th>observed</th></tr>\n",
     );
     for c in &record.checks {
-        let value = match (c.value, c.uncertainty) {
-            (None, _) => "—".to_owned(),
-            (Some(v), None) => with_unit(v, c.unit),
-            (Some(v), Some(u)) => format!("{} ± {}", num(v), with_unit(u, c.unit)),
+        let value = match c.value {
+            None => "—".to_owned(),
+            Some(v) => measured(v, c.uncertainty, c.unit),
         };
         let limits = match (c.low, c.high) {
             (None, None) => "—".to_owned(),
             (Some(l), None) => format!("≥ {}", with_unit(l, c.unit)),
             (None, Some(h)) => format!("≤ {}", with_unit(h, c.unit)),
+            (Some(l), Some(h)) if l == h => format!("= {}", with_unit(l, c.unit)),
             (Some(l), Some(h)) => format!("{} … {}", num(l), with_unit(h, c.unit)),
         };
+        // A measured check's detail restates its value, limits and decision, all in the row
+        // already; what is left to say is what the pump answered, or why nothing was measured.
+        let observed = if c.value.is_some() { String::new() } else { xml_text(&typeset(&c.detail)) };
         let _ = writeln!(
             o,
             "<tr class=\"check\"><td>{}</td><td>{}</td><td class=\"num\">{value}</td><td class=\"num\">{limits}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{observed}</td></tr>",
             mono(&c.id),
-            xml_text(&c.title),
+            xml_text(&typeset(&c.title)),
             decision_text(c.decision),
             verdict_badge(c.verdict, false),
             c.verifies.iter().map(|v| mono(v)).collect::<Vec<_>>().join("<br>"),
-            xml_text(&c.detail)
         );
     }
-    o.push_str("</table>\n</section>\n");
+    o.push_str(
+        "</table>\n<p class=\"muted\">value ± the bound of its measurement error (from the instrument's stated \
+         accuracy or the measure's resolution), the bound to 2 significant digits and the value to the same \
+         decimal place; values without ± are exact (counts, the pump's answers, the rig's clock).</p>\n</section>\n",
+    );
+}
+
+/// `value ± uncertainty unit`: the uncertainty to 2 significant digits and the value to the same
+/// decimal place (`101.6 ± 5.1 µL`, `16 ± 19 s`), or an exact value as [`num`] writes it.
+fn measured(value: f64, uncertainty: Option<f64>, u: Unit) -> String {
+    let Some(uncertainty) = uncertainty.filter(|x| x.is_finite() && *x > 0.0 && value.is_finite()) else {
+        return with_unit(value, u);
+    };
+    let place = |x: f64| 1 - x.log10().floor() as i32; // decimals for 2 significant digits
+    let mut decimals = place(uncertainty);
+    // 9.96 rounds to 10.0: two significant digits are then one decimal fewer.
+    if round_to(uncertainty, decimals) >= 10f64.powi(2 - decimals) {
+        decimals -= 1;
+    }
+    let u_text = at_place(uncertainty, decimals);
+    let v_text = at_place(value, decimals);
+    let sym = unit(u);
+    if sym.is_empty() { format!("{v_text} ± {u_text}") } else { format!("{v_text} ± {u_text}\u{a0}{sym}") }
+}
+
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
+/// `x` rounded to `decimals` places (negative: to tens, hundreds, …), written with as many.
+fn at_place(x: f64, decimals: i32) -> String {
+    let s = if decimals >= 0 {
+        format!("{x:.prec$}", prec = decimals as usize)
+    } else {
+        format!("{:.0}", round_to(x, decimals))
+    };
+    if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') { s[1..].to_owned() } else { s }
+}
+
+/// The rig's plain-text notation set as the report writes it: `uL` as `µL`, `<=` as `≤`, `>=`
+/// as `≥` (record.json and result.yaml keep theirs).
+fn typeset(text: &str) -> String {
+    let text = text.replace("<=", "≤").replace(">=", "≥");
+    let mut out = String::with_capacity(text.len());
+    let mut prev: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let word_start = prev.is_none_or(|p| !p.is_alphanumeric());
+        if c == 'u' && word_start && chars.peek() == Some(&'L') {
+            let mut ahead = chars.clone();
+            ahead.next();
+            if ahead.peek().is_none_or(|n| !n.is_alphanumeric()) {
+                chars.next();
+                out.push_str("µL");
+                prev = Some('L');
+                continue;
+            }
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
 }
 
 /// The time axis: its unit's length in seconds and its name.
 struct TimeAxis {
     scale_s: f64,
+    unit: &'static str,
     label: &'static str,
 }
 
 impl TimeAxis {
     fn for_run(end_s: f64) -> Self {
-        if end_s < MINUTES_BELOW_S {
-            Self { scale_s: 60.0, label: "time (min)" }
+        if end_s < SECONDS_BELOW_S {
+            Self { scale_s: 1.0, unit: "s", label: "time (s)" }
+        } else if end_s < MINUTES_BELOW_S {
+            Self { scale_s: 60.0, unit: "min", label: "time (min)" }
         } else {
-            Self { scale_s: 3600.0, label: "time (h)" }
+            Self { scale_s: 3600.0, unit: "h", label: "time (h)" }
         }
     }
 
     fn points(&self, points: &[(f64, f64)]) -> Vec<(f64, f64)> {
         points.iter().map(|&(t, y)| (t / self.scale_s, y)).collect()
     }
+
+    /// `t_s` in the axis' unit, as its ticks read: `41.5 min`, `37.25 h`.
+    fn at(&self, t_s: f64) -> String {
+        format!("{}\u{a0}{}", num(t_s / self.scale_s), self.unit)
+    }
 }
 
-/// The programmed basal as a step series: the basal while the pump reported RUNNING, 0 otherwise,
-/// from its first reported state to `end_s`.
-fn programmed_flow(states: &[PumpStateRecord], end_s: f64) -> Vec<(f64, f64)> {
-    let rate = |s: &PumpStateRecord| if s.state == "RUNNING" { s.basal_ul_h } else { 0.0 };
-    let mut out = Vec::with_capacity(states.len() * 2 + 1);
-    for s in states {
-        if let Some(&(_, prev)) = out.last() {
-            out.push((s.at_s, prev));
-        }
-        out.push((s.at_s, rate(s)));
-    }
-    if let Some(&(t, v)) = out.last()
-        && end_s > t
-    {
-        out.push((end_s, v));
-    }
-    out
+/// Everything the record says happened over the case, derived once for the figure and the
+/// events table.
+struct CaseHistory {
+    end_s: f64,
+    settings: history::Settings,
+    alarms: Vec<history::AlarmSpan>,
+    boluses: Vec<history::ProgrammedBolus>,
+    programmed_flow: Vec<(f64, f64)>,
 }
 
-/// The integral (µL) of a step series of flows (µL/h), from 0 at its first point.
-fn programmed_volume(steps: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::with_capacity(steps.len());
-    let mut volume = 0.0;
-    let mut prev: Option<(f64, f64)> = None;
-    for &(t, rate) in steps {
-        if let Some((t0, r0)) = prev {
-            volume += r0 * (t - t0) / 3600.0;
-        }
-        prev = Some((t, rate));
-        if out.last().is_none_or(|&(lt, lv)| lt != t || lv != volume) {
-            out.push((t, volume));
-        }
+impl CaseHistory {
+    fn of(record: &CaseRecord, plot: &PlotData) -> Self {
+        let last_sample = [&plot.flow, &plot.volume, &plot.pressure, &plot.reservoir]
+            .iter()
+            .filter_map(|s| s.last().map(|p| p.0))
+            .fold(0.0_f64, f64::max);
+        let end_s = record.bench_time_s.max(last_sample);
+        // The pump's own SETTINGS, read at start-up before the first step; only a record without
+        // one (an older format, a pump that never answered) falls back on the ICD's defaults.
+        let read = record.pump_at_start.as_ref().map(|p| history::SettingsReading {
+            at_s: 0.0,
+            dose_ul: p.settings.dose_ul,
+            low_reservoir_ul: p.settings.low_reservoir_ul,
+            occlusion_kpa: p.settings.occlusion_kpa,
+            source: "the pump's SETTINGS at start-up, before the first step".to_owned(),
+        });
+        let settings = history::settings(read.as_ref(), &record.pump_commands);
+        let boluses = history::programmed_boluses(&record.boluses, &record.pump_states, &settings);
+        let programmed_flow = history::programmed_flow(&record.pump_states, &boluses, end_s);
+        Self { end_s, alarms: history::alarm_spans(&record.pump_events), settings, boluses, programmed_flow }
     }
-    out
 }
 
 fn plots(o: &mut String, record: &CaseRecord, plot: &PlotData) {
-    o.push_str("<section id=\"plots\">\n<h2>Delivery</h2>\n");
-    let last_sample =
-        [&plot.flow, &plot.volume, &plot.pressure].iter().filter_map(|s| s.last().map(|p| p.0)).fold(0.0_f64, f64::max);
-    let end_s = record.bench_time_s.max(last_sample);
-    let axis = TimeAxis::for_run(end_s);
-    let x_range = (end_s > 0.0).then_some((0.0, end_s / axis.scale_s));
+    o.push_str("<section id=\"plots\">\n<h2>Delivery and events</h2>\n");
+    let h = CaseHistory::of(record, plot);
+    let axis = TimeAxis::for_run(h.end_s);
+    let end = h.end_s.max(1e-9) / axis.scale_s;
+    let mut captions: Vec<String> = Vec::new();
 
-    let bands: Vec<Band> = record
-        .valve_closed
-        .iter()
-        .map(|s| Band {
-            from: s.from_s / axis.scale_s,
-            to: s.to_s.unwrap_or(end_s).max(s.from_s) / axis.scale_s,
-            label: "valve closed".into(),
-            color: VALVE_COLOR.into(),
-        })
-        .collect();
-    let mut markers: Vec<Marker> = record
-        .marks
-        .iter()
-        .map(|m| Marker { at: m.at_s / axis.scale_s, label: m.name.clone(), color: MARK_COLOR.into() })
-        .collect();
-    for e in &record.pump_events {
-        let (label, color) = match e.kind.as_str() {
-            "ALARM" => (e.what.clone(), ALARM_COLOR),
-            "CLEAR" => (format!("cleared {}", e.what), CLEAR_COLOR),
-            "BOOT" => (format!("BOOT {}", e.what), BOOT_COLOR),
-            other => (format!("{other} {}", e.what), MARK_COLOR),
-        };
-        markers.push(Marker { at: e.at_s / axis.scale_s, label, color: color.into() });
-    }
-    let chart = |title: &str, y_label: &str, series: Vec<Series>| Chart {
-        title: title.into(),
-        x_label: axis.label.into(),
-        y_label: y_label.into(),
-        width: CHART_WIDTH,
-        height: CHART_HEIGHT,
-        series,
-        bands: bands.clone(),
-        markers: markers.clone(),
-        x_range,
-        y_range: None,
-    };
-    let programmed = programmed_flow(&record.pump_states, end_s);
-
-    let mut flow = vec![Series {
-        name: "measured flow".into(),
-        points: axis.points(&plot.flow),
-        color: FLOW_COLOR.into(),
-        dashed: false,
-    }];
-    let mut volume = vec![Series {
-        name: "measured volume".into(),
-        points: axis.points(&plot.volume),
-        color: FLOW_COLOR.into(),
-        dashed: false,
-    }];
+    // Flow: scaled to the programmed flow; a spike far above it is clipped and its peak labelled.
+    let programmed = axis.points(&h.programmed_flow);
+    let flow_points = axis.points(&plot.flow);
+    let (flow_range, flow_notes) = flow_scale(&flow_points, &programmed, &axis);
+    let mut flow = vec![series("measured flow", flow_points, FLOW_COLOR, false)];
+    let mut volume = vec![series("measured volume", axis.points(&plot.volume), FLOW_COLOR, false)];
     if !programmed.is_empty() {
-        flow.push(Series {
-            name: "programmed basal".into(),
-            points: axis.points(&programmed),
-            color: PROGRAMMED_COLOR.into(),
-            dashed: true,
-        });
-        volume.push(Series {
-            name: "programmed volume".into(),
-            points: axis.points(&programmed_volume(&programmed)),
-            color: PROGRAMMED_COLOR.into(),
-            dashed: true,
-        });
+        let programmed_volume = axis.points(&history::programmed_volume(&h.programmed_flow));
+        flow.push(series("programmed", programmed, PROGRAMMED_COLOR, true));
+        volume.push(series("programmed", programmed_volume, PROGRAMMED_COLOR, true));
+        captions.push(format!(
+            "Programmed flow: the basal while the pump reported RUNNING (0 otherwise), plus {} µL/h (SRS-DOS-005) \
+             from each granted bolus's START until its dose is in; programmed volume: its integral ({} granted \
+             bolus{} included).",
+            num(history::BOLUS_RATE_UL_H),
+            h.boluses.len(),
+            if h.boluses.len() == 1 { "" } else { "es" }
+        ));
     }
-    let mut flow_chart = chart("Flow", "flow (µL/h)", flow);
-    flow_chart.y_range = flow_range(&flow_chart.series);
-    figure(
-        o,
-        &svg::render(&flow_chart),
-        "Measured flow against the programmed basal (the basal while the pump reported RUNNING, 0 otherwise).",
-    );
-    figure(
-        o,
-        &svg::render(&chart("Cumulative volume", "volume (µL)", volume)),
-        "Measured cumulative volume against the programmed volume (the programmed basal integrated from the \
-         pump's first reported state).",
-    );
+    let mut panels = vec![
+        Panel { title: "flow (µL/h)".into(), height: 150, series: flow, y_range: flow_range, notes: flow_notes },
+        Panel {
+            title: "volume (µL)".into(),
+            height: 130,
+            y_range: from_zero(volume.iter().flat_map(|s| s.points.iter())),
+            series: volume,
+            notes: vec![],
+        },
+    ];
     if !plot.pressure.is_empty() {
-        let pressure = vec![Series {
-            name: "pump-reported pressure".into(),
-            points: axis.points(&plot.pressure),
-            color: PRESSURE_COLOR.into(),
-            dashed: false,
-        }];
-        figure(
-            o,
-            &svg::render(&chart("Pressure", "pressure (kPa)", pressure)),
-            "The pressure the pump reported in its STATUS.",
-        );
-    } else {
-        o.push_str("<p class=\"muted\">The pump reported no pressure.</p>\n");
+        let (threshold, caption, in_view) =
+            threshold_series("occlusion threshold", &h.settings.occlusion_kpa, "kPa", &h, &axis);
+        captions.push(caption);
+        let data = axis.points(&plot.pressure);
+        let range = from_zero(data.iter().chain(&in_view));
+        panels.push(Panel {
+            title: "pressure (kPa)".into(),
+            height: 120,
+            series: vec![series("pump-reported pressure", data, PRESSURE_COLOR, false), threshold],
+            y_range: range,
+            notes: vec![],
+        });
     }
+    if !plot.reservoir.is_empty() {
+        let (threshold, caption, in_view) =
+            threshold_series("low-reservoir threshold", &h.settings.low_reservoir_ul, "µL", &h, &axis);
+        captions.push(caption);
+        let data = axis.points(&plot.reservoir);
+        let range = from_zero(data.iter().chain(&in_view));
+        panels.push(Panel {
+            title: "reservoir (µL)".into(),
+            height: 110,
+            series: vec![series("pump-reported reservoir", data, RESERVOIR_COLOR, false), threshold],
+            y_range: range,
+            notes: vec![],
+        });
+    }
+    if plot.pressure.is_empty() && plot.reservoir.is_empty() {
+        captions.push("The pump reported no STATUS: no pressure or reservoir to plot.".into());
+    }
+
+    let figure_data = Timeline {
+        title: format!("{}: delivery and events", record.run_name()),
+        x_label: axis.label.into(),
+        width: CHART_WIDTH,
+        x_range: (0.0, end),
+        panels,
+        bands: record
+            .valve_closed
+            .iter()
+            .map(|s| Band {
+                from: s.from_s / axis.scale_s,
+                to: s.to_s.unwrap_or(h.end_s).max(s.from_s) / axis.scale_s,
+                label: "valve closed".into(),
+                color: VALVE_COLOR.into(),
+            })
+            .collect(),
+        markers: record
+            .marks
+            .iter()
+            .map(|m| Marker { at: m.at_s / axis.scale_s, label: m.name.clone(), color: MARK_COLOR.into() })
+            .collect(),
+        lanes: lanes(record, &h, &axis),
+    };
+    figure(o, &svg::render_timeline(&figure_data), &captions.join(" "));
     o.push_str(
-        "<p class=\"muted\">Shaded: valve closed. Grey lines: plan marks; red: pump alarms; green: alarms cleared; \
-         brown: pump boots.</p>\n</section>\n",
+        "<p class=\"muted\">Dashed vertical lines: the plan's marks. Lanes under the time axis: the valve, boluses \
+         (spans from START to END; ticks: refused requests), and each alarm from raised to cleared; every one is \
+         in the table below. Hover a span or a line for its times.</p>\n",
     );
+    events_table(o, record, &h);
+    o.push_str("</section>\n");
 }
 
-/// The flow axis from 0 to a nice value above the highest flow, when the data dip below 0 by no
-/// more than noise (2 % of the highest flow): a few µL/h of negative noise would otherwise widen
-/// the axis by a whole tick step down. `None` (fit to the data) otherwise.
-fn flow_range(series: &[Series]) -> Option<(f64, f64)> {
-    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite());
-    let (lo, hi) =
-        ys.fold(None, |acc: Option<(f64, f64)>, y| Some(acc.map_or((y, y), |(l, h)| (l.min(y), h.max(y)))))?;
-    if hi <= 0.0 || lo < -0.02 * hi {
-        return None;
+fn series(name: &str, points: Vec<(f64, f64)>, color: &str, dashed: bool) -> Series {
+    Series { name: name.into(), points, color: color.into(), dashed }
+}
+
+/// Headroom above the highest value of a plot, so its line stays off the frame.
+const HEADROOM: f64 = 1.06;
+
+/// The least span of a y axis from 0, in its unit (1 µL, 1 kPa, 1 µL/h): readings that never
+/// leave 0 by more than the file's last decimals are not magnified into a curve.
+const LEAST_SPAN: f64 = 1.0;
+
+/// A y range from 0 (or the lowest value, if below 0) to a little above the highest, at least
+/// [`LEAST_SPAN`].
+fn from_zero<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Option<(f64, f64)> {
+    let (lo, hi) = points
+        .map(|p| p.1)
+        .filter(|y| y.is_finite())
+        .fold(None, |acc: Option<(f64, f64)>, y| Some(acc.map_or((y, y), |(l, h)| (l.min(y), h.max(y)))))?;
+    Some((lo.min(0.0) * HEADROOM, (hi * HEADROOM).max(LEAST_SPAN)))
+}
+
+/// The flow axis: from 0 (a few µL/h of negative noise does not widen it) to a little above the
+/// programmed and the measured flow, unless the measured flow rises far above both the
+/// programmed flow and its own usual level (an occlusion released): then the axis ends at the
+/// higher of 1.5 × the highest programmed flow and the 95th percentile of the measured one (a
+/// pulsatile pump's strokes stay in view), the spike is clipped and a note gives its peak.
+fn flow_scale(measured: &[(f64, f64)], programmed: &[(f64, f64)], axis: &TimeAxis) -> (Option<(f64, f64)>, Vec<Note>) {
+    let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    // The first of equal highest points: where the spike began.
+    let peak = measured.iter().filter(finite).copied().reduce(|a, b| if b.1 > a.1 { b } else { a });
+    let low = measured.iter().filter(finite).map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let top_programmed = programmed.iter().filter(finite).map(|p| p.1).fold(0.0_f64, f64::max);
+    let Some((peak_at, peak)) = peak else { return (from_zero(programmed.iter()), vec![]) };
+    let lo = if low < -0.02 * peak.max(top_programmed) { low * HEADROOM } else { 0.0 };
+    let mut levels: Vec<f64> = measured.iter().filter(finite).map(|p| p.1).collect();
+    levels.sort_by(f64::total_cmp);
+    let usual = levels.get(levels.len() * 95 / 100).copied().unwrap_or(peak);
+    let cap = (1.5 * top_programmed).max(usual * HEADROOM);
+    if top_programmed > 0.0 && peak > cap {
+        let note = Note {
+            at: peak_at,
+            text: format!("▲ clipped: peak {} µL/h at {}", num(peak), axis.at(peak_at * axis.scale_s)),
+            color: FLOW_COLOR.into(),
+        };
+        return (Some((lo, cap)), vec![note]);
     }
-    match svg::nice_ticks(0.0, hi, 6)[..] {
-        [a, b, ..] if b > a => Some((0.0, (hi / (b - a)).ceil() * (b - a))),
-        _ => None,
+    let hi = peak.max(top_programmed);
+    (Some((lo, (hi * HEADROOM).max(LEAST_SPAN))), vec![])
+}
+
+/// A programmed threshold as a dashed step series, named with its value when one value holds
+/// over the plot, a caption sentence saying where each value came from, and the values in force
+/// for a visible part of the plot (for its y range).
+fn threshold_series(
+    name: &str,
+    values: &[history::SettingValue],
+    unit: &str,
+    h: &CaseHistory,
+    axis: &TimeAxis,
+) -> (Series, String, Vec<(f64, f64)>) {
+    let steps = axis.points(&history::setting_steps(values, h.end_s));
+    // Values in force for a visible part of the plot (a default replaced in the set-up is not).
+    let visible: Vec<&history::SettingValue> = values
+        .iter()
+        .enumerate()
+        .filter(|(i, v)| {
+            let until = values.get(i + 1).map_or(h.end_s, |n| n.since_s);
+            until - v.since_s > 0.002 * h.end_s.max(1.0)
+        })
+        .map(|(_, v)| v)
+        .collect();
+    let label = match visible[..] {
+        [one] => format!("{name} {}\u{a0}{unit}", num(one.value)),
+        _ => format!("{name} (programmed)"),
+    };
+    let sources: Vec<String> = values.iter().map(|v| format!("{} {unit} from {}", num(v.value), v.source)).collect();
+    let mut caption = String::new();
+    let _ = write!(caption, "The {name}: {}.", sources.join("; then "));
+    // The y range takes in the values visible on the plot only.
+    let in_view = visible.iter().map(|v| (0.0, v.value)).collect();
+    (series(&label, steps, THRESHOLD_COLOR, true), caption, in_view)
+}
+
+const VALVE_LANE: &str = "valve closed";
+const BOLUS_LANE: &str = "bolus";
+const BOOT_LANE: &str = "boot";
+
+fn alarm_color(code: &str) -> &'static str {
+    match code.parse::<AlarmCode>().map(AlarmCode::priority) {
+        Ok(Priority::High) => HIGH_COLOR,
+        Ok(Priority::Medium) => MEDIUM_COLOR,
+        Ok(Priority::Low) => LOW_COLOR,
+        Err(_) => MARK_COLOR,
+    }
+}
+
+/// The event lanes: valve, boluses, one per alarm code, boots.
+fn lanes(record: &CaseRecord, h: &CaseHistory, axis: &TimeAxis) -> Vec<Lane> {
+    let x = |t: f64| t / axis.scale_s;
+    let mut lanes = Vec::new();
+    if !record.valve_closed.is_empty() {
+        lanes.push(Lane {
+            label: VALVE_LANE.into(),
+            color: VALVE_COLOR.into(),
+            spans: record
+                .valve_closed
+                .iter()
+                .map(|s| LaneSpan {
+                    from: x(s.from_s),
+                    to: x(s.to_s.unwrap_or(h.end_s)),
+                    title: format!("valve closed {} – {}", clock(s.from_s), s.to_s.map_or("the end".into(), clock)),
+                })
+                .collect(),
+            ticks: vec![],
+        });
+    }
+    if !record.boluses.is_empty() {
+        let mut spans = Vec::new();
+        let mut ticks = Vec::new();
+        for b in &record.boluses {
+            match (b.granted, b.started_s) {
+                (true, Some(start)) => spans.push(LaneSpan {
+                    from: x(start),
+                    to: x(b.ended_s.unwrap_or(h.end_s)),
+                    title: format!(
+                        "bolus {}: START {}, END {}",
+                        b.id.map_or("?".into(), |id| id.to_string()),
+                        clock(start),
+                        b.ended_s.map_or("not reported".into(), clock)
+                    ),
+                }),
+                (true, None) => ticks.push(LaneTick {
+                    at: x(b.requested_s.unwrap_or(0.0)),
+                    color: BOLUS_COLOR.into(),
+                    title: "granted, no START reported".into(),
+                }),
+                (false, _) => ticks.push(LaneTick {
+                    at: x(b.requested_s.unwrap_or(0.0)),
+                    color: REFUSED_COLOR.into(),
+                    title: format!(
+                        "refused ({}) at {}",
+                        b.refused.as_deref().unwrap_or("?"),
+                        b.requested_s.map_or("?".into(), clock)
+                    ),
+                }),
+            }
+        }
+        lanes.push(Lane { label: BOLUS_LANE.into(), color: BOLUS_COLOR.into(), spans, ticks });
+    }
+    for code in history::alarm_codes(&h.alarms) {
+        let spans = h
+            .alarms
+            .iter()
+            .filter(|s| s.code == code)
+            .map(|s| LaneSpan {
+                from: x(s.raised_s.unwrap_or(0.0)),
+                to: x(s.cleared_s.unwrap_or(h.end_s)),
+                title: format!(
+                    "{code}: raised {}, cleared {}",
+                    s.raised_s.map_or("before the case".into(), clock),
+                    s.cleared_s.map_or("never (active at the end)".into(), clock)
+                ),
+            })
+            .collect();
+        lanes.push(Lane { color: alarm_color(&code).into(), label: code, spans, ticks: vec![] });
+    }
+    let boots: Vec<LaneTick> = record
+        .pump_events
+        .iter()
+        .filter(|e| e.kind == "BOOT")
+        .map(|e| LaneTick {
+            at: x(e.at_s),
+            color: BOOT_COLOR.into(),
+            title: format!("BOOT {} at {}", e.what, clock(e.at_s)),
+        })
+        .collect();
+    if !boots.is_empty() {
+        lanes.push(Lane { label: BOOT_LANE.into(), color: BOOT_COLOR.into(), spans: vec![], ticks: boots });
+    }
+    lanes
+}
+
+/// One row of the events table.
+struct EventRow {
+    from_s: Option<f64>,
+    to_s: Option<f64>,
+    /// The span runs past the end of the record.
+    open_end: bool,
+    lane: String,
+    color: &'static str,
+    what: String,
+}
+
+/// Every mark, valve span, bolus (refusals in runs of one reason), alarm and boot, in order.
+fn events_table(o: &mut String, record: &CaseRecord, h: &CaseHistory) {
+    let mut rows: Vec<EventRow> = Vec::new();
+    let point = |at: f64, lane: &str, color: &'static str, what: String| EventRow {
+        from_s: Some(at),
+        to_s: None,
+        open_end: false,
+        lane: lane.into(),
+        color,
+        what,
+    };
+    for m in &record.marks {
+        rows.push(point(m.at_s, "mark", MARK_COLOR, format!("mark <span class=\"mono\">{}</span>", xml_text(&m.name))));
+    }
+    for s in &record.valve_closed {
+        rows.push(EventRow {
+            from_s: Some(s.from_s),
+            to_s: s.to_s,
+            open_end: s.to_s.is_none(),
+            lane: VALVE_LANE.into(),
+            color: VALVE_COLOR,
+            what: "valve closed (energised)".into(),
+        });
+    }
+    let mut refusals: Vec<(&str, f64, f64, usize)> = Vec::new(); // reason, first, last, count
+    for b in &record.boluses {
+        if !b.granted {
+            let reason = b.refused.as_deref().unwrap_or("?");
+            let at = b.requested_s.unwrap_or(0.0);
+            match refusals.last_mut() {
+                Some((r, _, last, n)) if *r == reason => (*last, *n) = (at, *n + 1),
+                _ => refusals.push((reason, at, at, 1)),
+            }
+            continue;
+        }
+        flush_refusals(&mut rows, &mut refusals);
+        let id = b.id.map_or("?".into(), |id| id.to_string());
+        let mut what = format!("bolus {id} granted");
+        if let Some(r) = b.requested_s {
+            let _ = write!(what, " at {}", clock(r));
+        }
+        match b.delivered_ul {
+            Some(d) => {
+                let _ = write!(what, "; the pump's END says {}\u{a0}µL delivered", num(d));
+            }
+            None if b.started_s.is_none() => what.push_str("; no START reported"),
+            None => what.push_str("; no END reported"),
+        }
+        rows.push(EventRow {
+            from_s: b.started_s.or(b.requested_s),
+            to_s: b.ended_s,
+            open_end: b.started_s.is_some() && b.ended_s.is_none(),
+            lane: BOLUS_LANE.into(),
+            color: BOLUS_COLOR,
+            what,
+        });
+    }
+    flush_refusals(&mut rows, &mut refusals);
+    for s in &h.alarms {
+        let priority = s.code.parse::<AlarmCode>().map(|c| c.priority().to_string()).unwrap_or_default();
+        rows.push(EventRow {
+            from_s: s.raised_s,
+            to_s: s.cleared_s,
+            open_end: s.cleared_s.is_none(),
+            lane: s.code.clone(),
+            color: alarm_color(&s.code),
+            what: format!("{priority} alarm").trim_start().to_string(),
+        });
+    }
+    for e in record.pump_events.iter().filter(|e| e.kind == "BOOT") {
+        rows.push(point(e.at_s, BOOT_LANE, BOOT_COLOR, format!("BOOT reason={}", xml_text(&e.what))));
+    }
+    rows.sort_by(|a, b| a.from_s.unwrap_or(f64::NEG_INFINITY).total_cmp(&b.from_s.unwrap_or(f64::NEG_INFINITY)));
+
+    o.push_str("<h3>Events</h3>\n");
+    if rows.is_empty() {
+        o.push_str("<p class=\"muted\">No marks, valve moves, boluses, alarms or boots.</p>\n");
+        return;
+    }
+    o.push_str("<table class=\"events\">\n<tr><th>from</th><th>to</th><th>for</th><th>lane</th><th>what</th></tr>\n");
+    for r in &rows {
+        let from = r.from_s.map_or("before the case".into(), clock);
+        let (to, span) = match (r.from_s, r.to_s) {
+            (_, None) if r.open_end => ("<span class=\"bad\">active at the end</span>".to_owned(), String::new()),
+            (_, None) => (String::new(), String::new()),
+            (Some(a), Some(b)) => (clock(b), duration(b - a)),
+            (None, Some(b)) => (clock(b), String::new()),
+        };
+        let _ = writeln!(
+            o,
+            "<tr class=\"event\"><td class=\"num\">{from}</td><td class=\"num\">{to}</td><td class=\"num\">{span}</td>\
+             <td><span style=\"color:{}\">■</span> {}</td><td>{}</td></tr>",
+            r.color,
+            xml_text(&r.lane),
+            r.what
+        );
+    }
+    o.push_str("</table>\n<p class=\"muted\">Times from the case's start (h:mm:ss.s).</p>\n");
+}
+
+/// Adds the pending runs of refused bolus requests as rows.
+fn flush_refusals(rows: &mut Vec<EventRow>, refusals: &mut Vec<(&str, f64, f64, usize)>) {
+    for (reason, first, last, n) in refusals.drain(..) {
+        let what = if n == 1 {
+            format!("bolus request refused, reason {}", xml_text(reason))
+        } else {
+            format!("{n} bolus requests refused, reason {}", xml_text(reason))
+        };
+        rows.push(EventRow {
+            from_s: Some(first),
+            to_s: (n > 1).then_some(last),
+            open_end: false,
+            lane: BOLUS_LANE.into(),
+            color: REFUSED_COLOR,
+            what,
+        });
     }
 }
 
@@ -1071,77 +1327,134 @@ fn figure(o: &mut String, svg: &str, caption: &str) {
     let _ = writeln!(o, "<figure>\n{svg}<figcaption>{}</figcaption>\n</figure>", xml_text(caption));
 }
 
+/// One trumpet curve and the checks judged on it (checks over the same interval and rate carry
+/// the same curve).
+struct TrumpetGroup<'a> {
+    curve: &'a TrumpetCurve,
+    checks: Vec<&'a CheckOutcome>,
+}
+
 fn trumpets(o: &mut String, record: &CaseRecord) {
-    if record.trumpet.is_empty() {
+    let mut groups: Vec<TrumpetGroup> = Vec::new();
+    for c in &record.checks {
+        let Some(TrumpetMeasurement { curve, .. }) = &c.trumpet else { continue };
+        match groups.iter_mut().find(|g| g.curve == curve) {
+            Some(g) => g.checks.push(c),
+            None => groups.push(TrumpetGroup { curve, checks: vec![c] }),
+        }
+    }
+    if groups.is_empty() {
         return;
     }
     o.push_str("<section id=\"trumpet\">\n<h2>Trumpet curves</h2>\n");
-    for (n, t) in record.trumpet.iter().enumerate() {
+    o.push_str(
+        "<p class=\"muted\">Each curve is the one its checks computed and were judged on (record.json keeps it with \
+         the check).</p>\n",
+    );
+    for (n, g) in groups.iter().enumerate() {
+        let t = g.curve;
         let windows = || t.windows.iter().map(|w| w.window_s / 60.0);
         let p_range = windows()
             .fold(None, |acc: Option<(f64, f64)>, p| Some(acc.map_or((p, p), |(lo, hi)| (lo.min(p), hi.max(p)))));
-        let mut series = vec![
-            Series {
-                name: "Ep(max)".into(),
-                points: windows().zip(t.windows.iter().map(|w| w.ep_max_pct)).collect(),
-                color: ALARM_COLOR.into(),
-                dashed: false,
-            },
-            Series {
-                name: "Ep(min)".into(),
-                points: windows().zip(t.windows.iter().map(|w| w.ep_min_pct)).collect(),
-                color: FLOW_COLOR.into(),
-                dashed: false,
-            },
+        let mut series_list = vec![
+            series("Ep(max)", windows().zip(t.windows.iter().map(|w| w.ep_max_pct)).collect(), ALARM_COLOR, false),
+            series("Ep(min)", windows().zip(t.windows.iter().map(|w| w.ep_min_pct)).collect(), FLOW_COLOR, false),
         ];
         if let Some((lo, hi)) = p_range {
-            series.push(Series {
-                name: "A (overall)".into(),
-                points: vec![(lo, t.overall_error_pct), (hi, t.overall_error_pct)],
-                color: PROGRAMMED_COLOR.into(),
-                dashed: true,
-            });
+            series_list.push(series(
+                "A (overall)",
+                vec![(lo, t.overall_error_pct), (hi, t.overall_error_pct)],
+                PROGRAMMED_COLOR,
+                true,
+            ));
         }
+        // The limits the checks held their windows to, as ± lines over those windows.
+        let mut limits: Vec<(f64, Vec<f64>)> = Vec::new();
+        for c in &g.checks {
+            let (Some(limit), Some(window)) = (c.high, judged_window(c)) else { continue };
+            match limits.iter_mut().find(|(l, _)| *l == limit) {
+                Some((_, ws)) => ws.push(window),
+                None => limits.push((limit, vec![window])),
+            }
+        }
+        for (limit, ws) in &limits {
+            let (a, b) = ws.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &w| (a.min(w), b.max(w)));
+            series_list.push(series(
+                &format!("limit ±{} % (checked windows)", num(*limit)),
+                vec![(a, *limit), (b, *limit), (f64::NAN, f64::NAN), (a, -limit), (b, -limit)],
+                LIMIT_COLOR,
+                true,
+            ));
+        }
+        // Symmetric about 0, with room above the limit lines.
+        let extreme = t
+            .windows
+            .iter()
+            .flat_map(|w| [w.ep_max_pct.abs(), w.ep_min_pct.abs()])
+            .chain([t.overall_error_pct.abs()])
+            .chain(limits.iter().map(|(l, _)| l.abs()))
+            .filter(|v| v.is_finite())
+            .fold(1.0_f64, f64::max);
         let title = format!("Trumpet curve {}: {} µL/h", n + 1, num(t.rate_ul_h));
         let chart = Chart {
+            y_range: Some((-extreme * 1.15, extreme * 1.15)),
             title: title.clone(),
             x_label: "observation window P (min)".into(),
             y_label: "flow error (%)".into(),
             width: 720,
             height: 340,
-            series,
-            ..Chart::default()
+            series: series_list,
+            x_range: None,
         };
         let _ = writeln!(o, "<h3>{}</h3>", xml_text(&title));
         let _ = writeln!(
             o,
-            "<p>Programmed flow r = {} µL/h; analysis period {} to {} min after the case's start; sample period S = \
-             {} s.</p>",
+            "<p>Programmed flow r = {} µL/h; analysis period {} to {} after the case's start; sample period S = {} \
+             s.</p>",
             num(t.rate_ul_h),
-            num(t.from_s / 60.0),
-            num(t.to_s / 60.0),
+            clock(t.from_s),
+            clock(t.to_s),
             num(t.sample_period_s)
         );
         o.push_str("<div class=\"trumpet\">\n");
         figure(o, &svg::render_xy(&chart), "Ep(max) and Ep(min) against the observation window P.");
-        o.push_str("<table>\n<tr><th>P (min)</th><th>m</th><th>Ep(max) (%)</th><th>Ep(min) (%)</th></tr>\n");
+        o.push_str(
+            "<table>\n<tr><th>P (min)</th><th>m</th><th>Ep(max) (%)</th><th>Ep(min) (%)</th><th>judged by</th></tr>\n",
+        );
         for w in &t.windows {
+            let judged: Vec<String> = g
+                .checks
+                .iter()
+                .filter(|c| judged_window(c) == Some(w.window_s / 60.0))
+                .map(|c| format!("{} {}", mono(&c.id), verdict_badge(c.verdict, false)))
+                .collect();
             let _ = writeln!(
                 o,
-                "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td>{}</td></tr>",
                 num(w.window_s / 60.0),
                 w.positions,
                 fixed(w.ep_max_pct, 2),
-                fixed(w.ep_min_pct, 2)
+                fixed(w.ep_min_pct, 2),
+                if judged.is_empty() {
+                    "<span class=\"muted\">reported, not judged</span>".to_owned()
+                } else {
+                    judged.join("<br>")
+                }
             );
         }
         let _ = writeln!(
             o,
-            "<tr><th colspan=\"3\">A, overall error (%)</th><td class=\"num\">{}</td></tr>\n</table>\n</div>",
+            "<tr><th colspan=\"3\">A, overall error (%)</th><td class=\"num\">{}</td><td></td></tr>\n</table>\n</div>",
             fixed(t.overall_error_pct, 2)
         );
     }
     o.push_str("</section>\n");
+}
+
+/// The observation window (min) a trumpet check judged.
+fn judged_window(c: &CheckOutcome) -> Option<f64> {
+    c.trumpet.as_ref().map(|t| t.judged_window_s / 60.0)
 }
 
 fn steps(o: &mut String, record: &CaseRecord) {
@@ -1159,7 +1472,7 @@ fn steps(o: &mut String, record: &CaseRecord) {
                 o,
                 "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{dur}</td></tr>",
                 s.index,
-                xml_text(&s.label),
+                xml_text(&typeset(&s.label)),
                 clock(s.started_s)
             );
         }
@@ -1198,16 +1511,6 @@ fn trim(s: String) -> String {
     if s == "-0" { "0".to_owned() } else { s }
 }
 
-/// `h:mm:ss.s` from the case's start.
-fn clock(s: f64) -> String {
-    if !s.is_finite() {
-        return format!("{s}");
-    }
-    let tenths = (s.max(0.0) * 10.0).round() as u64;
-    let (h, rest) = (tenths / 36_000, tenths % 36_000);
-    format!("{h}:{:02}:{:02}.{}", rest / 600, rest % 600 / 10, rest % 10)
-}
-
 /// A duration in words: `42.0 s`, `12 min 05 s`, `3 h 20 min 00 s`, `7 d 0 h 00 min`.
 fn duration(s: f64) -> String {
     if !s.is_finite() || s < 0.0 {
@@ -1226,20 +1529,21 @@ fn duration(s: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::io::Write as _;
 
     use super::*;
     use crate::analysis::{TrumpetCurve, TrumpetWindow};
     use crate::evidence::record::{
-        BenchIdentity, MarkRecord, PlanIdentity, PumpEventRecord, RigBuild, SafeStateRecord, Span, StepRecord,
+        BenchIdentity, BolusRecord, MarkRecord, PlanIdentity, PumpCommandRecord, PumpEventRecord, PumpStateRecord,
+        RigBuild, SafeStateRecord, Span, StepRecord,
     };
     use crate::protocol::PumpIdentity;
-    use crate::run::CheckOutcome;
+    use crate::run::reporters::samples_csv::HEADER;
 
     /// A 3000 s occlusion case at 500 µL/h: valve closed 1800–2500 s, OCCLUSION at 2495 s.
-    fn occlusion_record() -> CaseRecord {
+    pub(crate) fn occlusion_record() -> CaseRecord {
         CaseRecord {
             format: super::super::record::RECORD_FORMAT,
             run_id: "4f9a02c1".into(),
@@ -1311,10 +1615,49 @@ mod tests {
                 MarkRecord { name: "occluded".into(), at_s: 1800.0 },
             ],
             pump_events: vec![
+                PumpEventRecord { at_s: 0.0, kind: "BOOT".into(), what: "POWER_ON".into() },
                 PumpEventRecord { at_s: 2495.0, kind: "ALARM".into(), what: "OCCLUSION".into() },
+                PumpEventRecord { at_s: 2800.0, kind: "ALARM".into(), what: "THERAPY_INTERRUPTED".into() },
                 PumpEventRecord { at_s: 2700.0, kind: "CLEAR".into(), what: "OCCLUSION".into() },
             ],
             valve_closed: vec![Span { from_s: 1800.0, to_s: Some(2500.0) }],
+            pump_commands: vec![
+                PumpCommandRecord {
+                    at_s: 0.5,
+                    command: "ALARM_CONFIG low_reservoir_ul=19000 occlusion_kpa=150".into(),
+                    outcome: "accepted".into(),
+                },
+                PumpCommandRecord { at_s: 0.6, command: "PROGRAM basal_ul_h=500".into(), outcome: "accepted".into() },
+            ],
+            boluses: vec![
+                BolusRecord {
+                    requested_s: Some(300.0),
+                    granted: true,
+                    id: Some(1),
+                    refused: None,
+                    started_s: Some(300.1),
+                    ended_s: Some(480.1),
+                    delivered_ul: Some(50.0),
+                },
+                BolusRecord {
+                    requested_s: Some(2600.0),
+                    granted: false,
+                    id: None,
+                    refused: Some("ALARM".into()),
+                    started_s: None,
+                    ended_s: None,
+                    delivered_ul: None,
+                },
+                BolusRecord {
+                    requested_s: Some(2610.0),
+                    granted: false,
+                    id: None,
+                    refused: Some("ALARM".into()),
+                    started_s: None,
+                    ended_s: None,
+                    delivered_ul: None,
+                },
+            ],
             pump_states: vec![
                 PumpStateRecord { at_s: 1.0, state: "STOPPED".into(), basal_ul_h: 500.0 },
                 PumpStateRecord { at_s: 2.0, state: "RUNNING".into(), basal_ul_h: 500.0 },
@@ -1335,6 +1678,7 @@ mod tests {
                     verdict: Verdict::Pass,
                     detail: "695 s after `occluded`".into(),
                     verifies: vec!["SRS-OCC-002".into()],
+                    trumpet: None,
                 },
                 CheckOutcome {
                     id: "bolus-after".into(),
@@ -1349,6 +1693,37 @@ mod tests {
                     verdict: Verdict::Fail,
                     detail: "171.3 µL > 150 µL & rising".into(),
                     verifies: vec!["SRS-OCC-003".into()],
+                    trumpet: None,
+                },
+                CheckOutcome {
+                    id: "bolus-refused".into(),
+                    title: "pump answer: denied with reason ALARM".into(),
+                    value: None,
+                    unit: Unit::Count,
+                    uncertainty: None,
+                    low: None,
+                    high: None,
+                    drift: None,
+                    decision: Decision::Pass,
+                    verdict: Verdict::Pass,
+                    detail: "the pump denied it (reason ALARM); expected <= 1 uL".into(),
+                    verifies: vec!["SRS-WDR-005".into()],
+                    trumpet: None,
+                },
+                CheckOutcome {
+                    id: "trumpet-19min".into(),
+                    title: "19 min windows within 15 %".into(),
+                    value: Some(2.2),
+                    unit: Unit::Percent,
+                    uncertainty: Some(0.25),
+                    low: None,
+                    high: Some(15.0),
+                    drift: None,
+                    decision: Decision::Pass,
+                    verdict: Verdict::Pass,
+                    detail: "2.2 ± 0.250 % within <= 15 %".into(),
+                    verifies: vec![],
+                    trumpet: Some(TrumpetMeasurement { judged_window_s: 19.0 * 60.0, curve: trumpet_curve() }),
                 },
             ],
             samples: 3000,
@@ -1359,24 +1734,27 @@ mod tests {
                 pump_stopped: Some("ok".into()),
                 valve_open: Some("ok".into()),
             },
-            trumpet: vec![TrumpetCurve {
-                rate_ul_h: 500.0,
-                sample_period_s: 30.0,
-                from_s: 600.0,
-                to_s: 1800.0,
-                overall_error_pct: -0.8,
-                windows: [(2.0, 19, 6.1, -5.2), (5.0, 16, 3.9, -3.1), (11.0, 10, 2.7, -2.5), (19.0, 2, 2.2, -1.8)]
-                    .into_iter()
-                    .map(|(p, m, hi, lo)| TrumpetWindow {
-                        window_s: p * 60.0,
-                        positions: m,
-                        ep_max_pct: hi,
-                        ep_min_pct: lo,
-                    })
-                    .collect(),
-            }],
             baseline: None,
             signing: None,
+        }
+    }
+
+    fn trumpet_curve() -> TrumpetCurve {
+        TrumpetCurve {
+            rate_ul_h: 500.0,
+            sample_period_s: 30.0,
+            from_s: 600.0,
+            to_s: 1800.0,
+            overall_error_pct: -0.8,
+            windows: [(2.0, 19, 6.1, -5.2), (5.0, 16, 3.9, -3.1), (11.0, 10, 2.7, -2.5), (19.0, 2, 2.2, -1.8)]
+                .into_iter()
+                .map(|(p, m, hi, lo)| TrumpetWindow {
+                    window_s: p * 60.0,
+                    positions: m,
+                    ep_max_pct: hi,
+                    ep_min_pct: lo,
+                })
+                .collect(),
         }
     }
 
@@ -1384,7 +1762,7 @@ mod tests {
     fn occlusion_csv(tail: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         let mut w = std::io::BufWriter::new(f.as_file_mut());
-        writeln!(w, "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa").unwrap();
+        writeln!(w, "{HEADER}").unwrap();
         let mut volume = 0.0;
         for i in 1..=3000 {
             let t = f64::from(i);
@@ -1399,15 +1777,14 @@ mod tests {
                 500.0 + 20.0 * (t / 7.0).sin()
             };
             volume += flow / 3600.0;
-            let pressure = if t < 1.5 {
-                String::new()
-            } else if closed {
-                format!("{:.3}", 20.0 + (t - 1800.0) * 0.3)
+            let (state, pressure, reservoir) = if t < 1.5 {
+                (String::new(), String::new(), String::new())
             } else {
-                "20.000".into()
+                let p = if closed { 20.0 + (t - 1800.0) * 0.3 } else { 20.0 };
+                let state = if t < 2.0 { "STOPPED" } else { "RUNNING" };
+                (state.to_owned(), format!("{p:.3}"), format!("{:.3}", 20_000.0 - volume))
             };
-            let state = if t < 2.0 { "STOPPED" } else { "RUNNING" };
-            writeln!(w, "{t:.3},{flow:.3},{volume:.4},{},{state},{pressure}", u8::from(closed)).unwrap();
+            writeln!(w, "{t:.3},{flow:.3},{volume:.4},{},{state},{pressure},{reservoir}", u8::from(closed)).unwrap();
         }
         w.write_all(tail.as_bytes()).unwrap();
         drop(w);
@@ -1446,7 +1823,18 @@ mod tests {
     }
 
     fn svgs(html: &str) -> Vec<&str> {
-        html.match_indices("<svg").map(|(i, _)| &html[i..i + html[i..].find("</svg>").unwrap()]).collect()
+        html.match_indices("<svg")
+            .map(|(i, _)| &html[i..i + html[i..].find("</svg>").unwrap() + "</svg>".len()])
+            .collect()
+    }
+
+    /// The SVGs of a page and the texts of their `<text>` elements of `class`.
+    fn texts_of(svg: &str, class: &str) -> Vec<String> {
+        let doc = roxmltree::Document::parse(svg).unwrap();
+        doc.descendants()
+            .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some(class))
+            .filter_map(|n| n.text().map(str::to_owned))
+            .collect()
     }
 
     #[test]
@@ -1498,7 +1886,7 @@ mod tests {
     fn occlusion_report_is_self_contained_and_shows_the_occlusion() {
         let csv = occlusion_csv("");
         let plot = read_plot_data(csv.path(), 2000).unwrap();
-        assert_eq!(plot.samples, 3000);
+        assert_eq!((plot.samples, plot.torn_line), (3000, None));
         let html = render_report(&occlusion_record(), &plot);
         // For a look at it: `RIG_REPORT_HTML=/tmp/r.html cargo test --lib evidence::report`, then
         // scripts/screenshot-report.sh /tmp/r.html /tmp/r.png.
@@ -1510,55 +1898,120 @@ mod tests {
         assert!(!html.to_ascii_lowercase().contains("<script"));
         assert!(!html.contains("http://") && !html.contains("https://"), "no URL at all");
         assert!(!html.contains(" src=") && !html.contains("<link") && !html.contains("url(http"));
+        // The case against time, and the trumpet curve.
         let charts = svgs(&html);
-        assert!(charts.len() >= 2, "{}", charts.len());
-        // Flow, volume, pressure and the trumpet curve.
-        assert_eq!(charts.len(), 4);
-        // Each time plot has the valve band, the marks and the alarm on its time axis.
-        for svg in &charts[..3] {
-            assert!(svg.contains(">valve closed</text>"), "band label");
-            assert!(svg.contains(">OCCLUSION</text>"), "alarm marker label");
-            assert!(svg.contains(">occluded</text>") && svg.contains(">steady</text>"), "mark labels");
-            assert!(svg.contains(">cleared OCCLUSION</text>"));
-            assert!(svg.contains("time (min)"), "a 50 min run is plotted in minutes");
+        assert_eq!(charts.len(), 2);
+        let timeline = charts[0];
+        crate::evidence::svg::tests::assert_labels_clear(timeline, "occlusion timeline");
+        crate::evidence::svg::tests::assert_labels_clear(charts[1], "trumpet");
+        assert_eq!(
+            texts_of(timeline, "panel-title"),
+            ["flow (µL/h)", "volume (µL)", "pressure (kPa)", "reservoir (µL)"]
+        );
+        assert_eq!(texts_of(timeline, "marker"), ["steady", "occluded"]);
+        assert_eq!(
+            texts_of(timeline, "lane-label"),
+            ["valve closed", "bolus", "OCCLUSION", "THERAPY_INTERRUPTED", "boot"]
+        );
+        assert!(timeline.contains("time (min)"), "a 50 min run is plotted in minutes");
+        // The 9000 µL/h release is clipped at 1.5 × the programmed flow and its peak labelled.
+        assert_eq!(texts_of(timeline, "note"), ["▲ clipped: peak 9000 µL/h at 41.667\u{a0}min"]);
+        let legend = texts_of(timeline, "legend");
+        for entry in ["measured flow", "programmed", "valve closed", "occlusion threshold 150\u{a0}kPa"] {
+            assert!(legend.iter().any(|l| l == entry), "{entry}: {legend:?}");
         }
-        assert!(charts[0].contains("programmed basal") && charts[1].contains("programmed volume"));
-        assert!(charts[3].contains("Ep(max)") && charts[3].contains("Ep(min)"));
-
-        // Summary first: no banner when calibration is in date.
-        assert!(!html.contains("CALIBRATION EXPIRED"));
+        assert!(legend.iter().any(|l| l == "low-reservoir threshold 19000\u{a0}µL"), "{legend:?}");
+        // The programmed flow peaks at 1500 µL/h (the bolus on top of the basal): the axis ends
+        // at 1.5 × that.
+        let ticks = texts_of(timeline, "tick");
+        assert_eq!(ticks[..4], ["0", "500", "1000", "1500"], "{ticks:?}");
+        assert!(!ticks.iter().any(|t| t == "2500" || t == "9000"), "{ticks:?}");
         let text = visible_text(body(&html));
+        assert!(text.contains("The occlusion threshold: 200 kPa from the ICD's defaults after boot (assumed"));
+        assert!(text.contains("then 150 kPa from ALARM_CONFIG at 0:00:00.5."), "{text}");
+        assert!(text.contains("(1 granted bolus included)"), "{text}");
+
+        // The simulated bench says so first (no expired calibration here), and in the title.
+        assert!(!html.contains("CALIBRATION EXPIRED"));
+        assert!(html.contains("<title>SIMULATED BENCH — occlusion[fast] — FAIL — rig report</title>"));
+        assert!(text.starts_with("SIMULATED BENCH — not evidence about a device (this case ran on the digital twin"));
+        assert!(html.contains("class=\"sim-watermark\""));
+        let text = text[text.find("FAIL occlusion").unwrap()..].to_owned();
         assert!(text.starts_with("FAIL occlusion[fast] — Occlusion <b>& \"alarm\"</b> at 500 µL/h"), "{text:.200}");
         assert!(text.contains("Stopped early: the pump said \"<nope>\""));
-        assert!(text.contains("2 checks: 1 PASS, 1 FAIL"), "{text:.600}");
-        assert!(text.contains("Bench time 50 min 00 s · wall time 50 min 13 s"), "{text:.600}");
+        assert!(text.contains("4 checks: 3 PASS, 1 FAIL"), "{text:.600}");
+        assert!(text.contains("Bench time 50 min 00 s · wall time 50 min 13 s · 3000 samples"), "{text:.600}");
 
         // Verdicts, coloured.
         assert!(html.contains("<span class=\"verdict big v-fail\">FAIL</span>"));
         assert!(html.contains("<span class=\"verdict v-pass\">PASS</span>"));
-        // Checks with value ± uncertainty, limits and decision.
-        assert!(text.contains("695 ± 1 s ≤ 1200 s pass PASS SRS-OCC-002"), "{text}");
-        assert!(text.contains("171.3 ± 8.6 µL ≤ 150 µL fail FAIL SRS-OCC-003 171.3 µL > 150 µL & rising"));
+        // Checks: value ± uncertainty by one rounding rule, limits, decision; the detail only
+        // where nothing was measured, in the report's notation.
+        assert!(text.contains("time-to-alarm OCCLUSION within 20 min 695.0 ± 1.0 s ≤ 1200 s pass PASS SRS-OCC-002 "));
+        assert!(text.contains("bolus-after Released bolus ≤ 150 µL 171.3 ± 8.6 µL ≤ 150 µL fail FAIL SRS-OCC-003 "));
+        assert!(!text.contains("& rising"), "a measured check's detail restates its row");
+        assert!(text.contains("the pump denied it (reason ALARM); expected ≤ 1 µL"), "{text}");
+        assert!(text.contains("2.20 ± 0.25 % ≤ 15 %"), "{text}");
+
+        // The events table: every mark, valve span, bolus, refusal run, alarm and boot, in order.
+        let rows: Vec<String> = html
+            .match_indices("<tr class=\"event\">")
+            .map(|(i, _)| visible_text(&html[i..i + html[i..].find("</tr>").unwrap()]))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "0:00:00.0 ■ boot BOOT reason=POWER_ON",
+                "0:05:00.1 0:08:00.1 3 min 00 s ■ bolus bolus 1 granted at 0:05:00.0; the pump's END says 50 µL delivered",
+                "0:10:00.0 ■ mark mark steady",
+                "0:30:00.0 ■ mark mark occluded",
+                "0:30:00.0 0:41:40.0 11 min 40 s ■ valve closed valve closed (energised)",
+                "0:41:35.0 0:45:00.0 3 min 25 s ■ OCCLUSION HIGH alarm",
+                "0:43:20.0 0:43:30.0 10.0 s ■ bolus 2 bolus requests refused, reason ALARM",
+                "0:46:40.0 active at the end ■ THERAPY_INTERRUPTED HIGH alarm",
+            ]
+        );
 
         // Coverage rows: every id the plan covers, its title, and what verified it.
         let rows: Vec<&str> = html.match_indices("<tr class=\"coverage\">").map(|(i, _)| &html[i..]).collect();
-        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.len(), 4);
         let row = |i: usize| visible_text(&rows[i][..rows[i].find("</tr>").unwrap()]);
         assert!(row(0).starts_with("SRS-OCC-002 Complete occlusion at 500 µL/h"), "{}", row(0));
         assert!(row(0).ends_with("time-to-alarm PASS"), "{}", row(0));
         assert!(row(1).ends_with("bolus-after FAIL"), "{}", row(1));
         assert!(row(2).ends_with("not verified in this case"), "{}", row(2));
 
-        // Identity, trumpet table, steps, safe state, footer.
+        // The trumpet curve is the check's, its judged window named in the table.
+        assert!(text.contains("Trumpet curve 1: 500 µL/h"));
+        assert!(text.contains("2 19 6.10 -5.20 reported, not judged"), "{text}");
+        assert!(text.contains("19 2 2.20 -1.80 trumpet-19min PASS"), "{text}");
+        assert!(text.contains("A, overall error (%) -0.80"));
+        assert!(texts_of(charts[1], "legend").contains(&"limit ±15 % (checked windows)".to_owned()));
+
+        // Identity, steps, safe state, footer.
         assert!(text.contains("serial SN0001 firmware 1.4.2 build deadbeef"));
         assert!(html.contains("<span class=\"bad\">late-occlusion</span>"), "seeded faults in red");
         assert!(text.contains("Sensirion SLI-0430 FS-1234 2026-01-31 5 % of reading"));
         assert!(text.contains(&format!("plans/occlusion.yaml SHA-256 {}", "a".repeat(64))));
         assert!(text.contains("rig version 0.1.0 git commit v0.1.0-42-gabcdef0-dirty host bench-pc-3 operator j.doe"));
-        assert!(text.contains("2 19 6.10 -5.20"), "trumpet table");
-        assert!(text.contains("A, overall error (%) -0.80"));
+        assert!(text.contains("0 program 500 µL/h 0:00:00.0"), "step labels in the report's notation");
         assert!(text.contains("2 wait for OCCLUSION 0:30:00.1 did not finish"));
         assert!(text.contains("MANIFEST.sha256; check with rig verify <folder> or sha256sum -c MANIFEST.sha256."));
+    }
+
+    #[test]
+    fn a_hardware_bench_carries_no_simulation_banner() {
+        let mut record = occlusion_record();
+        record.bench.kind = "hardware".into();
+        let html = render_report(&record, &PlotData::default());
+        assert!(!html.contains("SIMULATED"), "a device's report");
+        assert!(visible_text(body(&html)).starts_with("FAIL occlusion[fast]"));
+        for kind in ["sim-process", "something-new"] {
+            record.bench.kind = kind.into();
+            let html = render_report(&record, &PlotData::default());
+            assert!(visible_text(body(&html)).starts_with("SIMULATED BENCH — not evidence about a device"), "{kind}");
+            assert!(html.contains("<title>SIMULATED BENCH — "), "{kind}");
+        }
     }
 
     #[test]
@@ -1572,11 +2025,12 @@ mod tests {
         assert!(!html.contains("<i>x</i>") && html.contains("&lt;i&gt;x&lt;/i&gt;"));
         assert!(html.contains("O&apos;Brien &amp; &lt;Co&gt;"));
         assert!(html.contains("the pump said &quot;&lt;nope&gt;&quot;"));
-        assert!(html.contains("171.3 µL &gt; 150 µL &amp; rising"));
-        assert!(html.contains("Released bolus &lt;= 150 µL"));
-        // With no samples the time plots still render (from the record alone), minus pressure.
-        assert_eq!(svgs(&html).len(), 3);
-        assert!(html.contains("The pump reported no pressure."));
+        assert!(html.contains("Released bolus ≤ 150 µL"));
+        // With no samples the case still plots from the record alone, minus pressure and reservoir.
+        let charts = svgs(&html);
+        assert_eq!(charts.len(), 2);
+        assert_eq!(texts_of(charts[0], "panel-title"), ["flow (µL/h)", "volume (µL)"]);
+        assert!(html.contains("The pump reported no STATUS: no pressure or reservoir to plot."));
     }
 
     #[test]
@@ -1662,44 +2116,23 @@ mod tests {
         record.bench_time_s = 7.0 * 86_400.0;
         record.pump = None;
         record.reason = None;
+        record.samples = 1;
         let html = render_report(&record, &PlotData::default());
         assert!(html.contains("<span class=\"verdict big v-inconclusive\">INCONCLUSIVE</span>"));
         assert!(html.contains("time (h)"), "a week is plotted in hours");
         assert!(html.contains("no ID answer"));
         assert!(!html.contains("Stopped early"));
-        assert!(visible_text(&html).contains("Bench time 7 d 0 h 00 min"));
+        let text = visible_text(&html);
+        assert!(text.contains("Bench time 7 d 0 h 00 min"));
+        assert!(text.contains(" · 1 sample (0 in samples.csv) · "), "{text}");
         record.verdict = Verdict::Aborted;
         assert!(render_report(&record, &PlotData::default()).contains("v-aborted\">ABORTED</span>"));
-    }
-
-    #[test]
-    fn programmed_basal_is_a_step_series_and_its_integral_the_programmed_volume() {
-        let states = occlusion_record().pump_states;
-        let flow = programmed_flow(&states, 3000.0);
-        assert_eq!(
-            flow,
-            [
-                (1.0, 0.0),
-                (2.0, 0.0),
-                (2.0, 500.0),
-                (2495.0, 500.0),
-                (2495.0, 0.0),
-                (2700.0, 0.0),
-                (2700.0, 500.0),
-                (3000.0, 500.0)
-            ]
-        );
-        let volume = programmed_volume(&flow);
-        let last = volume.last().unwrap();
-        assert_eq!(last.0, 3000.0);
-        assert!((last.1 - 500.0 * (2493.0 + 300.0) / 3600.0).abs() < 1e-9, "{last:?}");
-        assert!(volume.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
     }
 
     fn write_csv(rows: impl IntoIterator<Item = String>, tail: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         let mut w = std::io::BufWriter::new(f.as_file_mut());
-        writeln!(w, "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa").unwrap();
+        writeln!(w, "{HEADER}").unwrap();
         for r in rows {
             writeln!(w, "{r}").unwrap();
         }
@@ -1709,7 +2142,7 @@ mod tests {
     }
 
     #[test]
-    fn decimation_bounds_the_points_and_keeps_a_one_sample_spike() {
+    fn thinning_bounds_the_points_and_keeps_a_one_sample_spike() {
         let n = 100_000;
         let csv = write_csv(
             (0..n).map(|i| {
@@ -1720,15 +2153,19 @@ mod tests {
                 } else {
                     500.0 + f64::from(i % 7)
                 };
-                let pressure = if i < 10 { String::new() } else { format!("{:.3}", 20.0 + f64::from(i % 13)) };
-                format!("{:.3},{flow:.3},{:.4},0,RUNNING,{pressure}", f64::from(i), f64::from(i) * 0.14)
+                let status = if i < 10 {
+                    ",,".to_owned()
+                } else {
+                    format!("RUNNING,{:.3},{:.3}", 20.0 + f64::from(i % 13), 1000.0 - f64::from(i % 11))
+                };
+                format!("{:.3},{flow:.3},{:.4},0,{status}", f64::from(i), f64::from(i) * 0.14)
             }),
             "",
         );
         for max in [5, 100, 1000, 2000] {
             let plot = read_plot_data(csv.path(), max).unwrap();
             assert_eq!(plot.samples, n as usize);
-            for s in [&plot.flow, &plot.volume, &plot.pressure] {
+            for s in [&plot.flow, &plot.volume, &plot.pressure, &plot.reservoir] {
                 assert!(s.len() <= max, "{max}: {}", s.len());
                 assert!(s.len() >= (max - 2) / 3 * 2, "{max}: buckets used: {}", s.len());
                 assert!(s.windows(2).all(|w| w[0].0 < w[1].0), "in time order");
@@ -1740,14 +2177,14 @@ mod tests {
             assert!(plot.flow.contains(&(77_777.0, -300.0)), "{max}: dip lost");
         }
         // Short files are kept whole.
-        let csv = write_csv((0..10).map(|i| format!("{i}.000,1.000,0.0000,0,,")), "");
+        let csv = write_csv((0..10).map(|i| format!("{i}.000,1.000,0.0000,0,,,")), "");
         let plot = read_plot_data(csv.path(), 100).unwrap();
         assert_eq!((plot.flow.len(), plot.volume.len(), plot.pressure.len(), plot.samples), (10, 10, 0, 10));
         // A NaN flow is a gap that survives thinning.
         let csv = write_csv(
             (0..5000).map(|i| {
                 let flow = if i == 2500 { "NaN".to_owned() } else { "1.000".to_owned() };
-                format!("{i}.000,{flow},0.0000,0,RUNNING,1.000")
+                format!("{i}.000,{flow},0.0000,0,RUNNING,1.000,2.000")
             }),
             "",
         );
@@ -1757,16 +2194,19 @@ mod tests {
     }
 
     #[test]
-    fn a_truncated_last_line_is_tolerated() {
-        for tail in ["3001.000,49", "3001.000,499.1,208.", "3001.0", "30", "3001.000,499.100,208.3000,0,RUNN"] {
-            let csv = occlusion_csv(tail);
-            let plot = read_plot_data(csv.path(), 100_000).unwrap();
-            assert_eq!(plot.samples, 3000, "{tail:?}");
-            assert_eq!(plot.flow.last().unwrap().0, 3000.0);
-        }
-        // A last line cut after its last complete field still counts.
-        let csv = occlusion_csv("3001.000,499.100,208.3000,0,RUNNING,20.0");
-        assert_eq!(read_plot_data(csv.path(), 100_000).unwrap().samples, 3001);
+    fn a_torn_last_line_is_left_out_and_said_so() {
+        let csv = occlusion_csv("3001.000,499.100,208.3000,0,RUNN");
+        let plot = read_plot_data(csv.path(), 100_000).unwrap();
+        assert_eq!((plot.samples, plot.torn_line), (3000, Some(3002)));
+        assert_eq!(plot.flow.last().unwrap().0, 3000.0);
+        let mut record = occlusion_record();
+        record.samples = 3001;
+        let text = visible_text(&render_report(&record, &plot));
+        assert!(
+            text.contains(
+                "3001 samples (3000 in samples.csv) (samples.csv line 3002 was cut short and is not plotted)"
+            )
+        );
         // A header only (killed before the first sample), or nothing at all.
         let csv = write_csv([], "");
         assert_eq!(read_plot_data(csv.path(), 100).unwrap(), PlotData::default());
@@ -1778,42 +2218,81 @@ mod tests {
     fn a_malformed_line_is_an_error_naming_its_line() {
         let rows = (0..100).map(|i| {
             if i == 41 {
-                "41.000,oops,0.0000,0,RUNNING,1.000".to_owned()
+                "41.000,oops,0.0000,0,RUNNING,1.000,2.000".to_owned()
             } else {
-                format!("{i}.000,1.000,0.0000,0,RUNNING,1.000")
+                format!("{i}.000,1.000,0.0000,0,RUNNING,1.000,2.000")
             }
         });
         let csv = write_csv(rows, "");
-        let err = read_plot_data(csv.path(), 10).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        let msg = err.to_string();
-        assert!(msg.contains("line 43"), "{msg}");
-        assert!(msg.contains("flow_ul_h \"oops\" is not a number"), "{msg}");
-
-        // A short line in the middle is not a truncation: only the last line may be cut.
-        let csv = write_csv(["1.000,1.000".to_owned(), "2.000,1.000,0.0000,0,RUNNING,1.000".to_owned()], "");
         let msg = read_plot_data(csv.path(), 10).unwrap_err().to_string();
-        assert!(msg.contains("line 2: 2 fields, the header has 6"), "{msg}");
-        // A complete (newline-terminated) malformed last line is an error too.
-        let csv = write_csv(["1.000,1.000".to_owned()], "");
-        assert!(read_plot_data(csv.path(), 10).unwrap_err().to_string().contains("line 2"));
-        // A header without the columns needed.
+        assert_eq!(msg, "line 43: flow_ul_h \"oops\" is not a number");
+        // A short line in the middle is not a truncation: only the last line may be cut.
+        let csv = write_csv(["1.000,1.000".to_owned(), "2.000,1.000,0.0000,0,RUNNING,1.000,2.000".to_owned()], "");
+        assert_eq!(read_plot_data(csv.path(), 10).unwrap_err().to_string(), "line 2: 2 fields, the header has 7");
+        // The bundle's writer names the file (bundle.rs), and the case then ends in ERROR.
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "t,flow").unwrap();
         let msg = read_plot_data(f.path(), 10).unwrap_err().to_string();
-        assert!(msg.contains("line 1") && msg.contains("time_s"), "{msg}");
+        assert!(msg.starts_with("line 1: the header is \"t,flow\""), "{msg}");
     }
 
     #[test]
-    fn the_flow_axis_starts_at_zero_unless_flows_are_really_negative() {
-        let series = |points: Vec<(f64, f64)>| {
-            vec![Series { name: "f".into(), points, color: FLOW_COLOR.into(), dashed: false }]
+    fn the_flow_axis_follows_the_programmed_flow_and_clips_a_spike() {
+        let axis = TimeAxis::for_run(600.0);
+        let programmed = [(0.0, 500.0), (10.0, 500.0)];
+        // A minute of flow at about 500 µL/h, -3 µL/h of noise at the start, one peak at 2 s.
+        let measured = |peak: f64| {
+            let mut m: Vec<(f64, f64)> = (0..60).map(|i| (f64::from(i), 480.0 + f64::from(i % 26))).collect();
+            m[0].1 = -3.0;
+            m[2].1 = peak;
+            m
         };
-        assert_eq!(flow_range(&series(vec![(0.0, -3.0), (1.0, 480.0), (2.0, 12_100.0)])), Some((0.0, 15_000.0)));
-        assert_eq!(flow_range(&series(vec![(0.0, 480.0), (1.0, 520.0)])), Some((0.0, 600.0)));
-        assert_eq!(flow_range(&series(vec![(0.0, -300.0), (1.0, 500.0)])), None);
-        assert_eq!(flow_range(&series(vec![(0.0, 0.0), (1.0, f64::NAN)])), None);
-        assert_eq!(flow_range(&series(vec![])), None);
+        let range = |m: &[(f64, f64)], p: &[(f64, f64)]| flow_scale(m, p, &axis).0.map(|(a, b)| (a.round(), b.round()));
+        // Up to 1.5 × the programmed flow: a little above the highest, from 0 (the -3 µL/h of
+        // noise aside).
+        assert_eq!(range(&measured(520.0), &programmed), Some((0.0, 551.0)));
+        assert_eq!(range(&measured(700.0), &programmed), Some((0.0, 742.0)));
+        assert_eq!(range(&measured(300.0), &programmed), Some((0.0, 535.0)), "505 µL/h the highest");
+        // A pulsatile pump's strokes twice the programmed flow are not a spike.
+        let pulses: Vec<(f64, f64)> =
+            (0..100).map(|i| (f64::from(i), if i % 3 == 0 { 1000.0 } else { 300.0 })).collect();
+        assert_eq!(range(&pulses, &programmed), Some((0.0, 1060.0)));
+        // Far above: clipped at 1.5 × the programmed flow, its peak in a note.
+        let (r, notes) = flow_scale(&measured(12_100.0), &programmed, &axis);
+        assert_eq!(r, Some((0.0, 750.0)));
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].text, "▲ clipped: peak 12100 µL/h at 2\u{a0}min");
+        // Really negative flows widen the axis down; with nothing programmed, the data set it.
+        assert_eq!(range(&[(0.0, -300.0), (1.0, 500.0)], &programmed), Some((-318.0, 530.0)));
+        assert_eq!(range(&[(0.0, 3.0), (1.0, 12_100.0)], &[]), Some((0.0, 12_826.0)));
+        assert_eq!(flow_scale(&[(0.0, 0.0), (1.0, f64::NAN)], &[], &axis).0, Some((0.0, 1.0)), "at least 1 µL/h");
+        assert_eq!(flow_scale(&[], &[], &axis), (None, vec![]));
+    }
+
+    #[test]
+    fn values_are_rounded_to_their_uncertainty() {
+        assert_eq!(measured(101.559, Some(5.0779), Unit::Microlitres), "101.6 ± 5.1\u{a0}µL");
+        assert_eq!(measured(16.2, Some(19.0), Unit::Seconds), "16 ± 19\u{a0}s");
+        assert_eq!(measured(301.206, Some(19.0), Unit::Seconds), "301 ± 19\u{a0}s");
+        assert_eq!(measured(0.034, Some(0.167), Unit::Microlitres), "0.03 ± 0.17\u{a0}µL");
+        assert_eq!(measured(695.0, Some(1.0), Unit::Seconds), "695.0 ± 1.0\u{a0}s");
+        assert_eq!(measured(1234.0, Some(190.0), Unit::Microlitres), "1230 ± 190\u{a0}µL");
+        assert_eq!(measured(50.0, Some(9.96), Unit::Microlitres), "50 ± 10\u{a0}µL");
+        assert_eq!(measured(-0.01, Some(0.25), Unit::Microlitres), "-0.01 ± 0.25\u{a0}µL");
+        assert_eq!(measured(-0.001, Some(0.25), Unit::Microlitres), "0.00 ± 0.25\u{a0}µL");
+        assert_eq!(measured(3.0, Some(0.5), Unit::Count), "3.00 ± 0.50");
+        // Exact values (no uncertainty, or none worth the name) as they are.
+        assert_eq!(measured(689.4, None, Unit::Seconds), "689.4\u{a0}s");
+        assert_eq!(measured(48.0, None, Unit::Count), "48");
+        assert_eq!(measured(48.0, Some(0.0), Unit::Count), "48");
+    }
+
+    #[test]
+    fn the_rigs_notation_is_typeset() {
+        assert_eq!(typeset("6.19 ± 0.310 uL within <= 15 uL"), "6.19 ± 0.310 µL within ≤ 15 µL");
+        assert_eq!(typeset("flow below 5 uL/h; >= 1"), "flow below 5 µL/h; ≥ 1");
+        assert_eq!(typeset("program 20 uL/h"), "program 20 µL/h");
+        assert_eq!(typeset("uLtra fluid muL (uL)"), "uLtra fluid muL (µL)");
     }
 
     #[test]
@@ -1828,7 +2307,7 @@ mod tests {
         assert_eq!(duration(42.04), "42.0 s");
         assert_eq!(duration(725.0), "12 min 05 s");
         assert_eq!(duration(12_000.0), "3 h 20 min 00 s");
-        assert_eq!(clock(1800.1), "0:30:00.1");
-        assert_eq!(clock(90_061.0), "25:01:01.0");
+        assert_eq!(count(1, "sample", "samples"), "1 sample");
+        assert_eq!(count(0, "sample", "samples"), "0 samples");
     }
 }

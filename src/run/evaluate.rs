@@ -10,7 +10,7 @@ use crate::plan::{Check, Condition, Endpoint, Measure, Unit};
 
 use super::decision::{Decision, decide};
 use super::timeline::{Timeline, Unmeasurable};
-use super::verdict::CheckOutcome;
+use super::verdict::{CheckOutcome, TrumpetMeasurement};
 
 /// What the evaluation needs to know about the bench and the plan.
 #[derive(Debug, Clone, Copy)]
@@ -20,10 +20,12 @@ pub struct EvalContext {
 }
 
 /// A measured value and its uncertainty (same unit), if the instrument's accuracy applies.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     pub value: f64,
     pub uncertainty: Option<f64>,
+    /// The trumpet curve the value was read from (a `trumpet` measure only).
+    pub trumpet: Option<TrumpetMeasurement>,
 }
 
 /// Measures `measure` on the timeline as of `now`, for the check `check` (its id: pump data
@@ -35,7 +37,8 @@ pub fn measure(
     ctx: &EvalContext,
     check: &str,
 ) -> Result<Measured, Unmeasurable> {
-    let exact = |value: f64| Measured { value, uncertainty: None };
+    let exact = |value: f64| Measured { value, uncertainty: None, trumpet: None };
+    let with = |value: f64, uncertainty: Option<f64>| Measured { value, uncertainty, trumpet: None };
     let volume_uncertainty = |volume: f64, hours: f64| ctx.accuracy.of_volume(volume, hours);
     Ok(match measure {
         Measure::TimeTo { from, condition } => {
@@ -47,17 +50,17 @@ pub fn measure(
                 Condition::FlowBelow(_) | Condition::FlowAbove(_) => Some(ctx.sample_period.as_secs_f64()),
                 _ => seen.uncertainty_s,
             };
-            Measured { value: seen.at.as_secs_f64() - t0.as_secs_f64(), uncertainty }
+            with(seen.at.as_secs_f64() - t0.as_secs_f64(), uncertainty)
         }
         Measure::Volume(i) => {
             let (from, to) = tl.resolve(i, now)?;
             let v = tl.volume(from, to)?;
-            Measured { value: v, uncertainty: volume_uncertainty(v, to.since(from).as_secs_f64() / 3600.0) }
+            with(v, volume_uncertainty(v, to.since(from).as_secs_f64() / 3600.0))
         }
         Measure::FlowMean(i) => {
             let (from, to) = tl.resolve(i, now)?;
             let f = tl.flow_mean(from, to)?;
-            Measured { value: f, uncertainty: Some(ctx.accuracy.of_reading(f)) }
+            with(f, Some(ctx.accuracy.of_reading(f)))
         }
         Measure::Boluses { granted, reason, interval } => {
             let (from, to) = tl.resolve(interval, now)?;
@@ -70,7 +73,7 @@ pub fn measure(
         Measure::MaxWindowVolume { window, interval } => {
             let (from, to) = tl.resolve(interval, now)?;
             let v = tl.max_window_volume(*window, from, to)?;
-            Measured { value: v, uncertainty: volume_uncertainty(v, window.as_secs_f64() / 3600.0) }
+            with(v, volume_uncertainty(v, window.as_secs_f64() / 3600.0))
         }
         Measure::PumpValue { field, at } => {
             let at = at.as_ref().map_or(Endpoint::Now, |m| Endpoint::Mark(m.clone()));
@@ -85,28 +88,39 @@ pub fn measure(
             let points = tl.analysis_points(from, to)?;
             let (v, _) =
                 analysis::min_window_volume(&points, window.as_secs_f64(), from.as_secs_f64(), to.as_secs_f64())?;
-            Measured { value: v, uncertainty: volume_uncertainty(v, window.as_secs_f64() / 3600.0) }
+            with(v, volume_uncertainty(v, window.as_secs_f64() / 3600.0))
         }
         Measure::Trumpet { window, rate, interval } => {
             let (from, to) = tl.resolve(interval, now)?;
             let points = tl.analysis_points(from, to)?;
+            let (from_s, to_s, window_s) = (from.as_secs_f64(), to.as_secs_f64(), window.as_secs_f64());
+            // The whole curve (each window is computed on its own, so the judged window's figures
+            // do not depend on the others), kept with the outcome for the report to draw.
             let curve = analysis::trumpet_curve(
                 &points,
                 *rate,
-                from.as_secs_f64(),
-                to.as_secs_f64(),
+                from_s,
+                to_s,
                 TRUMPET_SAMPLE_PERIOD_S,
-                &[window.as_secs_f64()],
+                &trumpet_windows(window_s, to_s - from_s),
             )?;
-            let w = curve.windows.first().ok_or("the trumpet curve has no window")?;
+            let w = curve
+                .windows
+                .iter()
+                .find(|w| w.window_s == window_s)
+                .ok_or("the trumpet curve lacks the check's window")?;
             let worst = if w.ep_max_pct.abs() >= w.ep_min_pct.abs() { w.ep_max_pct } else { w.ep_min_pct };
-            Measured { value: worst.abs(), uncertainty: Some(percent_uncertainty(ctx, *rate, worst)) }
+            Measured {
+                value: worst.abs(),
+                uncertainty: Some(percent_uncertainty(ctx, *rate, worst)),
+                trumpet: Some(TrumpetMeasurement { judged_window_s: window_s, curve }),
+            }
         }
         Measure::FlowError { rate, interval } => {
             let (from, to) = tl.resolve(interval, now)?;
             let f = tl.flow_mean(from, to)?;
             let error = analysis::flow_error_pct(f, *rate);
-            Measured { value: error.abs(), uncertainty: Some(percent_uncertainty(ctx, *rate, error)) }
+            with(error.abs(), Some(percent_uncertainty(ctx, *rate, error)))
         }
         Measure::FlowStopTo { after, condition } => {
             let t0 = tl.mark(after).ok_or_else(|| format!("mark `{after}` was never reached"))?;
@@ -123,10 +137,10 @@ pub fn measure(
                 .ok_or_else(|| format!("{} did not occur after mark `{after}` (by {now})", describe(condition)))?;
             // The stop is estimated from the line's decay between the last sample at the running
             // flow and the first below half of it; that span bounds the estimate's error.
-            Measured {
-                value: t1.as_secs_f64() - stop.stop_s,
-                uncertainty: Some((stop.confirmed_s - stop.onset_s).max(ctx.sample_period.as_secs_f64())),
-            }
+            with(
+                t1.as_secs_f64() - stop.stop_s,
+                Some((stop.confirmed_s - stop.onset_s).max(ctx.sample_period.as_secs_f64())),
+            )
         }
         Measure::PumpChange { field, interval } => exact(tl.pump_change(*field, interval, check)?),
         Measure::EvseqGaps(interval) => {
@@ -143,6 +157,16 @@ pub fn measure(
 /// The sample period of the trumpet analysis: S = 0.5 min, as IEC 60601-2-24 reads its balance.
 pub const TRUMPET_SAMPLE_PERIOD_S: f64 = 30.0;
 
+/// The observation windows of a trumpet check's curve, in seconds and ascending: the standard's
+/// that fit in the analysis period, and the check's own.
+fn trumpet_windows(window_s: f64, period_s: f64) -> Vec<f64> {
+    let mut windows: Vec<f64> =
+        analysis::STANDARD_WINDOWS_MIN.iter().map(|m| m * 60.0).filter(|w| *w <= period_s && *w != window_s).collect();
+    windows.push(window_s);
+    windows.sort_by(f64::total_cmp);
+    windows
+}
+
 /// How far before the mark `flow_stop_to` takes the running flow from.
 const FLOW_STOP_REFERENCE: Duration = Duration::from_secs(300);
 
@@ -155,13 +179,13 @@ fn percent_uncertainty(ctx: &EvalContext, rate: f64, error_pct: f64) -> f64 {
 pub fn evaluate(check: &Check, tl: &Timeline, now: RigTime, ctx: &EvalContext) -> CheckOutcome {
     let unit = check.measure.unit();
     let (low, high) = check.limits.bounds();
-    let (value, uncertainty, decision, detail) = match measure(&check.measure, tl, now, ctx, &check.id) {
+    let (value, uncertainty, decision, detail, trumpet) = match measure(&check.measure, tl, now, ctx, &check.id) {
         Ok(m) => {
             let decision = decide(m.value, m.uncertainty, low, high);
             let detail = format!("{} {decision} {}", show(m.value, m.uncertainty, unit), show_limits(low, high, unit));
-            (Some(m.value), m.uncertainty, decision, detail)
+            (Some(m.value), m.uncertainty, decision, detail, m.trumpet)
         }
-        Err(why) => (None, None, Decision::NotMeasured, format!("not measurable: {why}")),
+        Err(why) => (None, None, Decision::NotMeasured, format!("not measurable: {why}"), None),
     };
     CheckOutcome {
         id: check.id.clone(),
@@ -176,6 +200,7 @@ pub fn evaluate(check: &Check, tl: &Timeline, now: RigTime, ctx: &EvalContext) -
         verdict: decision.verdict(),
         detail,
         verifies: check.verifies.clone(),
+        trumpet,
     }
 }
 

@@ -845,6 +845,7 @@ fn judge(expect: &Expect, observed: &Observed) -> CheckOutcome {
         verdict: if passed { Verdict::Pass } else { Verdict::Fail },
         detail: format!("the pump {}; expected {wanted}", observed.describe()),
         verifies: expect.verifies.clone(),
+        trumpet: None,
     }
 }
 

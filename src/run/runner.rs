@@ -265,7 +265,7 @@ async fn run_one(
             // it failed; the cases after it are not started.
             drop(reporters);
             let report = error_report(format!("the bench could not be opened: {e}"));
-            let (report, baseline) = finish_evidence(plan, &dir, &record, report, wall.elapsed(), options);
+            let (report, baseline) = finish_evidence(&dir, &record, report, wall.elapsed(), options);
             return (CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }, Some(Halt::BenchUnavailable));
         }
     };
@@ -279,7 +279,7 @@ async fn run_one(
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };
     let report = run_case_guarded(bench, plan, eval, case_options, reporters, interrupt, emergency).await;
-    let (report, baseline) = finish_evidence(plan, &dir, &record, report, wall.elapsed(), options);
+    let (report, baseline) = finish_evidence(&dir, &record, report, wall.elapsed(), options);
     (CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }, None)
 }
 
@@ -345,7 +345,6 @@ pub async fn run_case_guarded(
 /// drift), and writes and seals the bundle. A bundle that cannot be written makes the case an
 /// ERROR: without its evidence, a verdict is worth nothing.
 fn finish_evidence(
-    plan: &Plan,
     dir: &Path,
     record: &SharedRecord,
     mut report: CaseReport,
@@ -363,7 +362,6 @@ fn finish_evidence(
     if r.checks.is_empty() {
         r.checks = report.checks.clone();
     }
-    r.trumpet = crate::evidence::bundle::trumpet_curves(plan, &r, &dir.join(crate::evidence::bundle::SAMPLES_FILE));
     r.baseline = options.baseline.as_deref().map(|b| compare_with_baseline(&r, b));
     if let Err(e) = crate::evidence::bundle::write_bundle(dir, &r, options.signing_key.as_deref()) {
         report.verdict = report.verdict.max(Verdict::Error);

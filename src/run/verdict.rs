@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::analysis::TrumpetCurve;
 use crate::plan::Unit;
 
 use super::decision::Decision;
@@ -57,4 +58,18 @@ pub struct CheckOutcome {
     /// Why, in words: the measurement against its limits, or what could not be measured.
     pub detail: String,
     pub verifies: Vec<String>,
+    /// What a `trumpet` check measured: the whole curve over its interval and the window it
+    /// judged, so the report draws what was judged rather than a curve computed again. `None`
+    /// for every other check, and when the curve could not be computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trumpet: Option<TrumpetMeasurement>,
+}
+
+/// The trumpet curve a `trumpet` check computed (every standard window that fits in its
+/// interval, and its own) and the window whose worst error is the check's value.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TrumpetMeasurement {
+    /// The observation window the check judged, s.
+    pub judged_window_s: f64,
+    pub curve: TrumpetCurve,
 }

@@ -6,10 +6,10 @@
 use std::sync::{Arc, Mutex};
 
 use crate::evidence::record::{
-    AnomalyRecord, CaseRecord, LostEventsRecord, MarkRecord, PumpEventRecord, PumpStateRecord, SafeStateRecord, Span,
-    StepRecord,
+    AnomalyRecord, BolusRecord, CaseRecord, LostEventsRecord, MarkRecord, PumpCommandRecord, PumpEventRecord,
+    PumpStateRecord, SafeStateRecord, Span, StepRecord,
 };
-use crate::protocol::EventKind;
+use crate::protocol::{BolusReply, Command, EventKind, Request};
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
 
 /// The record being built, shared with the runner, which completes and writes it once the case
@@ -67,6 +67,18 @@ impl Reporter for RecordReporter {
                     EventKind::Alarm { code, .. } => ("ALARM", code.to_string()),
                     EventKind::Clear { code } => ("CLEAR", code.to_string()),
                     EventKind::Boot { reason } => ("BOOT", reason.to_string()),
+                    EventKind::BolusStart { id } => {
+                        if let Some(b) = bolus(&mut r.boluses, *id, |b| b.started_s.is_none()) {
+                            b.started_s = Some(at);
+                        }
+                        return;
+                    }
+                    EventKind::BolusEnd { id, delivered_ul } => {
+                        if let Some(b) = bolus(&mut r.boluses, *id, |b| b.ended_s.is_none()) {
+                            (b.ended_s, b.delivered_ul) = (Some(at), Some(*delivered_ul));
+                        }
+                        return;
+                    }
                     _ => return,
                 };
                 r.pump_events.push(PumpEventRecord { at_s: at, kind: kind.into(), what });
@@ -83,6 +95,24 @@ impl Reporter for RecordReporter {
             }
             RunEventKind::BenchAction { what, outcome } if what.starts_with(VALVE_OPEN) && outcome == "accepted" => {
                 close_span(&mut r.valve_closed, at)
+            }
+            RunEventKind::Bolus { reply: BolusReply::Granted { id } } => {
+                // The pump may report the bolus starting before its answer to the request arrives.
+                if let Some(b) = bolus(&mut r.boluses, *id, |b| b.requested_s.is_none()) {
+                    b.requested_s = Some(at);
+                }
+            }
+            RunEventKind::Bolus { reply: BolusReply::Denied { reason } } => r.boluses.push(BolusRecord {
+                requested_s: Some(at),
+                granted: false,
+                id: None,
+                refused: Some(reason.to_string()),
+                started_s: None,
+                ended_s: None,
+                delivered_ul: None,
+            }),
+            RunEventKind::BenchAction { what, outcome } if is_pump_command(what) => {
+                r.pump_commands.push(PumpCommandRecord { at_s: at, command: what.clone(), outcome: outcome.clone() })
             }
             RunEventKind::Sample(_) => r.samples += 1,
             RunEventKind::Check(outcome) => r.checks.push(outcome.clone()),
@@ -105,8 +135,119 @@ impl Reporter for RecordReporter {
     }
 }
 
+/// The latest granted bolus `id` for which `open` holds (the record of the event about to be
+/// filled in), or a new one: ids start again after a reset, and a pump may report a bolus whose
+/// request the record did not see.
+fn bolus(boluses: &mut Vec<BolusRecord>, id: u32, open: impl Fn(&BolusRecord) -> bool) -> Option<&mut BolusRecord> {
+    let wanted = |b: &BolusRecord| b.id == Some(id) && open(b);
+    if !boluses.iter().any(wanted) {
+        boluses.push(BolusRecord {
+            requested_s: None,
+            granted: true,
+            id: Some(id),
+            refused: None,
+            started_s: None,
+            ended_s: None,
+            delivered_ul: None,
+        });
+    }
+    boluses.iter_mut().rev().find(|b| wanted(b))
+}
+
+/// A bench action that is a pump command as the ICD writes it, bolus requests aside (those are
+/// recorded with their answers in `boluses`).
+fn is_pump_command(what: &str) -> bool {
+    Request::parse(&format!("1 {what}")).is_ok_and(|r| r.command != Command::Bolus)
+}
+
 fn close_span(spans: &mut [Span], at: f64) {
     if let Some(open) = spans.last_mut().filter(|s| s.to_s.is_none()) {
         open.to_s = Some(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::RigTime;
+    use crate::protocol::{DenyReason, Event};
+
+    fn feed(events: Vec<(f64, RunEventKind)>) -> CaseRecord {
+        let mut start = crate::evidence::report::tests::occlusion_record();
+        (start.boluses, start.pump_commands) = (Vec::new(), Vec::new());
+        let record: SharedRecord = Arc::new(Mutex::new(start));
+        let mut reporter = RecordReporter::new(record.clone());
+        for (at, kind) in events {
+            reporter.on_event(&RunEvent { at: RigTime::from_secs_f64(at), kind });
+        }
+        record.lock().unwrap().clone()
+    }
+
+    fn pump(kind: EventKind) -> RunEventKind {
+        RunEventKind::PumpEvent { event: Event { evseq: 1, pump_ms: 0, kind } }
+    }
+
+    fn action(what: &str, outcome: &str) -> RunEventKind {
+        RunEventKind::BenchAction { what: what.into(), outcome: outcome.into() }
+    }
+
+    #[test]
+    fn boluses_are_recorded_from_request_to_end() {
+        let r = feed(vec![
+            (10.0, RunEventKind::Bolus { reply: BolusReply::Granted { id: 1 } }),
+            (10.1, pump(EventKind::BolusStart { id: 1 })),
+            (190.1, pump(EventKind::BolusEnd { id: 1, delivered_ul: 50.0 })),
+            (200.0, RunEventKind::Bolus { reply: BolusReply::Denied { reason: DenyReason::Lockout } }),
+            // The pump's START event may come before its answer to the request.
+            (300.0, pump(EventKind::BolusStart { id: 2 })),
+            (300.01, RunEventKind::Bolus { reply: BolusReply::Granted { id: 2 } }),
+            // After a reset the pump counts ids from 1 again: a new bolus, not the first one.
+            (400.0, RunEventKind::Bolus { reply: BolusReply::Granted { id: 1 } }),
+            (400.1, pump(EventKind::BolusStart { id: 1 })),
+        ]);
+        let b = &r.boluses;
+        assert_eq!(b.len(), 4, "{b:#?}");
+        assert_eq!(
+            b[0],
+            BolusRecord {
+                requested_s: Some(10.0),
+                granted: true,
+                id: Some(1),
+                refused: None,
+                started_s: Some(10.1),
+                ended_s: Some(190.1),
+                delivered_ul: Some(50.0),
+            }
+        );
+        assert_eq!((b[1].granted, b[1].refused.as_deref(), b[1].requested_s), (false, Some("LOCKOUT"), Some(200.0)));
+        assert_eq!((b[2].id, b[2].requested_s, b[2].started_s), (Some(2), Some(300.01), Some(300.0)));
+        assert_eq!(
+            (b[3].id, b[3].requested_s, b[3].started_s, b[3].ended_s),
+            (Some(1), Some(400.0), Some(400.1), None)
+        );
+    }
+
+    #[test]
+    fn pump_commands_are_recorded_with_their_answers_and_nothing_else() {
+        let r = feed(vec![
+            (0.1, action("ALARM_CONFIG low_reservoir_ul=500 occlusion_kpa=200", "accepted")),
+            (0.2, action("PROGRAM basal_ul_h=5000", "refused it (ERR RANGE)")),
+            (0.3, action("valve close (energise)", "accepted")),
+            (0.4, action("BOLUS", "granted it")),
+            (0.5, action("BOLUS every 900 s, 48 times", "accepted")),
+            (0.6, action("ACK code=OCCLUSION", "refused it (ERR STATE)")),
+        ]);
+        let commands: Vec<(&str, &str)> =
+            r.pump_commands.iter().map(|c| (c.command.as_str(), c.outcome.as_str())).collect();
+        assert_eq!(
+            commands,
+            [
+                ("ALARM_CONFIG low_reservoir_ul=500 occlusion_kpa=200", "accepted"),
+                ("PROGRAM basal_ul_h=5000", "refused it (ERR RANGE)"),
+                ("ACK code=OCCLUSION", "refused it (ERR STATE)"),
+            ]
+        );
+        assert_eq!(r.pump_commands[0].at_s, 0.1);
+        assert!(r.valve_closed.iter().any(|s| s.from_s == 0.3), "the valve is recorded as before");
     }
 }
