@@ -99,12 +99,16 @@ pub enum RunEventKind {
     AlarmsResynced {
         active: Vec<AlarmCode>,
     },
-    /// A line to or from the pump (stamped by the event's `at`).
+    /// A line to or from the pump, stamped by the event's `at` when its write started or its
+    /// first byte arrived; `done_at` when the write returned or the line's last byte arrived,
+    /// where that was later.
     Frame {
         direction: Direction,
         line: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        done_at: Option<RigTime>,
     },
     /// Something the rig did to the bench: a command and its answer, a valve move, an injection.
     BenchAction {
@@ -128,7 +132,12 @@ pub enum RunEventKind {
 
 impl RunEventKind {
     pub fn frame(record: FrameRecord) -> RunEventKind {
-        RunEventKind::Frame { direction: record.direction, line: record.line, note: record.note }
+        RunEventKind::Frame {
+            direction: record.direction,
+            line: record.line,
+            note: record.note,
+            done_at: record.done_at,
+        }
     }
 }
 
