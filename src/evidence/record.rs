@@ -65,6 +65,10 @@ pub struct CaseRecord {
     pub safe_state: SafeStateRecord,
     /// Trumpet curves of the case's `trumpet` checks, over their intervals (all standard windows).
     pub trumpet: Vec<crate::analysis::TrumpetCurve>,
+    /// How the flow sampler kept its deadlines: its scheduling, wake-up lateness, read durations
+    /// and missed deadlines, as measured (absent when the sampler never ran or died).
+    #[serde(default)]
+    pub sampler: Option<crate::run::sampler::SamplerStats>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -137,5 +137,6 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions) -> CaseR
         reason: Some("the case did not finish".into()),
         safe_state: SafeStateRecord::default(),
         trumpet: Vec::new(),
+        sampler: None,
     }
 }

@@ -13,9 +13,14 @@ use super::verdict::{CheckOutcome, Verdict};
 /// One flow-sensor reading.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Sample {
-    /// Serialized as the event's own `at`.
+    /// When the read transaction started: the SF06-LF latches the mean flow since its previous
+    /// read as a read begins, so this is the instant the value belongs to, and the one the
+    /// analyses use. Serialized as the event's own `at`.
     #[serde(skip)]
     pub at: RigTime,
+    /// When the read returned: `done_at - at` is what the I2C transfer (or the bench-bus round
+    /// trip) took.
+    pub done_at: RigTime,
     /// Flow through the sensor, µL/h.
     pub flow_ul_h: f64,
     /// Volume through the sensor since the case started, µL (flow integrated over each sample
@@ -124,6 +129,9 @@ pub enum RunEventKind {
         pump_stopped: Result<(), String>,
         valve_open: Result<(), String>,
     },
+    /// How the sampler kept its deadlines (its scheduling, wake-up lateness, read durations,
+    /// missed deadlines), once it has stopped.
+    SamplerStats(crate::run::sampler::SamplerStats),
     CaseFinished {
         verdict: Verdict,
         reason: Option<String>,

@@ -156,9 +156,10 @@ pub async fn run_case(
         p.abort();
     }
     if let Ok(sampler) = sampler {
-        if let Some(mut sensor) = sampler.stop().await {
+        if let Some(super::sampler::Stopped { mut sensor, stats }) = sampler.stop().await {
             let _ = sensor.stop_continuous();
             ex.bench.sensor = Some(sensor);
+            ex.emit(RunEventKind::SamplerStats(stats));
         }
     }
     ex.drain();

@@ -85,6 +85,7 @@ impl Reporter for RecordReporter {
                 close_span(&mut r.valve_closed, at)
             }
             RunEventKind::Sample(_) => r.samples += 1,
+            RunEventKind::SamplerStats(stats) => r.sampler = Some(stats.clone()),
             RunEventKind::Check(outcome) => r.checks.push(outcome.clone()),
             RunEventKind::SafeState { pump_stopped, valve_open } => {
                 if pump_stopped.is_ok() && valve_open.is_ok() {

@@ -1,6 +1,9 @@
 //! `samples.csv`: every sample, streamed to disk as it is recorded and flushed at least once a
 //! wall-clock second, so memory stays flat on a week-long run and a killed run keeps everything
-//! up to its last second. Pump state and pressure are the last `STATUS` read.
+//! up to its last second. Pump state and pressure are the last `STATUS` read. `time_s` is when
+//! the sensor read started (the instant its value belongs to); `read_ms` is how long the read
+//! took, to the microsecond (the last column, so readers that find columns by name or take the
+//! first ones are unaffected).
 
 use std::io::Write;
 use std::path::Path;
@@ -15,7 +18,7 @@ pub struct SamplesCsv {
     pressure_kpa: Option<f64>,
 }
 
-pub const HEADER: &str = "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa";
+pub const HEADER: &str = "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa,read_ms";
 
 impl SamplesCsv {
     pub fn create(path: &Path) -> std::io::Result<Self> {
@@ -50,6 +53,8 @@ impl Reporter for SamplesCsv {
                     if let Some(p) = pressure {
                         write_fixed(out, p, 3)?;
                     }
+                    out.write_all(b",")?;
+                    write_fixed(out, s.done_at.since(s.at).as_secs_f64() * 1e3, 3)?;
                     out.write_all(b"\n")
                 });
             }
