@@ -13,7 +13,7 @@ use crate::bus::BusClient;
 use crate::clock::RigClock;
 use crate::drivers::flow_sensor::FlowSensor;
 use crate::drivers::valve::OcclusionValve;
-use crate::link::{LinkError, LinkStreams, PumpLink, Synchronised, open_serial};
+use crate::link::{LinkError, LinkStreams, PumpLink, Synchronised};
 use crate::protocol::session::SessionConfig;
 use crate::sim::{Fault, Twin};
 use crate::twin_host::{SharedTwin, SimI2c, SimPin, serve_service_port};
@@ -93,9 +93,9 @@ impl Bench {
             Connection::Twin { .. } => twin_parts(file, extra_faults, clock, session, |port| port)?,
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_serial(&serial, baud)?;
+                // Real time: the link owns a thread at real-time priority, where the port is opened.
+                let (link, streams, link_task) = PumpLink::open_serial_on_thread(&serial, baud, clock, session).await?;
                 let client = BusClient::connect(Path::new(&bus)).map_err(|e| BenchError::BenchBus(e.to_string()))?;
-                let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
                 let (i2c, pin) = (BenchI2c::Bus(client.i2c()), BenchPin::Bus(client.pin(line)));
                 Parts {
                     link,
@@ -110,11 +110,10 @@ impl Bench {
             }
             Connection::Hardware { serial, baud, i2c, gpiochip } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_serial(&serial, baud)?;
+                let (link, streams, link_task) = PumpLink::open_serial_on_thread(&serial, baud, clock, session).await?;
                 let device = |e: crate::drivers::pi::PiError| BenchError::Device(e.to_string());
                 let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
                 let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line).map_err(device)?;
-                let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
                 let (i2c, pin) = (BenchI2c::Linux(i2c), BenchPin::Linux(pin));
                 Parts { link, streams, i2c, pin, twin: None, faults: Vec::new(), bus: None, tasks: vec![link_task] }
             }
