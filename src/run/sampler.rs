@@ -54,8 +54,10 @@ pub struct SamplerStats {
     pub failed_reads: u64,
     /// Deadlines that had passed before the previous read returned (each read late, at once).
     pub missed_deadlines: u64,
-    /// From each deadline to the moment the thread woke. `None` under virtual time, where a
-    /// task wakes exactly at its deadline by construction.
+    /// From each deadline the thread slept to, to the moment it woke: the scheduler's latency.
+    /// A missed deadline is not slept to (its read starts when the previous one returns) and is
+    /// counted in `missed_deadlines` instead. `None` under virtual time, where a task wakes
+    /// exactly at its deadline by construction.
     pub wake_lateness: Option<Percentiles>,
     /// From each read's start to its return. `None` under virtual time.
     pub read_duration: Option<Percentiles>,
@@ -137,6 +139,8 @@ struct Tally {
     deadlines: u64,
     failed_reads: u64,
     missed: u64,
+    /// The previous read returned after the deadline being counted now.
+    behind: bool,
     lateness: LatencyHistogram,
     reads: LatencyHistogram,
 }
@@ -150,6 +154,7 @@ impl Tally {
             deadlines: 0,
             failed_reads: 0,
             missed: 0,
+            behind: false,
             lateness: LatencyHistogram::new(),
             reads: LatencyHistogram::new(),
         }
@@ -161,11 +166,14 @@ impl Tally {
         self.deadlines += 1;
         self.failed_reads += u64::from(read.failed);
         if self.measured {
-            self.lateness.record(woke.since(tick(self.period, k)));
+            if !self.behind {
+                self.lateness.record(woke.since(tick(self.period, k)));
+            }
             self.reads.record(read.done.since(read.started));
         }
         let next = tick(self.period, k + 1);
-        if read.done >= next {
+        self.behind = read.done >= next;
+        if self.behind {
             self.missed += 1;
             if self.missed <= MISSED_REPORTED {
                 let more = if self.missed == MISSED_REPORTED {
@@ -415,6 +423,8 @@ mod tests {
         assert!(stats.missed_deadlines >= 1, "{stats:?}");
         assert_eq!(stats.deadlines, samples.len() as u64, "every deadline got its read");
         assert_eq!(stats.failed_reads, 0);
+        let woke = stats.wake_lateness.expect("measured").count;
+        assert_eq!(woke, stats.deadlines - stats.missed_deadlines, "a missed deadline is not a wake-up");
         let reported = events
             .iter()
             .filter(|e| matches!(&e.kind, RunEventKind::Anomaly { what } if what.contains("missed its deadline")))
