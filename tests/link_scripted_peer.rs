@@ -233,6 +233,65 @@ async fn nonexistent_serial_port_is_a_clear_error() {
     assert!(text.contains("no such device"), "{text}");
 }
 
+/// ICD: `SETTINGS` answers the programmed settings; the link reads them typed, and a reply
+/// missing a key is a protocol error, not a guess.
+#[tokio::test(start_paused = true)]
+async fn settings_request_is_byte_exact_and_reply_is_typed() {
+    let (link, _streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 SETTINGS*ACCA\r\n");
+        peer.send(
+            "1 OK basal_ul_h=437.5 dose_ul=20 lockout_s=900 max_per_24h=6 max_24h_ul=12000 low_reservoir_ul=1500 \
+             occlusion_kpa=150 therapy=on*EB4E\r\n",
+        )
+        .await;
+        assert_eq!(peer.expect_line().await, "2 SETTINGS*1D05\r\n");
+        peer.send(
+            "2 OK basal_ul_h=10 dose_ul=50 lockout_s=3600 max_per_24h=4 max_24h_ul=1200 low_reservoir_ul=2000 \
+             occlusion_kpa=200*C59C\r\n",
+        )
+        .await;
+        peer.expect_line().await
+    });
+    let s = link.settings().await.unwrap();
+    assert_eq!(
+        (s.basal_ul_h, s.dose_ul, s.lockout_s, s.max_per_24h, s.max_24h_ul, s.low_reservoir_ul, s.occlusion_kpa),
+        (437.5, 20.0, 900, 6, 12000.0, 1500.0, 150.0)
+    );
+    assert!(s.therapy_on);
+    let err = link.settings().await.unwrap_err();
+    assert!(matches!(err, LinkError::Protocol { .. }), "{err:?}");
+    assert!(err.to_string().contains("therapy"), "{err}");
+}
+
+/// ICD: a line that does not end in `*` and four hex digits counts as a bad-CRC frame: the host
+/// drops it (recording it as an invalid line), and an empty line is ignored; the retry of the
+/// same seq is answered.
+#[tokio::test(start_paused = true)]
+async fn a_line_without_crc_is_dropped_as_invalid_and_an_empty_line_ignored() {
+    let (link, mut streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 STATUS*7D7D\r\n");
+        peer.send("\r\n1 OK state=STOPPED\r\n").await;
+        assert_eq!(peer.expect_line().await, "1 STATUS*7D7D\r\n");
+        peer.send(
+            "1 OK state=STOPPED reservoir_ul=0 delivered_ul=0 basal_ul_h=10 pressure_kpa=0 pump_ms=5 alarms=none*9cb0\r\n",
+        )
+        .await;
+        peer.expect_line().await
+    });
+    let status = link.status().await.unwrap();
+    assert_eq!((status.state, status.pump_ms), (PumpState::Stopped, 5), "a lower-case CRC is accepted");
+    let from_pump: Vec<_> =
+        std::iter::from_fn(|| streams.frames.try_recv().ok()).filter(|r| r.direction == Direction::FromPump).collect();
+    let dropped: Vec<_> =
+        from_pump.iter().filter(|r| r.note.as_deref().is_some_and(|n| n.contains("dropped"))).collect();
+    assert_eq!(dropped.len(), 1, "{from_pump:?}");
+    assert_eq!(dropped[0].line, "1 OK state=STOPPED");
+    assert!(dropped[0].note.as_deref().unwrap().contains("no CRC"), "{:?}", dropped[0].note);
+    assert_eq!(from_pump.len(), 2, "the empty line is not a line at all: {from_pump:?}");
+}
+
 /// The pump caches the previous request's seq and answer whoever sent it: a host whose first
 /// seq equals it gets that answer. The rig's first request is a throw-away STATUS.
 #[tokio::test(start_paused = true)]

@@ -44,6 +44,11 @@ fn scenarios_for(fault: Fault) -> Vec<(&'static str, Scenario)> {
         Fault::DoseLimitSilent => vec![("SRS-DOS-002", scenarios::dos_002)],
         Fault::LimitCombinationUnchecked => vec![("SRS-DOS-003", scenarios::dos_003)],
         Fault::BolusSlow => vec![("SRS-DOS-005", scenarios::dos_005)],
+        Fault::RefusedLimitApplied => vec![("SRS-DOS-003", scenarios::dos_003_refused_limit_read_back)],
+        Fault::RefusedBolusConfigApplied => {
+            vec![("SRS-DEL-001", scenarios::del_001_refused_commands_leave_settings)]
+        }
+        Fault::ResetForgetsTherapy | Fault::ResetForgetsSettings => vec![("SRS-WDR-006", scenarios::wdr_006)],
     }
 }
 
@@ -68,7 +73,7 @@ fn assert_caught(fault: Fault) -> Vec<String> {
 
 #[test]
 fn every_fault_has_a_scenario_for_each_requirement_it_names() {
-    for &fault in Fault::ALL {
+    for &fault in Fault::CATALOGUE {
         let covered: BTreeSet<&str> = scenarios_for(fault).iter().map(|(r, _)| *r).collect();
         let named: BTreeSet<&str> = fault.requirement().iter().copied().collect();
         assert_eq!(covered, named, "{fault}: scenarios cover {covered:?}, the catalogue names {named:?}");
@@ -79,7 +84,7 @@ fn every_fault_has_a_scenario_for_each_requirement_it_names() {
 fn faulty_images_identify_themselves() {
     let nominal_build = Twin::new(nominal()).firmware().identity().build.clone();
     let mut builds = BTreeSet::new();
-    for &fault in Fault::ALL {
+    for &fault in Fault::CATALOGUE {
         let mut b = Bench::new(with_fault(fault));
         let id = rig::protocol::PumpIdentity::from_fields(&b.ok("ID").unwrap()).unwrap();
         assert_ne!(id.build, nominal_build, "{fault}");
@@ -192,13 +197,76 @@ fn bolus_slow() {
     assert_caught(Fault::BolusSlow);
 }
 
+#[test]
+fn refused_limit_applied() {
+    assert_caught(Fault::RefusedLimitApplied);
+}
+
+#[test]
+fn refused_bolus_config_applied() {
+    assert_caught(Fault::RefusedBolusConfigApplied);
+}
+
+#[test]
+fn reset_forgets_therapy() {
+    assert_caught(Fault::ResetForgetsTherapy);
+}
+
+#[test]
+fn reset_forgets_settings() {
+    assert_caught(Fault::ResetForgetsSettings);
+}
+
+/// The four settings defects hide from `STATUS`: after the event that triggers each, `STATUS`
+/// reads the same on the defective pump as on the nominal one, and is consistent with the ICD
+/// (`ALARM` while a HIGH alarm is active whatever therapy on/off is). Only `SETTINGS` differs.
+#[test]
+fn settings_defects_are_seen_by_settings_and_not_by_status() {
+    let after_refused = |config| {
+        let mut b = Bench::new(config);
+        b.ok("LIMIT max_24h_ul=2400").unwrap();
+        b.ok("PROGRAM basal_ul_h=50").unwrap();
+        assert!(b.err_code("LIMIT max_24h_ul=1000").unwrap().is_some());
+        assert!(b.err_code("BOLUS_CONFIG dose_ul=10 lockout_s=60 max_per_24h=25").unwrap().is_some());
+        (b.status().unwrap(), b.settings().unwrap())
+    };
+    let after_reset = |config| {
+        let mut b = Bench::new(config);
+        b.ok("LIMIT max_24h_ul=2400").unwrap();
+        b.ok("PROGRAM basal_ul_h=50").unwrap();
+        b.ok("BOLUS_CONFIG dose_ul=10 lockout_s=60 max_per_24h=8").unwrap();
+        b.ok("FILL volume_ul=20000").unwrap();
+        b.ok("START").unwrap();
+        b.run_for(mins(2)).unwrap();
+        b.inject(rig::sim::Injection::MotorStall { for_: None });
+        b.wait_for(mins(5), is_alarm(rig::protocol::AlarmCode::MotorStall)).unwrap().expect("MOTOR_STALL");
+        b.inject(rig::sim::Injection::WatchdogReset);
+        (b.status().unwrap(), b.settings().unwrap())
+    };
+    for (fault, run) in [
+        (Fault::RefusedLimitApplied, &after_refused as &dyn Fn(_) -> _),
+        (Fault::RefusedBolusConfigApplied, &after_refused),
+        (Fault::ResetForgetsTherapy, &after_reset),
+        (Fault::ResetForgetsSettings, &after_reset),
+    ] {
+        let (nominal_status, nominal_settings) = run(nominal());
+        let (status, settings) = run(with_fault(fault));
+        assert_eq!(status, nominal_status, "{fault}: STATUS differs");
+        assert_ne!(settings, nominal_settings, "{fault}: SETTINGS does not show it");
+        if fault == Fault::ResetForgetsTherapy {
+            assert!(!settings.therapy_on);
+            assert_eq!(status.state, rig::protocol::PumpState::Alarm, "a HIGH alarm is kept: ALARM");
+        }
+    }
+}
+
 /// Each defect deviates only where it says: on the scenarios of the *other* requirements it
 /// behaves as the nominal firmware (a defect that broke everything would prove little).
 #[test]
 fn each_fault_passes_the_scenarios_of_requirements_it_does_not_name() {
     let all = scenarios::all();
     let mut surprises = Vec::new();
-    for &fault in Fault::ALL {
+    for &fault in Fault::CATALOGUE {
         for &(requirement, scenario) in &all {
             if fault.requirement().contains(&requirement) {
                 continue;

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{RigClock, RigTime};
 use crate::protocol::frame::FrameError;
-use crate::protocol::reply::{BolusReply, PumpIdentity, StatusReport, active_alarms_from_fields};
+use crate::protocol::reply::{BolusReply, PumpIdentity, SettingsReport, StatusReport, active_alarms_from_fields};
 use crate::protocol::session::{
     PumpSession, ReceivedLine, RequestFailure, RequestId, RetryReason, SessionConfig, SessionOutput, Submission,
 };
@@ -283,6 +283,11 @@ impl PumpLink {
 
     pub async fn id(&self) -> Result<PumpIdentity, LinkError> {
         self.typed(Command::Id, PumpIdentity::from_fields).await
+    }
+
+    /// The programmed settings (`SETTINGS`), to read back what a refused command left unchanged.
+    pub async fn settings(&self) -> Result<SettingsReport, LinkError> {
+        self.typed(Command::Settings, SettingsReport::from_fields).await
     }
 
     pub async fn status(&self) -> Result<StatusReport, LinkError> {

@@ -1,29 +1,61 @@
 //! The line codec of the service port (ICD part 1, "Frames"): `<payload>*<CRC>\r\n`.
 //!
-//! Sans-IO, after tokio-util's `LinesCodec`: bytes are fed in whatever pieces the transport
-//! delivers, complete lines come out, an over-long line is discarded up to its end and reported
-//! once. The codec only checks the framing and the CRC; what a payload means is `message`'s job.
+//! Sans-IO: bytes are fed in whatever pieces the transport delivers and cut into lines by the
+//! shared [`LineSplitter`]; each line is then judged by [`decode_line`], the ICD's receiver rules
+//! in one place:
+//! - an empty line is ignored;
+//! - a line longer than [`MAX_LINE`] bytes is discarded ([`FrameError::TooLong`]);
+//! - a line that does not end in `*` and four hex digits (either case), or whose CRC does not
+//!   match its payload, is a frame with a bad CRC ([`FrameError::BadCrc`]);
+//! - a frame with a good CRC whose payload breaks the payload rules (printable ASCII without
+//!   `*`, at most [`MAX_PAYLOAD`] bytes) is [`FrameError::Malformed`] (the pump answers it
+//!   `ERR SYNTAX`);
+//! - anything else is a [`Frame`]. What its payload means is the message parsers' job.
 
 use std::fmt;
 
 use super::crc16::crc16;
+use super::lines::LineSplitter;
 
 /// Longest payload a sender may put in one frame.
 pub const MAX_PAYLOAD: usize = 240;
-/// A receiver discards a line longer than this (bytes before the `\n`).
+/// A receiver discards a line longer than this (bytes before the line end).
 pub const MAX_LINE: usize = 256;
 
-/// A frame whose CRC matched.
+/// A frame whose CRC matched and whose payload keeps the ICD's payload rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub payload: String,
 }
 
+/// What was wrong with a bad-CRC frame's checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrcFault {
+    /// The line ends in `*` and four hex digits, which do not match the payload.
+    Mismatch { received: u16, computed: u16 },
+    /// The line does not end in `*` and four hex digits: no CRC can be read.
+    Unreadable,
+}
+
+impl fmt::Display for CrcFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrcFault::Mismatch { received, computed } => {
+                write!(f, "CRC mismatch: frame says {received:04X}, payload gives {computed:04X}")
+            }
+            CrcFault::Unreadable => f.write_str("no CRC: the line does not end in '*' and 4 hex digits"),
+        }
+    }
+}
+
 /// A line that was not a valid frame. Every variant keeps what was received, for the evidence log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    #[error("CRC mismatch: frame says {received:04X}, payload gives {computed:04X} in {line:?}")]
-    BadCrc { line: String, received: u16, computed: u16 },
+    /// Counts as a frame with a bad CRC: the pump answers `0 ERR CRC` and does nothing.
+    #[error("{crc} in {line:?}")]
+    BadCrc { line: String, crc: CrcFault },
+    /// The CRC matched but the payload breaks the ICD's payload rules: the pump answers
+    /// `ERR SYNTAX` (with the seq the payload starts with, else 0).
     #[error("malformed frame ({reason}): {line:?}")]
     Malformed { line: String, reason: &'static str },
     #[error("line of {length} bytes exceeds {MAX_LINE} bytes; discarded")]
@@ -71,82 +103,112 @@ fn check_payload(payload: &str) -> Result<(), EncodeError> {
     }
 }
 
-fn is_payload_byte(b: u8) -> bool {
+/// A byte a payload may hold: printable ASCII other than `*`.
+pub fn is_payload_byte(b: u8) -> bool {
     (0x20..=0x7E).contains(&b) && b != b'*'
 }
 
-/// Incremental frame decoder. Feed bytes with [`FrameDecoder::feed`], then drain complete lines
-/// with [`FrameDecoder::next_frame`] until it returns `None`.
-#[derive(Debug, Default)]
+/// Judges one line (without its line end) by the ICD's receiver rules (see the module
+/// documentation). An empty line yields nothing.
+pub fn decode_line(line: &[u8]) -> Option<Result<Frame, FrameError>> {
+    if line.is_empty() {
+        return None;
+    }
+    let text = || String::from_utf8_lossy(line).into_owned();
+    let Some((payload, received)) = split_crc(line) else {
+        return Some(Err(FrameError::BadCrc { line: text(), crc: CrcFault::Unreadable }));
+    };
+    let computed = crc16(payload);
+    if received != computed {
+        return Some(Err(FrameError::BadCrc { line: text(), crc: CrcFault::Mismatch { received, computed } }));
+    }
+    let malformed = |reason| Some(Err(FrameError::Malformed { line: text(), reason }));
+    if payload.len() > MAX_PAYLOAD {
+        return malformed("payload longer than 240 bytes");
+    }
+    if !payload.iter().all(|&b| is_payload_byte(b)) {
+        return malformed("payload is not printable ASCII without '*'");
+    }
+    // All printable ASCII, checked above.
+    Some(Ok(Frame { payload: String::from_utf8_lossy(payload).into_owned() }))
+}
+
+/// The payload and the CRC of a line that ends in `*` and four hex digits.
+fn split_crc(line: &[u8]) -> Option<(&[u8], u16)> {
+    let star = line.len().checked_sub(5)?;
+    let (payload, tail) = line.split_at(star);
+    let (&sep, digits) = tail.split_first()?;
+    if sep != b'*' || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let crc = digits.iter().try_fold(0u16, |acc, &d| Some((acc << 4) | (d as char).to_digit(16)? as u16))?;
+    Some((payload, crc))
+}
+
+/// Incremental frame decoder: the [`LineSplitter`] and [`decode_line`].
+///
+/// Feed bytes with [`FrameDecoder::feed`], which takes them until its bounded queue of lines is
+/// full and says how many it took, then drain with [`FrameDecoder::next_frame`] until `None`;
+/// or let [`FrameDecoder::feed_all`] do both. Memory stays bounded whatever arrives.
+#[derive(Debug, Clone)]
 pub struct FrameDecoder {
-    buf: Vec<u8>,
-    /// Set once the current line has passed `MAX_LINE`: bytes are dropped until the next `\n`.
-    discarding: Option<usize>,
-    /// Lines completed but not yet drained.
-    ready: std::collections::VecDeque<Result<Frame, FrameError>>,
+    lines: LineSplitter,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl FrameDecoder {
     pub fn new() -> Self {
-        Self::default()
+        Self { lines: LineSplitter::new(MAX_LINE) }
     }
 
-    /// Appends received bytes. Memory stays bounded by `MAX_LINE` whatever arrives.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if b == b'\n' {
-                if let Some(length) = self.discarding.take() {
-                    self.ready.push_back(Err(FrameError::TooLong { length }));
-                } else {
-                    let line = std::mem::take(&mut self.buf);
-                    if let Some(decoded) = decode_line(&line) {
-                        self.ready.push_back(decoded);
-                    }
-                }
-                continue;
+    /// Takes received bytes until the queue of lines is full; returns how many it took.
+    pub fn feed(&mut self, bytes: &[u8]) -> usize {
+        self.lines.feed(bytes)
+    }
+
+    /// Feeds all of `bytes`, handing every complete line's outcome to `sink` in arrival order.
+    pub fn feed_all(&mut self, mut bytes: &[u8], mut sink: impl FnMut(Result<Frame, FrameError>)) {
+        loop {
+            let taken = self.feed(bytes);
+            bytes = &bytes[taken..];
+            while let Some(item) = self.next_frame() {
+                sink(item);
             }
-            if let Some(length) = self.discarding.as_mut() {
-                *length += 1;
-            } else if self.buf.len() == MAX_LINE {
-                self.discarding = Some(self.buf.len() + 1);
-                self.buf.clear();
-            } else {
-                self.buf.push(b);
+            if bytes.is_empty() {
+                return;
             }
         }
     }
 
-    /// The next complete line, in arrival order.
+    /// The next complete line's outcome, in arrival order (empty lines are skipped).
     pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
-        self.ready.pop_front()
+        loop {
+            match self.lines.next_line()? {
+                Ok(line) => {
+                    if let Some(decoded) = decode_line(&line) {
+                        return Some(decoded);
+                    }
+                }
+                Err(too_long) => return Some(Err(FrameError::TooLong { length: too_long.length })),
+            }
+        }
     }
-}
 
-/// Decodes one line without its `\n`. An empty line (a stray line end) yields nothing.
-fn decode_line(line: &[u8]) -> Option<Result<Frame, FrameError>> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.is_empty() {
-        return None;
+    /// The next complete line as received, not yet judged (for a receiver that looks at the
+    /// line first, as the twin's frame-corruption injection does).
+    pub fn next_line(&mut self) -> Option<Result<Vec<u8>, FrameError>> {
+        self.lines.next_line().map(|l| l.map_err(|too_long| FrameError::TooLong { length: too_long.length }))
     }
-    let text = String::from_utf8_lossy(line).into_owned();
-    let malformed = |reason| Some(Err(FrameError::Malformed { line: text.clone(), reason }));
-    let Some(star) = line.iter().position(|&b| b == b'*') else {
-        return malformed("no '*' before the CRC");
-    };
-    let (payload, crc_field) = (&line[..star], &line[star + 1..]);
-    if crc_field.len() != 4 || !crc_field.iter().all(u8::is_ascii_hexdigit) {
-        return malformed("CRC is not 4 hex digits");
+
+    /// Forgets the unfinished line and everything not yet drained.
+    pub fn clear(&mut self) {
+        self.lines.clear();
     }
-    if !payload.iter().all(|&b| is_payload_byte(b)) {
-        return malformed("payload is not printable ASCII");
-    }
-    // Both checked above: ASCII hex digits, printable ASCII payload.
-    let received = u16::from_str_radix(std::str::from_utf8(crc_field).ok()?, 16).ok()?;
-    let computed = crc16(payload);
-    if received != computed {
-        return Some(Err(FrameError::BadCrc { line: text, received, computed }));
-    }
-    Some(Ok(Frame { payload: String::from_utf8_lossy(payload).into_owned() }))
 }
 
 impl fmt::Display for Frame {
@@ -161,12 +223,17 @@ mod tests {
 
     fn decode_all(bytes: &[u8]) -> Vec<Result<Frame, FrameError>> {
         let mut d = FrameDecoder::new();
-        d.feed(bytes);
-        std::iter::from_fn(|| d.next_frame()).collect()
+        let mut out = Vec::new();
+        d.feed_all(bytes, |item| out.push(item));
+        out
     }
 
     fn ok(payload: &str) -> Result<Frame, FrameError> {
         Ok(Frame { payload: payload.to_string() })
+    }
+
+    fn bad_crc(line: &str, crc: CrcFault) -> Result<Frame, FrameError> {
+        Err(FrameError::BadCrc { line: line.to_string(), crc })
     }
 
     #[test]
@@ -182,6 +249,8 @@ mod tests {
     #[test]
     fn lowercase_crc_digits_are_accepted() {
         assert_eq!(decode_all(b"123456789*29b1\r\n"), vec![ok("123456789")]);
+        assert_eq!(decode_all(b"8 START*12fd\r\n"), vec![ok("8 START")]);
+        assert_eq!(decode_all(b"8 START*12fD\r\n"), vec![ok("8 START")]);
     }
 
     #[test]
@@ -206,7 +275,7 @@ mod tests {
         let mut d = FrameDecoder::new();
         for b in b"8 START*".iter().chain(format!("{:04X}\r\n", crc16(b"8 START")).as_bytes()) {
             assert_eq!(d.next_frame(), None);
-            d.feed(&[*b]);
+            assert_eq!(d.feed(&[*b]), 1);
         }
         assert_eq!(d.next_frame(), Some(ok("8 START")));
         assert_eq!(d.next_frame(), None);
@@ -214,55 +283,98 @@ mod tests {
 
     #[test]
     fn bad_crc_is_reported_with_both_values() {
-        let got = decode_all(b"123456789*29B2\r\n");
         assert_eq!(
-            got,
-            vec![Err(FrameError::BadCrc { line: "123456789*29B2".into(), received: 0x29B2, computed: 0x29B1 })]
+            decode_all(b"123456789*29B2\r\n"),
+            vec![bad_crc("123456789*29B2", CrcFault::Mismatch { received: 0x29B2, computed: 0x29B1 })]
         );
     }
 
+    /// ICD: "Any other line that does not end in `*` and four hex digits counts as a frame with a
+    /// bad CRC".
     #[test]
-    fn malformed_lines() {
-        for (line, reason) in [
-            (&b"8 START\r\n"[..], "no '*' before the CRC"),
-            (b"8 START*29B\r\n", "CRC is not 4 hex digits"),
-            (b"8 START*29BG\r\n", "CRC is not 4 hex digits"),
-            (b"8 ST*ART*29B1\r\n", "CRC is not 4 hex digits"),
-            (b"8 ST\tART*29B1\r\n", "payload is not printable ASCII"),
+    fn a_line_without_a_readable_crc_is_a_bad_crc_frame() {
+        for line in ["8 START", "8 START*29B", "8 START*29BG", "8 START*29B1 ", "*", "29B1", "8 START*-29B"] {
+            let mut bytes = line.as_bytes().to_vec();
+            bytes.extend_from_slice(b"\r\n");
+            assert_eq!(decode_all(&bytes), vec![bad_crc(line, CrcFault::Unreadable)], "{line:?}");
+        }
+        // Not UTF-8, no CRC: kept (lossily) for the log.
+        assert!(matches!(&decode_all(b"\xff\x00\n")[..], [Err(FrameError::BadCrc { crc: CrcFault::Unreadable, .. })]));
+    }
+
+    /// ICD: "A frame with a good CRC whose payload breaks the rules above is answered
+    /// `ERR SYNTAX`": the CRC decides first, the payload rules second.
+    #[test]
+    fn a_good_crc_over_a_payload_that_breaks_the_rules_is_malformed() {
+        let with_good_crc = |payload: &[u8]| {
+            let mut bytes = payload.to_vec();
+            bytes.extend_from_slice(format!("*{:04X}\r\n", crc16(payload)).as_bytes());
+            decode_all(&bytes)
+        };
+        for (payload, reason) in [
+            (&b"8 ST*ART"[..], "payload is not printable ASCII without '*'"),
+            (b"8 ST\tART", "payload is not printable ASCII without '*'"),
+            (b"8 ST\xe9ART", "payload is not printable ASCII without '*'"),
         ] {
-            match &decode_all(line)[..] {
-                [Err(FrameError::Malformed { reason: r, .. })] => assert_eq!(*r, reason, "{line:?}"),
-                other => panic!("{line:?}: {other:?}"),
+            match &with_good_crc(payload)[..] {
+                [Err(FrameError::Malformed { reason: r, .. })] => assert_eq!(*r, reason, "{payload:?}"),
+                other => panic!("{payload:?}: {other:?}"),
             }
         }
+        let long = vec![b'A'; 241];
+        assert!(matches!(
+            &with_good_crc(&long)[..],
+            [Err(FrameError::Malformed { reason: "payload longer than 240 bytes", .. })]
+        ));
+        assert_eq!(with_good_crc(&[b'A'; 240]), vec![ok(&"A".repeat(240))]);
+        // The same payloads with a wrong CRC are bad-CRC frames.
+        assert!(matches!(
+            &decode_all(b"8 ST*ART*0000\r\n")[..],
+            [Err(FrameError::BadCrc { crc: CrcFault::Mismatch { received: 0, .. }, .. })]
+        ));
     }
 
     #[test]
     fn empty_lines_are_skipped() {
-        assert_eq!(decode_all(b"\r\n\n123456789*29B1\r\n"), vec![ok("123456789")]);
+        assert_eq!(decode_all(b"\r\n\n123456789*29B1\r\n\n"), vec![ok("123456789")]);
     }
 
     #[test]
     fn overlong_line_is_discarded_and_the_next_line_survives() {
         let mut bytes = vec![b'A'; 300];
         bytes.extend_from_slice(b"\r\n123456789*29B1\r\n");
-        assert_eq!(decode_all(&bytes), vec![Err(FrameError::TooLong { length: 301 }), ok("123456789")]);
+        assert_eq!(decode_all(&bytes), vec![Err(FrameError::TooLong { length: 300 }), ok("123456789")]);
     }
 
     #[test]
     fn line_of_exactly_max_length_is_kept() {
-        // 251 payload bytes + '*' + 4 CRC digits = 256 bytes before '\n': within the limit,
-        // (a well-formed sender never sends it: the payload is over 240, but the codec's job is lines).
+        // 251 payload bytes + '*' + 4 CRC digits = 256 bytes before the line end: within the
+        // limit. Its payload is over 240, so it is judged malformed, not discarded.
         let payload = "A".repeat(251);
         let frame = encode_with_crc(&payload, crc16(payload.as_bytes()));
-        let line_len = frame.len() - 2; // without \r\n
-        assert_eq!(line_len, 256);
-        let mut no_cr = frame[..line_len].to_vec();
-        no_cr.push(b'\n');
-        assert_eq!(decode_all(&no_cr), vec![ok(&payload)]);
+        assert_eq!(frame.len() - 2, 256);
+        let malformed = decode_all(&frame);
+        assert!(matches!(&malformed[..], [Err(FrameError::Malformed { .. })]), "{malformed:?}");
+        let mut lf_only = frame[..256].to_vec();
+        lf_only.push(b'\n');
+        assert_eq!(decode_all(&lf_only), malformed);
         let mut too_long = payload.into_bytes();
-        too_long.extend_from_slice(b"A*0000\n");
-        assert!(matches!(&decode_all(&too_long)[..], [Err(FrameError::TooLong { length: 257 })]));
+        too_long.extend_from_slice(b"A*0000\r\n");
+        assert_eq!(decode_all(&too_long), vec![Err(FrameError::TooLong { length: 257 })]);
+    }
+
+    #[test]
+    fn the_queue_of_decoded_lines_is_bounded() {
+        let mut d = FrameDecoder::new();
+        let many = b"123456789*29B1\n".repeat(1000);
+        let taken = d.feed(&many);
+        assert!(taken < many.len(), "a full queue stops taking bytes");
+        let mut count = 0;
+        while d.next_frame().is_some() {
+            count += 1;
+        }
+        assert!(count > 0 && count <= crate::protocol::lines::DEFAULT_MAX_READY, "{count}");
+        assert_eq!(decode_all(&many).len(), 1000, "feed_all takes everything");
     }
 
     #[test]

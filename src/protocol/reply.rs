@@ -1,4 +1,4 @@
-//! Typed contents of `OK` responses: `ID`, `STATUS`, `BOLUS`, `ALARMS`.
+//! Typed contents of `OK` responses: `ID`, `SETTINGS`, `STATUS`, `BOLUS`, `ALARMS`.
 //! Both sides use them: the twin to answer, the link to read the answer.
 
 use serde::Serialize;
@@ -83,6 +83,71 @@ impl StatusReport {
     }
 }
 
+/// The answer to `SETTINGS`: the programmed settings, so that a host can read back what a
+/// refused command left unchanged (ICD part 1, "Commands"). Keys in the ICD's order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettingsReport {
+    pub basal_ul_h: f64,
+    pub dose_ul: f64,
+    pub lockout_s: u32,
+    pub max_per_24h: u32,
+    pub max_24h_ul: f64,
+    pub low_reservoir_ul: f64,
+    pub occlusion_kpa: f64,
+    /// `therapy=on` after `START`, `off` after `STOP`.
+    pub therapy_on: bool,
+}
+
+impl SettingsReport {
+    pub const KEYS: [&'static str; 8] = [
+        "basal_ul_h",
+        "dose_ul",
+        "lockout_s",
+        "max_per_24h",
+        "max_24h_ul",
+        "low_reservoir_ul",
+        "occlusion_kpa",
+        "therapy",
+    ];
+
+    pub fn from_fields(f: &Fields) -> Result<Self, FieldError> {
+        f.only(&Self::KEYS)?;
+        let u32_of = |key: &'static str| -> Result<u32, FieldError> {
+            let v = f.uint(key)?;
+            u32::try_from(v).map_err(|_| FieldError::BadWord { key, message: format!("{v} is too large") })
+        };
+        let therapy_on = match f.require("therapy")? {
+            "on" => true,
+            "off" => false,
+            other => {
+                return Err(FieldError::BadWord { key: "therapy", message: format!("{other:?} is not on or off") });
+            }
+        };
+        Ok(Self {
+            basal_ul_h: f.number("basal_ul_h")?,
+            dose_ul: f.number("dose_ul")?,
+            lockout_s: u32_of("lockout_s")?,
+            max_per_24h: u32_of("max_per_24h")?,
+            max_24h_ul: f.number("max_24h_ul")?,
+            low_reservoir_ul: f.number("low_reservoir_ul")?,
+            occlusion_kpa: f.number("occlusion_kpa")?,
+            therapy_on,
+        })
+    }
+
+    pub fn to_fields(&self) -> Fields {
+        Fields::new()
+            .number_field("basal_ul_h", self.basal_ul_h)
+            .number_field("dose_ul", self.dose_ul)
+            .with("lockout_s", self.lockout_s)
+            .with("max_per_24h", self.max_per_24h)
+            .number_field("max_24h_ul", self.max_24h_ul)
+            .number_field("low_reservoir_ul", self.low_reservoir_ul)
+            .number_field("occlusion_kpa", self.occlusion_kpa)
+            .with("therapy", if self.therapy_on { "on" } else { "off" })
+    }
+}
+
 /// The answer to `BOLUS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "granted", rename_all = "snake_case")]
@@ -148,6 +213,51 @@ mod tests {
             "state=ALARM reservoir_ul=19950.25 delivered_ul=49.75 basal_ul_h=500 pressure_kpa=201.5 pump_ms=720000 alarms=OCCLUSION"
         );
         assert_eq!(StatusReport::from_fields(&f), Ok(s));
+    }
+
+    #[test]
+    fn settings_round_trip_in_the_icd_order() {
+        let s = SettingsReport {
+            basal_ul_h: 437.5,
+            dose_ul: 20.0,
+            lockout_s: 900,
+            max_per_24h: 6,
+            max_24h_ul: 12000.0,
+            low_reservoir_ul: 1500.0,
+            occlusion_kpa: 150.0,
+            therapy_on: true,
+        };
+        let f = s.to_fields();
+        assert_eq!(
+            f.to_string(),
+            "basal_ul_h=437.5 dose_ul=20 lockout_s=900 max_per_24h=6 max_24h_ul=12000 low_reservoir_ul=1500 \
+             occlusion_kpa=150 therapy=on"
+        );
+        assert_eq!(SettingsReport::from_fields(&f), Ok(s.clone()));
+        let off = SettingsReport { therapy_on: false, ..s };
+        assert!(off.to_fields().to_string().ends_with(" therapy=off"));
+    }
+
+    #[test]
+    fn settings_refuse_missing_unknown_and_bad_values() {
+        let full = "basal_ul_h=10 dose_ul=50 lockout_s=3600 max_per_24h=4 max_24h_ul=1200 low_reservoir_ul=2000 \
+                    occlusion_kpa=200 therapy=off";
+        let parse = |text: &str| SettingsReport::from_fields(&Fields::parse(text.split(' ')).unwrap());
+        assert!(parse(full).is_ok());
+        assert_eq!(parse(&full.replace(" therapy=off", "")), Err(FieldError::Missing("therapy")));
+        assert_eq!(parse(&format!("{full} state=RUNNING")), Err(FieldError::Unexpected("state".into())));
+        assert!(matches!(
+            parse(&full.replace("therapy=off", "therapy=1")),
+            Err(FieldError::BadWord { key: "therapy", .. })
+        ));
+        assert!(matches!(
+            parse(&full.replace("lockout_s=3600", "lockout_s=36.5")),
+            Err(FieldError::BadValue { key: "lockout_s", .. })
+        ));
+        assert!(matches!(
+            parse(&full.replace("max_per_24h=4", "max_per_24h=4294967296")),
+            Err(FieldError::BadWord { key: "max_per_24h", .. })
+        ));
     }
 
     #[test]

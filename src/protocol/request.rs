@@ -13,17 +13,34 @@ use super::number::parse_uint;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Id,
+    /// The programmed settings, therapy on/off among them.
+    Settings,
     Status,
-    Program { basal_ul_h: f64 },
-    BolusConfig { dose_ul: f64, lockout_s: u32, max_per_24h: u32 },
-    Limit { max_24h_ul: f64 },
-    AlarmConfig { low_reservoir_ul: f64, occlusion_kpa: f64 },
-    Fill { volume_ul: f64 },
+    Program {
+        basal_ul_h: f64,
+    },
+    BolusConfig {
+        dose_ul: f64,
+        lockout_s: u32,
+        max_per_24h: u32,
+    },
+    Limit {
+        max_24h_ul: f64,
+    },
+    AlarmConfig {
+        low_reservoir_ul: f64,
+        occlusion_kpa: f64,
+    },
+    Fill {
+        volume_ul: f64,
+    },
     Start,
     Stop,
     Bolus,
     Alarms,
-    Ack { code: AlarmCode },
+    Ack {
+        code: AlarmCode,
+    },
 }
 
 impl Command {
@@ -31,6 +48,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Id => "ID",
+            Command::Settings => "SETTINGS",
             Command::Status => "STATUS",
             Command::Program { .. } => "PROGRAM",
             Command::BolusConfig { .. } => "BOLUS_CONFIG",
@@ -59,7 +77,13 @@ impl Command {
             }
             Command::Fill { volume_ul } => f.number_field("volume_ul", volume_ul),
             Command::Ack { code } => f.with("code", code),
-            Command::Id | Command::Status | Command::Start | Command::Stop | Command::Bolus | Command::Alarms => f,
+            Command::Id
+            | Command::Settings
+            | Command::Status
+            | Command::Start
+            | Command::Stop
+            | Command::Bolus
+            | Command::Alarms => f,
         }
     }
 
@@ -73,6 +97,7 @@ impl Command {
         };
         let cmd = match name {
             "ID" => keys(&[]).map(|_| Command::Id)?,
+            "SETTINGS" => keys(&[]).map(|_| Command::Settings)?,
             "STATUS" => keys(&[]).map(|_| Command::Status)?,
             "START" => keys(&[]).map(|_| Command::Start)?,
             "STOP" => keys(&[]).map(|_| Command::Stop)?,
@@ -198,12 +223,14 @@ mod tests {
         assert_eq!(Request::new(15, Command::Fill { volume_ul: 20000.0 }).payload(), "15 FILL volume_ul=20000");
         assert_eq!(Request::new(16, Command::Ack { code: AlarmCode::Occlusion }).payload(), "16 ACK code=OCCLUSION");
         assert_eq!(Request::new(65535, Command::Id).payload(), "65535 ID");
+        assert_eq!(Request::new(17, Command::Settings).payload(), "17 SETTINGS");
     }
 
     #[test]
     fn every_command_round_trips() {
         let commands = [
             Command::Id,
+            Command::Settings,
             Command::Status,
             Command::Program { basal_ul_h: 12.5 },
             Command::BolusConfig { dose_ul: 1.0, lockout_s: 0, max_per_24h: 24 },
@@ -236,6 +263,8 @@ mod tests {
         assert_eq!(code("5 PROGRAM basal_ul_h=5 extra=1"), Err((Some(5), ErrCode::Syntax)));
         assert_eq!(code("5 PROGRAM  basal_ul_h=5"), Err((Some(5), ErrCode::Syntax)));
         assert_eq!(code("5 START now=1"), Err((Some(5), ErrCode::Syntax)));
+        assert_eq!(code("5 SETTINGS therapy=on"), Err((Some(5), ErrCode::Syntax)));
+        assert_eq!(code("5 settings"), Err((Some(5), ErrCode::Unknown)));
         assert_eq!(code("5 BOLUS_CONFIG dose_ul=5 lockout_s=1.5 max_per_24h=4"), Err((Some(5), ErrCode::Syntax)));
         assert_eq!(code("5 ACK code=FIRE"), Err((Some(5), ErrCode::Syntax)));
         // Out-of-range values are syntactically fine; the firmware refuses them with RANGE.

@@ -29,7 +29,7 @@ use crate::clock::RigTime;
 use super::codes::{AlarmCode, ErrCode};
 use super::crc16::crc16;
 use super::event::{Event, EventKind};
-use super::frame::{FrameDecoder, FrameError, encode_frame, encode_with_crc};
+use super::frame::{Frame, FrameDecoder, FrameError, encode_frame, encode_with_crc};
 use super::inbound::{Inbound, ProtocolViolation};
 use super::reply::active_alarms_from_fields;
 use super::request::{Command, Request};
@@ -233,28 +233,36 @@ impl PumpSession {
     }
 
     /// Takes bytes as they came off the line.
-    pub fn handle_input(&mut self, now: RigTime, bytes: &[u8]) {
-        self.decoder.feed(bytes);
-        while let Some(line) = self.decoder.next_frame() {
-            match line {
-                Ok(frame) => {
-                    self.outputs.push_back(SessionOutput::Received {
-                        at: now,
-                        line: ReceivedLine::Frame(frame.payload.clone()),
-                    });
-                    match Inbound::parse(&frame.payload) {
-                        Ok(Inbound::Response(r)) => self.on_response(now, r),
-                        Ok(Inbound::Event(e)) => self.on_event(now, e),
-                        Err(ProtocolViolation { payload, reason }) => self.outputs.push_back(SessionOutput::Anomaly {
-                            at: now,
-                            description: format!("{payload:?} breaks the ICD: {reason}"),
-                        }),
-                    }
-                }
-                // A damaged response is dropped: the timeout retries the same seq, and the pump
-                // answers that from its cache.
-                Err(e) => self.outputs.push_back(SessionOutput::Received { at: now, line: ReceivedLine::Invalid(e) }),
+    pub fn handle_input(&mut self, now: RigTime, mut bytes: &[u8]) {
+        loop {
+            let taken = self.decoder.feed(bytes);
+            bytes = &bytes[taken..];
+            while let Some(line) = self.decoder.next_frame() {
+                self.on_line(now, line);
             }
+            if bytes.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn on_line(&mut self, now: RigTime, line: Result<Frame, FrameError>) {
+        match line {
+            Ok(frame) => {
+                self.outputs
+                    .push_back(SessionOutput::Received { at: now, line: ReceivedLine::Frame(frame.payload.clone()) });
+                match Inbound::parse(&frame.payload) {
+                    Ok(Inbound::Response(r)) => self.on_response(now, r),
+                    Ok(Inbound::Event(e)) => self.on_event(now, e),
+                    Err(ProtocolViolation { payload, reason }) => self.outputs.push_back(SessionOutput::Anomaly {
+                        at: now,
+                        description: format!("{payload:?} breaks the ICD: {reason}"),
+                    }),
+                }
+            }
+            // A damaged response, or a line without a readable CRC, is dropped: the timeout
+            // retries the same seq, and the pump answers that from its cache.
+            Err(e) => self.outputs.push_back(SessionOutput::Received { at: now, line: ReceivedLine::Invalid(e) }),
         }
     }
 

@@ -27,6 +27,9 @@ pub struct TwinConfig {
     pub identity: PumpIdentity,
     /// What the reservoir holds at power-on, µL (the ICD default is 0).
     pub initial_reservoir_ul: f64,
+    /// How far the pump's crystal is off, ppm: `pump_ms` runs this much fast (positive) or slow.
+    /// The ICD allows ±100 ppm; the reference twin's is exact.
+    pub crystal_ppm: f64,
 }
 
 /// The nominal image's identity.
@@ -53,6 +56,7 @@ impl Default for TwinConfig {
             sensor_noise: SensorNoise::default(),
             identity: nominal_identity(),
             initial_reservoir_ul: 0.0,
+            crystal_ppm: 0.0,
         }
     }
 }
@@ -77,6 +81,9 @@ impl TwinConfig {
         }
         if !(0.0..=40_000.0).contains(&self.initial_reservoir_ul) {
             return Err(ConfigError(format!("initial reservoir {} µL is outside 0–40000", self.initial_reservoir_ul)));
+        }
+        if !(self.crystal_ppm.is_finite() && self.crystal_ppm.abs() <= 100.0) {
+            return Err(ConfigError(format!("crystal error {} ppm is outside the ICD's ±100 ppm", self.crystal_ppm)));
         }
         let id = &self.identity;
         for (key, value) in [("model", &id.model), ("serial", &id.serial), ("fw", &id.fw), ("build", &id.build)] {
@@ -105,6 +112,9 @@ impl TwinConfig {
         }
         if !(0.0..=40_000.0).contains(&self.initial_reservoir_ul) {
             self.initial_reservoir_ul = defaults.initial_reservoir_ul;
+        }
+        if !(self.crystal_ppm.is_finite() && self.crystal_ppm.abs() <= 100.0) {
+            self.crystal_ppm = defaults.crystal_ppm;
         }
         let nominal = nominal_identity();
         let id = &mut self.identity;

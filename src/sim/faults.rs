@@ -9,34 +9,47 @@ use std::fmt;
 use std::str::FromStr;
 
 macro_rules! faults {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal, [$($req:literal),+], $desc:literal;)+) => {
+    (
+        matrix { $($(#[$doc:meta])* $variant:ident => $name:literal, [$($req:literal),+], $desc:literal;)+ }
+        awaiting_plans { $($(#[$pdoc:meta])* $pvariant:ident => $pname:literal, [$($preq:literal),+], $pdesc:literal;)+ }
+    ) => {
         /// A seeded firmware defect (see the module documentation).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Fault { $($(#[$doc])* $variant),+ }
+        pub enum Fault { $($(#[$doc])* $variant,)+ $($(#[$pdoc])* $pvariant),+ }
 
         impl Fault {
-            /// Every defect, in catalogue order.
+            /// The defects the defect matrix runs every plan against (`rig matrix`,
+            /// `tests/defect_matrix.rs`), in catalogue order: each is caught by a current plan.
             pub const ALL: &'static [Fault] = &[$(Fault::$variant),+];
+
+            /// Defects of the catalogue that only a settings read-back (`SETTINGS`) exposes,
+            /// kept out of [`Fault::ALL`] until the plans read settings back. `tests/twin_defects.rs`
+            /// shows each one black-box.
+            pub const AWAITING_PLANS: &'static [Fault] = &[$(Fault::$pvariant),+];
+
+            /// The whole catalogue: [`Fault::ALL`], then [`Fault::AWAITING_PLANS`].
+            pub const CATALOGUE: &'static [Fault] = &[$(Fault::$variant,)+ $(Fault::$pvariant),+];
 
             /// The kebab-case name used in bench files and on the command line.
             pub fn name(&self) -> &'static str {
-                match self { $(Fault::$variant => $name),+ }
+                match self { $(Fault::$variant => $name,)+ $(Fault::$pvariant => $pname),+ }
             }
 
             /// The SRS requirement ids this defect violates.
             pub fn requirement(&self) -> &'static [&'static str] {
-                match self { $(Fault::$variant => &[$($req),+]),+ }
+                match self { $(Fault::$variant => &[$($req),+],)+ $(Fault::$pvariant => &[$($preq),+]),+ }
             }
 
             /// What the defective firmware does differently from the nominal one.
             pub fn description(&self) -> &'static str {
-                match self { $(Fault::$variant => $desc),+ }
+                match self { $(Fault::$variant => $desc,)+ $(Fault::$pvariant => $pdesc),+ }
             }
         }
     };
 }
 
 faults! {
+matrix {
     /// The occlusion check compares the pressure with twice the configured threshold.
     OcclusionThresholdDoubled => "occlusion-threshold-doubled", ["SRS-OCC-002", "SRS-OCC-003"],
         "the occlusion check compares the line pressure with twice the configured threshold, so \
@@ -108,6 +121,27 @@ faults! {
     BolusSlow => "bolus-slow", ["SRS-DOS-005"],
         "bolus strokes are spaced 1.8 s apart: boluses are delivered at 500 µL/h instead of 1000 µL/h";
 }
+awaiting_plans {
+    /// A `LIMIT` refused for the basal combination is stored anyway.
+    RefusedLimitApplied => "refused-limit-applied", ["SRS-DOS-003"],
+        "a LIMIT refused with ERR RANGE because the programmed basal rate would exceed it is stored \
+         anyway: the answer says refused, max_24h_ul has changed (only SETTINGS shows it)";
+    /// A `BOLUS_CONFIG` refused for its `max_per_24h` still changes the dose and the lockout.
+    RefusedBolusConfigApplied => "refused-bolus-config-applied", ["SRS-DEL-001"],
+        "BOLUS_CONFIG stores dose_ul and lockout_s before checking max_per_24h: refused with \
+         ERR RANGE for its max_per_24h, it has still changed the dose and the lockout, so the \
+         program is not left unchanged (only SETTINGS shows it)";
+    /// After a watchdog reset therapy is off.
+    ResetForgetsTherapy => "reset-forgets-therapy", ["SRS-WDR-006"],
+        "a watchdog reset does not restore therapy on: the pump comes back with therapy off (STOPPED, \
+         or ALARM while a HIGH alarm is kept), and delivery does not resume once the alarms are \
+         cleared";
+    /// After a watchdog reset the lockout and the 24 h limit are the defaults again.
+    ResetForgetsSettings => "reset-forgets-settings", ["SRS-WDR-006"],
+        "a watchdog reset restores the default lockout (3600 s) and 24 h limit (1200 µL) instead of \
+         the programmed ones; the basal rate, which STATUS shows, is kept";
+}
+}
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,13 +157,13 @@ pub struct UnknownFault {
 }
 
 fn valid_names() -> String {
-    Fault::ALL.iter().map(Fault::name).collect::<Vec<_>>().join(", ")
+    Fault::CATALOGUE.iter().map(Fault::name).collect::<Vec<_>>().join(", ")
 }
 
 impl FromStr for Fault {
     type Err = UnknownFault;
     fn from_str(s: &str) -> Result<Self, UnknownFault> {
-        Fault::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| UnknownFault { name: s.to_string() })
+        Fault::CATALOGUE.iter().copied().find(|f| f.name() == s).ok_or_else(|| UnknownFault { name: s.to_string() })
     }
 }
 
@@ -165,7 +199,7 @@ impl FaultSet {
 
     /// The faults present, in catalogue order.
     pub fn faults(self) -> Vec<Fault> {
-        Fault::ALL.iter().copied().filter(|&f| self.has(f)).collect()
+        Fault::CATALOGUE.iter().copied().filter(|&f| self.has(f)).collect()
     }
 }
 
@@ -177,13 +211,15 @@ mod tests {
     #[test]
     fn names_are_unique_kebab_case_and_parse_back() {
         let mut seen = HashSet::new();
-        for &f in Fault::ALL {
+        for &f in Fault::CATALOGUE {
             assert!(seen.insert(f.name()), "duplicate {f}");
             assert!(f.name().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{f}");
             assert_eq!(f.name().parse::<Fault>(), Ok(f));
             assert!(!f.description().is_empty());
         }
-        assert!(Fault::ALL.len() <= 64, "FaultSet is a u64 bitset");
+        assert!(Fault::CATALOGUE.len() <= 64, "FaultSet is a u64 bitset");
+        assert_eq!(Fault::CATALOGUE.len(), Fault::ALL.len() + Fault::AWAITING_PLANS.len());
+        assert!(Fault::AWAITING_PLANS.iter().all(|f| !Fault::ALL.contains(f)));
     }
 
     #[test]
@@ -211,7 +247,7 @@ mod tests {
             "SRS-COM-002",
             "SRS-COM-003",
         ];
-        for &f in Fault::ALL {
+        for &f in Fault::CATALOGUE {
             assert!(!f.requirement().is_empty());
             for r in f.requirement() {
                 assert!(SRS.contains(r), "{f}: {r}");
@@ -228,7 +264,7 @@ mod tests {
         let err = "occlusion".parse::<Fault>().unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("\"occlusion\""), "{msg}");
-        for f in Fault::ALL {
+        for f in Fault::CATALOGUE {
             assert!(msg.contains(f.name()), "{msg}");
         }
     }

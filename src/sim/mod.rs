@@ -10,6 +10,7 @@
 //! - [`fluid`] — motor, reservoir and line physics;
 //! - [`sensor`] — the I2C flow sensor (ICD part 2);
 //! - [`faults`] — the catalogue of seeded firmware defects;
+//! - [`injection`] — what the bench can do to the twin (ICD part 2's `INJECT` among them);
 //! - [`noise`], [`timers`] — seeded randomness and typed timers.
 //!
 //! The nominal firmware meets every requirement of SRS.md; each [`Fault`] violates the ones it
@@ -19,6 +20,7 @@ pub mod config;
 pub mod faults;
 pub mod firmware;
 pub mod fluid;
+pub mod injection;
 pub mod noise;
 pub mod sensor;
 pub mod service_port;
@@ -29,5 +31,6 @@ pub use config::{ConfigError, TwinConfig};
 pub use faults::{Fault, UnknownFault};
 pub use firmware::{Firmware, Settings};
 pub use fluid::LineParams;
+pub use injection::Injection;
 pub use sensor::SensorNoise;
-pub use twin::{I2cNack, Injection, Twin, UnknownLine};
+pub use twin::{I2cNack, Twin, UnknownLine};

@@ -14,6 +14,13 @@
 //! the delivered volume within the sensor's accuracy, however pulsatile the flow and however
 //! irregular the reads. Flags: bit 0 air in line, bit 1 high flow (the reading saturated the
 //! int16 word).
+//!
+//! Bench injections (ICD part 2, "Fault injection"): [`SimSensor::nack_next`] makes the next n
+//! transactions (reads and writes alike) NACK without effect; [`SimSensor::set_air`] reports
+//! air in line, with a flow word that is plausibly wrong (the true flow scaled by a random
+//! factor of 0.25–2.5, or 20–200 µL/h of nothing, never 0); [`SimSensor::set_stuck`] repeats
+//! the last 9 bytes a measurement read returned (or, before any, the next reading), while the
+//! hidden measurement goes on.
 
 use std::time::Duration;
 
@@ -128,7 +135,16 @@ pub struct SimSensor {
     noise: SensorNoise,
     flow_rng: Rng,
     temperature_rng: Rng,
+    air_rng: Rng,
     mode: Mode,
+    /// Transactions still to NACK (`INJECT SENSOR NACK n`).
+    nack_remaining: u32,
+    /// Air in line reported (`INJECT SENSOR AIR 1`).
+    air: bool,
+    /// Readings frozen (`INJECT SENSOR STUCK 1`).
+    stuck: bool,
+    /// The last measurement the sensor returned, all 9 bytes.
+    last_reading: Option<[u8; MEASUREMENT_LEN]>,
 }
 
 impl SimSensor {
@@ -139,8 +155,37 @@ impl SimSensor {
             noise,
             flow_rng: Rng::stream(seed, 1),
             temperature_rng: Rng::stream(seed, 2),
+            air_rng: Rng::stream(seed, 4),
             mode: Mode::Idle { id_step: IdStep::None },
+            nack_remaining: 0,
+            air: false,
+            stuck: false,
+            last_reading: None,
         }
+    }
+
+    /// The next `count` transactions are not acknowledged.
+    pub fn nack_next(&mut self, count: u32) {
+        self.nack_remaining = count;
+    }
+
+    /// Reports air in line (flag bit 0, flow word meaningless), or stops doing so.
+    pub fn set_air(&mut self, on: bool) {
+        self.air = on;
+    }
+
+    /// Repeats the last reading it returned, or stops doing so.
+    pub fn set_stuck(&mut self, on: bool) {
+        self.stuck = on;
+    }
+
+    /// An injected NACK, if one is due: it takes this transaction.
+    fn injected_nack(&mut self) -> Result<(), NackReason> {
+        if self.nack_remaining > 0 {
+            self.nack_remaining -= 1;
+            return Err("injected NACK");
+        }
+        Ok(())
     }
 
     pub fn model(&self) -> SensorModel {
@@ -153,6 +198,7 @@ impl SimSensor {
 
     /// One write transaction.
     pub fn write(&mut self, now: Duration, bytes: &[u8], outlet: Outlet) -> Result<(), NackReason> {
+        self.injected_nack()?;
         if bytes.is_empty() {
             // An address probe: acknowledged, changes nothing.
             return Ok(());
@@ -189,6 +235,7 @@ impl SimSensor {
 
     /// One read transaction of `buf.len()` bytes.
     pub fn read(&mut self, now: Duration, buf: &mut [u8], outlet: Outlet) -> Result<(), NackReason> {
+        self.injected_nack()?;
         match self.mode {
             Mode::Idle { id_step: IdStep::Ready } => {
                 if buf.len() > IDENTIFIER_LEN {
@@ -210,7 +257,12 @@ impl SimSensor {
                 let mean_ul_h =
                     if dt_s > 0.0 { (outlet.outflow_ul - last_outflow_ul) / dt_s * 3600.0 } else { outlet.flow_ul_h };
                 self.mode = Mode::Measuring { started, last_read: now, last_outflow_ul: outlet.outflow_ul };
-                let bytes = self.measurement_bytes(mean_ul_h, outlet.air_in_line);
+                let fresh = self.measurement_bytes(mean_ul_h, outlet.air_in_line);
+                let bytes = match self.last_reading {
+                    Some(last) if self.stuck => last,
+                    _ => fresh,
+                };
+                self.last_reading = Some(bytes);
                 buf.copy_from_slice(&bytes[..buf.len()]);
                 Ok(())
             }
@@ -223,7 +275,12 @@ impl SimSensor {
             + n.zero_offset_ul_h
             + n.white_sigma_ul_h * self.flow_rng.normal();
         let reading = if reading.is_finite() { reading } else { 0.0 };
-        let raw_flow = self.model.raw_from_ul_h(reading);
+        let air_in_line = air_in_line || self.air;
+        let reading = if self.air { self.meaningless_flow(true_ul_h) } else { reading };
+        let mut raw_flow = self.model.raw_from_ul_h(reading);
+        if self.air && raw_flow == 0 {
+            raw_flow = 1;
+        }
         let celsius = 23.0 + 0.02 * self.temperature_rng.normal();
         let raw_temperature = (celsius * 200.0).round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16;
         let mut flags = 0;
@@ -238,6 +295,12 @@ impl SimSensor {
             chunk.copy_from_slice(&word_with_crc(word));
         }
         out
+    }
+
+    /// What the flow word says with air in the line: plausible, wrong.
+    fn meaningless_flow(&mut self, true_ul_h: f64) -> f64 {
+        let u = self.air_rng.uniform();
+        if true_ul_h.is_finite() && true_ul_h.abs() > 5.0 { true_ul_h * (0.25 + 2.25 * u) } else { 20.0 + 180.0 * u }
     }
 
     fn identifier_bytes(&self) -> [u8; IDENTIFIER_LEN] {
@@ -416,6 +479,68 @@ mod tests {
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn injected_nacks_take_the_next_transactions_without_effect() {
+        let mut s = quiet(SensorModel::Ld20_0600L);
+        s.nack_next(2);
+        assert_eq!(s.write(ms(0), &CMD_START_WATER, outlet(0.0)), Err("injected NACK"));
+        assert!(!s.is_measuring(), "a NACKed start does nothing");
+        assert_eq!(s.read(ms(0), &mut [0u8; 9], outlet(0.0)), Err("injected NACK"));
+        s.write(ms(0), &CMD_START_WATER, outlet(0.0)).unwrap();
+        assert!(s.read(ms(20), &mut [0u8; 9], outlet(0.0)).is_ok());
+    }
+
+    #[test]
+    fn air_sets_bit_0_and_a_wrong_nonzero_flow() {
+        let mut s = quiet(SensorModel::Ld20_0600L);
+        s.write(ms(0), &CMD_START_WATER, outlet(0.0)).unwrap();
+        s.set_air(true);
+        let mut buf = [0u8; 9];
+        for k in 1..20u64 {
+            // 0.5 µL every 3.6 s: 500 µL/h.
+            s.read(ms(3600 * k), &mut buf, outlet(0.5 * k as f64)).unwrap();
+            assert_eq!(u16::from_be_bytes([buf[6], buf[7]]) & FLAG_AIR_IN_LINE, FLAG_AIR_IN_LINE);
+            assert_eq!(buf[2], crc(buf[0], buf[1]), "the word is still well-formed");
+            let flow = SensorModel::Ld20_0600L.flow_ul_h(i16::from_be_bytes([buf[0], buf[1]]));
+            assert!(flow != 0.0 && (100.0..=1300.0).contains(&flow), "{flow}");
+        }
+        // Nothing flowing: still not zero.
+        s.read(ms(100_000), &mut buf, outlet(9.5)).unwrap();
+        s.read(ms(110_000), &mut buf, outlet(9.5)).unwrap();
+        assert_ne!(i16::from_be_bytes([buf[0], buf[1]]), 0);
+        s.set_air(false);
+        s.read(ms(120_000), &mut buf, outlet(9.5)).unwrap();
+        assert_eq!(&buf[0..3], &[0x00, 0x00, 0x81]);
+        assert_eq!(&buf[6..9], &[0x00, 0x00, 0x81]);
+    }
+
+    #[test]
+    fn stuck_repeats_the_last_nine_bytes() {
+        let mut s = quiet(SensorModel::Ld20_0600L);
+        s.write(ms(0), &CMD_START_WATER, outlet(0.0)).unwrap();
+        let mut first = [0u8; 9];
+        s.read(ms(3600), &mut first, outlet(0.5)).unwrap();
+        s.set_stuck(true);
+        for k in 2..6u64 {
+            let mut buf = [0u8; 9];
+            s.read(ms(3600 * k), &mut buf, outlet(k as f64)).unwrap();
+            assert_eq!(buf, first);
+        }
+        s.set_stuck(false);
+        let mut buf = [0u8; 9];
+        s.read(ms(3600 * 6), &mut buf, outlet(6.5)).unwrap();
+        assert_ne!(buf[0..2], first[0..2]);
+        // Stuck before any reading: the next one is repeated.
+        let mut s = quiet(SensorModel::Ld20_0600L);
+        s.set_stuck(true);
+        s.write(ms(0), &CMD_START_WATER, outlet(0.0)).unwrap();
+        let (mut a, mut b) = ([0u8; 9], [0u8; 9]);
+        s.read(ms(3600), &mut a, outlet(0.5)).unwrap();
+        s.read(ms(7200), &mut b, outlet(3.0)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(&a[0..2], &[0x02, 0x58]);
     }
 
     #[test]

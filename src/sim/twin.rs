@@ -21,23 +21,9 @@ use super::config::{ConfigError, TwinConfig};
 use super::faults::FaultSet;
 use super::firmware::Firmware;
 use super::fluid::Plant;
+use super::injection::Injection;
 use super::sensor::{Outlet, SimSensor};
 use super::service_port::ServicePort;
-
-/// Something the bench does to the pump, as the rig's plans ask for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Injection {
-    /// The motor cannot complete strokes for `for_`, or until [`Injection::ClearMotorStall`]
-    /// if `None` (an MRI field, a jammed rotor).
-    MotorStall {
-        for_: Option<Duration>,
-    },
-    ClearMotorStall,
-    /// The firmware's watchdog resets the pump.
-    WatchdogReset,
-    /// The next response frame leaves the pump with a wrong CRC (line noise).
-    CorruptNextResponse,
-}
 
 /// The addressed I2C device did not acknowledge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -73,11 +59,12 @@ impl Twin {
     pub fn new(config: TwinConfig) -> Twin {
         let config = config.sanitized();
         let faults = FaultSet::new(&config.faults);
-        let firmware = Firmware::new(Duration::ZERO, faults, config.identity.clone(), config.initial_reservoir_ul);
+        let firmware = Firmware::new(Duration::ZERO, faults, config.identity.clone(), config.initial_reservoir_ul)
+            .with_crystal_ppm(config.crystal_ppm);
         Twin {
             now: Duration::ZERO,
             firmware,
-            port: ServicePort::new(faults),
+            port: ServicePort::new(faults, config.seed),
             plant: Plant::new(config.line, config.initial_reservoir_ul),
             sensor: SimSensor::new(config.sensor_model, config.sensor_serial, config.sensor_noise, config.seed),
             config,
@@ -107,6 +94,8 @@ impl Twin {
             self.plant.advance_to(at);
             self.now = at;
             self.firmware.handle_timeout(at, &mut self.plant);
+            // Events go on the line when they happen (a silenced line loses them).
+            self.port.flush_events(at, &mut self.firmware);
         }
         self.plant.advance_to(t);
         self.now = t;
@@ -127,7 +116,7 @@ impl Twin {
 
     /// Bytes the pump has sent since the last call: responses and events, framed.
     pub fn serial_take_output(&mut self) -> Vec<u8> {
-        self.port.flush_events(&mut self.firmware);
+        self.port.flush_events(self.now, &mut self.firmware);
         self.port.take_output()
     }
 
@@ -167,18 +156,23 @@ impl Twin {
     }
 
     /// Applies a bench injection at `t`.
-    pub fn inject(&mut self, t: Duration, injection: Injection) {
+    pub fn inject(&mut self, t: Duration, injection: impl Into<Injection>) {
         self.advance_to(t);
-        match injection {
+        // What was said before the injection is on the wire already.
+        self.port.flush_events(self.now, &mut self.firmware);
+        match injection.into() {
             Injection::MotorStall { for_ } => self.plant.stall_motor(for_.and_then(|d| self.now.checked_add(d))),
             Injection::ClearMotorStall => self.plant.free_motor(),
             Injection::WatchdogReset => {
-                // What was sent before the reset is on the wire already.
-                self.port.flush_events(&mut self.firmware);
                 self.firmware.watchdog_reset(self.now);
                 self.port.reset();
             }
             Injection::CorruptNextResponse => self.port.corrupt_next_response(),
+            Injection::CorruptFrames { permille } => self.port.corrupt_frames(permille),
+            Injection::Silence { for_ } => self.port.silence(self.now, for_),
+            Injection::SensorNack { count } => self.sensor.nack_next(count),
+            Injection::SensorAir(on) => self.sensor.set_air(on),
+            Injection::SensorStuck(on) => self.sensor.set_stuck(on),
         }
         self.settle();
     }
@@ -236,6 +230,7 @@ impl Twin {
     /// the future when control returns to the host.
     fn settle(&mut self) {
         self.firmware.handle_timeout(self.now, &mut self.plant);
+        self.port.flush_events(self.now, &mut self.firmware);
     }
 
     fn outlet(&self) -> Outlet {

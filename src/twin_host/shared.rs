@@ -56,8 +56,10 @@ impl SharedTwin {
         f(&self.lock())
     }
 
-    /// A bench injection (motor stall, watchdog reset, a corrupted frame) now.
-    pub fn inject(&self, injection: Injection) {
+    /// A bench injection now: a twin [`Injection`], or an ICD [`crate::bus::Inject`] (mapped the
+    /// same way as one received over the bench bus).
+    pub fn inject(&self, injection: impl Into<Injection>) {
+        let injection = injection.into();
         self.with(|twin, now| twin.inject(now, injection));
     }
 

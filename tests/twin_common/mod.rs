@@ -12,8 +12,8 @@ use rig::drivers::SensorModel;
 use rig::drivers::crc8::crc8;
 use rig::protocol::reply::active_alarms_from_fields;
 use rig::protocol::{
-    AlarmCode, BolusReply, ErrCode, Event, EventKind, Fields, FrameDecoder, Inbound, PumpError, Response, StatusReport,
-    encode_frame,
+    AlarmCode, BolusReply, ErrCode, Event, EventKind, Fields, FrameDecoder, Inbound, PumpError, Response,
+    SettingsReport, StatusReport, encode_frame,
 };
 use rig::sim::{Fault, Injection, Twin, TwinConfig};
 
@@ -149,6 +149,11 @@ impl Bench {
         StatusReport::from_fields(&f).map_err(|e| format!("setup: STATUS unreadable: {e}"))
     }
 
+    pub fn settings(&mut self) -> Result<SettingsReport, String> {
+        let f = self.ok("SETTINGS")?;
+        SettingsReport::from_fields(&f).map_err(|e| format!("setup: SETTINGS unreadable: {e}"))
+    }
+
     pub fn delivered_ul(&mut self) -> Result<f64, String> {
         Ok(self.status()?.delivered_ul)
     }
@@ -165,9 +170,11 @@ impl Bench {
 
     /// Reads what the pump sent; logs events, returns responses.
     fn collect(&mut self) -> Vec<Response> {
-        self.decoder.feed(&self.twin.serial_take_output());
+        let output = self.twin.serial_take_output();
+        let mut frames = Vec::new();
+        self.decoder.feed_all(&output, |frame| frames.push(frame));
         let mut responses = Vec::new();
-        while let Some(frame) = self.decoder.next_frame() {
+        for frame in frames {
             match frame.map_err(|e| e.to_string()).and_then(|f| Inbound::parse(&f.payload).map_err(|e| e.to_string())) {
                 Ok(Inbound::Event(event)) => self.events.push(Received { at: self.now, event }),
                 Ok(Inbound::Response(r)) => responses.push(r),
@@ -241,7 +248,7 @@ impl Bench {
         Ok(())
     }
 
-    pub fn inject(&mut self, injection: Injection) {
+    pub fn inject(&mut self, injection: impl Into<Injection>) {
         self.twin.inject(self.now, injection);
         self.collect();
     }

@@ -78,6 +78,32 @@ pub fn del_001(config: TwinConfig) -> Verdict {
     Ok(())
 }
 
+/// SRS-DEL-001 (read back): a refused command leaves the program unchanged, as `SETTINGS`
+/// shows it — every setting, not only the basal rate `STATUS` shows. `PROGRAM` outside
+/// 2.0–1000.0 and `BOLUS_CONFIG` with one value out of its range (the others in theirs).
+pub fn del_001_refused_commands_leave_settings(config: TwinConfig) -> Verdict {
+    let mut b = Bench::new(config);
+    b.ok("LIMIT max_24h_ul=24000")?;
+    b.ok("PROGRAM basal_ul_h=20")?;
+    b.ok("BOLUS_CONFIG dose_ul=40 lockout_s=1800 max_per_24h=6")?;
+    let programmed = b.settings()?;
+    for refused in [
+        "PROGRAM basal_ul_h=1.5",
+        "PROGRAM basal_ul_h=1000.5",
+        "BOLUS_CONFIG dose_ul=10 lockout_s=600 max_per_24h=25",
+        "BOLUS_CONFIG dose_ul=10 lockout_s=86401 max_per_24h=2",
+        "BOLUS_CONFIG dose_ul=0.5 lockout_s=600 max_per_24h=2",
+    ] {
+        let code = b.err_code(refused)?;
+        check(code == Some(ErrCode::Range), || format!("setup: {refused} answered {code:?}, not ERR RANGE"))?;
+        let now = b.settings()?;
+        check(now == programmed, || {
+            format!("SRS-DEL-001: refused `{refused}` changed the program: SETTINGS {programmed:?} became {now:?}")
+        })?;
+    }
+    Ok(())
+}
+
 /// SRS-DEL-002: after 30 min, every 60-min window (sliding by 1 min over the second hour)
 /// measured by the flow sensor is within ±10 % of the programmed basal, at 20, 100 and
 /// 500 µL/h.
@@ -498,6 +524,31 @@ pub fn dos_003(config: TwinConfig) -> Verdict {
     check(basal == 10.0, || format!("SRS-DOS-003: refused PROGRAM changed the basal to {basal}"))
 }
 
+/// SRS-DOS-003 (read back): a `LIMIT` refused because the basal alone would exceed it leaves
+/// `max_24h_ul` as it was, as `SETTINGS` shows.
+pub fn dos_003_refused_limit_read_back(config: TwinConfig) -> Verdict {
+    let mut b = Bench::new(config);
+    b.ok("LIMIT max_24h_ul=2400")?;
+    b.ok("PROGRAM basal_ul_h=50")?;
+    let before = b.settings()?;
+    for limit in ["1199.75", "1000", "48"] {
+        let code = b.err_code(&format!("LIMIT max_24h_ul={limit}"))?;
+        check(code == Some(ErrCode::Range), || {
+            format!("SRS-DOS-003: LIMIT {limit} µL with basal 50 µL/h (1200 µL a day) answered {code:?}")
+        })?;
+        let after = b.settings()?;
+        check(after.max_24h_ul == before.max_24h_ul, || {
+            format!(
+                "SRS-DOS-003: the refused LIMIT {limit} left max_24h_ul={} (was {}): the pump now holds a basal \
+                 of 50 µL/h against a limit below its 1200 µL a day",
+                after.max_24h_ul, before.max_24h_ul
+            )
+        })?;
+        check(after == before, || format!("SRS-DOS-003: a refused LIMIT changed SETTINGS {before:?} to {after:?}"))?;
+    }
+    Ok(())
+}
+
 /// SRS-DOS-004: over 40 h at 20 µL/h with a 50 µL bolus requested every 15 min from hour 12
 /// on (so boluses crowd both sides of the 24 h mark), no rolling 24 h window holds more than
 /// max_24h_ul = 1200 µL: by the pump's own count, and by the sensor within its ±5 %.
@@ -762,13 +813,23 @@ pub fn wdr_006(config: TwinConfig) -> Verdict {
         return Err("setup: no OCCLUSION".into());
     }
     b.run_for(mins(1))?;
+    let programmed = b.settings()?;
+    let reservoir_before = b.status()?.reservoir_ul;
     let from = b.events.len();
     b.inject(Injection::WatchdogReset);
     let first = b.events.get(from).map(|r| r.event.clone());
     let boot_ok =
         matches!(&first, Some(e) if e.evseq == 1 && e.kind == EventKind::Boot { reason: BootReason::Watchdog });
     check(boot_ok, || format!("SRS-WDR-006: first event after the reset: {first:?}"))?;
+    // The programmed settings, therapy on/off among them, read back (STATUS shows only some).
+    let after = b.settings()?;
+    check(after == programmed, || {
+        format!("SRS-WDR-006: SETTINGS before the reset {programmed:?}, after it {after:?}")
+    })?;
     let status = b.status()?;
+    check(status.reservoir_ul == reservoir_before, || {
+        format!("SRS-WDR-006: reservoir {} µL after the reset (was {reservoir_before})", status.reservoir_ul)
+    })?;
     check(status.pump_ms < 5_000, || format!("setup: pump_ms {} after a reset", status.pump_ms))?;
     check(status.basal_ul_h == 437.5, || {
         format!("SRS-WDR-006: basal {} after the reset (was 437.5)", status.basal_ul_h)
@@ -913,6 +974,7 @@ pub type Scenario = fn(TwinConfig) -> Verdict;
 pub fn all() -> Vec<(&'static str, Scenario)> {
     vec![
         ("SRS-DEL-001", del_001),
+        ("SRS-DEL-001", del_001_refused_commands_leave_settings),
         ("SRS-DEL-002", del_002),
         ("SRS-DEL-003", del_003),
         ("SRS-OCC-001", occ_001),
@@ -926,6 +988,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("SRS-DOS-001", dos_001_requires_running),
         ("SRS-DOS-002", dos_002),
         ("SRS-DOS-003", dos_003),
+        ("SRS-DOS-003", dos_003_refused_limit_read_back),
         ("SRS-DOS-004", dos_004),
         ("SRS-DOS-005", dos_005),
         ("SRS-WDR-001", wdr_001),

@@ -13,17 +13,20 @@
 //! what they delivered); when the last HIGH alarm clears and therapy is on it resumes by itself,
 //! the first basal stroke one interval later.
 //!
-//! # The 24 h cap
-//! No stroke is ever made that would put more than `max_24h_ul` in the rolling 24 h window: it
-//! waits until an old stroke leaves the window, so SRS-DOS-004 holds whatever the history. The
-//! wait is needed because SRS-DOS-001 grants a bolus on the volume of the *preceding* 24 h
-//! alone: when boluses fill a window in which the basal has not yet run for 24 h (the first
-//! day after `START`, or after a rate increase), the basal still to come no longer fits, and
-//! the basal waits — for hours if boluses were requested early in that day. With a basal that
-//! ran steadily through the preceding 24 h the wait is at most one stroke. A wait is not an
-//! interruption in the sense of SRS-WDR-004 (it raises no `THERAPY_INTERRUPTED`): it only
-//! happens while the window already holds the full `max_24h_ul`, so the patient has had the
-//! prescribed daily maximum.
+//! # The 24 h cap (SRS-DOS-004)
+//! The cap prevails over basal delivery: a basal stroke is withheld while the strokes of the
+//! rolling 24 h window, plus the strokes still to come of granted boluses, plus this one would
+//! exceed `max_24h_ul`; it waits until enough old strokes have left the window, and the strokes
+//! withheld meanwhile are not made up (the basal pattern starts again from the stroke that is
+//! finally made). The wait is needed because SRS-DOS-001 grants a bolus on the volume of the
+//! *preceding* 24 h alone: when boluses fill a window in which the basal has not yet run for
+//! 24 h (the first day after `START`, or after a rate increase), the basal still to come no
+//! longer fits, and the basal waits — for hours if boluses were requested early in that day.
+//! A withheld stroke is not an interruption in the sense of SRS-WDR-004 (it raises no
+//! `THERAPY_INTERRUPTED`). A bolus stroke that would itself break the cap (only possible after
+//! `LIMIT` was lowered below what was granted) is not made: that bolus ends early, its
+//! `BOLUS phase=END` saying what it delivered, and the next one queued behind it, if any, is
+//! judged the same way at its first stroke.
 //!
 //! # Alarms and how each is detected
 //! - `OCCLUSION`: the line pressure read after each stroke exceeds the threshold (SRS-OCC-001).
@@ -39,18 +42,25 @@
 //! - `THERAPY_INTERRUPTED`: therapy is on and a stroke that was due has not been delivered for
 //!   [`INTERRUPTION_DELAY`] (5 min), whatever the cause: a failed stroke, an empty reservoir, a
 //!   HIGH alarm suspending delivery (SRS-WDR-004). `STOP` cancels the watch. Its condition
-//!   persists while another HIGH alarm is active or a cause of non-delivery remains (motor
-//!   blocked, reservoir below one stroke, pressure above the threshold), so it is acknowledged
-//!   last.
-//! - `DOSE_LIMIT`: a bolus refused for the 24 h limit (SRS-DOS-002); clears itself
-//!   [`DOSE_LIMIT_HOLD`] after the last such refusal; an `ACK` clears it at any time.
+//!   has gone once no other HIGH alarm is active (ICD), so it is acknowledged last.
+//! - `DOSE_LIMIT`: a bolus refused for the 24 h limit (`DAILY_LIMIT`, SRS-DOS-002); clears
+//!   itself [`DOSE_LIMIT_HOLD`] after the last such refusal (each refusal while it is active
+//!   extends it, without a new `ALARM` event); an `ACK` clears it at once.
 //!
-//! # Watchdog reset
-//! The pump reboots: `pump_ms` and `evseq` restart, `BOOT reason=WATCHDOG` is the first event
-//! (followed by `STATE` when the restored state is not `STOPPED`), `delivered_ul` restarts at
-//! 0, a bolus in progress is abandoned. Settings, therapy on/off, the reservoir gauge, the
-//! active HIGH alarms and the dose history (kept in non-volatile memory) survive
-//! (SRS-WDR-006); MEDIUM and LOW alarms are re-detected as their conditions are next checked.
+//! # Watchdog reset (ICD part 1, "Defaults after boot"; SRS-WDR-006)
+//! Kept (non-volatile): the settings, therapy on/off, the reservoir gauge, the dose history
+//! (strokes and grants of the last 24 h, the last grant's time) and the active HIGH alarms.
+//! Started again: `delivered_ul`, `pump_ms`, `evseq` (and, in the port, the seq cache). A bolus
+//! in progress or queued is dropped without an event. `BOOT reason=WATCHDOG` is the first event
+//! and no `STATE` event follows it (a host reads `STATUS`). `RESERVOIR_LOW` is raised again
+//! at once if the gauge is still at or below the threshold; `DOSE_LIMIT` is not (the refusal
+//! that raised it is not kept). A `THERAPY_INTERRUPTED` that was being timed and not yet raised
+//! is timed again from the boot. With therapy on, delivery resumes one basal interval after
+//! the boot unless a HIGH alarm holds it.
+//!
+//! # Clock
+//! `pump_ms` is the pump's own crystal clock since boot, running [`Firmware::crystal_ppm`]
+//! fast or slow (the ICD allows ±100 ppm); the firmware's schedule itself is kept in sim time.
 
 mod alarms;
 pub mod basal;
@@ -69,7 +79,7 @@ use super::timers::{Timer, TimerTable};
 use crate::protocol::reply::active_alarms_to_fields;
 use crate::protocol::{
     AlarmCode, BolusReply, BootReason, Command, DenyReason, ErrCode, Event, EventKind, Fields, PumpError, PumpIdentity,
-    PumpState, StatusReport,
+    PumpState, SettingsReport, StatusReport,
 };
 
 /// Volume of one stroke, µL.
@@ -164,6 +174,10 @@ pub struct Firmware {
     /// When the first stroke that was due and not delivered was due.
     undelivered_since: Option<Duration>,
     history: DoseHistory,
+    /// The last basal stroke due was withheld by the 24 h cap (its timer waits for room).
+    basal_withheld: bool,
+    /// How far the pump's crystal is off, ppm (positive: `pump_ms` runs fast).
+    crystal_ppm: f64,
     timers: TimerTable,
     events: Vec<Event>,
 }
@@ -199,11 +213,23 @@ impl Firmware {
             stall: None,
             undelivered_since: None,
             history: DoseHistory::default(),
+            basal_withheld: false,
+            crystal_ppm: 0.0,
             timers: TimerTable::default(),
             events: Vec::new(),
         };
         fw.emit(now, EventKind::Boot { reason: BootReason::PowerOn });
         fw
+    }
+
+    /// The same pump with its crystal `ppm` off (clamped to the ICD's ±100 ppm).
+    pub fn with_crystal_ppm(mut self, ppm: f64) -> Self {
+        self.crystal_ppm = if ppm.is_finite() { ppm.clamp(-100.0, 100.0) } else { 0.0 };
+        self
+    }
+
+    pub fn crystal_ppm(&self) -> f64 {
+        self.crystal_ppm
     }
 
     // ----- observation -------------------------------------------------------------------
@@ -262,8 +288,30 @@ impl Firmware {
         self.boot_at
     }
 
+    /// The pump's clock at sim time `now`: milliseconds since boot on its own crystal.
     pub fn pump_ms(&self, now: Duration) -> u64 {
-        u64::try_from(now.saturating_sub(self.boot_at).as_millis()).unwrap_or(u64::MAX)
+        let since_boot = now.saturating_sub(self.boot_at);
+        if self.crystal_ppm == 0.0 {
+            return u64::try_from(since_boot.as_millis()).unwrap_or(u64::MAX);
+        }
+        let ms = since_boot.as_secs_f64() * 1000.0 * (1.0 + self.crystal_ppm * 1e-6);
+        // Saturating float-to-int cast: a finite, non-negative value in range.
+        ms.floor() as u64
+    }
+
+    /// The programmed settings as `SETTINGS` reports them.
+    pub fn settings_report(&self) -> SettingsReport {
+        let s = &self.settings;
+        SettingsReport {
+            basal_ul_h: s.basal_ul_h,
+            dose_ul: s.dose_ul,
+            lockout_s: s.lockout_s,
+            max_per_24h: s.max_per_24h,
+            max_24h_ul: s.max_24h_ul,
+            low_reservoir_ul: s.low_reservoir_ul,
+            occlusion_kpa: s.occlusion_kpa,
+            therapy_on: self.therapy_on,
+        }
     }
 
     /// Bolus volume granted and not yet delivered, µL.
@@ -306,6 +354,7 @@ impl Firmware {
         let done = Ok(Fields::new());
         match *command {
             Command::Id => Ok(self.identity.to_fields()),
+            Command::Settings => Ok(self.settings_report().to_fields()),
             Command::Status => Ok(self.status(now, plant).to_fields()),
             Command::Program { basal_ul_h } => self.program(now, basal_ul_h).and(done),
             Command::BolusConfig { dose_ul, lockout_s, max_per_24h } => {
@@ -314,6 +363,11 @@ impl Firmware {
                 }
                 if lockout_s > 86_400 {
                     return Err(err(ErrCode::Range, "lockout_s"));
+                }
+                if self.faults.has(Fault::RefusedBolusConfigApplied) {
+                    // The defect: the fields checked so far are stored before the last check.
+                    self.settings.dose_ul = dose_ul;
+                    self.settings.lockout_s = lockout_s;
                 }
                 if max_per_24h > 24 {
                     return Err(err(ErrCode::Range, "max_per_24h"));
@@ -327,12 +381,18 @@ impl Firmware {
                 if !(48.0..=24_000.0).contains(&max_24h_ul) {
                     return Err(err(ErrCode::Range, "max_24h_ul"));
                 }
+                if self.faults.has(Fault::RefusedLimitApplied) {
+                    // The defect: stored before the combination is checked.
+                    self.settings.max_24h_ul = max_24h_ul;
+                }
                 if !self.faults.has(Fault::LimitCombinationUnchecked)
                     && self.settings.basal_ul_h * 24.0 > max_24h_ul + EPS
                 {
                     return Err(err(ErrCode::Range, "max_24h_ul"));
                 }
                 self.settings.max_24h_ul = max_24h_ul;
+                // More room may release a withheld basal stroke; less is judged at the next one.
+                self.release_withheld_basal(now);
                 done
             }
             Command::AlarmConfig { low_reservoir_ul, occlusion_kpa } => {
@@ -384,12 +444,14 @@ impl Firmware {
 
     /// A watchdog reset at `now` (see the module documentation).
     pub fn watchdog_reset(&mut self, now: Duration) {
+        let timing_interruption = self.undelivered_since.is_some();
         self.boot_at = now;
         self.next_evseq = 1;
         self.strokes_since_boot = 0;
         self.boluses.clear();
         self.stall = None;
         self.delivering = false;
+        self.basal_withheld = false;
         self.undelivered_since = None;
         self.timers.stop_all();
         if self.faults.has(Fault::AlarmsLostOnWatchdog) {
@@ -397,13 +459,24 @@ impl Firmware {
         } else {
             self.alarms.retain_high();
         }
-        self.reported_state = PumpState::Stopped;
+        if self.faults.has(Fault::ResetForgetsTherapy) {
+            self.therapy_on = false;
+        }
+        if self.faults.has(Fault::ResetForgetsSettings) {
+            let defaults = Settings::default();
+            self.settings.lockout_s = defaults.lockout_s;
+            self.settings.max_24h_ul = defaults.max_24h_ul;
+        }
         self.emit(now, EventKind::Boot { reason: BootReason::Watchdog });
+        // No `STATE` event is implied by a boot: the state is what `STATUS` says.
+        self.reported_state = self.state();
         self.update_delivery(now);
-        if self.therapy_on && !self.delivering {
-            // Still suspended by a HIGH alarm: the watch for an interruption starts again.
+        if self.therapy_on && (timing_interruption || !self.delivering) {
+            // An interruption not yet raised is timed again from the boot.
+            self.undelivered_since = None;
             self.note_undelivered(now);
         }
+        self.check_reservoir_low(now);
     }
 
     // ----- commands ------------------------------------------------------------------------
@@ -518,12 +591,8 @@ impl Firmware {
             AlarmCode::ReservoirLow => self.reservoir_ul > self.low_reservoir_threshold() + EPS,
             AlarmCode::ReservoirEmpty => reservoir_holds_a_stroke,
             AlarmCode::MotorStall => plant.motor_blocked().is_none(),
-            AlarmCode::TherapyInterrupted => {
-                !self.alarms.any_high_except(Some(AlarmCode::TherapyInterrupted))
-                    && plant.motor_blocked().is_none()
-                    && reservoir_holds_a_stroke
-                    && plant.pressure_kpa() <= self.occlusion_threshold()
-            }
+            // ICD: its condition has gone once no other HIGH alarm is active.
+            AlarmCode::TherapyInterrupted => !self.alarms.any_high_except(Some(AlarmCode::TherapyInterrupted)),
             AlarmCode::DoseLimit => true,
         }
     }
@@ -614,24 +683,90 @@ impl Firmware {
         }
     }
 
-    /// If a stroke now would put more than `max_24h_ul` in the 24 h window, when it may be made.
-    fn dose_cap_release(&self, now: Duration) -> Option<Duration> {
-        let cap = (self.settings.max_24h_ul / STROKE_UL + EPS).floor().max(0.0) as usize;
+    /// Strokes `max_24h_ul` admits in one 24 h window.
+    fn cap_strokes(&self) -> usize {
+        // A finite setting of at most 24000 µL: at most 96000 strokes.
+        (self.settings.max_24h_ul / STROKE_UL + EPS).floor().max(0.0) as usize
+    }
+
+    /// Strokes in the window the cap is judged on (rolling; the current day since boot with
+    /// `daily-limit-calendar-day`).
+    fn window_strokes(&self, now: Duration) -> usize {
         if self.faults.has(Fault::DailyLimitCalendarDay) {
-            let day_start = self.day_start(now);
-            (self.history.strokes_since(day_start) >= cap).then_some(day_start.saturating_add(DAY))
+            self.history.strokes_since(self.day_start(now))
         } else {
-            let count = self.history.strokes_in_rolling_day(now);
-            (count >= cap)
-                .then(|| self.history.rolling_release(now, count + 1 - cap).unwrap_or(now.saturating_add(DAY)))
+            self.history.strokes_in_rolling_day(now)
         }
+    }
+
+    fn pending_bolus_strokes(&self) -> usize {
+        self.boluses
+            .iter()
+            .map(|b| usize::try_from(b.strokes_left).unwrap_or(usize::MAX))
+            .fold(0, usize::saturating_add)
+    }
+
+    /// SRS-DOS-004 for a basal stroke due now: `None` if it may be made; else it is withheld, and
+    /// this is when enough old strokes will have left the window for it.
+    fn basal_withheld_until(&self, now: Duration) -> Option<Duration> {
+        let cap = self.cap_strokes();
+        let wanted = self.window_strokes(now).saturating_add(self.pending_bolus_strokes()).saturating_add(1);
+        if wanted <= cap {
+            return None;
+        }
+        let release = if self.faults.has(Fault::DailyLimitCalendarDay) {
+            Some(self.day_start(now).saturating_add(DAY))
+        } else {
+            self.history.rolling_release(now, wanted - cap)
+        };
+        // The granted boluses alone fill the cap (a lowered LIMIT): wait for them to end.
+        Some(release.unwrap_or(now.saturating_add(DAY)))
+    }
+
+    /// SRS-DOS-004 for a bolus stroke due now: whether it would put the window over the cap.
+    fn bolus_stroke_breaks_cap(&self, now: Duration) -> bool {
+        self.window_strokes(now).saturating_add(1) > self.cap_strokes()
+    }
+
+    /// A basal stroke withheld by the cap is looked at again now (the cap or the boluses changed).
+    fn release_withheld_basal(&mut self, now: Duration) {
+        if self.basal_withheld && self.delivering && self.stall.is_none() {
+            self.timers.set(Timer::BasalStroke, now);
+        }
+    }
+
+    /// The bolus being delivered ends early: its next stroke would break the 24 h cap.
+    fn end_bolus_early(&mut self, now: Duration) {
+        if let Some(bolus) = self.boluses.pop_front() {
+            self.end_bolus(now, bolus);
+        }
+        if let Some(stall) = self.stall.as_mut() {
+            // The motor is still being retried; the next stroke it owes is a basal one.
+            stall.kind = StrokeKind::Basal;
+            self.timers.set(Timer::StallRetry, now.saturating_add(STALL_RETRY));
+        } else if !self.boluses.is_empty() && self.bolus_may_run() {
+            self.timers.set(Timer::BolusStroke, now.saturating_add(self.bolus_interval()));
+        }
+        self.release_withheld_basal(now);
     }
 
     fn attempt_stroke(&mut self, now: Duration, kind: StrokeKind, plant: &mut Plant) {
         let timer = if self.stall.is_some() { Timer::StallRetry } else { kind.timer() };
-        if let Some(release) = self.dose_cap_release(now) {
-            self.timers.set(timer, release);
-            return;
+        match kind {
+            StrokeKind::Basal => {
+                if let Some(release) = self.basal_withheld_until(now) {
+                    self.basal_withheld = true;
+                    self.timers.set(timer, release);
+                    return;
+                }
+                self.basal_withheld = false;
+            }
+            StrokeKind::Bolus => {
+                if self.bolus_stroke_breaks_cap(now) {
+                    self.end_bolus_early(now);
+                    return;
+                }
+            }
         }
         if self.reservoir_ul < STROKE_UL - EPS && !self.faults.has(Fault::ReservoirEmptyMissed) {
             if self.therapy_on {
