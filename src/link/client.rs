@@ -33,8 +33,7 @@ use crate::protocol::{AlarmCode, Command, Fields, Response};
 
 use super::error::LinkError;
 use super::record::{Direction, FrameRecord, ICD_ANSWER_WITHIN, PumpNotice};
-use crate::realtime::priority::RIG_FIFO_PRIORITY;
-use crate::realtime::{Scheduling, request_fifo};
+use crate::realtime::{Scheduling, StartError, spawn_realtime};
 
 /// A finished request: the answer, how many sendings it took, and for a command-then-repeat
 /// the answer to the first sending.
@@ -117,51 +116,26 @@ impl PumpLink {
         S: AsyncRead + AsyncWrite + 'static,
         F: FnOnce() -> Result<S, LinkError> + Send + 'static,
     {
-        let failed = |reason: String| LinkError::Open {
-            device: device.to_string(),
-            reason,
-            hint: "the rig could not start its link thread; check the process's thread and memory limits".into(),
-        };
-        let (opened_tx, opened) = oneshot::channel::<Result<Scheduling, LinkError>>();
-        let (done_tx, done) = oneshot::channel::<String>();
         let (stop, stopped) = oneshot::channel::<()>();
         let (mut link, streams, task, rx) = Self::parts(device, clock, config, None);
-        let device_name = device.to_string();
-        std::thread::Builder::new()
-            .name("rig-pump-link".into())
-            .spawn(move || {
-                let scheduling = request_fifo(RIG_FIFO_PRIORITY);
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let reason = format!("cannot start the link's runtime: {e}");
-                        let hint = "check the process's file-descriptor limit".to_string();
-                        let _ = opened_tx.send(Err(LinkError::Open { device: device_name, reason, hint }));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let stream = match open() {
-                        Ok(stream) => stream,
-                        Err(e) => {
-                            let _ = opened_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    if opened_tx.send(Ok(scheduling)).is_err() {
-                        return;
-                    }
-                    let reason = task
-                        .run(stream, rx, async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                    let _ = done_tx.send(reason);
-                });
-            })
-            .map_err(|e| failed(format!("cannot start a thread: {e}")))?;
-        let scheduling = opened.await.map_err(|_| failed("the link thread ended before opening the port".into()))??;
-        link.thread = Some(Arc::new(scheduling));
+        let started = spawn_realtime("rig-pump-link", move || {
+            let stream = open()?;
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            Ok(((), task.run(stream, rx, stopped)))
+        })
+        .await
+        .map_err(|e| match e {
+            StartError::Setup(e) => e,
+            StartError::Thread(reason) => LinkError::Open {
+                device: device.to_string(),
+                reason,
+                hint: "check the process's thread and file-descriptor limits".into(),
+            },
+        })?;
+        let done = started.done;
+        link.thread = Some(Arc::new(started.scheduling));
         let handle = tokio::spawn(async move {
             // Dropped when this task ends or is aborted: the link thread then stops.
             let _stop = stop;
