@@ -2,8 +2,10 @@
 //! process, every core kept busy by a shell busy loop, and side by side
 //!
 //! - the STATUS round trip over the pump's pseudo-terminal, from the start of the request's write
-//!   to the first byte of its answer: the rig's link (its own thread, SCHED_FIFO where allowed)
-//!   against `scripts/pump_peer.py` (plain Python, blocking `os.read`/`os.write`);
+//!   to the first byte of its answer: the rig's link on its own thread (SCHED_FIFO where
+//!   allowed, as real-time benches run it) and as a task on a multi-thread runtime (as the
+//!   in-process twin runs it), against `scripts/pump_peer.py` (plain Python, blocking
+//!   `os.read`/`os.write`);
 //! - sampling the flow sensor over the bench bus at 100 Hz: the rig's sampler (wake-up lateness,
 //!   read durations, missed deadlines) against the same script sampling with `time.sleep`.
 //!
@@ -132,13 +134,19 @@ struct LinkFigures {
     scheduling: String,
 }
 
-async fn rig_round_trips(pump: &Path, requests: usize) -> LinkFigures {
+/// The rig's STATUS round trips: on the link's own thread (what real-time benches use), or as a
+/// task on the caller's multi-thread runtime (the in-process twin's design), for comparison.
+async fn rig_round_trips(pump: &Path, requests: usize, on_thread: bool) -> LinkFigures {
     let clock = RigClock::start();
     let config = SessionConfig::with_random_first_seq();
-    let (link, mut streams, _task) = PumpLink::open_serial_on_thread(&pump.to_string_lossy(), 115_200, clock, config)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let scheduling = link.thread_scheduling().map_or("a task".into(), |s| s.policy.clone());
+    let path = pump.to_string_lossy();
+    let (link, mut streams, _task) = if on_thread {
+        PumpLink::open_serial_on_thread(&path, 115_200, clock, config).await.unwrap_or_else(|e| panic!("{e}"))
+    } else {
+        let port = rig::link::open_serial(&path, 115_200).unwrap_or_else(|e| panic!("{e}"));
+        PumpLink::spawn(port, &path, clock, config)
+    };
+    let scheduling = link.thread_scheduling().map_or("a task on the runtime".into(), |s| s.policy.clone());
     link.synchronise().await.unwrap_or_else(|e| panic!("{e}"));
     while streams.frames.try_recv().is_ok() {}
     for _ in 0..requests {
@@ -230,7 +238,8 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
 
-    let link = runtime.block_on(rig_round_trips(&sim.pump, o.requests));
+    let link = runtime.block_on(rig_round_trips(&sim.pump, o.requests, true));
+    let task_link = runtime.block_on(rig_round_trips(&sim.pump, o.requests, false));
     let count = o.requests.to_string();
     let peer_status = python(&["status", "--pump", &sim.pump.to_string_lossy(), "--count", &count]);
     let rig_sampler = runtime.block_on(rig_sampling(&sim.bus, o.seconds));
@@ -239,22 +248,24 @@ fn main() {
 
     println!();
     println!("STATUS round trip over the pty, write start → answer's first byte, ms ({} requests)", o.requests);
-    println!("  {:<44} {:>8} {:>8} {:>8}  > 50 ms", "", "p50", "p99", "max");
-    println!("  {:<44} {}  {}", format!("rig link ({})", link.scheduling), ms3(spread(link.trips.clone())), link.slow);
+    println!("  {:<52} {:>8} {:>8} {:>8}  > 50 ms", "", "p50", "p99", "max");
+    for (what, l) in [("rig link, own thread", &link), ("rig link", &task_link)] {
+        println!("  {:<52} {}  {}", format!("{what} ({})", l.scheduling), ms3(spread(l.trips.clone())), l.slow);
+    }
     match &peer_status {
-        Ok(v) => println!("  {:<44} {}  {}", "pump_peer.py (blocking os.read/os.write)", py3(v), v["over_icd_50ms"]),
+        Ok(v) => println!("  {:<52} {}  {}", "pump_peer.py (blocking os.read/os.write)", py3(v), v["over_icd_50ms"]),
         Err(e) => println!("  pump_peer.py: NOT MEASURED: {e}"),
     }
 
     println!();
     println!("Sampling the flow sensor over the bench bus at 100 Hz for {} s, ms", o.seconds);
-    println!("  {:<44} {:>26}  {:>26}  missed", "", "wake-up p50 / p99 / max", "read p50 / p99 / max");
+    println!("  {:<52} {:>26}  {:>26}  missed", "", "wake-up p50 / p99 / max", "read p50 / p99 / max");
     let s = &rig_sampler.stats;
     let pct = |p: &Option<rig::realtime::Percentiles>| {
         p.map_or("—".into(), |p| format!("{:>8.3} {:>8.3} {:>8.3}", p.p50_ms, p.p99_ms, p.max_ms))
     };
     println!(
-        "  {:<44} {}  {}  {} of {} ({} samples)",
+        "  {:<52} {}  {}  {} of {} ({} samples)",
         format!("rig sampler ({})", s.scheduling.policy),
         pct(&s.wake_lateness),
         pct(&s.read_duration),
@@ -264,7 +275,7 @@ fn main() {
     );
     match &peer_sampling {
         Ok(v) => println!(
-            "  {:<44} {}  {}  {} of {}",
+            "  {:<52} {}  {}  {} of {}",
             "pump_peer.py (time.sleep, blocking socket)",
             py3(&v["wake_lateness"]),
             py3(&v["read_duration"]),
