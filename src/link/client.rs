@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -55,6 +56,10 @@ pub enum Synchronised {
 }
 
 type Reply = oneshot::Sender<Result<Completion, LinkError>>;
+
+/// How long opening a port waits for a lock that is being released (see
+/// [`PumpLink::open_serial_on_thread`]); a port held longer is in use by someone else.
+pub const RELEASE_PATIENCE: Duration = Duration::from_secs(1);
 
 struct LinkRequest {
     submission: Submission,
@@ -145,7 +150,9 @@ impl PumpLink {
     }
 
     /// [`PumpLink::spawn_on_thread`] over the serial port at `path` (opened 8N1 at `baud` on the
-    /// link's thread).
+    /// link's thread). A port still locked by a link that is closing (the previous case's, whose
+    /// thread releases it a moment after its bench was dropped) is waited for, up to
+    /// [`RELEASE_PATIENCE`].
     pub async fn open_serial_on_thread(
         path: &str,
         baud: u32,
@@ -153,7 +160,8 @@ impl PumpLink {
         config: SessionConfig,
     ) -> Result<(PumpLink, LinkStreams, JoinHandle<String>), LinkError> {
         let owned = path.to_string();
-        Self::spawn_on_thread(move || super::serial::open_serial(&owned, baud), path, clock, config).await
+        let open = move || super::serial::open_serial_patiently(&owned, baud, RELEASE_PATIENCE);
+        Self::spawn_on_thread(open, path, clock, config).await
     }
 
     fn parts(
