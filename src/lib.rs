@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod link;
 pub mod plan;
 pub mod protocol;
+pub mod realtime;
 pub mod run;
 pub mod sim;
 pub mod twin_host;

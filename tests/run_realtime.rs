@@ -86,6 +86,26 @@ fn same_plan_same_verdicts_in_process_and_over_the_pty() {
     // 18 s of plan in real time, plus opening the bench.
     assert!(wall >= Duration::from_secs(18) && wall < Duration::from_secs(30), "took {wall:?}");
     assert_events_in_time_order(&out.path().join("pty"));
+    assert_sampler_statistics(&out.path().join("twin"), false);
+    assert_sampler_statistics(&out.path().join("pty"), true);
+}
+
+/// Every record under `runs` says how its sampler kept its deadlines: one deadline per sample
+/// or failed read, and wake-up and read timing measured in real time only.
+fn assert_sampler_statistics(runs: &Path, real_time: bool) {
+    for bundle in std::fs::read_dir(runs).unwrap() {
+        let path = bundle.unwrap().path().join("record.json");
+        let record: rig::evidence::record::CaseRecord =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let stats = record.sampler.unwrap_or_else(|| panic!("{}: no sampler statistics", path.display()));
+        assert_eq!(stats.deadlines, record.samples as u64 + stats.failed_reads, "{}: {stats:?}", path.display());
+        assert_eq!(stats.period_s, 0.5);
+        assert_eq!(stats.wake_lateness.is_some(), real_time, "{stats:?}");
+        assert_eq!(stats.read_duration.is_some(), real_time, "{stats:?}");
+        if !real_time {
+            assert!(stats.scheduling.policy.starts_with("virtual time"), "{stats:?}");
+        }
+    }
 }
 
 /// Every events.jsonl under `runs` lists its events in the order they happened: frames, samples,
@@ -281,11 +301,11 @@ fn sigkill_keeps_every_line_up_to_the_last_second() {
 
     let samples = std::fs::read_to_string(&csv).unwrap();
     let lines = complete_lines(&samples, is_samples_line);
-    assert_eq!(lines[0], "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa,reservoir_ul");
+    assert_eq!(lines[0], "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa,reservoir_ul,read_ms");
     let times: Vec<f64> = lines[1..].iter().map(|l| sample_time(l)).collect();
     // The sampler reads at each deadline k · 0.5 s of the rig's clock and stamps the sample
-    // when the read completed, so on a loaded machine a stamp lags its deadline by some
-    // milliseconds (it never leads). A sample belongs to deadline floor(t / 0.5): consecutive
+    // when the read started, after it woke, so a stamp lags its deadline by the wake-up
+    // lateness (it never leads). A sample belongs to deadline floor(t / 0.5): consecutive
     // lines must name consecutive deadlines.
     let deadline = |t: f64| (t / 0.5 + 1e-9).floor() as i64;
     for w in times.windows(2) {

@@ -14,7 +14,7 @@ use crate::bus::codec::{Inject, InjectKind};
 use crate::clock::RigClock;
 use crate::drivers::flow_sensor::{FlowSensor, ProductId};
 use crate::drivers::valve::OcclusionValve;
-use crate::link::{LinkError, LinkStreams, PortKind, PumpLink, Synchronised, open_port};
+use crate::link::{LinkError, LinkStreams, PortKind, PumpLink, Synchronised};
 use crate::protocol::session::SessionConfig;
 use crate::sim::{Fault, Twin};
 use crate::twin_host::{SharedTwin, SimI2c, SimPin, serve_service_port};
@@ -112,9 +112,10 @@ impl Bench {
             Connection::Twin { .. } => twin_parts(file, extra_faults, clock, session, |port| port)?,
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
-                let port = open_port(&serial, baud, PortKind::Simulator)?;
+                // Real time: the link owns a thread at real-time priority, where the port is opened.
+                let (link, streams, link_task) =
+                    PumpLink::open_serial_on_thread(&serial, baud, PortKind::Simulator, clock, session).await?;
                 let client = BusClient::connect(Path::new(&bus)).map_err(|e| BenchError::BenchBus(e.to_string()))?;
-                let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
                 let (i2c, pin) = (BenchI2c::Bus(client.i2c()), BenchPin::Bus(client.pin(line)));
                 Parts {
                     link,
@@ -133,9 +134,9 @@ impl Bench {
                 // The valve line first: requesting it drives it to 0, so a valve left closed by
                 // a killed run opens even if another device then fails.
                 let pin = crate::drivers::pi::open_valve_line(Path::new(&gpiochip), line).map_err(device)?;
-                let port = open_port(&serial, baud, PortKind::Adapter)?;
                 let i2c = crate::drivers::pi::open_i2c(Path::new(&i2c)).map_err(device)?;
-                let (link, streams, link_task) = PumpLink::spawn(port, &serial, clock, session);
+                let (link, streams, link_task) =
+                    PumpLink::open_serial_on_thread(&serial, baud, PortKind::Adapter, clock, session).await?;
                 let (i2c, pin) = (BenchI2c::Linux(super::instruments::LinuxI2c::device(i2c)), BenchPin::Linux(pin));
                 Parts { link, streams, i2c, pin, twin: None, faults: Vec::new(), bus: None, tasks: vec![link_task] }
             }

@@ -82,6 +82,10 @@ pub struct CaseRecord {
     pub reason: Option<String>,
     /// The safe state at the end: `ok`, or what failed.
     pub safe_state: SafeStateRecord,
+    /// How the flow sampler kept its deadlines: its scheduling, wake-up lateness, read durations
+    /// and missed deadlines, as measured (absent when the sampler never ran or died).
+    #[serde(default)]
+    pub sampler: Option<crate::run::sampler::SamplerStats>,
     /// The comparison with the approved baseline, when the run was given one (`--baseline`).
     pub baseline: Option<super::baseline::BaselineComparison>,
     /// The key `MANIFEST.sha256.sig` is made with; `None`: the bundle is unsigned.

@@ -211,6 +211,7 @@ pub fn render_report(record: &CaseRecord, plot: &PlotData) -> String {
     provenance(&mut o, record);
     pump_before_the_case(&mut o, record);
     steps(&mut o, record);
+    sampler_timing(&mut o, record);
     o.push_str("</main>\n");
     o.push_str(
         "<footer><p>record.json, samples.csv, events.jsonl, result.yaml, junit.xml and this page are listed with \
@@ -1491,6 +1492,40 @@ fn steps(o: &mut String, record: &CaseRecord) {
     o.push_str("</table>\n</section>\n");
 }
 
+/// How the flow sampler kept its deadlines: one row of the rig's own timing, as measured.
+fn sampler_timing(o: &mut String, record: &CaseRecord) {
+    o.push_str("<section id=\"sampler\">\n<h2>Sampler timing</h2>\n");
+    let Some(s) = &record.sampler else {
+        o.push_str("<p class=\"muted\">No sampler statistics: the sampler did not run to its end.</p>\n</section>\n");
+        return;
+    };
+    let spread = |p: &Option<crate::realtime::Percentiles>| match p {
+        Some(p) => format!("{} / {} / {} ms", num(p.p50_ms), num(p.p99_ms), num(p.max_ms)),
+        None => "<span class=\"muted\">not measured (virtual time)</span>".to_owned(),
+    };
+    let missed = if s.missed_deadlines > 0 {
+        format!("<span class=\"bad\">{}</span>", s.missed_deadlines)
+    } else {
+        "0".to_owned()
+    };
+    o.push_str(
+        "<table>\n<tr><th>period</th><th>scheduling</th><th>deadlines</th><th>missed</th><th>failed reads</th>\
+         <th>wake-up lateness p50 / p99 / max</th><th>read p50 / p99 / max</th></tr>\n",
+    );
+    let _ = writeln!(
+        o,
+        "<tr><td class=\"num\">{} ms</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{missed}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+        num(s.period_s * 1e3),
+        xml_text(&s.scheduling.policy),
+        s.deadlines,
+        s.failed_reads,
+        spread(&s.wake_lateness),
+        spread(&s.read_duration)
+    );
+    o.push_str("</table>\n</section>\n");
+}
+
 /// About 5 significant digits, without trailing zeros: `1234.6`, `0.833`, `1200`.
 fn num(v: f64) -> String {
     if !v.is_finite() {
@@ -1736,6 +1771,7 @@ pub(crate) mod tests {
             },
             baseline: None,
             signing: None,
+            sampler: None,
         }
     }
 
@@ -1880,6 +1916,32 @@ pub(crate) mod tests {
             text.contains("2 pump event(s) lost on the link (evseq 4 expected, 6 received); ALARMS re-read: OCCLUSION"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_sampler_timing_is_one_row_and_a_missed_deadline_stands_out() {
+        use crate::realtime::{Percentiles, Scheduling};
+        let mut record = occlusion_record();
+        let plot = read_plot_data(occlusion_csv("").path(), 2000).unwrap();
+        let text = visible_text(&render_report(&record, &plot));
+        assert!(text.contains("No sampler statistics"), "{text}");
+        let p = |p50_ms, p99_ms, max_ms| Some(Percentiles { count: 6000, p50_ms, p99_ms, max_ms });
+        record.sampler = Some(crate::run::sampler::SamplerStats {
+            scheduling: Scheduling { realtime: true, policy: "SCHED_FIFO priority 20".into() },
+            period_s: 0.01,
+            deadlines: 6000,
+            failed_reads: 1,
+            missed_deadlines: 2,
+            wake_lateness: p(0.061, 0.128, 1.473),
+            read_duration: p(0.287, 0.381, 3.656),
+        });
+        let html = render_report(&record, &plot);
+        let text = visible_text(&html);
+        assert!(
+            text.contains("10 ms SCHED_FIFO priority 20 6000 2 1 0.061 / 0.128 / 1.473 ms 0.287 / 0.381 / 3.656 ms"),
+            "{text}"
+        );
+        assert!(html.contains("<span class=\"bad\">2</span>"), "missed deadlines are marked");
     }
 
     #[test]

@@ -2,16 +2,29 @@
 //! a UART or pseudo-terminal (`tokio_serial::SerialStream`) or an in-memory `tokio::io::duplex`.
 //!
 //! One task owns the stream and the session; [`PumpLink`] handles send it requests over a channel.
-//! Events and the frame trace come out on their own channels, stamped by the [`RigClock`].
+//! Events and the frame trace come out on their own channels, stamped by the [`RigClock`]: a
+//! request when its write started (and when the write returned), a line from the pump when the
+//! read that delivered its first byte returned (and when its last byte came). Each read is cut at
+//! its line ends before it reaches the session, so a line split over two reads keeps the time of
+//! its first byte. Answers slower than the ICD's 50 ms are reported as
+//! [`PumpNotice::SlowAnswer`].
+//!
+//! Under the in-process twin the task runs on the caller's runtime (virtual time,
+//! [`PumpLink::spawn`]). On a real-time bench it owns an OS thread at real-time priority where the
+//! OS allows, with a current-thread runtime of its own on which the port is opened
+//! ([`PumpLink::spawn_on_thread`]): a loaded machine then delays the pump conversation by
+//! microseconds, not by a scheduler's time slice.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::clock::RigClock;
+use crate::clock::{RigClock, RigTime};
 use crate::protocol::frame::FrameError;
 use crate::protocol::reply::{BolusReply, PumpIdentity, SettingsReport, StatusReport, active_alarms_from_fields};
 use crate::protocol::session::{
@@ -20,7 +33,8 @@ use crate::protocol::session::{
 use crate::protocol::{AlarmCode, Command, Fields, Response};
 
 use super::error::LinkError;
-use super::record::{Direction, FrameRecord, PumpNotice};
+use super::record::{Direction, FrameRecord, ICD_ANSWER_WITHIN, PumpNotice};
+use crate::realtime::{Scheduling, StartError, spawn_realtime};
 
 /// A finished request: the answer, how many sendings it took, and for a command-then-repeat
 /// the answer to the first sending.
@@ -43,6 +57,10 @@ pub enum Synchronised {
 
 type Reply = oneshot::Sender<Result<Completion, LinkError>>;
 
+/// How long opening a port waits for a lock that is being released (see
+/// [`PumpLink::open_serial_on_thread`]); a port held longer is in use by someone else.
+pub const RELEASE_PATIENCE: Duration = Duration::from_secs(1);
+
 struct LinkRequest {
     submission: Submission,
     reply: Reply,
@@ -63,11 +81,14 @@ pub struct LinkStreams {
 pub struct PumpLink {
     requests: mpsc::Sender<LinkRequest>,
     device: Arc<str>,
+    /// How the link's own thread is scheduled; `None` for a task on the caller's runtime.
+    thread: Option<Arc<Scheduling>>,
 }
 
 impl PumpLink {
-    /// Starts the link task over `stream`. `device` names the port in every error and record.
-    /// The task ends when every handle is dropped or the stream fails; its result says why.
+    /// Starts the link task over `stream` on the caller's runtime (the in-process twin, under
+    /// virtual time; tests). `device` names the port in every error and record. The task ends
+    /// when every handle is dropped or the stream fails; its result says why.
     pub fn spawn<S>(
         stream: S,
         device: &str,
@@ -77,6 +98,79 @@ impl PumpLink {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
+        let (link, streams, task, rx) = Self::parts(device, clock, config, None);
+        let handle = tokio::spawn(task.run(stream, rx, std::future::pending()));
+        (link, streams, handle)
+    }
+
+    /// Starts the link on an OS thread of its own (`rig-pump-link`), at `SCHED_FIFO` where the OS
+    /// allows, running a current-thread tokio runtime; `open` runs on that thread, so a stream
+    /// that registers with the runtime it is created on (a `tokio_serial::SerialStream`) is
+    /// served by the link's runtime, not the caller's. For real-time benches: the twin in its own
+    /// process and real hardware. Never under a paused clock.
+    ///
+    /// The returned task resolves with the link's end, like [`PumpLink::spawn`]'s; aborting it
+    /// closes the link (the thread ends at once, as when every handle is dropped).
+    pub async fn spawn_on_thread<S, F>(
+        open: F,
+        device: &str,
+        clock: RigClock,
+        config: SessionConfig,
+    ) -> Result<(PumpLink, LinkStreams, JoinHandle<String>), LinkError>
+    where
+        S: AsyncRead + AsyncWrite + 'static,
+        F: FnOnce() -> Result<S, LinkError> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (mut link, streams, task, rx) = Self::parts(device, clock, config, None);
+        let started = spawn_realtime("rig-pump-link", move || {
+            let stream = open()?;
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            Ok(((), task.run(stream, rx, stopped)))
+        })
+        .await
+        .map_err(|e| match e {
+            StartError::Setup(e) => e,
+            StartError::Thread(reason) => LinkError::Open {
+                device: device.to_string(),
+                reason,
+                hint: "check the process's thread and file-descriptor limits".into(),
+            },
+        })?;
+        let done = started.done;
+        link.thread = Some(Arc::new(started.scheduling));
+        let handle = tokio::spawn(async move {
+            // Dropped when this task ends or is aborted: the link thread then stops.
+            let _stop = stop;
+            done.await.unwrap_or_else(|_| "the link thread ended without saying why".to_string())
+        });
+        Ok((link, streams, handle))
+    }
+
+    /// [`PumpLink::spawn_on_thread`] over the serial port at `path` (opened 8N1 at `baud` on the
+    /// link's thread). A port still locked by a link that is closing (the previous case's, whose
+    /// thread releases it a moment after its bench was dropped) is waited for, up to
+    /// [`RELEASE_PATIENCE`].
+    pub async fn open_serial_on_thread(
+        path: &str,
+        baud: u32,
+        kind: super::serial::PortKind,
+        clock: RigClock,
+        config: SessionConfig,
+    ) -> Result<(PumpLink, LinkStreams, JoinHandle<String>), LinkError> {
+        let owned = path.to_string();
+        let open = move || super::serial::open_port_patiently(&owned, baud, kind, RELEASE_PATIENCE);
+        Self::spawn_on_thread(open, path, clock, config).await
+    }
+
+    fn parts(
+        device: &str,
+        clock: RigClock,
+        config: SessionConfig,
+        thread: Option<Arc<Scheduling>>,
+    ) -> (PumpLink, LinkStreams, LinkTask, mpsc::Receiver<LinkRequest>) {
         let (requests, rx) = mpsc::channel(16);
         let (notices_tx, notices) = mpsc::unbounded_channel();
         let (frames_tx, frames) = mpsc::unbounded_channel();
@@ -87,14 +181,21 @@ impl PumpLink {
             notices: notices_tx,
             frames: frames_tx,
             waiting: HashMap::new(),
+            line_started: None,
+            on_wire: None,
         };
-        let handle = tokio::spawn(task.run(stream, rx));
-        (PumpLink { requests, device: device.into() }, LinkStreams { notices, frames }, handle)
+        (PumpLink { requests, device: device.into(), thread }, LinkStreams { notices, frames }, task, rx)
     }
 
     /// The port this link talks over.
     pub fn device(&self) -> &str {
         &self.device
+    }
+
+    /// How the link's own thread is scheduled ([`PumpLink::spawn_on_thread`]); `None` when the
+    /// link is a task on the caller's runtime.
+    pub fn thread_scheduling(&self) -> Option<&Scheduling> {
+        self.thread.as_deref()
     }
 
     /// Sends a submission and returns the pump's response as is (OK or ERR), with the number
@@ -234,25 +335,44 @@ struct LinkTask {
     notices: mpsc::UnboundedSender<PumpNotice>,
     frames: mpsc::UnboundedSender<FrameRecord>,
     waiting: HashMap<RequestId, (String, Reply)>,
+    /// When the first byte of the line being received arrived; `None` between lines.
+    line_started: Option<RigTime>,
+    /// The request frame on the wire, until its answer's first byte arrives.
+    on_wire: Option<OnWire>,
+}
+
+/// The last request frame written, for timing its answer.
+struct OnWire {
+    /// When the write of its latest attempt started.
+    at: RigTime,
+    /// Its seq as written (an answer carries it, or `0` for `ERR CRC`).
+    seq: String,
+    /// The payload as sent, without its CRC.
+    payload: String,
 }
 
 impl LinkTask {
-    async fn run<S>(mut self, stream: S, mut requests: mpsc::Receiver<LinkRequest>) -> String
+    async fn run<S, F>(mut self, stream: S, mut requests: mpsc::Receiver<LinkRequest>, stop: F) -> String
     where
-        S: AsyncRead + AsyncWrite + Send + 'static,
+        S: AsyncRead + AsyncWrite,
+        F: Future<Output = ()>,
     {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut buf = vec![0u8; 1024];
+        let mut stop = std::pin::pin!(stop);
         let reason = loop {
             if let Err(e) = self.write_due(&mut writer).await {
                 break format!("write failed: {e}");
             }
-            self.dispatch();
+            self.dispatch(None);
             let deadline = self.session.poll_timeout().map(|t| self.clock.instant(t));
             tokio::select! {
                 read = reader.read(&mut buf) => match read {
                     Ok(0) => break "the port closed (end of file)".to_string(),
-                    Ok(n) => self.session.handle_input(self.clock.now(), &buf[..n]),
+                    Ok(n) => {
+                        let at = self.clock.now();
+                        self.receive(at, buf.get(..n).unwrap_or_default());
+                    }
                     Err(e) => break format!("read failed: {e}"),
                 },
                 request = requests.recv() => match request {
@@ -265,8 +385,9 @@ impl LinkTask {
                     None => break "closed by the rig".to_string(),
                 },
                 _ = sleep_until_opt(deadline) => self.session.handle_timeout(self.clock.now()),
+                () = &mut stop => break "closed by the rig (the bench was closed)".to_string(),
             }
-            self.dispatch();
+            self.dispatch(None);
         };
         let at = self.clock.now();
         for (_, (_, reply)) in self.waiting.drain() {
@@ -276,22 +397,60 @@ impl LinkTask {
         reason
     }
 
+    /// Hands what one read returned (at `read_at`) to the session a line at a time, each piece
+    /// stamped with the time its line's first byte arrived, and traces each completed line with
+    /// the time its end arrived.
+    fn receive(&mut self, read_at: RigTime, bytes: &[u8]) {
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            let started = *self.line_started.get_or_insert(read_at);
+            self.session.handle_input(started, piece);
+            let complete = piece.ends_with(b"\n");
+            if complete {
+                self.line_started = None;
+            }
+            self.dispatch(complete.then_some(read_at));
+        }
+    }
+
     async fn write_due<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        while let Some(frame) = self.session.poll_transmit(self.clock.now()) {
+        loop {
+            // Stamped before the write: the request is on its way from here, and the session's
+            // response timer starts now too.
+            let at = self.clock.now();
+            let Some(frame) = self.session.poll_transmit(at) else { return Ok(()) };
             writer.write_all(&frame).await?;
             writer.flush().await?;
+            let done = self.clock.now();
             let line = String::from_utf8_lossy(frame.strip_suffix(b"\r\n").unwrap_or(&frame)).into_owned();
-            let record = FrameRecord { at: self.clock.now(), direction: Direction::ToPump, line, note: None };
-            let _ = self.frames.send(record);
+            let payload = line.rsplit_once('*').map_or(line.as_str(), |(p, _)| p).to_string();
+            let seq = payload.split(' ').next().unwrap_or_default().to_string();
+            self.on_wire = Some(OnWire { at, seq, payload });
+            let done_at = (done > at).then_some(done);
+            let _ = self.frames.send(FrameRecord { at, done_at, direction: Direction::ToPump, line, note: None });
         }
-        Ok(())
     }
 
-    fn trace(&self, at: crate::clock::RigTime, direction: Direction, line: String, note: Option<String>) {
-        let _ = self.frames.send(FrameRecord { at, direction, line, note });
+    fn trace(&self, at: RigTime, done_at: Option<RigTime>, direction: Direction, line: String, note: Option<String>) {
+        let done_at = done_at.filter(|&d| d > at);
+        let _ = self.frames.send(FrameRecord { at, done_at, direction, line, note });
     }
 
-    fn dispatch(&mut self) {
+    /// Times an answer from the pump (a response frame whose first byte arrived at `at`) against
+    /// the request on the wire.
+    fn time_answer(&mut self, at: RigTime, payload: &str) {
+        let seq = payload.split(' ').next().unwrap_or_default();
+        if payload.starts_with('!') || !self.on_wire.as_ref().is_some_and(|w| w.seq == seq || seq == "0") {
+            return;
+        }
+        let Some(sent) = self.on_wire.take() else { return };
+        let latency = at.since(sent.at);
+        if latency > ICD_ANSWER_WITHIN {
+            let _ = self.notices.send(PumpNotice::SlowAnswer { at, command: sent.payload, latency });
+        }
+    }
+
+    /// Hands out what the session produced; `line_done` is when the line just fed ended, if it did.
+    fn dispatch(&mut self, line_done: Option<RigTime>) {
         while let Some(output) = self.session.poll_output() {
             match output {
                 SessionOutput::Completed { id, attempts, result, first_answer, .. } => {
@@ -317,12 +476,13 @@ impl LinkTask {
                         RetryReason::CrcRejected => "pump answered ERR CRC",
                     };
                     let note = format!("retry: attempt {attempt} of seq {seq} ({why})");
-                    self.trace(self.clock.now(), Direction::ToPump, String::new(), Some(note));
+                    self.trace(self.clock.now(), None, Direction::ToPump, String::new(), Some(note));
                 }
                 SessionOutput::Received { at, line } => match line {
                     ReceivedLine::Frame(payload) => {
+                        self.time_answer(at, &payload);
                         let line = crate::protocol::Frame { payload }.to_string();
-                        self.trace(at, Direction::FromPump, line, None)
+                        self.trace(at, line_done, Direction::FromPump, line, None)
                     }
                     ReceivedLine::Invalid(e) => {
                         let (line, note) = match &e {
@@ -331,11 +491,11 @@ impl LinkTask {
                             }
                             FrameError::TooLong { .. } => (String::new(), format!("dropped: {e}")),
                         };
-                        self.trace(at, Direction::FromPump, line, Some(note))
+                        self.trace(at, line_done, Direction::FromPump, line, Some(note))
                     }
                 },
                 SessionOutput::Anomaly { at, description } => {
-                    self.trace(at, Direction::FromPump, String::new(), Some(format!("anomaly: {description}")))
+                    self.trace(at, None, Direction::FromPump, String::new(), Some(format!("anomaly: {description}")))
                 }
                 SessionOutput::Event { at, event } => {
                     let _ = self.notices.send(PumpNotice::Event { at, event });

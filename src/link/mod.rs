@@ -10,5 +10,5 @@ pub mod serial;
 
 pub use client::{Completion, LinkStreams, PumpLink, Synchronised};
 pub use error::LinkError;
-pub use record::{Direction, FrameRecord, PumpNotice};
-pub use serial::{PortKind, open_port, open_serial};
+pub use record::{Direction, FrameRecord, ICD_ANSWER_WITHIN, PumpNotice};
+pub use serial::{PortKind, open_port, open_port_patiently, open_serial};

@@ -7,6 +7,8 @@
 use std::io;
 use std::path::Path;
 
+use std::time::{Duration, Instant};
+
 use tokio_serial::{DataBits, FlowControl, Parity, SerialPortBuilderExt, SerialStream, StopBits};
 
 use super::error::LinkError;
@@ -50,13 +52,40 @@ pub fn open_serial(path: &str, baud: u32) -> Result<SerialStream, LinkError> {
 /// Opens `path` at `baud`, 8N1, no flow control (ICD part 1, "Physical"); a failure's hint fits
 /// `kind`.
 pub fn open_port(path: &str, baud: u32, kind: PortKind) -> Result<SerialStream, LinkError> {
-    let port = tokio_serial::new(path, baud)
+    try_open(path, baud).map_err(|e| open_error(path, baud, kind, &e))
+}
+
+/// [`open_port`], waiting up to `patience` while another holder's lock is released: a link
+/// that was just closed (the previous case's) releases the port from its own thread, a moment
+/// after its bench was dropped. Any other failure is returned at once.
+pub fn open_port_patiently(
+    path: &str,
+    baud: u32,
+    kind: PortKind,
+    patience: Duration,
+) -> Result<SerialStream, LinkError> {
+    let until = Instant::now() + patience;
+    loop {
+        match try_open(path, baud) {
+            Err(e) if is_locked(&e) && Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            opened => return opened.map_err(|e| open_error(path, baud, kind, &e)),
+        }
+    }
+}
+
+fn try_open(path: &str, baud: u32) -> Result<SerialStream, tokio_serial::Error> {
+    tokio_serial::new(path, baud)
         .data_bits(DataBits::Eight)
         .parity(Parity::None)
         .stop_bits(StopBits::One)
         .flow_control(FlowControl::None)
-        .open_native_async();
-    port.map_err(|e| open_error(path, baud, kind, &e))
+        .open_native_async()
+}
+
+/// serialport reports a port whose exclusive `flock` another process (or link) holds as
+/// `NoDevice` with this description.
+fn is_locked(e: &tokio_serial::Error) -> bool {
+    e.kind() == tokio_serial::ErrorKind::NoDevice && e.description.contains("exclusive lock")
 }
 
 /// The typed error for a port that would not open, with what to check.

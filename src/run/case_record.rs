@@ -274,6 +274,7 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: 
         verdict: Verdict::Error,
         reason: Some("the case did not finish".into()),
         safe_state: SafeStateRecord::default(),
+        sampler: None,
         baseline: None,
         signing: options.signing_key.as_ref().map(|k| SigningRecord {
             key_id: k.key_id.clone(),

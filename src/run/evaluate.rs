@@ -272,6 +272,7 @@ mod tests {
             volume += flow / 3600.0;
             let s = Sample {
                 at: t(at),
+                done_at: t(at),
                 flow_ul_h: flow,
                 volume_ul: volume,
                 temperature_c: 23.0,

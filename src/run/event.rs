@@ -13,9 +13,14 @@ use super::verdict::{CheckOutcome, Verdict};
 /// One flow-sensor reading.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Sample {
-    /// Serialized as the event's own `at`.
+    /// When the read transaction started: the SF06-LF latches the mean flow since its previous
+    /// read as a read begins, so this is the instant the value belongs to, and the one the
+    /// analyses use. Serialized as the event's own `at`.
     #[serde(skip)]
     pub at: RigTime,
+    /// When the read returned: `done_at - at` is what the I2C transfer (or the bench-bus round
+    /// trip) took.
+    pub done_at: RigTime,
     /// Flow through the sensor, µL/h.
     pub flow_ul_h: f64,
     /// Volume through the sensor since the case started, µL (flow integrated over each sample
@@ -104,12 +109,16 @@ pub enum RunEventKind {
     AlarmsResynced {
         active: Vec<AlarmCode>,
     },
-    /// A line to or from the pump (stamped by the event's `at`).
+    /// A line to or from the pump, stamped by the event's `at` when its write started or its
+    /// first byte arrived; `done_at` when the write returned or the line's last byte arrived,
+    /// where that was later.
     Frame {
         direction: Direction,
         line: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        done_at: Option<RigTime>,
     },
     /// Something the rig did to the bench: a command and its answer, a valve move, an injection.
     BenchAction {
@@ -125,6 +134,9 @@ pub enum RunEventKind {
         pump_stopped: Result<(), String>,
         valve_open: Result<(), String>,
     },
+    /// How the sampler kept its deadlines (its scheduling, wake-up lateness, read durations,
+    /// missed deadlines), once it has stopped.
+    SamplerStats(crate::run::sampler::SamplerStats),
     CaseFinished {
         verdict: Verdict,
         reason: Option<String>,
@@ -133,7 +145,12 @@ pub enum RunEventKind {
 
 impl RunEventKind {
     pub fn frame(record: FrameRecord) -> RunEventKind {
-        RunEventKind::Frame { direction: record.direction, line: record.line, note: record.note }
+        RunEventKind::Frame {
+            direction: record.direction,
+            line: record.line,
+            note: record.note,
+            done_at: record.done_at,
+        }
     }
 }
 

@@ -159,9 +159,10 @@ pub async fn run_case(
         p.abort();
     }
     if let Ok(sampler) = sampler {
-        if let Some(mut sensor) = sampler.stop().await {
+        if let Some(super::sampler::Stopped { mut sensor, stats }) = sampler.stop().await {
             let _ = sensor.stop_continuous();
             ex.bench.sensor = Some(sensor);
+            ex.emit(RunEventKind::SamplerStats(stats));
         }
     }
     ex.drain();
@@ -747,6 +748,13 @@ fn notice_event(n: PumpNotice) -> RunEventKind {
         PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
         PumpNotice::EventGap { expected, received, .. } => RunEventKind::EventGap { expected, received },
         PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
+        PumpNotice::SlowAnswer { command, latency, .. } => RunEventKind::Anomaly {
+            what: format!(
+                "the pump answered `{command}` {:.1} ms after the request's write started; the ICD allows {} ms",
+                latency.as_secs_f64() * 1e3,
+                crate::link::ICD_ANSWER_WITHIN.as_millis()
+            ),
+        },
         PumpNotice::LinkLost { reason, .. } => {
             RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
         }

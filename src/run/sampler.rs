@@ -4,17 +4,30 @@
 //!
 //! Under the paused clock (the in-process twin) it is a tokio task: its sleeps are what moves
 //! virtual time. In real time it owns a thread (tokio's timer is 1 ms coarse and shares the
-//! runtime), asking for real-time priority where the OS allows.
+//! runtime) that asks for `SCHED_FIFO` and sleeps to each deadline with an absolute
+//! `clock_nanosleep`, so a loaded machine delays it by microseconds, not milliseconds.
+//!
+//! Each sample is stamped when its read started (the SF06-LF latches the mean flow since its
+//! previous read as the read transaction begins) and records when the read returned. How the
+//! sampler was scheduled, how late it woke, how long its reads took and which deadlines it
+//! missed come back from [`Sampler::stop`] as [`SamplerStats`], evidence for the record. A
+//! deadline that passed before the previous read returned is missed: it is still read (at once,
+//! late) and counted, never skipped; the first few are also reported as anomalies on the
+//! timeline.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::bench::instruments::BenchI2c;
 use crate::clock::{RigClock, RigTime};
 use crate::drivers::flow_sensor::FlowSensor;
+use crate::realtime::priority::RIG_FIFO_PRIORITY;
+use crate::realtime::sleep::sleep_until_or;
+use crate::realtime::{LatencyHistogram, Percentiles, Scheduling, request_fifo};
 
 use super::event::{RunEvent, RunEventKind, Sample};
 
@@ -24,16 +37,47 @@ pub type ValveState = Arc<AtomicBool>;
 /// After this many consecutive failed reads the sampler gives up: the sensor is gone.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
-/// A running sampler. [`Sampler::stop`] hands the sensor back.
+/// How often a sleeping sampler thread looks at its stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Missed deadlines reported one by one on the timeline; the rest are only counted.
+const MISSED_REPORTED: u64 = 10;
+
+/// How the sampler kept its deadlines, for the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplerStats {
+    /// Virtual time, `SCHED_FIFO`, or the normal policy and why.
+    pub scheduling: Scheduling,
+    pub period_s: f64,
+    /// Deadlines reached; each got one read.
+    pub deadlines: u64,
+    pub failed_reads: u64,
+    /// Deadlines that had passed before the previous read returned (each read late, at once).
+    pub missed_deadlines: u64,
+    /// From each deadline the thread slept to, to the moment it woke: the scheduler's latency.
+    /// A missed deadline is not slept to (its read starts when the previous one returns) and is
+    /// counted in `missed_deadlines` instead. `None` under virtual time, where a task wakes
+    /// exactly at its deadline by construction.
+    pub wake_lateness: Option<Percentiles>,
+    /// From each read's start to its return. `None` under virtual time.
+    pub read_duration: Option<Percentiles>,
+}
+
+/// What [`Sampler::stop`] hands back.
+pub struct Stopped {
+    pub sensor: FlowSensor<BenchI2c>,
+    pub stats: SamplerStats,
+}
+
+/// A running sampler. [`Sampler::stop`] hands the sensor back with the statistics.
 pub enum Sampler {
-    Task { stop: Arc<AtomicBool>, handle: tokio::task::JoinHandle<FlowSensor<BenchI2c>> },
-    Thread { stop: Arc<AtomicBool>, handle: std::thread::JoinHandle<FlowSensor<BenchI2c>>, realtime: bool },
+    Task { stop: Arc<AtomicBool>, handle: tokio::task::JoinHandle<Stopped> },
+    Thread { stop: Arc<AtomicBool>, handle: std::thread::JoinHandle<Stopped>, scheduling: Scheduling },
 }
 
 struct Integrator {
     sensor: FlowSensor<BenchI2c>,
     clock: RigClock,
-    period: Duration,
     valve: ValveState,
     events: UnboundedSender<RunEvent>,
     last: RigTime,
@@ -41,19 +85,30 @@ struct Integrator {
     failures: u32,
 }
 
+/// One read, as the sampler saw it.
+struct Read {
+    started: RigTime,
+    done: RigTime,
+    failed: bool,
+    /// False when the sampler must stop (sensor gone or nobody listening).
+    go_on: bool,
+}
+
 impl Integrator {
-    /// Reads once; returns false when the sampler must stop (sensor gone or nobody listening).
-    fn read(&mut self) -> bool {
+    fn read(&mut self) -> Read {
+        let started = self.clock.now();
         let reading = self.sensor.read();
-        let at = self.clock.now();
+        let done = self.clock.now();
         let kind = match reading {
             Ok(r) => {
                 self.failures = 0;
-                // The SF06-LF reports the mean flow since its previous reading.
-                self.volume_ul += r.flow_ul_h * at.since(self.last).as_secs_f64() / 3600.0;
-                self.last = at;
+                // The SF06-LF reports the mean flow since its previous read, latched as the read
+                // transaction starts: that is the instant the value belongs to.
+                self.volume_ul += r.flow_ul_h * started.since(self.last).as_secs_f64() / 3600.0;
+                self.last = started;
                 RunEventKind::Sample(Sample {
-                    at,
+                    at: started,
+                    done_at: done,
                     flow_ul_h: r.flow_ul_h,
                     volume_ul: self.volume_ul,
                     temperature_c: r.temperature_c,
@@ -66,7 +121,87 @@ impl Integrator {
                 RunEventKind::SampleFailed { reason: e.to_string() }
             }
         };
-        self.events.send(RunEvent { at, kind }).is_ok() && self.failures < MAX_CONSECUTIVE_FAILURES
+        let failed = !matches!(kind, RunEventKind::Sample(_));
+        let sent = self.events.send(RunEvent { at: started, kind }).is_ok();
+        Read { started, done, failed, go_on: sent && self.failures < MAX_CONSECUTIVE_FAILURES }
+    }
+
+    fn anomaly(&self, at: RigTime, what: String) {
+        let _ = self.events.send(RunEvent { at, kind: RunEventKind::Anomaly { what } });
+    }
+}
+
+/// The statistics as they are gathered.
+struct Tally {
+    scheduling: Scheduling,
+    period: Duration,
+    measured: bool,
+    deadlines: u64,
+    failed_reads: u64,
+    missed: u64,
+    /// The previous read returned after the deadline being counted now.
+    behind: bool,
+    lateness: LatencyHistogram,
+    reads: LatencyHistogram,
+}
+
+impl Tally {
+    fn new(period: Duration, scheduling: Scheduling, measured: bool) -> Self {
+        Self {
+            scheduling,
+            period,
+            measured,
+            deadlines: 0,
+            failed_reads: 0,
+            missed: 0,
+            behind: false,
+            lateness: LatencyHistogram::new(),
+            reads: LatencyHistogram::new(),
+        }
+    }
+
+    /// Counts deadline `k`, reached at `woke`, and its read; reports when the read returned after
+    /// deadline `k + 1` had passed.
+    fn count(&mut self, it: &Integrator, k: u64, woke: RigTime, read: &Read) {
+        self.deadlines += 1;
+        self.failed_reads += u64::from(read.failed);
+        if self.measured {
+            if !self.behind {
+                self.lateness.record(woke.since(tick(self.period, k)));
+            }
+            self.reads.record(read.done.since(read.started));
+        }
+        let next = tick(self.period, k + 1);
+        self.behind = read.done >= next;
+        if self.behind {
+            self.missed += 1;
+            if self.missed <= MISSED_REPORTED {
+                let more = if self.missed == MISSED_REPORTED {
+                    "; further missed deadlines are only counted, in the sampler's statistics"
+                } else {
+                    ""
+                };
+                it.anomaly(
+                    read.done,
+                    format!(
+                        "sampler missed its deadline at {next}: the read started at {} returned only at {}; the next read is taken at once, late{more}",
+                        read.started, read.done
+                    ),
+                );
+            }
+        }
+    }
+
+    fn finish(self) -> SamplerStats {
+        SamplerStats {
+            scheduling: self.scheduling,
+            period_s: self.period.as_secs_f64(),
+            deadlines: self.deadlines,
+            failed_reads: self.failed_reads,
+            missed_deadlines: self.missed,
+            wake_lateness: self.lateness.percentiles(),
+            read_duration: self.reads.percentiles(),
+        }
     }
 }
 
@@ -86,53 +221,61 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let start = clock.now();
         let first = first_tick(start, period);
-        let mut it = Integrator { sensor, clock, period, valve, events, last: start, volume_ul: 0.0, failures: 0 };
+        let mut it = Integrator { sensor, clock, valve, events, last: start, volume_ul: 0.0, failures: 0 };
+        let flag = stop.clone();
         if virtual_time {
-            let flag = stop.clone();
             let handle = tokio::spawn(async move {
+                let mut tally = Tally::new(period, Scheduling::virtual_time(), false);
                 let mut k = first;
                 while !flag.load(Ordering::Relaxed) {
-                    it.clock.sleep_until(tick(it.period, k)).await;
-                    if flag.load(Ordering::Relaxed) || !it.read() {
+                    it.clock.sleep_until(tick(period, k)).await;
+                    if flag.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let woke = it.clock.now();
+                    let read = it.read();
+                    tally.count(&it, k, woke, &read);
+                    if !read.go_on {
                         break;
                     }
                     k += 1;
                 }
-                it.sensor
+                Stopped { sensor: it.sensor, stats: tally.finish() }
             });
             Ok(Sampler::Task { stop, handle })
         } else {
-            let flag = stop.clone();
-            let realtime = Arc::new(AtomicBool::new(false));
-            let got_rt = realtime.clone();
+            let (ready, scheduled) = std::sync::mpsc::sync_channel(1);
             let handle = std::thread::Builder::new().name("rig-sampler".into()).spawn(move || {
-                got_rt.store(raise_priority(), Ordering::Relaxed);
+                let scheduling = request_fifo(RIG_FIFO_PRIORITY);
+                let _ = ready.send(scheduling.clone());
+                let mut tally = Tally::new(period, scheduling, true);
                 let mut k = first;
-                while !flag.load(Ordering::Relaxed) {
-                    let deadline = it.clock.instant(tick(it.period, k)).into_std();
-                    // Sleep in short slices so a stop request is seen within 50 ms.
-                    loop {
-                        let now = std::time::Instant::now();
-                        if now >= deadline || flag.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+                loop {
+                    let deadline = it.clock.instant(tick(period, k)).into_std();
+                    if !sleep_until_or(deadline, STOP_POLL, || flag.load(Ordering::Relaxed)) {
+                        break;
                     }
-                    if flag.load(Ordering::Relaxed) || !it.read() {
+                    let woke = it.clock.now();
+                    let read = it.read();
+                    tally.count(&it, k, woke, &read);
+                    if !read.go_on {
                         break;
                     }
                     k += 1;
                 }
-                it.sensor
+                Stopped { sensor: it.sensor, stats: tally.finish() }
             })?;
-            // Give the thread a moment to report whether it got real-time priority.
-            std::thread::sleep(Duration::from_millis(5));
-            Ok(Sampler::Thread { stop, handle, realtime: realtime.load(Ordering::Relaxed) })
+            // The thread answers at once; without an answer, say so rather than guess.
+            let scheduling = scheduled.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| Scheduling {
+                realtime: false,
+                policy: "unknown: the sampler thread did not report its scheduling".into(),
+            });
+            Ok(Sampler::Thread { stop, handle, scheduling })
         }
     }
 
-    /// Stops sampling and returns the sensor (`None` if the sampler died).
-    pub async fn stop(self) -> Option<FlowSensor<BenchI2c>> {
+    /// Stops sampling and returns the sensor and the statistics (`None` if the sampler died).
+    pub async fn stop(self) -> Option<Stopped> {
         match self {
             Sampler::Task { stop, handle } => {
                 stop.store(true, Ordering::Relaxed);
@@ -145,9 +288,12 @@ impl Sampler {
         }
     }
 
-    /// Whether the real-time thread got real-time scheduling.
-    pub fn is_realtime(&self) -> bool {
-        matches!(self, Sampler::Thread { realtime: true, .. })
+    /// How the sampler is scheduled.
+    pub fn scheduling(&self) -> Scheduling {
+        match self {
+            Sampler::Task { .. } => Scheduling::virtual_time(),
+            Sampler::Thread { scheduling, .. } => scheduling.clone(),
+        }
     }
 }
 
@@ -162,16 +308,158 @@ fn tick(period: Duration, k: u64) -> RigTime {
     RigTime::from_duration(Duration::from_nanos((period.as_nanos() as u64).saturating_mul(k)))
 }
 
-/// Asks for SCHED_FIFO priority for the sampler thread; false where the OS does not allow it.
-fn raise_priority() -> bool {
-    let param = libc::sched_param { sched_priority: 20 };
-    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter block.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+    use std::sync::Mutex;
+
+    use crate::bus::BusClient;
+    use crate::drivers::sensor_model::SensorModel;
+
+    /// Flow 0, temperature 0, flags 0, each word with its SF06-LF CRC-8 (0x00 0x00 → 0x81).
+    const ZERO_FRAME: &str = "000081000081000081";
+
+    /// A bench bus whose sensor answers each read after `delay(n)` (n counts reads from 0), and
+    /// notes on the rig's clock when each read request reached it.
+    struct SlowBench {
+        _dir: tempfile::TempDir,
+        client: BusClient,
+        seen: Arc<Mutex<Vec<RigTime>>>,
+    }
+
+    impl SlowBench {
+        fn start(clock: RigClock, delay: fn(usize) -> Duration) -> SlowBench {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("bus.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let log = seen.clone();
+            std::thread::spawn(move || {
+                let (stream, _) = listener.accept().unwrap();
+                let mut out = stream.try_clone().unwrap();
+                let mut reads = 0;
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    let answer = match line.as_str() {
+                        "HELLO" => "OK bench=slow-bench inject=none".to_string(),
+                        "I2C 08 R 9" => {
+                            log.lock().unwrap().push(clock.now());
+                            std::thread::sleep(delay(reads));
+                            reads += 1;
+                            format!("OK {ZERO_FRAME}")
+                        }
+                        _ => "OK".to_string(),
+                    };
+                    if out.write_all(format!("{answer}\n").as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+            let client = BusClient::connect(&path).unwrap();
+            SlowBench { _dir: dir, client, seen }
+        }
+
+        fn sensor(&self) -> FlowSensor<BenchI2c> {
+            let mut sensor = FlowSensor::new(BenchI2c::Bus(self.client.i2c()), 0x08, SensorModel::Ld20_0600L);
+            sensor.start_continuous().unwrap();
+            sensor
+        }
+    }
+
+    /// Runs the real-time sampler for `periods` periods of `period` and returns its events and
+    /// statistics.
+    async fn sample(
+        bench: &SlowBench,
+        clock: RigClock,
+        period: Duration,
+        periods: u32,
+    ) -> (Vec<RunEvent>, SamplerStats) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let valve = Arc::new(AtomicBool::new(false));
+        let sampler = Sampler::spawn(bench.sensor(), clock, period, valve, tx, false).unwrap();
+        tokio::time::sleep(period * periods).await;
+        let stopped = sampler.stop().await.expect("the sampler hands the sensor back");
+        let events = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        (events, stopped.stats)
+    }
+
+    fn samples(events: &[RunEvent]) -> Vec<Sample> {
+        events.iter().filter_map(|e| if let RunEventKind::Sample(s) = e.kind { Some(s) } else { None }).collect()
+    }
+
+    #[tokio::test]
+    async fn a_sample_is_stamped_when_its_read_started_and_records_when_it_returned() {
+        let clock = RigClock::start();
+        let bench = SlowBench::start(clock, |_| Duration::from_millis(3));
+        let (events, stats) = sample(&bench, clock, Duration::from_millis(20), 6).await;
+        let samples = samples(&events);
+        let seen = bench.seen.lock().unwrap().clone();
+        assert!(samples.len() >= 2, "{events:?}");
+        for (s, reached) in samples.iter().zip(&seen) {
+            assert!(s.at <= *reached, "stamped at {}, after the read reached the sensor at {reached}", s.at);
+            assert!(s.done_at >= *reached + Duration::from_millis(3), "returned at {}, before the answer", s.done_at);
+        }
+        let event_times: Vec<RigTime> =
+            events.iter().filter(|e| matches!(e.kind, RunEventKind::Sample(_))).map(|e| e.at).collect();
+        assert_eq!(event_times, samples.iter().map(|s| s.at).collect::<Vec<_>>(), "the event is at the read's start");
+        assert_eq!(stats.deadlines, samples.len() as u64);
+        let reads = stats.read_duration.expect("read durations are measured in real time");
+        assert!(reads.p50_ms >= 3.0, "each read took the bench's 3 ms at least: {reads:?}");
+        assert!(stats.wake_lateness.is_some());
+        assert_eq!(stats.period_s, 0.02);
+    }
+
+    #[tokio::test]
+    async fn a_missed_deadline_is_counted_and_reported_and_its_read_taken_late_not_skipped() {
+        let clock = RigClock::start();
+        // The third read takes longer than two periods.
+        let bench = SlowBench::start(clock, |n| Duration::from_millis(if n == 2 { 50 } else { 0 }));
+        let period = Duration::from_millis(20);
+        let (events, stats) = sample(&bench, clock, period, 10).await;
+        let samples = samples(&events);
+        assert!(stats.missed_deadlines >= 1, "{stats:?}");
+        assert_eq!(stats.deadlines, samples.len() as u64, "every deadline got its read");
+        assert_eq!(stats.failed_reads, 0);
+        let woke = stats.wake_lateness.expect("measured").count;
+        assert_eq!(woke, stats.deadlines - stats.missed_deadlines, "a missed deadline is not a wake-up");
+        let reported = events
+            .iter()
+            .filter(|e| matches!(&e.kind, RunEventKind::Anomaly { what } if what.contains("missed its deadline")))
+            .count() as u64;
+        assert_eq!(reported, stats.missed_deadlines.min(MISSED_REPORTED));
+        // One sample per grid point, in order: each stamp lies at or after its own deadline.
+        let first = first_tick(samples[0].at, period) - 1;
+        for (i, s) in samples.iter().enumerate() {
+            assert!(s.at >= tick(period, first + i as u64), "sample {i} at {} leads its deadline", s.at);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_virtual_time_the_statistics_say_so_and_count_every_deadline() {
+        let clock = RigClock::start();
+        let twin = crate::twin_host::SharedTwin::new(crate::sim::Twin::new(crate::sim::TwinConfig::default()), clock);
+        let i2c = BenchI2c::Twin(crate::twin_host::SimI2c::new(twin));
+        let mut sensor = FlowSensor::new(i2c, 0x08, SensorModel::Ld20_0600L);
+        sensor.start_continuous().unwrap();
+        clock.sleep_until(RigTime::from_millis(100)).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let period = Duration::from_secs(1);
+        let sampler = Sampler::spawn(sensor, clock, period, Arc::new(AtomicBool::new(false)), tx, true).unwrap();
+        assert!(!sampler.scheduling().realtime);
+        clock.sleep_until(RigTime::from_millis(10_500)).await;
+        let stopped = sampler.stop().await.unwrap();
+        let events: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        let samples = samples(&events);
+        assert_eq!(samples.len(), 10, "deadlines at 1 s … 10 s");
+        assert!(samples.iter().all(|s| s.done_at == s.at), "a read takes no virtual time");
+        let s = stopped.stats;
+        assert_eq!(s.scheduling, Scheduling::virtual_time());
+        assert_eq!((s.deadlines, s.missed_deadlines, s.failed_reads), (10, 0, 0));
+        assert_eq!((s.wake_lateness, s.read_duration), (None, None), "nothing can be late in virtual time");
+    }
 
     #[test]
     fn deadlines_fall_on_the_period_grid_after_the_start() {

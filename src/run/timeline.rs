@@ -489,6 +489,7 @@ mod tests {
         for k in 1..=seconds {
             let s = Sample {
                 at: t(f64::from(k)),
+                done_at: t(f64::from(k)),
                 flow_ul_h: 3600.0,
                 volume_ul: f64::from(k),
                 temperature_c: 23.0,
@@ -518,6 +519,7 @@ mod tests {
             v += if k == 31 { 51.0 } else { 1.0 };
             let s = Sample {
                 at: t(f64::from(k)),
+                done_at: t(f64::from(k)),
                 flow_ul_h: 0.0,
                 volume_ul: v,
                 temperature_c: 0.0,

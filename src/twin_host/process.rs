@@ -1,6 +1,10 @@
 //! `rig sim`: the twin as its own process, reached like real hardware. The pump's service port
 //! is a pseudo-terminal (`DIR/pump`, a symlink to it); the flow sensor and the valve are behind
 //! the software bench bus (ICD part 2) on a Unix socket (`DIR/bus.sock`). Real time.
+//!
+//! The service port and the bench bus each run on a thread of their own at `SCHED_FIFO` where
+//! the OS allows (see [`crate::realtime::thread`]): a twin that answers late on a loaded machine
+//! would make every client look slow, and the rig's own latency could not be told from it.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -16,6 +20,7 @@ use super::service_port::serve_service_port;
 use super::shared::SharedTwin;
 use crate::bus::serve;
 use crate::clock::RigClock;
+use crate::realtime::{StartError, spawn_realtime};
 use crate::sim::{Twin, TwinConfig};
 
 /// Where `rig sim` puts its two endpoints.
@@ -45,6 +50,8 @@ pub enum SimProcessError {
     Listen { path: PathBuf, source: std::io::Error },
     #[error("rig sim: cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("rig sim: {0}")]
+    Thread(String),
 }
 
 /// Runs the twin until SIGINT or SIGTERM, then removes the endpoints. Prints `pump: <path>` and
@@ -54,41 +61,66 @@ pub async fn run_sim_process(config: TwinConfig, endpoints: &SimEndpoints) -> Re
     let mut interrupt = signal(SignalKind::interrupt()).map_err(SimProcessError::Signals)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(SimProcessError::Signals)?;
 
-    // The slave end stays open here for the whole run, so the master never sees a hang-up when a
-    // client closes the port. `pair` neither sets TIOCEXCL nor flocks it, so a client can still
-    // open it by path and take its exclusive lock (do not call `set_exclusive` on it: that
-    // takes a shared flock, which would lock every client out).
-    let (master, slave) = tokio_serial::SerialStream::pair().map_err(|e| SimProcessError::Pty(e.to_string()))?;
-    let pty_path = slave.name().ok_or_else(|| SimProcessError::Pty("the pty has no name".into()))?;
-    std::os::unix::fs::symlink(&pty_path, &endpoints.pump)
-        .map_err(|source| SimProcessError::Dir { path: endpoints.pump.clone(), source })?;
-    let listener = UnixListener::bind(&endpoints.bus)
-        .map_err(|source| SimProcessError::Listen { path: endpoints.bus.clone(), source })?;
-
     let clock = RigClock::start();
     let twin = SharedTwin::new(Twin::new(config), clock);
+
+    // The service port, on its own thread: the pty is created there, so that thread's runtime
+    // serves it. The slave end stays open for the whole run, so the master never sees a hang-up
+    // when a client closes the port. `pair` neither sets TIOCEXCL nor flocks it, so a client can
+    // still open it by path and take its exclusive lock (do not call `set_exclusive` on it: that
+    // takes a shared flock, which would lock every client out).
+    let (port_twin, pump_path) = (twin.clone(), endpoints.pump.clone());
+    let port = spawn_realtime("rig-sim-port", move || {
+        let (master, slave) = tokio_serial::SerialStream::pair().map_err(|e| SimProcessError::Pty(e.to_string()))?;
+        let pty_path = slave.name().ok_or_else(|| SimProcessError::Pty("the pty has no name".into()))?;
+        std::os::unix::fs::symlink(&pty_path, &pump_path)
+            .map_err(|source| SimProcessError::Dir { path: pump_path.clone(), source })?;
+        Ok((pty_path, async move {
+            let why = serve_service_port(port_twin, master).await;
+            drop(slave);
+            why
+        }))
+    })
+    .await
+    .map_err(thread_error)?;
+    let pty_path = port.info.clone();
+
+    // The bench bus, on its own thread too: the listener is bound there.
     let target = Arc::new(Mutex::new(TwinBusTarget::new(twin.clone())));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let bus_task = tokio::spawn(serve(listener, target, async {
-        let _ = stop_rx.await;
-    }));
-    let port_task = tokio::spawn(serve_service_port(twin.clone(), master));
+    let bus_path = endpoints.bus.clone();
+    let bus = spawn_realtime("rig-sim-bus", move || {
+        let listener = UnixListener::bind(&bus_path)
+            .map_err(|source| SimProcessError::Listen { path: bus_path.clone(), source })?;
+        Ok((
+            (),
+            serve(listener, target, async {
+                let _ = stop_rx.await;
+            }),
+        ))
+    })
+    .await
+    .map_err(thread_error)?;
 
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "pump: {}", endpoints.pump.display());
     let _ = writeln!(stdout, "bus: {}", endpoints.bus.display());
     let _ = stdout.flush();
     crate::say_err!("rig sim: pump service port on {pty_path} (115200 8N1); Ctrl-C or SIGTERM stops the twin");
+    crate::say_err!(
+        "rig sim: service port thread {}; bench bus thread {}",
+        port.scheduling.policy,
+        bus.scheduling.policy
+    );
 
     let why = tokio::select! {
         _ = interrupt.recv() => "SIGINT".to_string(),
         _ = terminate.recv() => "SIGTERM".to_string(),
-        r = port_task => format!("service port ended: {}", r.unwrap_or_else(|e| e.to_string())),
+        r = port.done => format!("service port ended: {}", r.unwrap_or_else(|_| "its thread died".to_string())),
     };
     let _ = stop_tx.send(());
-    let _ = bus_task.await;
+    let _ = bus.done.await;
     cleanup(endpoints);
-    drop(slave);
     let summary = twin.with(|t, now| {
         format!(
             "stopped by {why} at t={:.3}s: therapy {}, valve line {}",
@@ -98,6 +130,13 @@ pub async fn run_sim_process(config: TwinConfig, endpoints: &SimEndpoints) -> Re
         )
     });
     Ok(summary)
+}
+
+fn thread_error(e: StartError<SimProcessError>) -> SimProcessError {
+    match e {
+        StartError::Setup(e) => e,
+        StartError::Thread(why) => SimProcessError::Thread(why),
+    }
 }
 
 fn prepare_dir(endpoints: &SimEndpoints) -> Result<(), SimProcessError> {

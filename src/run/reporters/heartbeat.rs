@@ -153,6 +153,7 @@ mod tests {
             s,
             RunEventKind::Sample(Sample {
                 at: RigTime::from_millis(s * 1000),
+                done_at: RigTime::from_millis(s * 1000 + 2),
                 flow_ul_h: flow,
                 volume_ul: 0.0,
                 temperature_c: 37.0,

@@ -115,6 +115,7 @@ impl Reporter for RecordReporter {
                 r.pump_commands.push(PumpCommandRecord { at_s: at, command: what.clone(), outcome: outcome.clone() })
             }
             RunEventKind::Sample(_) => r.samples += 1,
+            RunEventKind::SamplerStats(stats) => r.sampler = Some(stats.clone()),
             RunEventKind::Check(outcome) => r.checks.push(outcome.clone()),
             RunEventKind::SafeState { pump_stopped, valve_open } => {
                 if pump_stopped.is_ok() && valve_open.is_ok() {

@@ -5,6 +5,8 @@
 //! One row type, [`SampleRow`], with one writer ([`SampleRow::write`], used by the [`SamplesCsv`]
 //! reporter) and one reader ([`SamplesReader`], used by the report): whatever reads the file
 //! reads what was written, and a line that does not parse is an error naming it, never skipped.
+//! `time_s` is when the sensor read started (the instant its value belongs to); `read_ms` is how
+//! long the read took, to the microsecond (the last column).
 
 use std::io::{self, BufRead, Write};
 use std::path::Path;
@@ -14,8 +16,8 @@ use crate::protocol::{PumpState, StatusReport};
 use crate::run::event::{Reporter, RunEvent, RunEventKind, Sample};
 
 /// The header line, without its newline: the columns of [`SampleRow`], in order.
-pub const HEADER: &str = "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa,reservoir_ul";
-const COLUMNS: usize = 7;
+pub const HEADER: &str = "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa,reservoir_ul,read_ms";
+const COLUMNS: usize = 8;
 
 /// One line of `samples.csv`: one flow-sensor sample and what the pump last said in `STATUS`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,6 +34,8 @@ pub struct SampleRow {
     pub pump_state: Option<PumpState>,
     pub pressure_kpa: Option<f64>,
     pub reservoir_ul: Option<f64>,
+    /// How long the sensor read took, ms (3 decimals: microseconds).
+    pub read_ms: f64,
 }
 
 impl SampleRow {
@@ -44,6 +48,7 @@ impl SampleRow {
             pump_state: status.map(|s| s.state),
             pressure_kpa: status.map(|s| s.pressure_kpa),
             reservoir_ul: status.map(|s| s.reservoir_ul),
+            read_ms: sample.done_at.since(sample.at).as_secs_f64() * 1e3,
         }
     }
 
@@ -63,13 +68,15 @@ impl SampleRow {
         if let Some(r) = self.reservoir_ul {
             write_fixed(out, r, 3)?;
         }
+        out.write_all(b",")?;
+        write_fixed(out, self.read_ms, 3)?;
         out.write_all(b"\n")
     }
 
     /// Parses one line (without its newline). The error says which column is wrong and why.
     pub fn parse(line: &str) -> Result<Self, String> {
         let fields: Vec<&str> = line.split(',').collect();
-        let [time, flow, volume, valve, state, pressure, reservoir] = fields[..] else {
+        let [time, flow, volume, valve, state, pressure, reservoir, read_ms] = fields[..] else {
             return Err(format!("{} fields, the header has {COLUMNS}", fields.len()));
         };
         // `NaN` is what the writer writes for a non-finite reading: a gap, not an error.
@@ -101,6 +108,7 @@ impl SampleRow {
             pump_state,
             pressure_kpa: optional("pressure_kpa", pressure)?,
             reservoir_ul: optional("reservoir_ul", reservoir)?,
+            read_ms: number("read_ms", read_ms)?,
         })
     }
 }
@@ -241,6 +249,7 @@ mod tests {
             pump_state: Some(PumpState::Running),
             pressure_kpa: Some(20.5),
             reservoir_ul: Some(19_950.25),
+            read_ms: 1.25,
         }
     }
 
@@ -262,9 +271,9 @@ mod tests {
             text.lines().collect::<Vec<_>>(),
             [
                 HEADER,
-                "0.000,499.123,12.3457,0,,,",
-                "1.000,499.123,12.3457,0,RUNNING,20.500,19950.250",
-                "2.500,499.123,12.3457,1,RUNNING,20.500,19950.250"
+                "0.000,499.123,12.3457,0,,,,1.250",
+                "1.000,499.123,12.3457,0,RUNNING,20.500,19950.250,1.250",
+                "2.500,499.123,12.3457,1,RUNNING,20.500,19950.250,1.250"
             ]
         );
         let (read, torn) = rows_of(&text).unwrap();
@@ -283,12 +292,13 @@ mod tests {
     fn a_malformed_line_is_an_error_naming_it() {
         let good = file_of(&[row(0.0), row(1.0)]);
         let cases = [
-            ("1.000,oops,0.0000,0,RUNNING,1.000,2.000\n", "line 4: flow_ul_h \"oops\" is not a number"),
-            ("1.000,1.000\n", "line 4: 2 fields, the header has 7"),
-            ("1.000,1.000,0.0000,2,RUNNING,1.000,2.000\n", "line 4: valve_closed \"2\" is neither 0 nor 1"),
-            ("NaN,1.000,0.0000,0,RUNNING,1.000,2.000\n", "line 4: time_s \"NaN\" is not a time"),
-            ("1.000,1.000,0.0000,0,SLEEPING,1.000,2.000\n", "line 4: pump_state: \"SLEEPING\" is not a valid"),
-            ("1.000,1.000,0.0000,0,RUNNING,x,2.000\n", "line 4: pressure_kpa \"x\" is not a number"),
+            ("1.000,oops,0.0000,0,RUNNING,1.000,2.000,0.100\n", "line 4: flow_ul_h \"oops\" is not a number"),
+            ("1.000,1.000\n", "line 4: 2 fields, the header has 8"),
+            ("1.000,1.000,0.0000,2,RUNNING,1.000,2.000,0.100\n", "line 4: valve_closed \"2\" is neither 0 nor 1"),
+            ("NaN,1.000,0.0000,0,RUNNING,1.000,2.000,0.100\n", "line 4: time_s \"NaN\" is not a time"),
+            ("1.000,1.000,0.0000,0,SLEEPING,1.000,2.000,0.100\n", "line 4: pump_state: \"SLEEPING\" is not a valid"),
+            ("1.000,1.000,0.0000,0,RUNNING,x,2.000,0.100\n", "line 4: pressure_kpa \"x\" is not a number"),
+            ("1.000,1.000,0.0000,0,RUNNING,1.000,2.000,slow\n", "line 4: read_ms \"slow\" is not a number"),
         ];
         for (bad, expected) in cases {
             let text = format!("{good}{bad}{}", file_of(&[row(2.0)]).lines().nth(1).unwrap());
@@ -310,7 +320,7 @@ mod tests {
             assert_eq!((rows.len(), torn), (2, Some(4)), "{tail:?}");
         }
         // A last line cut after a complete field still parses and counts.
-        let (rows, torn) = rows_of(&format!("{good}3.000,1.000,0.0000,0,RUNNING,20.000,1.5")).unwrap();
+        let (rows, torn) = rows_of(&format!("{good}3.000,1.000,0.0000,0,RUNNING,20.000,1.500,0.1")).unwrap();
         assert_eq!((rows.len(), torn), (3, None));
         // A header only (killed before the first sample), or nothing at all.
         assert_eq!(rows_of(&format!("{HEADER}\n")).unwrap().0, []);
