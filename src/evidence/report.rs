@@ -1820,7 +1820,7 @@ pub(crate) mod tests {
                 let state = if t < 2.0 { "STOPPED" } else { "RUNNING" };
                 (state.to_owned(), format!("{p:.3}"), format!("{:.3}", 20_000.0 - volume))
             };
-            writeln!(w, "{t:.3},{flow:.3},{volume:.4},{},{state},{pressure},{reservoir}", u8::from(closed)).unwrap();
+            writeln!(w, "{t:.3},{flow:.3},{volume:.4},{},{state},{pressure},{reservoir},0.150", u8::from(closed)).unwrap();
         }
         w.write_all(tail.as_bytes()).unwrap();
         drop(w);
@@ -2220,7 +2220,7 @@ pub(crate) mod tests {
                 } else {
                     format!("RUNNING,{:.3},{:.3}", 20.0 + f64::from(i % 13), 1000.0 - f64::from(i % 11))
                 };
-                format!("{:.3},{flow:.3},{:.4},0,{status}", f64::from(i), f64::from(i) * 0.14)
+                format!("{:.3},{flow:.3},{:.4},0,{status},0.150", f64::from(i), f64::from(i) * 0.14)
             }),
             "",
         );
@@ -2239,14 +2239,14 @@ pub(crate) mod tests {
             assert!(plot.flow.contains(&(77_777.0, -300.0)), "{max}: dip lost");
         }
         // Short files are kept whole.
-        let csv = write_csv((0..10).map(|i| format!("{i}.000,1.000,0.0000,0,,,")), "");
+        let csv = write_csv((0..10).map(|i| format!("{i}.000,1.000,0.0000,0,,,,0.150")), "");
         let plot = read_plot_data(csv.path(), 100).unwrap();
         assert_eq!((plot.flow.len(), plot.volume.len(), plot.pressure.len(), plot.samples), (10, 10, 0, 10));
         // A NaN flow is a gap that survives thinning.
         let csv = write_csv(
             (0..5000).map(|i| {
                 let flow = if i == 2500 { "NaN".to_owned() } else { "1.000".to_owned() };
-                format!("{i}.000,{flow},0.0000,0,RUNNING,1.000,2.000")
+                format!("{i}.000,{flow},0.0000,0,RUNNING,1.000,2.000,0.150")
             }),
             "",
         );
@@ -2280,17 +2280,17 @@ pub(crate) mod tests {
     fn a_malformed_line_is_an_error_naming_its_line() {
         let rows = (0..100).map(|i| {
             if i == 41 {
-                "41.000,oops,0.0000,0,RUNNING,1.000,2.000".to_owned()
+                "41.000,oops,0.0000,0,RUNNING,1.000,2.000,0.150".to_owned()
             } else {
-                format!("{i}.000,1.000,0.0000,0,RUNNING,1.000,2.000")
+                format!("{i}.000,1.000,0.0000,0,RUNNING,1.000,2.000,0.150")
             }
         });
         let csv = write_csv(rows, "");
         let msg = read_plot_data(csv.path(), 10).unwrap_err().to_string();
         assert_eq!(msg, "line 43: flow_ul_h \"oops\" is not a number");
         // A short line in the middle is not a truncation: only the last line may be cut.
-        let csv = write_csv(["1.000,1.000".to_owned(), "2.000,1.000,0.0000,0,RUNNING,1.000,2.000".to_owned()], "");
-        assert_eq!(read_plot_data(csv.path(), 10).unwrap_err().to_string(), "line 2: 2 fields, the header has 7");
+        let csv = write_csv(["1.000,1.000".to_owned(), "2.000,1.000,0.0000,0,RUNNING,1.000,2.000,0.150".to_owned()], "");
+        assert_eq!(read_plot_data(csv.path(), 10).unwrap_err().to_string(), "line 2: 2 fields, the header has 8");
         // The bundle's writer names the file (bundle.rs), and the case then ends in ERROR.
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "t,flow").unwrap();
