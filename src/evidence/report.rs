@@ -1820,7 +1820,8 @@ pub(crate) mod tests {
                 let state = if t < 2.0 { "STOPPED" } else { "RUNNING" };
                 (state.to_owned(), format!("{p:.3}"), format!("{:.3}", 20_000.0 - volume))
             };
-            writeln!(w, "{t:.3},{flow:.3},{volume:.4},{},{state},{pressure},{reservoir},0.150", u8::from(closed)).unwrap();
+            writeln!(w, "{t:.3},{flow:.3},{volume:.4},{},{state},{pressure},{reservoir},0.150", u8::from(closed))
+                .unwrap();
         }
         w.write_all(tail.as_bytes()).unwrap();
         drop(w);
@@ -2289,7 +2290,8 @@ pub(crate) mod tests {
         let msg = read_plot_data(csv.path(), 10).unwrap_err().to_string();
         assert_eq!(msg, "line 43: flow_ul_h \"oops\" is not a number");
         // A short line in the middle is not a truncation: only the last line may be cut.
-        let csv = write_csv(["1.000,1.000".to_owned(), "2.000,1.000,0.0000,0,RUNNING,1.000,2.000,0.150".to_owned()], "");
+        let csv =
+            write_csv(["1.000,1.000".to_owned(), "2.000,1.000,0.0000,0,RUNNING,1.000,2.000,0.150".to_owned()], "");
         assert_eq!(read_plot_data(csv.path(), 10).unwrap_err().to_string(), "line 2: 2 fields, the header has 8");
         // The bundle's writer names the file (bundle.rs), and the case then ends in ERROR.
         let mut f = tempfile::NamedTempFile::new().unwrap();
