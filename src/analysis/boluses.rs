@@ -48,13 +48,13 @@ pub fn account(requests: &[BolusRequest], from_s: f64, to_s: f64, window_s: f64)
         }
     }
     granted_at.sort_by(f64::total_cmp);
-    let min_spacing_s = granted_at.windows(2).map(|w| w[1] - w[0]).min_by(f64::total_cmp);
+    let min_spacing_s = granted_at.iter().zip(granted_at.iter().skip(1)).map(|(a, b)| b - a).min_by(f64::total_cmp);
     // The count in (t − window, t] only rises at a granted time, so the most is at one of them.
     let mut max_granted_in_window = 0;
     if window_s > 0.0 {
         let mut first = 0;
         for (last, &t) in granted_at.iter().enumerate() {
-            while granted_at[first] <= t - window_s {
+            while granted_at.get(first).is_some_and(|&g| g <= t - window_s) {
                 first += 1;
             }
             max_granted_in_window = max_granted_in_window.max(last + 1 - first);

@@ -53,15 +53,18 @@ pub fn flow_stop(points: &[Point], after_s: f64, reference_window_s: f64) -> Res
     }
     let flows = point_flows(points);
     let after: Vec<(f64, f64)> = flows.into_iter().filter(|(t, _)| *t > after_s).collect();
-    let Some(stop) = after.iter().position(|(_, q)| *q < STOPPED_BELOW * running_flow_ul_h) else {
+    let Some((stop, &(confirmed_s, _))) =
+        after.iter().enumerate().find(|(_, (_, q))| *q < STOPPED_BELOW * running_flow_ul_h)
+    else {
         return Err(format!(
             "the flow never fell below {} % of the running flow ({} µL/h) after {after_s} s",
             STOPPED_BELOW * 100.0,
             num(running_flow_ul_h)
         ));
     };
-    let confirmed_s = after[stop].0;
-    let onset_s = after[..stop]
+    let onset_s = after
+        .get(..stop)
+        .unwrap_or_default()
         .iter()
         .rev()
         .find(|(_, q)| *q >= RUNNING_AT_LEAST * running_flow_ul_h)

@@ -22,7 +22,9 @@ pub fn volume_at(points: &[Point], t_s: f64) -> f64 {
     }
     // First sample strictly after t: 1 ≤ i ≤ len − 1 given the clamps above.
     let i = points.partition_point(|p| p.t_s <= t_s);
-    let (a, b) = (points[i - 1], points[i]);
+    let (Some(&a), Some(&b)) = (points.get(i.wrapping_sub(1)), points.get(i)) else {
+        return last.volume_ul;
+    };
     let dt = b.t_s - a.t_s;
     if dt <= 0.0 {
         return b.volume_ul;
@@ -106,9 +108,10 @@ pub fn flow_error_pct(measured_ul_h: f64, programmed_ul_h: f64) -> f64 {
 /// the sensor saw delivered between one sample and the next. Fewer than two samples give none.
 pub fn point_flows(points: &[Point]) -> Vec<(f64, f64)> {
     points
-        .windows(2)
-        .filter(|w| w[1].t_s > w[0].t_s)
-        .map(|w| (w[1].t_s, (w[1].volume_ul - w[0].volume_ul) * 3600.0 / (w[1].t_s - w[0].t_s)))
+        .iter()
+        .zip(points.iter().skip(1))
+        .filter(|(a, b)| b.t_s > a.t_s)
+        .map(|(a, b)| (b.t_s, (b.volume_ul - a.volume_ul) * 3600.0 / (b.t_s - a.t_s)))
         .collect()
 }
 

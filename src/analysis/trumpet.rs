@@ -55,7 +55,7 @@ pub fn interval_flows(cumulative: &[f64], sample_period_s: f64) -> Vec<f64> {
     if !(sample_period_s > 0.0 && sample_period_s.is_finite()) {
         return Vec::new();
     }
-    cumulative.windows(2).map(|w| (w[1] - w[0]) * 3600.0 / sample_period_s).collect()
+    cumulative.iter().zip(cumulative.iter().skip(1)).map(|(a, b)| (b - a) * 3600.0 / sample_period_s).collect()
 }
 
 /// `Some(n)` when `length_s` is a whole number n ≥ 1 of `period_s` (within rounding).
@@ -131,14 +131,19 @@ pub fn trumpet_curve(
         };
         let positions = intervals - n + 1;
         let (mut ep_max_pct, mut ep_min_pct) = (f64::NEG_INFINITY, f64::INFINITY);
-        for j in 0..positions {
-            let ep = (prefix[j + n] - prefix[j]) / n as f64;
+        // The window sum starting at interval j is prefix[j + n] − prefix[j].
+        for (start, end) in prefix.iter().zip(prefix.iter().skip(n)).take(positions) {
+            let ep = (end - start) / n as f64;
             ep_max_pct = ep_max_pct.max(ep);
             ep_min_pct = ep_min_pct.min(ep);
         }
         windows.push(TrumpetWindow { window_s, positions, ep_max_pct, ep_min_pct });
     }
-    let mean_flow = (cumulative[intervals] - cumulative[0]) * 3600.0 / period_s;
+    // `flows.len() == intervals` above: the series has intervals + 1 readings.
+    let (Some(first), Some(last)) = (cumulative.first(), cumulative.get(intervals)) else {
+        return Err(format!("the analysis period gave no readings for its {intervals} sample intervals"));
+    };
+    let mean_flow = (last - first) * 3600.0 / period_s;
     Ok(TrumpetCurve {
         rate_ul_h,
         sample_period_s,

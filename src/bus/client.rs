@@ -221,13 +221,13 @@ fn exchange(
             Ok(n) => {
                 // Everything after the first line would be an answer to nothing: the reader
                 // keeps it, and the parse below finds the stream out of step if it matters.
-                let mut rest = &buf[..n];
+                let mut rest = buf.get(..n).unwrap_or_default();
                 while !rest.is_empty() {
                     let taken = reader.feed(rest);
                     if taken == 0 {
                         return Err(failure(io::Error::other("the bench sent more lines than were asked for")));
                     }
-                    rest = &rest[taken..];
+                    rest = rest.get(taken..).unwrap_or_default();
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -445,7 +445,13 @@ pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if digits.len() % 2 != 0 {
         return None;
     }
-    digits.chunks_exact(2).map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?)).collect()
+    digits
+        .chunks_exact(2)
+        .map(|pair| match *pair {
+            [high, low] => Some((digit(high)? << 4) | digit(low)?),
+            _ => None,
+        })
+        .collect()
 }
 
 fn one_line(text: &str) -> String {

@@ -145,10 +145,10 @@ where
         if n == 0 {
             return Ok(());
         }
-        let mut received = &buf[..n];
+        let mut received = buf.get(..n).unwrap_or_default();
         while !received.is_empty() {
             let taken = reader.feed(received);
-            received = &received[taken..];
+            received = received.get(taken..).unwrap_or_default();
             out.clear();
             while let Some(line) = reader.next_line() {
                 let response = match target.lock() {

@@ -394,7 +394,7 @@ fn hash_regular_file(path: &Path) -> Result<String, HashError> {
     loop {
         match file.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
+            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(HashError::Io(e)),
         }

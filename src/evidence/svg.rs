@@ -182,7 +182,7 @@ const HALO: &str = " stroke=\"white\" stroke-width=\"3\" stroke-linejoin=\"round
 
 fn advance(c: char, bold: bool) -> u16 {
     match c {
-        ' '..='~' => (if bold { BOLD } else { REGULAR })[c as usize - 32],
+        ' '..='~' => (if bold { BOLD } else { REGULAR }).get(c as usize - 32).copied().unwrap_or(556),
         'µ' => 576,
         '±' | '≤' | '≥' | '×' => 584,
         '–' => 556,
@@ -347,24 +347,26 @@ fn write_texts(o: &mut String, texts: &[Text], w: f64, h: f64) {
 /// Labels `(left, width)` on rows so that labels of one row keep `gap` apart, using at most
 /// `max_rows` rows. Returns each label's row, `None` for one that fits no row.
 fn assign_rows(labels: &[(f64, f64)], max_rows: usize, gap: f64) -> Vec<Option<usize>> {
-    let mut order: Vec<usize> = (0..labels.len()).collect();
-    order.sort_by(|&a, &b| labels[a].0.total_cmp(&labels[b].0));
+    let mut order: Vec<(usize, (f64, f64))> = labels.iter().copied().enumerate().collect();
+    order.sort_by(|(_, a), (_, b)| a.0.total_cmp(&b.0));
     let mut row_end: Vec<f64> = Vec::new();
     let mut rows = vec![None; labels.len()];
-    for i in order {
-        let (left, width) = labels[i];
-        let row = match row_end.iter().position(|&end| end + gap <= left) {
-            Some(r) => Some(r),
-            None if row_end.len() < max_rows => {
-                row_end.push(f64::NEG_INFINITY);
+    for (i, (left, width)) in order {
+        let rows_used = row_end.len();
+        let row = match row_end.iter_mut().enumerate().find(|(_, end)| **end + gap <= left) {
+            Some((r, end)) => {
+                *end = left + width;
+                Some(r)
+            }
+            None if rows_used < max_rows => {
+                row_end.push(left + width);
                 Some(row_end.len() - 1)
             }
             None => None,
         };
-        if let Some(r) = row {
-            row_end[r] = left + width;
+        if let Some(slot) = rows.get_mut(i) {
+            *slot = row;
         }
-        rows[i] = row;
     }
     rows
 }
@@ -737,10 +739,9 @@ pub fn render_timeline(fig: &Timeline) -> String {
     let marker_rows = assign_rows(&marker_boxes, MAX_MARKER_ROWS, LABEL_GAP);
     let n_marker_rows = marker_rows.iter().flatten().map(|r| r + 1).max().unwrap_or(0);
     let mut y = 4.0 + n_marker_rows as f64 * MARKER_ROW_H;
-    for (i, m) in markers.iter().enumerate() {
-        if let Some(row) = marker_rows[i] {
+    for ((m, row), (bx, bw)) in markers.iter().zip(&marker_rows).zip(marker_boxes.iter().copied()) {
+        if let Some(row) = *row {
             let baseline = y - 4.0 - row as f64 * MARKER_ROW_H;
-            let (bx, bw) = marker_boxes[i];
             texts.push(Text::new("marker", bx + bw / 2.0, baseline, Anchor::Middle, m.label.clone()).fill(&m.color));
         }
     }

@@ -232,17 +232,18 @@ pub fn sort_and_dedup(diags: &mut Vec<Diagnostic>) {
 /// Levenshtein distance between two strings (by characters).
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
+    // Row by row: `previous[j]` is the distance between a's prefix so far and b's first j.
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
-            diagonal = above;
+        let mut row = Vec::with_capacity(b.len() + 1);
+        row.push(i + 1);
+        for ((&cb, &diagonal), &above) in b.iter().zip(&previous).zip(previous.iter().skip(1)) {
+            let left = row.last().copied().unwrap_or(i + 1);
+            row.push(if ca == cb { diagonal } else { 1 + diagonal.min(above).min(left) });
         }
+        previous = row;
     }
-    row[b.len()]
+    previous.last().copied().unwrap_or(0)
 }
 
 /// The candidate closest to `word`, if it is close enough to be what was meant: a different
@@ -278,8 +279,8 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 /// "one of `a`, `b`, `c`" (or "`a`" alone).
 pub fn one_of<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let items: Vec<String> = items.into_iter().map(|i| format!("`{i}`")).collect();
-    match items.len() {
-        1 => items[0].clone(),
+    match items.as_slice() {
+        [one] => one.clone(),
         _ => format!("one of {}", items.join(", ")),
     }
 }

@@ -101,14 +101,13 @@ pub fn load_plans(paths: &[PathBuf]) -> LoadOutcome {
         }
     }
     // Plan ids are unique across the files of one invocation.
-    for i in 0..loaded.len() {
-        let Some((id, loc)) = loaded[i].id.clone() else { continue };
-        let earlier = loaded[..i].iter().find_map(|f| match &f.id {
-            Some((other, at)) if *other == id => Some((f.report.path.clone(), *at)),
-            _ => None,
-        });
+    let mut seen: Vec<(String, PathBuf, Loc)> = Vec::new();
+    for file in &mut loaded {
+        let Some((id, loc)) = file.id.clone() else { continue };
+        let earlier = seen.iter().find(|(other, _, _)| *other == id).map(|(_, path, at)| (path.clone(), *at));
+        seen.push((id.clone(), file.report.path.clone(), loc));
         if let Some((first_path, at)) = earlier {
-            let LoadedFile { report, plan, .. } = &mut loaded[i];
+            let LoadedFile { report, plan, .. } = file;
             report.diagnostics.push(
                 Diagnostic::new(loc, format!("plan id `{id}` is already used"))
                     .expected("a plan id unique across the plan set")
@@ -268,7 +267,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> LoadedFile {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.to_string(),
         Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = bytes.iter().take(e.valid_up_to()).filter(|&&b| b == b'\n').count() + 1;
             let diag = Diagnostic::new(Loc::new(line, 1, 1), "the file is not UTF-8 text")
                 .hint("save the plan as UTF-8")
                 .at_path(path);

@@ -121,10 +121,9 @@ fn syntax_error(e: &ScanError, lines: &[&str]) -> Diagnostic {
     let m = e.marker();
     let line = m.line().max(1);
     // The scanner may report the end of input one line past the last.
-    let (line, column) = if line > lines.len() && !lines.is_empty() {
-        (lines.len(), lines[lines.len() - 1].chars().count() + 1)
-    } else {
-        (line, m.col() + 1)
+    let (line, column) = match lines.last() {
+        Some(last) if line > lines.len() => (lines.len(), last.chars().count() + 1),
+        _ => (line, m.col() + 1),
     };
     let near = |l: usize| lines.get(l.wrapping_sub(1)).is_some_and(|t| t.contains("${"));
     let hint = if near(line) || near(line - 1) {

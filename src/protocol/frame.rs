@@ -175,7 +175,7 @@ impl FrameDecoder {
     pub fn feed_all(&mut self, mut bytes: &[u8], mut sink: impl FnMut(Result<Frame, FrameError>)) {
         loop {
             let taken = self.feed(bytes);
-            bytes = &bytes[taken..];
+            bytes = bytes.get(taken..).unwrap_or_default();
             while let Some(item) = self.next_frame() {
                 sink(item);
             }

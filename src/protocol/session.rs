@@ -236,7 +236,7 @@ impl PumpSession {
     pub fn handle_input(&mut self, now: RigTime, mut bytes: &[u8]) {
         loop {
             let taken = self.decoder.feed(bytes);
-            bytes = &bytes[taken..];
+            bytes = bytes.get(taken..).unwrap_or_default();
             while let Some(line) = self.decoder.next_frame() {
                 self.on_line(now, line);
             }

@@ -92,7 +92,7 @@ impl<T: FixedRecord> SpillVec<T> {
         let Some(spill) = self.file.as_mut() else { return };
         let n = self.tail_capacity;
         let mut buf = vec![0u8; T::SIZE];
-        for r in &self.tail[..n] {
+        for r in self.tail.iter().take(n) {
             r.encode(&mut buf);
             if let Err(e) = spill.writer.write_all(&buf) {
                 self.spill_error = Some(format!("cannot write the timeline's spill file: {e}"));

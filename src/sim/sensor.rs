@@ -242,7 +242,8 @@ impl SimSensor {
                     return Err("product identifier is 18 bytes");
                 }
                 let bytes = self.identifier_bytes();
-                buf.copy_from_slice(&bytes[..buf.len()]);
+                let Some(read) = bytes.get(..buf.len()) else { return Err("product identifier is 18 bytes") };
+                buf.copy_from_slice(read);
                 Ok(())
             }
             Mode::Idle { .. } => Err("not measuring"),
@@ -263,7 +264,8 @@ impl SimSensor {
                     _ => fresh,
                 };
                 self.last_reading = Some(bytes);
-                buf.copy_from_slice(&bytes[..buf.len()]);
+                let Some(read) = bytes.get(..buf.len()) else { return Err("a measurement is 9 bytes") };
+                buf.copy_from_slice(read);
                 Ok(())
             }
         }

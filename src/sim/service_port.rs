@@ -103,7 +103,7 @@ impl ServicePort {
         let mut rest = bytes;
         loop {
             let taken = self.decoder.feed(rest);
-            rest = &rest[taken..];
+            rest = rest.get(taken..).unwrap_or_default();
             while let Some(line) = self.decoder.next_line() {
                 match line {
                     Ok(mut line) => {

@@ -37,15 +37,19 @@ pub struct TimerTable {
 
 impl TimerTable {
     pub fn set(&mut self, timer: Timer, at: Duration) {
-        self.deadlines[timer.index()] = Some(at);
+        if let Some(d) = self.deadlines.get_mut(timer.index()) {
+            *d = Some(at);
+        }
     }
 
     pub fn stop(&mut self, timer: Timer) {
-        self.deadlines[timer.index()] = None;
+        if let Some(d) = self.deadlines.get_mut(timer.index()) {
+            *d = None;
+        }
     }
 
     pub fn get(&self, timer: Timer) -> Option<Duration> {
-        self.deadlines[timer.index()]
+        self.deadlines.get(timer.index()).copied().flatten()
     }
 
     pub fn is_set(&self, timer: Timer) -> bool {

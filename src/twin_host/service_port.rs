@@ -38,7 +38,7 @@ where
         tokio::select! {
             read = reader.read(&mut buf) => match read {
                 Ok(0) => return "service port closed".to_string(),
-                Ok(n) => twin.with_quietly(|t, now| t.serial_receive(now, &buf[..n])),
+                Ok(n) => twin.with_quietly(|t, now| t.serial_receive(now, buf.get(..n).unwrap_or_default())),
                 Err(e) => return format!("service port read failed: {e}"),
             },
             _ = sleep_until_opt(deadline) => twin.with_quietly(|_, _| ()),

@@ -43,10 +43,14 @@ impl StepCtx<'_> {
 
     pub(super) fn step(&mut self, item: &Node, section: &str, setup: bool) -> Option<Step> {
         let allowed: Vec<&str> = kinds::names(setup).collect();
-        let (key, value): (&Node, Option<&Node>) = match &item.kind {
-            NodeKind::Scalar(_) => (item, None),
-            NodeKind::Map(entries) if entries.len() == 1 => (&entries[0].0, Some(&entries[0].1)),
-            NodeKind::Map(entries) if !entries.is_empty() => {
+        let entries = match &item.kind {
+            NodeKind::Map(entries) => entries.as_slice(),
+            _ => &[],
+        };
+        let (key, value): (&Node, Option<&Node>) = match (&item.kind, entries) {
+            (NodeKind::Scalar(_), _) => (item, None),
+            (NodeKind::Map(_), [(key, value)]) => (key, Some(value)),
+            (NodeKind::Map(_), [(first_key, _), _, ..]) => {
                 let names: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
                 let hint = match names.split_first() {
                     Some((first, rest)) if allowed.contains(first) => {
@@ -57,7 +61,7 @@ impl StepCtx<'_> {
                     _ => "start each step with its own `- `".to_string(),
                 };
                 self.d.push(
-                    Diagnostic::new(entries[0].0.loc(), format!("a step has one kind, this one has {}", names.len()))
+                    Diagnostic::new(first_key.loc(), format!("a step has one kind, this one has {}", names.len()))
                         .expected(format!(
                             "one of {}",
                             names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")

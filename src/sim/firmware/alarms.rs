@@ -24,7 +24,7 @@ pub struct AlarmSet {
 impl AlarmSet {
     /// Latches `code`; false if it was already active.
     pub fn raise(&mut self, code: AlarmCode, now: Duration) -> bool {
-        let s = &mut self.raised_at[slot(code)];
+        let Some(s) = self.raised_at.get_mut(slot(code)) else { return false };
         if s.is_some() {
             return false;
         }
@@ -34,15 +34,15 @@ impl AlarmSet {
 
     /// Clears `code`; false if it was not active.
     pub fn clear(&mut self, code: AlarmCode) -> bool {
-        self.raised_at[slot(code)].take().is_some()
+        self.raised_at.get_mut(slot(code)).and_then(Option::take).is_some()
     }
 
     pub fn is_active(&self, code: AlarmCode) -> bool {
-        self.raised_at[slot(code)].is_some()
+        self.raised_at.get(slot(code)).is_some_and(Option::is_some)
     }
 
     pub fn raised_at(&self, code: AlarmCode) -> Option<Duration> {
-        self.raised_at[slot(code)]
+        self.raised_at.get(slot(code)).copied().flatten()
     }
 
     pub fn active(&self) -> Vec<AlarmCode> {
