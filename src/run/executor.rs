@@ -87,7 +87,6 @@ struct Executor<'a> {
     repeat_answers: Option<(Response, Response)>,
     interrupt: watch::Receiver<Option<String>>,
     samples: usize,
-    sample_failures: u32,
     link_lost: Option<String>,
     /// The link's notices and frame trace, read by the executor itself.
     notices: Option<UnboundedReceiver<PumpNotice>>,
@@ -97,7 +96,17 @@ struct Executor<'a> {
     injected: super::injections::InEffect,
     /// The STATUS poll got no usable answer: the pump stopped answering.
     pump_silent: Option<String>,
+    /// The sampler stopped on a sensor fault (stuck, reads failing): why, naming the sensor.
     sampler_dead: Option<String>,
+    /// The flow sensor, its serial number and its bus, in words.
+    sensor_name: String,
+    /// BOOTs are findings from the first step on (start-up's own are the bench's business).
+    watching_boots: bool,
+    /// Until when a BOOT is the expected result of what the plan did (an injected watchdog
+    /// reset, an operator prompt), if it is.
+    boot_expected_until: Option<RigTime>,
+    /// A BOOT the plan did not cause: the pump reset itself.
+    unplanned_boot: Option<String>,
 }
 
 /// Runs `plan` on `bench`. `interrupt` carries the signal's name once the run must stop.
@@ -125,7 +134,6 @@ pub async fn run_case(
         repeat_answers: None,
         interrupt,
         samples: 0,
-        sample_failures: 0,
         link_lost: None,
         notices: None,
         frames: None,
@@ -133,6 +141,10 @@ pub async fn run_case(
         injected: Default::default(),
         pump_silent: None,
         sampler_dead: None,
+        sensor_name: "flow sensor".into(),
+        watching_boots: false,
+        boot_expected_until: None,
+        unplanned_boot: None,
     };
     ex.emit(RunEventKind::CaseStarted {
         plan: plan.id.clone(),
@@ -166,6 +178,15 @@ pub async fn run_case(
         }
     }
     ex.drain();
+    // A reset the plan did not cause is a finding about the firmware, whatever came after it
+    // (an interrupt aside): later errors may be its consequences.
+    let stopped = match (stopped, ex.unplanned_boot.clone()) {
+        (Err(Stop::Interrupted(why)), _) => Err(Stop::Interrupted(why)),
+        (Err(Stop::Finding(why)), Some(boot)) if why != boot => Err(Stop::Finding(format!("{boot}; then: {why}"))),
+        (Err(Stop::Bench(why)), Some(boot)) => Err(Stop::Finding(format!("{boot}; then: {why}"))),
+        (Ok(()), Some(boot)) => Err(Stop::Finding(boot)),
+        (stopped, _) => stopped,
+    };
     ex.emit(RunEventKind::SafeState { pump_stopped: safe.pump_stopped.clone(), valve_open: safe.valve_open.clone() });
     let (verdict, reason) = match stopped {
         Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Fail) => (Verdict::Fail, None),
@@ -250,10 +271,12 @@ impl Executor<'_> {
         }));
         let sampler = match self.bench.sensor.take() {
             Some(mut sensor) => {
+                self.sensor_name = sensor_name(&sensor, self.bench.sensor_identity.serial_number);
                 let started = if sensor.is_measuring() { Ok(()) } else { sensor.start_continuous() };
                 match started {
-                    Ok(()) => Sampler::spawn(
+                    Ok(()) => Sampler::spawn_named(
                         sensor,
+                        self.sensor_name.clone(),
                         self.bench.clock,
                         self.plan.sample_period,
                         self.valve_state.clone(),
@@ -275,6 +298,8 @@ impl Executor<'_> {
 
     async fn run_steps(&mut self, left_over: &[crate::protocol::AlarmCode]) -> Result<(), Stop> {
         let started = self.bench.clock.now();
+        self.drain();
+        self.watching_boots = true;
         for (index, step) in self.plan.steps.iter().enumerate() {
             self.check_interrupt()?;
             if index == self.plan.setup_len {
@@ -342,7 +367,12 @@ impl Executor<'_> {
                         self.read_settings(StatusTaken::Check(check.id.clone())).await?;
                     }
                     let outcome = evaluate(check, &self.timeline, now, &self.eval);
+                    // Only a bench problem under the data (air in the line) makes a check ERROR.
+                    let bench_problem = (outcome.verdict == Verdict::Error).then(|| outcome.detail.clone());
                     self.record_check(outcome);
+                    if let Some(detail) = bench_problem {
+                        return Err(Stop::Bench(format!("{}: {detail} (check `{}`)", self.sensor_name, check.id)));
+                    }
                 }
             }
             self.emit(RunEventKind::StepFinished { index });
@@ -477,10 +507,10 @@ impl Executor<'_> {
             return Err(Stop::Bench(why.clone()));
         }
         if let Some(why) = &self.sampler_dead {
-            return Err(Stop::Bench(format!(
-                "flow sensor failed {} times in a row: {why}",
-                super::sampler::MAX_CONSECUTIVE_FAILURES
-            )));
+            return Err(Stop::Bench(why.clone()));
+        }
+        if let Some(why) = &self.unplanned_boot {
+            return Err(Stop::Finding(why.clone()));
         }
         Ok(())
     }
@@ -523,7 +553,12 @@ impl Executor<'_> {
                 // A repeated request is judged by the checks over its replies, not by the last one.
                 if expect.is_some() { last } else { Observed::Accepted }
             }
-            Action::Prompt { text } => self.prompt(text).await?,
+            Action::Prompt { text } => {
+                // What the operator was asked to do may reset the pump (a battery swap).
+                let answered = self.prompt(text).await;
+                self.expect_boot();
+                answered?
+            }
             Action::Probe(Probe::BadCrc { command }) => {
                 let r = link.probe_bad_crc(command.clone()).await.map_err(link_stop)?;
                 self.observe_response(&r)
@@ -541,6 +576,9 @@ impl Executor<'_> {
             },
             Action::Inject(injection) => {
                 let requests = super::injections::requests(*injection);
+                if requests.now == crate::bus::codec::Inject::Watchdog {
+                    self.expect_boot();
+                }
                 self.bench.inject(requests.now).await?;
                 self.injected.made(self.bench.clock.now(), requests.now, requests.undo_after);
                 Observed::Accepted
@@ -652,15 +690,11 @@ impl Executor<'_> {
 
     fn forward(&mut self, event: RunEvent) {
         match &event.kind {
-            RunEventKind::Sample(_) => {
-                self.samples += 1;
-                self.sample_failures = 0;
-            }
-            RunEventKind::SampleFailed { reason } => {
-                // The sampler stops itself after this many failures in a row.
-                self.sample_failures += 1;
-                if self.sample_failures >= super::sampler::MAX_CONSECUTIVE_FAILURES {
-                    self.sampler_dead = Some(reason.clone());
+            RunEventKind::Sample(_) => self.samples += 1,
+            RunEventKind::SensorFault { why, .. } => self.sampler_dead = Some(why.clone()),
+            RunEventKind::PumpEvent { event: pump_event } if self.watching_boots => {
+                if let crate::protocol::EventKind::Boot { reason } = pump_event.kind {
+                    self.boot_seen(event.at, reason);
                 }
             }
             RunEventKind::BenchAction { what, outcome } if what == "serial link" => {
@@ -670,6 +704,24 @@ impl Executor<'_> {
             _ => {}
         }
         self.deliver(&event);
+    }
+
+    /// The plan is about to cause a reset: a BOOT arriving within [`EXPECTED_BOOT_WITHIN`] from
+    /// now is its result.
+    fn expect_boot(&mut self) {
+        self.boot_expected_until = Some(self.bench.clock.now() + EXPECTED_BOOT_WITHIN);
+    }
+
+    /// A BOOT arrived at `at`: expected if the plan caused it (consumed), else a finding.
+    fn boot_seen(&mut self, at: RigTime, reason: crate::protocol::BootReason) {
+        if self.boot_expected_until.is_some_and(|until| at <= until) {
+            self.boot_expected_until = None;
+            return;
+        }
+        if self.unplanned_boot.is_none() {
+            self.unplanned_boot =
+                Some(format!("the pump reset itself (BOOT reason={reason} at t={at}) without the plan causing it"));
+        }
     }
 
     /// The timeline takes each event at once (waits and checks need it); the reporters take the
@@ -748,17 +800,35 @@ fn notice_event(n: PumpNotice) -> RunEventKind {
         PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
         PumpNotice::EventGap { expected, received, .. } => RunEventKind::EventGap { expected, received },
         PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
-        PumpNotice::SlowAnswer { command, latency, .. } => RunEventKind::Anomaly {
-            what: format!(
-                "the pump answered `{command}` {:.1} ms after the request's write started; the ICD allows {} ms",
-                latency.as_secs_f64() * 1e3,
-                crate::link::ICD_ANSWER_WITHIN.as_millis()
-            ),
+        PumpNotice::SlowAnswer { command, latency, .. } => RunEventKind::SlowAnswer {
+            command,
+            latency_ms: latency.as_secs_f64() * 1e3,
+            allowed_ms: u64::try_from(crate::link::ICD_ANSWER_WITHIN.as_millis()).unwrap_or(u64::MAX),
         },
         PumpNotice::LinkLost { reason, .. } => {
             RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
         }
     }
+}
+
+/// How long after the plan's own reset (an injected watchdog, an operator's action) its `BOOT`
+/// may arrive: the ICD's software benches reset "at once", and a firmware booting takes well
+/// under this. A later BOOT is the pump resetting itself.
+const EXPECTED_BOOT_WITHIN: Duration = Duration::from_secs(5);
+
+/// The flow sensor in words for a bench error: model, serial number (as the sensor reported
+/// it when the bench opened), address and bus.
+fn sensor_name(
+    sensor: &crate::drivers::flow_sensor::FlowSensor<crate::bench::instruments::BenchI2c>,
+    serial: u64,
+) -> String {
+    use crate::bench::instruments::BenchI2c;
+    let bus = match sensor.bus() {
+        BenchI2c::Twin(_) => "the in-process twin's I2C bus".to_string(),
+        BenchI2c::Bus(bus) => format!("the bench bus {}", bus.path().display()),
+        BenchI2c::Linux(_) => "the Linux I2C device the bench file names (`i2c:`)".to_string(),
+    };
+    format!("flow sensor {} serial {serial} at 0x{:02X} on {bus}", sensor.model(), sensor.address())
 }
 
 /// Consecutive failed STATUS polls (malformed answers, refusals) after which the pump is taken to

@@ -11,6 +11,7 @@ pub mod matrix;
 pub mod reporters;
 pub mod runner;
 pub mod sampler;
+pub mod sensor_health;
 pub mod spill;
 pub mod startup;
 pub mod timeline;

@@ -14,6 +14,12 @@
 //! deadline that passed before the previous read returned is missed: it is still read (at once,
 //! late) and counted, never skipped; the first few are also reported as anomalies on the
 //! timeline.
+//!
+//! What a read returned is judged by the rules of [`super::sensor_health`]: a reading flagged
+//! air in line is sent as [`RunEventKind::AirInLine`] (with its raw bytes), never as a sample, and
+//! never integrated; a failed read is [`RunEventKind::SampleFailed`], no sample, and the next
+//! deadline reads again; a stuck sensor, or reads that keep failing, end the sampling with
+//! [`RunEventKind::SensorFault`] naming the sensor and what to check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,13 +35,11 @@ use crate::realtime::priority::RIG_FIFO_PRIORITY;
 use crate::realtime::sleep::sleep_until_or;
 use crate::realtime::{LatencyHistogram, Percentiles, Scheduling, request_fifo};
 
-use super::event::{RunEvent, RunEventKind, Sample};
+use super::event::{FlaggedReading, RunEvent, RunEventKind, Sample};
+use super::sensor_health::{FailedReads, StuckDetector};
 
 /// Shared view of the valve, so each sample records whether the line was blocked.
 pub type ValveState = Arc<AtomicBool>;
-
-/// After this many consecutive failed reads the sampler gives up: the sensor is gone.
-pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
 /// How often a sleeping sampler thread looks at its stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -77,12 +81,16 @@ pub enum Sampler {
 
 struct Integrator {
     sensor: FlowSensor<BenchI2c>,
+    /// The sensor, its bus and serial number in words, for a bench error.
+    name: String,
     clock: RigClock,
     valve: ValveState,
     events: UnboundedSender<RunEvent>,
+    /// When the read the next reading's mean flow starts from began.
     last: RigTime,
     volume_ul: f64,
-    failures: u32,
+    failures: FailedReads,
+    stuck: StuckDetector,
 }
 
 /// One read, as the sampler saw it.
@@ -99,31 +107,71 @@ impl Integrator {
         let started = self.clock.now();
         let reading = self.sensor.read();
         let done = self.clock.now();
+        let mut fault = None;
         let kind = match reading {
             Ok(r) => {
-                self.failures = 0;
-                // The SF06-LF reports the mean flow since its previous read, latched as the read
-                // transaction starts: that is the instant the value belongs to.
-                self.volume_ul += r.flow_ul_h * started.since(self.last).as_secs_f64() / 3600.0;
-                self.last = started;
-                RunEventKind::Sample(Sample {
-                    at: started,
-                    done_at: done,
-                    flow_ul_h: r.flow_ul_h,
-                    volume_ul: self.volume_ul,
-                    temperature_c: r.temperature_c,
-                    air_in_line: r.flags.air_in_line,
-                    valve_closed: self.valve.load(Ordering::Relaxed),
-                })
+                self.failures.succeeded();
+                if let Some(stuck) = self.stuck.observe(started, r.raw.bytes()) {
+                    fault = Some(RunEventKind::SensorFault {
+                        why: format!(
+                            "{}: stuck — the same frame ({}) {} times in a row since {}, which a live sensor's noise makes implausible; check the sensor's power and I2C wiring, and power-cycle it",
+                            self.name,
+                            r.raw.hex(),
+                            stuck.frames,
+                            stuck.since
+                        ),
+                        raw: Some(r.raw.hex()),
+                    });
+                }
+                if r.flags.air_in_line {
+                    // The flow word is meaningless: the volume since the previous read is not
+                    // known, and the next reading's mean flow starts from this read.
+                    self.last = started;
+                    RunEventKind::AirInLine(FlaggedReading {
+                        done_at: done,
+                        flow_ul_h: r.flow_ul_h,
+                        temperature_c: r.temperature_c,
+                        flags: r.raw.flags,
+                        raw: r.raw.hex(),
+                    })
+                } else {
+                    // The SF06-LF reports the mean flow since its previous read, latched as the
+                    // read transaction starts: that is the instant the value belongs to.
+                    self.volume_ul += r.flow_ul_h * started.since(self.last).as_secs_f64() / 3600.0;
+                    self.last = started;
+                    RunEventKind::Sample(Sample {
+                        at: started,
+                        done_at: done,
+                        flow_ul_h: r.flow_ul_h,
+                        volume_ul: self.volume_ul,
+                        temperature_c: r.temperature_c,
+                        valve_closed: self.valve.load(Ordering::Relaxed),
+                    })
+                }
             }
             Err(e) => {
-                self.failures += 1;
-                RunEventKind::SampleFailed { reason: e.to_string() }
+                // No sample (never a zero flow): the next good read's mean covers this one's span.
+                let (in_a_row, persistent) = self.failures.failed(started);
+                if persistent {
+                    let since = self.failures.since().unwrap_or(started);
+                    fault = Some(RunEventKind::SensorFault {
+                        why: format!(
+                            "{}: {in_a_row} reads in a row failed, since {since}; the last: {e}; check the sensor's wiring, the bus pull-ups and its power",
+                            self.name
+                        ),
+                        raw: None,
+                    });
+                }
+                RunEventKind::SampleFailed { reason: e.to_string(), in_a_row }
             }
         };
-        let failed = !matches!(kind, RunEventKind::Sample(_));
-        let sent = self.events.send(RunEvent { at: started, kind }).is_ok();
-        Read { started, done, failed, go_on: sent && self.failures < MAX_CONSECUTIVE_FAILURES }
+        let failed = matches!(kind, RunEventKind::SampleFailed { .. });
+        let mut sent = self.events.send(RunEvent { at: started, kind }).is_ok();
+        let go_on = fault.is_none();
+        if let Some(fault) = fault {
+            sent &= self.events.send(RunEvent { at: done, kind: fault }).is_ok();
+        }
+        Read { started, done, failed, go_on: sent && go_on }
     }
 
     fn anomaly(&self, at: RigTime, what: String) {
@@ -218,10 +266,35 @@ impl Sampler {
         events: UnboundedSender<RunEvent>,
         virtual_time: bool,
     ) -> std::io::Result<Sampler> {
+        let name = format!("flow sensor {} at 0x{:02X}", sensor.model(), sensor.address());
+        Self::spawn_named(sensor, name, clock, period, valve, events, virtual_time)
+    }
+
+    /// [`Sampler::spawn`], with `name` naming the sensor (its serial number and bus too) in a
+    /// bench error.
+    pub fn spawn_named(
+        sensor: FlowSensor<BenchI2c>,
+        name: String,
+        clock: RigClock,
+        period: Duration,
+        valve: ValveState,
+        events: UnboundedSender<RunEvent>,
+        virtual_time: bool,
+    ) -> std::io::Result<Sampler> {
         let stop = Arc::new(AtomicBool::new(false));
         let start = clock.now();
         let first = first_tick(start, period);
-        let mut it = Integrator { sensor, clock, valve, events, last: start, volume_ul: 0.0, failures: 0 };
+        let mut it = Integrator {
+            sensor,
+            name,
+            clock,
+            valve,
+            events,
+            last: start,
+            volume_ul: 0.0,
+            failures: FailedReads::default(),
+            stuck: StuckDetector::default(),
+        };
         let flag = stop.clone();
         if virtual_time {
             let handle = tokio::spawn(async move {
