@@ -385,6 +385,7 @@ fn tick(period: Duration, k: u64) -> RigTime {
 mod tests {
     use super::*;
 
+    use crate::run::event::FlaggedReading;
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixListener;
     use std::sync::Mutex;
@@ -532,6 +533,125 @@ mod tests {
         assert_eq!(s.scheduling, Scheduling::virtual_time());
         assert_eq!((s.deadlines, s.missed_deadlines, s.failed_reads), (10, 0, 0));
         assert_eq!((s.wake_lateness, s.read_duration), (None, None), "nothing can be late in virtual time");
+    }
+
+    /// The Pi's path: the sampler over `BenchI2c::Linux`, the bus an `embedded-hal-mock` whose
+    /// transactions are written from ICD part 2 (CRCs worked out by hand from poly 0x31, init
+    /// 0xFF): good frames, a frame flagged air in line, two NACKs, then the same frame ten times.
+    #[tokio::test(start_paused = true)]
+    async fn on_the_hardware_path_air_is_no_volume_nacks_are_skipped_and_a_stuck_sensor_stops_sampling() {
+        use crate::bench::instruments::LinuxI2c;
+        use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource};
+        use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+
+        // 600 counts (500 µL/h on an LD20), temperature 4600 + dt counts, flags.
+        let temperature =
+            [[0x11, 0xF8, 0x20], [0x11, 0xF9, 0x11], [0x11, 0xFA, 0x42], [0x11, 0xFB, 0x73], [0x11, 0xFC, 0xE4]];
+        let frame = |flow: [u8; 3], dt: usize, flags: [u8; 3]| {
+            let mut f = flow.to_vec();
+            f.extend_from_slice(&temperature[dt]);
+            f.extend_from_slice(&flags);
+            Transaction::read(0x08, f)
+        };
+        let (flow_500, flow_2500, clear, air) =
+            ([0x02, 0x58, 0x9F], [0x0B, 0xB8, 0x9D], [0x00, 0x00, 0x81], [0x00, 0x01, 0xB0]);
+        let nack =
+            || Transaction::read(0x08, vec![0; 9]).with_error(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        let mut script = vec![
+            Transaction::write(0x08, vec![0x36, 0x08]),
+            frame(flow_500, 0, clear), // 1 s
+            frame(flow_500, 1, clear), // 2 s
+            frame(flow_2500, 2, air),  // 3 s: air, its flow meaningless
+            frame(flow_500, 3, clear), // 4 s
+            nack(),                    // 5 s
+            nack(),                    // 6 s
+            frame(flow_500, 4, clear), // 7 s
+        ];
+        script.extend((8..=17).map(|_| frame(flow_500, 0, clear))); // 8 s … 17 s: stuck
+        /// The mock answers `read`/`write` with their scripted errors, but panics on an error
+        /// inside `transaction` (what `LinuxI2c` calls): run a transaction's operations one by one.
+        struct OneByOne(Mock);
+        impl embedded_hal::i2c::ErrorType for OneByOne {
+            type Error = ErrorKind;
+        }
+        impl embedded_hal::i2c::I2c for OneByOne {
+            fn transaction(
+                &mut self,
+                address: u8,
+                operations: &mut [embedded_hal::i2c::Operation<'_>],
+            ) -> Result<(), ErrorKind> {
+                use embedded_hal::i2c::Operation;
+                operations.iter_mut().try_for_each(|op| match op {
+                    Operation::Read(buf) => self.0.read(address, buf),
+                    Operation::Write(bytes) => self.0.write(address, bytes),
+                })
+            }
+        }
+        let mut mock = Mock::new(&script);
+        let bus = LinuxI2c::over(OneByOne(mock.clone()));
+        let mut sensor = FlowSensor::new(BenchI2c::Linux(bus), 0x08, SensorModel::Ld20_0600L);
+        sensor.start_continuous().unwrap();
+        let clock = RigClock::start();
+        clock.sleep_until(RigTime::from_millis(500)).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sampler = Sampler::spawn_named(
+            sensor,
+            "flow sensor LD20-0600L serial 7 at 0x08 on /dev/i2c-1".into(),
+            clock,
+            Duration::from_secs(1),
+            Arc::new(AtomicBool::new(false)),
+            tx,
+            true,
+        )
+        .unwrap();
+        clock.sleep_until(RigTime::from_millis(30_000)).await;
+        let stopped = sampler.stop().await.unwrap();
+        mock.done();
+        let events: Vec<RunEvent> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        let at = |s: u64| RigTime::from_millis(s * 1000);
+
+        let samples = samples(&events);
+        let times: Vec<RigTime> = samples.iter().map(|s| s.at).collect();
+        let expected: Vec<RigTime> = [1, 2, 4, 7].into_iter().chain(8..=17).map(at).collect();
+        assert_eq!(times, expected, "no sample for the air reading or the failed reads");
+        assert!(samples.iter().all(|s| (s.flow_ul_h - 500.0).abs() < 1e-9), "never a zero or an air flow");
+        let volume = |t: u64| samples.iter().find(|s| s.at == at(t)).unwrap().volume_ul;
+        assert!((volume(4) - volume(2) - 500.0 / 3600.0).abs() < 1e-9, "the air reading's second is not volume");
+        assert!((volume(7) - volume(4) - 3.0 * 500.0 / 3600.0).abs() < 1e-9, "the read after the NACKs covers them");
+
+        let air: Vec<&FlaggedReading> = events
+            .iter()
+            .filter_map(|e| if let RunEventKind::AirInLine(r) = &e.kind { Some(r) } else { None })
+            .collect();
+        assert_eq!(air.len(), 1);
+        assert_eq!((air[0].raw.as_str(), air[0].flags), ("0bb89d11fa42 0001b0".replace(' ', "").as_str(), 1));
+        assert!((air[0].flow_ul_h - 2500.0).abs() < 1e-9, "recorded as the sensor said it");
+
+        let failed: Vec<(RigTime, u32)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                RunEventKind::SampleFailed { in_a_row, reason } => {
+                    assert!(reason.contains("no acknowledge"), "{reason}");
+                    Some((e.at, *in_a_row))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed, [(at(5), 1), (at(6), 2)]);
+
+        let faults: Vec<(&str, Option<&str>)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                RunEventKind::SensorFault { why, raw } => Some((why.as_str(), raw.as_deref())),
+                _ => None,
+            })
+            .collect();
+        let [(why, raw)] = faults[..] else { panic!("one fault: {faults:?}") };
+        assert_eq!(raw, Some("02589f11f820000081"));
+        assert!(why.starts_with("flow sensor LD20-0600L serial 7 at 0x08 on /dev/i2c-1: stuck"), "{why}");
+        assert!(why.contains("10 times in a row since 8.000s"), "{why}");
+        assert_eq!(stopped.stats.deadlines, 17, "the sampler stopped at the stuck frame");
+        assert_eq!(stopped.stats.failed_reads, 2);
     }
 
     #[test]
