@@ -400,3 +400,48 @@ async fn answers_later_than_the_icd_allows_are_anomalies_counted_with_the_worst(
     assert!(slow.iter().any(|(c, l)| *c == tally.worst_command && *l == worst));
     assert!((60.0..96.0).contains(&tally.worst_at_s), "{tally:?}");
 }
+
+/// The rig's end of the service port with the pump's `BOOT` events held back `delay`.
+fn late_boots(delay: Duration) -> impl FnOnce(tokio::io::DuplexStream) -> tokio::io::DuplexStream {
+    move |twin_side| {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let (rig_side, tap_side) = tokio::io::duplex(16 * 1024);
+        let (from_twin, mut to_twin) = tokio::io::split(twin_side);
+        let (mut from_rig, to_rig) = tokio::io::split(tap_side);
+        tokio::spawn(async move { tokio::io::copy(&mut from_rig, &mut to_twin).await });
+        let to_rig = Arc::new(tokio::sync::Mutex::new(to_rig));
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(from_twin).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let out = to_rig.clone();
+                let held = line.starts_with("! ") && line.contains(" BOOT ");
+                let send = async move {
+                    if held {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let _ = out.lock().await.write_all(format!("{line}\n").as_bytes()).await;
+                };
+                if held { drop(tokio::spawn(send)) } else { send.await }
+            }
+        });
+        rig_side
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_boot_before_the_case_arriving_late_is_no_reset_the_pumps_clock_ran_on() {
+    let file = twin_file();
+    let bench = Bench::open_twin_tapped(&file, &[], RigClock::start(), late_boots(min(2))).await.unwrap();
+    let (report, record, events) = run_on(bench, &file, &delivery(vec![])).await;
+    let boot_at = events.iter().find_map(|e| match &e.kind {
+        RunEventKind::PumpEvent { event } if matches!(event.kind, EventKind::Boot { .. }) => Some(e.at),
+        _ => None,
+    });
+    assert!(boot_at.is_some_and(|t| t >= RigTime::from_millis(120_000)), "arrived during the steps: {boot_at:?}");
+    assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+    assert!(
+        record.anomalies.iter().any(|a| a.what.contains("BOOT reason=POWER_ON") && a.what.contains("clock ran on")),
+        "{:#?}",
+        record.anomalies
+    );
+}

@@ -100,12 +100,9 @@ struct Executor<'a> {
     sampler_dead: Option<String>,
     /// The flow sensor, its serial number and its bus, in words.
     sensor_name: String,
-    /// BOOTs are findings from the first step on (start-up's own are the bench's business).
-    watching_boots: bool,
-    /// Until when a BOOT is the expected result of what the plan did (an injected watchdog
-    /// reset, an operator prompt), if it is.
-    boot_expected_until: Option<RigTime>,
-    /// A BOOT the plan did not cause: the pump reset itself.
+    /// Which BOOTs the plan caused, and whether the others were resets.
+    resets: super::resets::ResetWatch,
+    /// A reset the plan did not cause: the pump reset itself.
     unplanned_boot: Option<String>,
 }
 
@@ -142,8 +139,7 @@ pub async fn run_case(
         pump_silent: None,
         sampler_dead: None,
         sensor_name: "flow sensor".into(),
-        watching_boots: false,
-        boot_expected_until: None,
+        resets: Default::default(),
         unplanned_boot: None,
     };
     ex.emit(RunEventKind::CaseStarted {
@@ -163,6 +159,10 @@ pub async fn run_case(
         (Ok(left_over), Ok(_)) => ex.run_steps(&left_over).await,
         (Ok(_), Err(e)) => Err(Stop::Bench(e.clone())),
     };
+    // A BOOT not yet judged by the pump's clock gets a STATUS (if the link still answers).
+    if !matches!(stopped, Err(Stop::Interrupted(_))) {
+        ex.judge_pending_boot().await;
+    }
     // Injections undone (a corrupting line would keep STOP out), then the safe state, then
     // collect what the observers still hold.
     ex.undo_all_injections().await;
@@ -299,7 +299,7 @@ impl Executor<'_> {
     async fn run_steps(&mut self, left_over: &[crate::protocol::AlarmCode]) -> Result<(), Stop> {
         let started = self.bench.clock.now();
         self.drain();
-        self.watching_boots = true;
+        self.resets.start_watching();
         for (index, step) in self.plan.steps.iter().enumerate() {
             self.check_interrupt()?;
             if index == self.plan.setup_len {
@@ -692,11 +692,6 @@ impl Executor<'_> {
         match &event.kind {
             RunEventKind::Sample(_) => self.samples += 1,
             RunEventKind::SensorFault { why, .. } => self.sampler_dead = Some(why.clone()),
-            RunEventKind::PumpEvent { event: pump_event } if self.watching_boots => {
-                if let crate::protocol::EventKind::Boot { reason } = pump_event.kind {
-                    self.boot_seen(event.at, reason);
-                }
-            }
             RunEventKind::BenchAction { what, outcome } if what == "serial link" => {
                 self.link_lost = Some(outcome.clone())
             }
@@ -706,21 +701,42 @@ impl Executor<'_> {
         self.deliver(&event);
     }
 
-    /// The plan is about to cause a reset: a BOOT arriving within [`EXPECTED_BOOT_WITHIN`] from
-    /// now is its result.
+    /// The plan is about to cause a reset: a BOOT arriving within
+    /// [`super::resets::EXPECTED_BOOT_WITHIN`] from now is its result.
     fn expect_boot(&mut self) {
-        self.boot_expected_until = Some(self.bench.clock.now() + EXPECTED_BOOT_WITHIN);
+        self.resets.expect(self.bench.clock.now());
     }
 
-    /// A BOOT arrived at `at`: expected if the plan caused it (consumed), else a finding.
-    fn boot_seen(&mut self, at: RigTime, reason: crate::protocol::BootReason) {
-        if self.boot_expected_until.is_some_and(|until| at <= until) {
-            self.boot_expected_until = None;
-            return;
+    /// Feeds the reset watch; a BOOT it could not judge yet is judged by the next STATUS.
+    fn watch_resets(&mut self, event: &RunEvent) -> Option<RunEvent> {
+        use super::resets::Resolved;
+        let resolved = match &event.kind {
+            RunEventKind::PumpEvent { event: e } => {
+                if let crate::protocol::EventKind::Boot { reason } = e.kind {
+                    self.resets.boot(event.at, reason);
+                }
+                None
+            }
+            RunEventKind::PumpStatus { status, asked_at, .. } => {
+                self.resets.status(*asked_at, event.at, status.pump_ms)
+            }
+            RunEventKind::PumpAtStart(snapshot) => self.resets.status(event.at, event.at, snapshot.status.pump_ms),
+            _ => None,
+        };
+        match resolved? {
+            Resolved::Reset(why) => {
+                self.unplanned_boot.get_or_insert(why);
+                None
+            }
+            Resolved::NotAReset(what) => Some(RunEvent { at: event.at, kind: RunEventKind::Anomaly { what } }),
         }
-        if self.unplanned_boot.is_none() {
-            self.unplanned_boot =
-                Some(format!("the pump reset itself (BOOT reason={reason} at t={at}) without the plan causing it"));
+    }
+
+    /// At the end of the steps, a BOOT still waiting for a STATUS gets one.
+    async fn judge_pending_boot(&mut self) {
+        if self.resets.is_pending() {
+            self.bench.clock.sleep_until(self.bench.clock.now() + Duration::from_millis(1)).await;
+            let _ = self.read_status(StatusTaken::Poll).await;
         }
     }
 
@@ -729,6 +745,10 @@ impl Executor<'_> {
     fn deliver(&mut self, event: &RunEvent) {
         self.timeline.record(event);
         self.reorder.push(event.clone());
+        if let Some(anomaly) = self.watch_resets(event) {
+            self.timeline.record(&anomaly);
+            self.reorder.push(anomaly);
+        }
     }
 
     /// Hands the reporters the events old enough to be in order.
@@ -810,11 +830,6 @@ fn notice_event(n: PumpNotice) -> RunEventKind {
         }
     }
 }
-
-/// How long after the plan's own reset (an injected watchdog, an operator's action) its `BOOT`
-/// may arrive: the ICD's software benches reset "at once", and a firmware booting takes well
-/// under this. A later BOOT is the pump resetting itself.
-const EXPECTED_BOOT_WITHIN: Duration = Duration::from_secs(5);
 
 /// The flow sensor in words for a bench error: model, serial number (as the sensor reported
 /// it when the bench opened), address and bus.

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod injections;
 pub mod matrix;
 pub mod reporters;
+pub mod resets;
 pub mod runner;
 pub mod sampler;
 pub mod sensor_health;
