@@ -156,7 +156,7 @@ impl Integrator {
                     let since = self.failures.since().unwrap_or(started);
                     fault = Some(RunEventKind::SensorFault {
                         why: format!(
-                            "{}: {in_a_row} reads in a row failed, since {since}; the last: {e}; check the sensor's wiring, the bus pull-ups and its power",
+                            "{}: {in_a_row} reads in a row failed, since {since} (the last: {e}); check the sensor's wiring, the bus pull-ups and its power",
                             self.name
                         ),
                         raw: None,

@@ -98,8 +98,8 @@ impl FailedReads {
     }
 
     /// A read started at `at` failed. Returns how many have failed in a row, and whether that
-    /// is a persistent fault (more than [`MAX_CONSECUTIVE_FAILURES`] - 1 in a row, or spanning more than
-    /// [`MAX_FAILING_SPAN`]).
+    /// is a persistent fault: [`MAX_CONSECUTIVE_FAILURES`] in a row, or failures from the first
+    /// to this one spanning more than [`MAX_FAILING_SPAN`].
     pub fn failed(&mut self, at: RigTime) -> (u32, bool) {
         let first = *self.first.get_or_insert(at);
         self.in_a_row += 1;
