@@ -180,6 +180,12 @@ pub async fn run_case(
     ex.drain();
     // A reset the plan did not cause is a finding about the firmware, whatever came after it
     // (an interrupt aside): later errors may be its consequences.
+    // A sensor fault found after the last step still ends the case ERROR: the checks before it
+    // may rest on readings it had already spoiled (a stuck sensor is known only after a while).
+    let stopped = match (stopped, ex.sampler_dead.clone()) {
+        (Ok(()), Some(why)) => Err(Stop::Bench(why)),
+        (stopped, _) => stopped,
+    };
     let stopped = match (stopped, ex.unplanned_boot.clone()) {
         (Err(Stop::Interrupted(why)), _) => Err(Stop::Interrupted(why)),
         (Err(Stop::Finding(why)), Some(boot)) if why != boot => Err(Stop::Finding(format!("{boot}; then: {why}"))),
