@@ -406,6 +406,11 @@ pub struct BusI2c {
 }
 
 impl BusI2c {
+    /// The bench-bus socket the bus goes over (to name it in a bench error).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn unsupported(&self, what: String) -> BusI2cError {
         BusI2cError::Unsupported { path: self.path.clone(), what }
     }

@@ -60,6 +60,25 @@ pub struct RawFrame {
     pub flags: u16,
 }
 
+impl RawFrame {
+    /// The 9 bytes the sensor sent: each word big-endian and its CRC-8. The driver accepts a
+    /// frame only when every CRC matches its word, so these are exactly the bytes on the wire.
+    pub fn bytes(&self) -> [u8; 9] {
+        let mut out = [0u8; 9];
+        for (chunk, word) in out.chunks_exact_mut(3).zip([self.flow as u16, self.temperature as u16, self.flags]) {
+            let [hi, lo] = word.to_be_bytes();
+            chunk.copy_from_slice(&[hi, lo, crc8(&[hi, lo])]);
+        }
+        out
+    }
+
+    /// [`RawFrame::bytes`] as 18 lower-case hex digits, as the bench bus writes them
+    /// (`02589f11f820000081`: 500 µL/h on an LD20 at 23 °C, no flags), for the evidence.
+    pub fn hex(&self) -> String {
+        self.bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// The flag bits of a frame's third word (ICD part 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SensorFlags {
@@ -241,6 +260,11 @@ impl<I2C: I2c> FlowSensor<I2C> {
         self.model
     }
 
+    /// The bus the sensor sits on (to say which, in a bench error).
+    pub fn bus(&self) -> &I2C {
+        &self.i2c
+    }
+
     /// Whether the driver started continuous measurement and has not stopped it.
     pub fn is_measuring(&self) -> bool {
         self.measuring
@@ -362,6 +386,7 @@ mod tests {
         let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, frame)]);
         let r = sensor.read().unwrap();
         assert_eq!(r.raw, RawFrame { flow: 600, temperature: 4600, flags: 0 });
+        assert_eq!(r.raw.hex(), "02589f11f820000081", "the bytes on the wire, CRCs included");
         assert!((r.flow_ul_h - 500.0).abs() < 1e-9);
         assert!((r.temperature_c - 23.0).abs() < 1e-9);
         assert_eq!(r.flags, SensorFlags::default());
@@ -386,6 +411,7 @@ mod tests {
         let (mut sensor, mut mock) = started(&[Transaction::read(ADDR, frame)]);
         let r = sensor.read().unwrap();
         assert_eq!(r.raw.flags, 0xBEEF);
+        assert_eq!(r.raw.bytes(), [0x02, 0x58, 0x9F, 0x11, 0xF8, 0x20, 0xBE, 0xEF, 0x92]);
         assert_eq!(r.flags, SensorFlags { air_in_line: true, high_flow: true, smoothing: true });
         mock.done();
         assert_eq!(

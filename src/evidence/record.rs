@@ -18,7 +18,8 @@ use crate::run::{CheckOutcome, Verdict};
 /// that confirms the bench file); `bench.identity_mismatch_allowed`; `baseline` (the approved
 /// result compared against, its provenance and SHA-256, and each drift finding); `signing` (the
 /// key that signs `MANIFEST.sha256`, or `null`: unsigned). Also new since 1, from the executor:
-/// `start_up`, `pump_at_start`, `left_over_cleared`, `anomalies`.
+/// `start_up`, `pump_at_start`, `left_over_cleared`, `anomalies`; later, `slow_answers` (absent
+/// in older records: read as none counted).
 pub const RECORD_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +61,9 @@ pub struct CaseRecord {
     /// Events lost on the link (a jump in `evseq`), each with the active alarms re-read after it.
     #[serde(default)]
     pub lost_events: Vec<LostEventsRecord>,
+    /// The pump's answers later than the ICD allows, counted, with the worst; `None`: none late.
+    #[serde(default)]
+    pub slow_answers: Option<SlowAnswers>,
     pub steps: Vec<StepRecord>,
     pub marks: Vec<MarkRecord>,
     /// Alarms, clears and boots the pump reported, in order.
@@ -224,6 +228,37 @@ pub struct PumpEventRecord {
 pub struct AnomalyRecord {
     pub at_s: f64,
     pub what: String,
+}
+
+/// Answers from the pump later than ICD part 1 allows ("within 50 ms"), as the link timed them:
+/// from the start of the request's write to the answer's first byte.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowAnswers {
+    pub count: u64,
+    /// What the ICD allows, ms.
+    pub allowed_ms: u64,
+    /// The longest latency, ms, the request it answered (as sent, without its CRC) and when the
+    /// answer came, s.
+    pub worst_ms: f64,
+    pub worst_command: String,
+    pub worst_at_s: f64,
+}
+
+impl SlowAnswers {
+    /// Counts one more late answer.
+    pub fn add(tally: &mut Option<SlowAnswers>, at_s: f64, command: &str, latency_ms: f64, allowed_ms: u64) {
+        let t = tally.get_or_insert_with(|| SlowAnswers {
+            count: 0,
+            allowed_ms,
+            worst_ms: latency_ms,
+            worst_command: command.to_string(),
+            worst_at_s: at_s,
+        });
+        t.count += 1;
+        if latency_ms > t.worst_ms {
+            (t.worst_ms, t.worst_command, t.worst_at_s) = (latency_ms, command.to_string(), at_s);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -653,7 +653,19 @@ fn pump_before_the_case(o: &mut String, record: &CaseRecord) {
         o.push_str("</table>\n");
     }
     if !record.anomalies.is_empty() || !record.lost_events.is_empty() {
-        o.push_str("<h3>Anomalies and lost events</h3>\n<table>\n<tr><th>bench time</th><th>what</th></tr>\n");
+        o.push_str("<h3>Anomalies and lost events</h3>\n");
+        if let Some(slow) = &record.slow_answers {
+            let _ = writeln!(
+                o,
+                "<p class=\"bad\">{} answer(s) from the pump later than the ICD's {} ms; the worst {} ms, to <code>{}</code> at {}.</p>",
+                slow.count,
+                slow.allowed_ms,
+                num(slow.worst_ms),
+                xml_text(&slow.worst_command),
+                clock(slow.worst_at_s)
+            );
+        }
+        o.push_str("<table>\n<tr><th>bench time</th><th>what</th></tr>\n");
         let mut rows: Vec<(f64, String)> = record.anomalies.iter().map(|a| (a.at_s, a.what.clone())).collect();
         for g in &record.lost_events {
             let resynced = match &g.resynced {
@@ -1639,6 +1651,7 @@ pub(crate) mod tests {
             pump_at_start: None,
             left_over_cleared: Vec::new(),
             anomalies: Vec::new(),
+            slow_answers: None,
             lost_events: Vec::new(),
             steps: vec![
                 StepRecord { index: 0, label: "program 500 uL/h".into(), started_s: 0.0, finished_s: Some(1.2) },
@@ -1917,6 +1930,29 @@ pub(crate) mod tests {
             text.contains("2 pump event(s) lost on the link (evseq 4 expected, 6 received); ALARMS re-read: OCCLUSION"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn slow_answers_show_their_count_and_the_worst_latency() {
+        let mut record = occlusion_record();
+        let plot = read_plot_data(occlusion_csv("").path(), 2000).unwrap();
+        assert!(!visible_text(&render_report(&record, &plot)).contains("later than the ICD"));
+        let mut slow = None;
+        crate::evidence::record::SlowAnswers::add(&mut slow, 61.0, "12 STATUS", 401.2, 50);
+        crate::evidence::record::SlowAnswers::add(&mut slow, 75.5, "13 PROGRAM basal_ul_h=500", 612.75, 50);
+        crate::evidence::record::SlowAnswers::add(&mut slow, 80.0, "14 STATUS", 70.0, 50);
+        record.slow_answers = slow;
+        record.anomalies.push(crate::evidence::record::AnomalyRecord {
+            at_s: 61.0,
+            what: "the pump answered `12 STATUS` 401.2 ms after the request's write started; the ICD allows 50 ms"
+                .into(),
+        });
+        let text = visible_text(&render_report(&record, &plot));
+        assert!(
+            text.contains("3 answer(s) from the pump later than the ICD's 50 ms; the worst 612.75 ms, to 13 PROGRAM basal_ul_h=500 at"),
+            "{text}"
+        );
+        assert!(text.contains("answered `12 STATUS` 401.2 ms"), "each is listed: {text}");
     }
 
     #[test]

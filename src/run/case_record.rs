@@ -261,6 +261,7 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: 
         pump_at_start: None,
         left_over_cleared: Vec::new(),
         anomalies: Vec::new(),
+        slow_answers: None,
         lost_events: Vec::new(),
         steps: Vec::new(),
         marks: Vec::new(),

@@ -9,8 +9,8 @@ use crate::clock::RigTime;
 use crate::plan::{Check, Condition, Endpoint, Measure, Unit};
 
 use super::decision::{Decision, decide};
-use super::timeline::{Timeline, Unmeasurable};
-use super::verdict::{CheckOutcome, TrumpetMeasurement};
+use super::timeline::{AirInLine, Timeline, Unmeasurable};
+use super::verdict::{CheckOutcome, TrumpetMeasurement, Verdict};
 
 /// What the evaluation needs to know about the bench and the plan.
 #[derive(Debug, Clone, Copy)]
@@ -175,10 +175,63 @@ fn percent_uncertainty(ctx: &EvalContext, rate: f64, error_pct: f64) -> f64 {
     ctx.accuracy.of_percent(rate, error_pct)
 }
 
-/// Evaluates a check as of `now`.
+/// The span of flow samples `measure` rests on as of `now`, if it rests on any (an interval's
+/// volume or flow; a wait for the flow to cross a level, from its mark to when it did).
+fn sample_span(measure: &Measure, tl: &Timeline, now: RigTime) -> Option<(RigTime, RigTime)> {
+    let flow_condition = |c: &Condition| matches!(c, Condition::FlowBelow(_) | Condition::FlowAbove(_));
+    match measure {
+        Measure::Volume(i)
+        | Measure::FlowMean(i)
+        | Measure::MaxWindowVolume { interval: i, .. }
+        | Measure::MinWindowVolume { interval: i, .. }
+        | Measure::Trumpet { interval: i, .. }
+        | Measure::FlowError { interval: i, .. } => tl.resolve(i, now).ok(),
+        Measure::Occurrences { condition, interval } if flow_condition(condition) => tl.resolve(interval, now).ok(),
+        Measure::TimeTo { from, condition } if flow_condition(condition) => {
+            let t0 = tl.mark(from)?;
+            Some((t0, tl.first_after(condition, t0).unwrap_or(now)))
+        }
+        Measure::FlowStopTo { after, .. } => {
+            let t0 = tl.mark(after)?;
+            Some((RigTime::from_duration(t0.as_duration().saturating_sub(FLOW_STOP_REFERENCE)), now))
+        }
+        _ => None,
+    }
+}
+
+/// Readings flagged air in line under the samples `measure` rests on: the check cannot be
+/// judged on them, and that is the bench's problem (a line not primed, a bubble), not the
+/// pump's.
+pub fn air_under(measure: &Measure, tl: &Timeline, now: RigTime) -> Option<(AirInLine, RigTime, RigTime)> {
+    let (from, to) = sample_span(measure, tl, now)?;
+    tl.air_in_line(from, to).map(|air| (air, from, to))
+}
+
+/// Evaluates a check as of `now`. A check whose samples include readings flagged air in line
+/// is not measured and its verdict is ERROR (a bench problem), never PASS or FAIL.
 pub fn evaluate(check: &Check, tl: &Timeline, now: RigTime, ctx: &EvalContext) -> CheckOutcome {
     let unit = check.measure.unit();
     let (low, high) = check.limits.bounds();
+    if let Some((air, from, to)) = air_under(&check.measure, tl, now) {
+        return CheckOutcome {
+            id: check.id.clone(),
+            title: check.title.clone(),
+            value: None,
+            unit,
+            uncertainty: None,
+            low,
+            high,
+            drift: check.limits.declared_drift(),
+            decision: Decision::NotMeasured,
+            verdict: Verdict::Error,
+            detail: format!(
+                "air in line at t={} ({} reading(s) flagged, their flow not counted as volume) under the samples from {from} to {to} that this check rests on; check the line is primed and bubble-free",
+                air.first, air.readings
+            ),
+            verifies: check.verifies.clone(),
+            trumpet: None,
+        };
+    }
     let (value, uncertainty, decision, detail, trumpet) = match measure(&check.measure, tl, now, ctx, &check.id) {
         Ok(m) => {
             let decision = decide(m.value, m.uncertainty, low, high);
@@ -276,7 +329,6 @@ mod tests {
                 flow_ul_h: flow,
                 volume_ul: volume,
                 temperature_c: 23.0,
-                air_in_line: false,
                 valve_closed: false,
             };
             tl.record(&RunEvent { at: s.at, kind: RunEventKind::Sample(s) });

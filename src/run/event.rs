@@ -27,9 +27,22 @@ pub struct Sample {
     /// period: the SF06-LF reports the mean flow since its previous reading).
     pub volume_ul: f64,
     pub temperature_c: f64,
-    pub air_in_line: bool,
     /// Valve state when the sample was taken.
     pub valve_closed: bool,
+}
+
+/// A reading the sensor returned that is not a flow sample (air in line): what it said and the
+/// bytes it sent, for the evidence. Its `at` is the event's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlaggedReading {
+    pub done_at: RigTime,
+    /// What the flow word says, µL/h: meaningless with air in the line, never a volume.
+    pub flow_ul_h: f64,
+    pub temperature_c: f64,
+    /// The flags word (bit 0: air in line).
+    pub flags: u16,
+    /// The 9 bytes of the frame, CRCs included, as hex (see [`crate::drivers::flow_sensor::RawFrame::hex`]).
+    pub raw: String,
 }
 
 /// What a `STATUS` was read for.
@@ -66,8 +79,29 @@ pub enum RunEventKind {
         name: String,
     },
     Sample(Sample),
+    /// A read that returned no reading (a NACK, a CRC mismatch): no sample, retried at the next
+    /// deadline. `in_a_row` counts the failed reads since the last good one.
     SampleFailed {
         reason: String,
+        in_a_row: u32,
+    },
+    /// A reading flagged air in line: recorded, never integrated into volume (see
+    /// [`crate::run::sensor_health`]).
+    AirInLine(FlaggedReading),
+    /// The flow sensor can no longer be trusted (stuck, or its reads keep failing): the sampler
+    /// has stopped and the case ends ERROR. `why` names the sensor and what to check; `raw` is
+    /// the repeated frame of a stuck sensor.
+    SensorFault {
+        why: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        raw: Option<String>,
+    },
+    /// The pump answered a request later than the ICD allows (ICD part 1: within 50 ms): an
+    /// anomaly, with the latency measured from the request's write to the answer's first byte.
+    SlowAnswer {
+        command: String,
+        latency_ms: f64,
+        allowed_ms: u64,
     },
     /// A `STATUS` answer, stamped when it arrived, and what it was read for.
     PumpStatus {
@@ -144,6 +178,21 @@ pub enum RunEventKind {
 }
 
 impl RunEventKind {
+    /// An anomaly's text, for the events that are anomalies on the timeline.
+    pub fn anomaly_text(&self) -> Option<String> {
+        match self {
+            RunEventKind::Anomaly { what } => Some(what.clone()),
+            RunEventKind::SlowAnswer { command, latency_ms, allowed_ms } => Some(format!(
+                "the pump answered `{command}` {latency_ms:.1} ms after the request's write started; the ICD allows {allowed_ms} ms"
+            )),
+            RunEventKind::SampleFailed { reason, in_a_row } => Some(format!(
+                "flow sensor read failed ({in_a_row} in a row; no sample, retried at the next deadline): {reason}"
+            )),
+            RunEventKind::SensorFault { why, .. } => Some(why.clone()),
+            _ => None,
+        }
+    }
+
     pub fn frame(record: FrameRecord) -> RunEventKind {
         RunEventKind::Frame {
             direction: record.direction,

@@ -87,7 +87,6 @@ struct Executor<'a> {
     repeat_answers: Option<(Response, Response)>,
     interrupt: watch::Receiver<Option<String>>,
     samples: usize,
-    sample_failures: u32,
     link_lost: Option<String>,
     /// The link's notices and frame trace, read by the executor itself.
     notices: Option<UnboundedReceiver<PumpNotice>>,
@@ -97,7 +96,14 @@ struct Executor<'a> {
     injected: super::injections::InEffect,
     /// The STATUS poll got no usable answer: the pump stopped answering.
     pump_silent: Option<String>,
+    /// The sampler stopped on a sensor fault (stuck, reads failing): why, naming the sensor.
     sampler_dead: Option<String>,
+    /// The flow sensor, its serial number and its bus, in words.
+    sensor_name: String,
+    /// Which BOOTs the plan caused, and whether the others were resets.
+    resets: super::resets::ResetWatch,
+    /// A reset the plan did not cause: the pump reset itself.
+    unplanned_boot: Option<String>,
 }
 
 /// Runs `plan` on `bench`. `interrupt` carries the signal's name once the run must stop.
@@ -125,7 +131,6 @@ pub async fn run_case(
         repeat_answers: None,
         interrupt,
         samples: 0,
-        sample_failures: 0,
         link_lost: None,
         notices: None,
         frames: None,
@@ -133,6 +138,9 @@ pub async fn run_case(
         injected: Default::default(),
         pump_silent: None,
         sampler_dead: None,
+        sensor_name: "flow sensor".into(),
+        resets: Default::default(),
+        unplanned_boot: None,
     };
     ex.emit(RunEventKind::CaseStarted {
         plan: plan.id.clone(),
@@ -151,6 +159,10 @@ pub async fn run_case(
         (Ok(left_over), Ok(_)) => ex.run_steps(&left_over).await,
         (Ok(_), Err(e)) => Err(Stop::Bench(e.clone())),
     };
+    // A BOOT not yet judged by the pump's clock gets a STATUS (if the link still answers).
+    if !matches!(stopped, Err(Stop::Interrupted(_))) {
+        ex.judge_pending_boot().await;
+    }
     // Injections undone (a corrupting line would keep STOP out), then the safe state, then
     // collect what the observers still hold.
     ex.undo_all_injections().await;
@@ -166,6 +178,21 @@ pub async fn run_case(
         }
     }
     ex.drain();
+    // A reset the plan did not cause is a finding about the firmware, whatever came after it
+    // (an interrupt aside): later errors may be its consequences.
+    // A sensor fault found after the last step still ends the case ERROR: the checks before it
+    // may rest on readings it had already spoiled (a stuck sensor is known only after a while).
+    let stopped = match (stopped, ex.sampler_dead.clone()) {
+        (Ok(()), Some(why)) => Err(Stop::Bench(why)),
+        (stopped, _) => stopped,
+    };
+    let stopped = match (stopped, ex.unplanned_boot.clone()) {
+        (Err(Stop::Interrupted(why)), _) => Err(Stop::Interrupted(why)),
+        (Err(Stop::Finding(why)), Some(boot)) if why != boot => Err(Stop::Finding(format!("{boot}; then: {why}"))),
+        (Err(Stop::Bench(why)), Some(boot)) => Err(Stop::Finding(format!("{boot}; then: {why}"))),
+        (Ok(()), Some(boot)) => Err(Stop::Finding(boot)),
+        (stopped, _) => stopped,
+    };
     ex.emit(RunEventKind::SafeState { pump_stopped: safe.pump_stopped.clone(), valve_open: safe.valve_open.clone() });
     let (verdict, reason) = match stopped {
         Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Fail) => (Verdict::Fail, None),
@@ -250,10 +277,12 @@ impl Executor<'_> {
         }));
         let sampler = match self.bench.sensor.take() {
             Some(mut sensor) => {
+                self.sensor_name = sensor_name(&sensor, self.bench.sensor_identity.serial_number);
                 let started = if sensor.is_measuring() { Ok(()) } else { sensor.start_continuous() };
                 match started {
-                    Ok(()) => Sampler::spawn(
+                    Ok(()) => Sampler::spawn_named(
                         sensor,
+                        self.sensor_name.clone(),
                         self.bench.clock,
                         self.plan.sample_period,
                         self.valve_state.clone(),
@@ -275,6 +304,8 @@ impl Executor<'_> {
 
     async fn run_steps(&mut self, left_over: &[crate::protocol::AlarmCode]) -> Result<(), Stop> {
         let started = self.bench.clock.now();
+        self.drain();
+        self.resets.start_watching();
         for (index, step) in self.plan.steps.iter().enumerate() {
             self.check_interrupt()?;
             if index == self.plan.setup_len {
@@ -342,7 +373,12 @@ impl Executor<'_> {
                         self.read_settings(StatusTaken::Check(check.id.clone())).await?;
                     }
                     let outcome = evaluate(check, &self.timeline, now, &self.eval);
+                    // Only a bench problem under the data (air in the line) makes a check ERROR.
+                    let bench_problem = (outcome.verdict == Verdict::Error).then(|| outcome.detail.clone());
                     self.record_check(outcome);
+                    if let Some(detail) = bench_problem {
+                        return Err(Stop::Bench(format!("{}: {detail} (check `{}`)", self.sensor_name, check.id)));
+                    }
                 }
             }
             self.emit(RunEventKind::StepFinished { index });
@@ -477,10 +513,10 @@ impl Executor<'_> {
             return Err(Stop::Bench(why.clone()));
         }
         if let Some(why) = &self.sampler_dead {
-            return Err(Stop::Bench(format!(
-                "flow sensor failed {} times in a row: {why}",
-                super::sampler::MAX_CONSECUTIVE_FAILURES
-            )));
+            return Err(Stop::Bench(why.clone()));
+        }
+        if let Some(why) = &self.unplanned_boot {
+            return Err(Stop::Finding(why.clone()));
         }
         Ok(())
     }
@@ -523,7 +559,12 @@ impl Executor<'_> {
                 // A repeated request is judged by the checks over its replies, not by the last one.
                 if expect.is_some() { last } else { Observed::Accepted }
             }
-            Action::Prompt { text } => self.prompt(text).await?,
+            Action::Prompt { text } => {
+                // What the operator was asked to do may reset the pump (a battery swap).
+                let answered = self.prompt(text).await;
+                self.expect_boot();
+                answered?
+            }
             Action::Probe(Probe::BadCrc { command }) => {
                 let r = link.probe_bad_crc(command.clone()).await.map_err(link_stop)?;
                 self.observe_response(&r)
@@ -541,6 +582,9 @@ impl Executor<'_> {
             },
             Action::Inject(injection) => {
                 let requests = super::injections::requests(*injection);
+                if requests.now == crate::bus::codec::Inject::Watchdog {
+                    self.expect_boot();
+                }
                 self.bench.inject(requests.now).await?;
                 self.injected.made(self.bench.clock.now(), requests.now, requests.undo_after);
                 Observed::Accepted
@@ -652,17 +696,8 @@ impl Executor<'_> {
 
     fn forward(&mut self, event: RunEvent) {
         match &event.kind {
-            RunEventKind::Sample(_) => {
-                self.samples += 1;
-                self.sample_failures = 0;
-            }
-            RunEventKind::SampleFailed { reason } => {
-                // The sampler stops itself after this many failures in a row.
-                self.sample_failures += 1;
-                if self.sample_failures >= super::sampler::MAX_CONSECUTIVE_FAILURES {
-                    self.sampler_dead = Some(reason.clone());
-                }
-            }
+            RunEventKind::Sample(_) => self.samples += 1,
+            RunEventKind::SensorFault { why, .. } => self.sampler_dead = Some(why.clone()),
             RunEventKind::BenchAction { what, outcome } if what == "serial link" => {
                 self.link_lost = Some(outcome.clone())
             }
@@ -672,11 +707,54 @@ impl Executor<'_> {
         self.deliver(&event);
     }
 
+    /// The plan is about to cause a reset: a BOOT arriving within
+    /// [`super::resets::EXPECTED_BOOT_WITHIN`] from now is its result.
+    fn expect_boot(&mut self) {
+        self.resets.expect(self.bench.clock.now());
+    }
+
+    /// Feeds the reset watch; a BOOT it could not judge yet is judged by the next STATUS.
+    fn watch_resets(&mut self, event: &RunEvent) -> Option<RunEvent> {
+        use super::resets::Resolved;
+        let resolved = match &event.kind {
+            RunEventKind::PumpEvent { event: e } => {
+                if let crate::protocol::EventKind::Boot { reason } = e.kind {
+                    self.resets.boot(event.at, reason);
+                }
+                None
+            }
+            RunEventKind::PumpStatus { status, asked_at, .. } => {
+                self.resets.status(*asked_at, event.at, status.pump_ms)
+            }
+            RunEventKind::PumpAtStart(snapshot) => self.resets.status(event.at, event.at, snapshot.status.pump_ms),
+            _ => None,
+        };
+        match resolved? {
+            Resolved::Reset(why) => {
+                self.unplanned_boot.get_or_insert(why);
+                None
+            }
+            Resolved::NotAReset(what) => Some(RunEvent { at: event.at, kind: RunEventKind::Anomaly { what } }),
+        }
+    }
+
+    /// At the end of the steps, a BOOT still waiting for a STATUS gets one.
+    async fn judge_pending_boot(&mut self) {
+        if self.resets.is_pending() {
+            self.bench.clock.sleep_until(self.bench.clock.now() + Duration::from_millis(1)).await;
+            let _ = self.read_status(StatusTaken::Poll).await;
+        }
+    }
+
     /// The timeline takes each event at once (waits and checks need it); the reporters take the
     /// events in time order, after [`Reorder`], once the sources have been drained.
     fn deliver(&mut self, event: &RunEvent) {
         self.timeline.record(event);
         self.reorder.push(event.clone());
+        if let Some(anomaly) = self.watch_resets(event) {
+            self.timeline.record(&anomaly);
+            self.reorder.push(anomaly);
+        }
     }
 
     /// Hands the reporters the events old enough to be in order.
@@ -748,17 +826,30 @@ fn notice_event(n: PumpNotice) -> RunEventKind {
         PumpNotice::Event { event, .. } => RunEventKind::PumpEvent { event },
         PumpNotice::EventGap { expected, received, .. } => RunEventKind::EventGap { expected, received },
         PumpNotice::AlarmsResynced { active, .. } => RunEventKind::AlarmsResynced { active },
-        PumpNotice::SlowAnswer { command, latency, .. } => RunEventKind::Anomaly {
-            what: format!(
-                "the pump answered `{command}` {:.1} ms after the request's write started; the ICD allows {} ms",
-                latency.as_secs_f64() * 1e3,
-                crate::link::ICD_ANSWER_WITHIN.as_millis()
-            ),
+        PumpNotice::SlowAnswer { command, latency, .. } => RunEventKind::SlowAnswer {
+            command,
+            latency_ms: latency.as_secs_f64() * 1e3,
+            allowed_ms: u64::try_from(crate::link::ICD_ANSWER_WITHIN.as_millis()).unwrap_or(u64::MAX),
         },
         PumpNotice::LinkLost { reason, .. } => {
             RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
         }
     }
+}
+
+/// The flow sensor in words for a bench error: model, serial number (as the sensor reported
+/// it when the bench opened), address and bus.
+fn sensor_name(
+    sensor: &crate::drivers::flow_sensor::FlowSensor<crate::bench::instruments::BenchI2c>,
+    serial: u64,
+) -> String {
+    use crate::bench::instruments::BenchI2c;
+    let bus = match sensor.bus() {
+        BenchI2c::Twin(_) => "the in-process twin's I2C bus".to_string(),
+        BenchI2c::Bus(bus) => format!("the bench bus {}", bus.path().display()),
+        BenchI2c::Linux(_) => "the Linux I2C device the bench file names (`i2c:`)".to_string(),
+    };
+    format!("flow sensor {} serial {serial} at 0x{:02X} on {bus}", sensor.model(), sensor.address())
 }
 
 /// Consecutive failed STATUS polls (malformed answers, refusals) after which the pump is taken to

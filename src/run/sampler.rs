@@ -14,6 +14,12 @@
 //! deadline that passed before the previous read returned is missed: it is still read (at once,
 //! late) and counted, never skipped; the first few are also reported as anomalies on the
 //! timeline.
+//!
+//! What a read returned is judged by the rules of [`super::sensor_health`]: a reading flagged
+//! air in line is sent as [`RunEventKind::AirInLine`] (with its raw bytes), never as a sample, and
+//! never integrated; a failed read is [`RunEventKind::SampleFailed`], no sample, and the next
+//! deadline reads again; a stuck sensor, or reads that keep failing, end the sampling with
+//! [`RunEventKind::SensorFault`] naming the sensor and what to check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,13 +35,11 @@ use crate::realtime::priority::RIG_FIFO_PRIORITY;
 use crate::realtime::sleep::sleep_until_or;
 use crate::realtime::{LatencyHistogram, Percentiles, Scheduling, request_fifo};
 
-use super::event::{RunEvent, RunEventKind, Sample};
+use super::event::{FlaggedReading, RunEvent, RunEventKind, Sample};
+use super::sensor_health::{FailedReads, StuckDetector};
 
 /// Shared view of the valve, so each sample records whether the line was blocked.
 pub type ValveState = Arc<AtomicBool>;
-
-/// After this many consecutive failed reads the sampler gives up: the sensor is gone.
-pub const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
 /// How often a sleeping sampler thread looks at its stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -77,12 +81,16 @@ pub enum Sampler {
 
 struct Integrator {
     sensor: FlowSensor<BenchI2c>,
+    /// The sensor, its bus and serial number in words, for a bench error.
+    name: String,
     clock: RigClock,
     valve: ValveState,
     events: UnboundedSender<RunEvent>,
+    /// When the read the next reading's mean flow starts from began.
     last: RigTime,
     volume_ul: f64,
-    failures: u32,
+    failures: FailedReads,
+    stuck: StuckDetector,
 }
 
 /// One read, as the sampler saw it.
@@ -99,31 +107,71 @@ impl Integrator {
         let started = self.clock.now();
         let reading = self.sensor.read();
         let done = self.clock.now();
+        let mut fault = None;
         let kind = match reading {
             Ok(r) => {
-                self.failures = 0;
-                // The SF06-LF reports the mean flow since its previous read, latched as the read
-                // transaction starts: that is the instant the value belongs to.
-                self.volume_ul += r.flow_ul_h * started.since(self.last).as_secs_f64() / 3600.0;
-                self.last = started;
-                RunEventKind::Sample(Sample {
-                    at: started,
-                    done_at: done,
-                    flow_ul_h: r.flow_ul_h,
-                    volume_ul: self.volume_ul,
-                    temperature_c: r.temperature_c,
-                    air_in_line: r.flags.air_in_line,
-                    valve_closed: self.valve.load(Ordering::Relaxed),
-                })
+                self.failures.succeeded();
+                if let Some(stuck) = self.stuck.observe(started, r.raw.bytes()) {
+                    fault = Some(RunEventKind::SensorFault {
+                        why: format!(
+                            "{}: stuck — the same frame ({}) {} times in a row since {}, which a live sensor's noise makes implausible; check the sensor's power and I2C wiring, and power-cycle it",
+                            self.name,
+                            r.raw.hex(),
+                            stuck.frames,
+                            stuck.since
+                        ),
+                        raw: Some(r.raw.hex()),
+                    });
+                }
+                if r.flags.air_in_line {
+                    // The flow word is meaningless: the volume since the previous read is not
+                    // known, and the next reading's mean flow starts from this read.
+                    self.last = started;
+                    RunEventKind::AirInLine(FlaggedReading {
+                        done_at: done,
+                        flow_ul_h: r.flow_ul_h,
+                        temperature_c: r.temperature_c,
+                        flags: r.raw.flags,
+                        raw: r.raw.hex(),
+                    })
+                } else {
+                    // The SF06-LF reports the mean flow since its previous read, latched as the
+                    // read transaction starts: that is the instant the value belongs to.
+                    self.volume_ul += r.flow_ul_h * started.since(self.last).as_secs_f64() / 3600.0;
+                    self.last = started;
+                    RunEventKind::Sample(Sample {
+                        at: started,
+                        done_at: done,
+                        flow_ul_h: r.flow_ul_h,
+                        volume_ul: self.volume_ul,
+                        temperature_c: r.temperature_c,
+                        valve_closed: self.valve.load(Ordering::Relaxed),
+                    })
+                }
             }
             Err(e) => {
-                self.failures += 1;
-                RunEventKind::SampleFailed { reason: e.to_string() }
+                // No sample (never a zero flow): the next good read's mean covers this one's span.
+                let (in_a_row, persistent) = self.failures.failed(started);
+                if persistent {
+                    let since = self.failures.since().unwrap_or(started);
+                    fault = Some(RunEventKind::SensorFault {
+                        why: format!(
+                            "{}: {in_a_row} reads in a row failed, since {since} (the last: {e}); check the sensor's wiring, the bus pull-ups and its power",
+                            self.name
+                        ),
+                        raw: None,
+                    });
+                }
+                RunEventKind::SampleFailed { reason: e.to_string(), in_a_row }
             }
         };
-        let failed = !matches!(kind, RunEventKind::Sample(_));
-        let sent = self.events.send(RunEvent { at: started, kind }).is_ok();
-        Read { started, done, failed, go_on: sent && self.failures < MAX_CONSECUTIVE_FAILURES }
+        let failed = matches!(kind, RunEventKind::SampleFailed { .. });
+        let mut sent = self.events.send(RunEvent { at: started, kind }).is_ok();
+        let go_on = fault.is_none();
+        if let Some(fault) = fault {
+            sent &= self.events.send(RunEvent { at: done, kind: fault }).is_ok();
+        }
+        Read { started, done, failed, go_on: sent && go_on }
     }
 
     fn anomaly(&self, at: RigTime, what: String) {
@@ -218,10 +266,35 @@ impl Sampler {
         events: UnboundedSender<RunEvent>,
         virtual_time: bool,
     ) -> std::io::Result<Sampler> {
+        let name = format!("flow sensor {} at 0x{:02X}", sensor.model(), sensor.address());
+        Self::spawn_named(sensor, name, clock, period, valve, events, virtual_time)
+    }
+
+    /// [`Sampler::spawn`], with `name` naming the sensor (its serial number and bus too) in a
+    /// bench error.
+    pub fn spawn_named(
+        sensor: FlowSensor<BenchI2c>,
+        name: String,
+        clock: RigClock,
+        period: Duration,
+        valve: ValveState,
+        events: UnboundedSender<RunEvent>,
+        virtual_time: bool,
+    ) -> std::io::Result<Sampler> {
         let stop = Arc::new(AtomicBool::new(false));
         let start = clock.now();
         let first = first_tick(start, period);
-        let mut it = Integrator { sensor, clock, valve, events, last: start, volume_ul: 0.0, failures: 0 };
+        let mut it = Integrator {
+            sensor,
+            name,
+            clock,
+            valve,
+            events,
+            last: start,
+            volume_ul: 0.0,
+            failures: FailedReads::default(),
+            stuck: StuckDetector::default(),
+        };
         let flag = stop.clone();
         if virtual_time {
             let handle = tokio::spawn(async move {
@@ -312,6 +385,7 @@ fn tick(period: Duration, k: u64) -> RigTime {
 mod tests {
     use super::*;
 
+    use crate::run::event::FlaggedReading;
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixListener;
     use std::sync::Mutex;
@@ -459,6 +533,125 @@ mod tests {
         assert_eq!(s.scheduling, Scheduling::virtual_time());
         assert_eq!((s.deadlines, s.missed_deadlines, s.failed_reads), (10, 0, 0));
         assert_eq!((s.wake_lateness, s.read_duration), (None, None), "nothing can be late in virtual time");
+    }
+
+    /// The Pi's path: the sampler over `BenchI2c::Linux`, the bus an `embedded-hal-mock` whose
+    /// transactions are written from ICD part 2 (CRCs worked out by hand from poly 0x31, init
+    /// 0xFF): good frames, a frame flagged air in line, two NACKs, then the same frame ten times.
+    #[tokio::test(start_paused = true)]
+    async fn on_the_hardware_path_air_is_no_volume_nacks_are_skipped_and_a_stuck_sensor_stops_sampling() {
+        use crate::bench::instruments::LinuxI2c;
+        use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource};
+        use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+
+        // 600 counts (500 µL/h on an LD20), temperature 4600 + dt counts, flags.
+        let temperature =
+            [[0x11, 0xF8, 0x20], [0x11, 0xF9, 0x11], [0x11, 0xFA, 0x42], [0x11, 0xFB, 0x73], [0x11, 0xFC, 0xE4]];
+        let frame = |flow: [u8; 3], dt: usize, flags: [u8; 3]| {
+            let mut f = flow.to_vec();
+            f.extend_from_slice(&temperature[dt]);
+            f.extend_from_slice(&flags);
+            Transaction::read(0x08, f)
+        };
+        let (flow_500, flow_2500, clear, air) =
+            ([0x02, 0x58, 0x9F], [0x0B, 0xB8, 0x9D], [0x00, 0x00, 0x81], [0x00, 0x01, 0xB0]);
+        let nack =
+            || Transaction::read(0x08, vec![0; 9]).with_error(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        let mut script = vec![
+            Transaction::write(0x08, vec![0x36, 0x08]),
+            frame(flow_500, 0, clear), // 1 s
+            frame(flow_500, 1, clear), // 2 s
+            frame(flow_2500, 2, air),  // 3 s: air, its flow meaningless
+            frame(flow_500, 3, clear), // 4 s
+            nack(),                    // 5 s
+            nack(),                    // 6 s
+            frame(flow_500, 4, clear), // 7 s
+        ];
+        script.extend((8..=17).map(|_| frame(flow_500, 0, clear))); // 8 s … 17 s: stuck
+        /// The mock answers `read`/`write` with their scripted errors, but panics on an error
+        /// inside `transaction` (what `LinuxI2c` calls): run a transaction's operations one by one.
+        struct OneByOne(Mock);
+        impl embedded_hal::i2c::ErrorType for OneByOne {
+            type Error = ErrorKind;
+        }
+        impl embedded_hal::i2c::I2c for OneByOne {
+            fn transaction(
+                &mut self,
+                address: u8,
+                operations: &mut [embedded_hal::i2c::Operation<'_>],
+            ) -> Result<(), ErrorKind> {
+                use embedded_hal::i2c::Operation;
+                operations.iter_mut().try_for_each(|op| match op {
+                    Operation::Read(buf) => self.0.read(address, buf),
+                    Operation::Write(bytes) => self.0.write(address, bytes),
+                })
+            }
+        }
+        let mut mock = Mock::new(&script);
+        let bus = LinuxI2c::over(OneByOne(mock.clone()));
+        let mut sensor = FlowSensor::new(BenchI2c::Linux(bus), 0x08, SensorModel::Ld20_0600L);
+        sensor.start_continuous().unwrap();
+        let clock = RigClock::start();
+        clock.sleep_until(RigTime::from_millis(500)).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sampler = Sampler::spawn_named(
+            sensor,
+            "flow sensor LD20-0600L serial 7 at 0x08 on /dev/i2c-1".into(),
+            clock,
+            Duration::from_secs(1),
+            Arc::new(AtomicBool::new(false)),
+            tx,
+            true,
+        )
+        .unwrap();
+        clock.sleep_until(RigTime::from_millis(30_000)).await;
+        let stopped = sampler.stop().await.unwrap();
+        mock.done();
+        let events: Vec<RunEvent> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        let at = |s: u64| RigTime::from_millis(s * 1000);
+
+        let samples = samples(&events);
+        let times: Vec<RigTime> = samples.iter().map(|s| s.at).collect();
+        let expected: Vec<RigTime> = [1, 2, 4, 7].into_iter().chain(8..=17).map(at).collect();
+        assert_eq!(times, expected, "no sample for the air reading or the failed reads");
+        assert!(samples.iter().all(|s| (s.flow_ul_h - 500.0).abs() < 1e-9), "never a zero or an air flow");
+        let volume = |t: u64| samples.iter().find(|s| s.at == at(t)).unwrap().volume_ul;
+        assert!((volume(4) - volume(2) - 500.0 / 3600.0).abs() < 1e-9, "the air reading's second is not volume");
+        assert!((volume(7) - volume(4) - 3.0 * 500.0 / 3600.0).abs() < 1e-9, "the read after the NACKs covers them");
+
+        let air: Vec<&FlaggedReading> = events
+            .iter()
+            .filter_map(|e| if let RunEventKind::AirInLine(r) = &e.kind { Some(r) } else { None })
+            .collect();
+        assert_eq!(air.len(), 1);
+        assert_eq!((air[0].raw.as_str(), air[0].flags), ("0bb89d11fa42 0001b0".replace(' ', "").as_str(), 1));
+        assert!((air[0].flow_ul_h - 2500.0).abs() < 1e-9, "recorded as the sensor said it");
+
+        let failed: Vec<(RigTime, u32)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                RunEventKind::SampleFailed { in_a_row, reason } => {
+                    assert!(reason.contains("no acknowledge"), "{reason}");
+                    Some((e.at, *in_a_row))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed, [(at(5), 1), (at(6), 2)]);
+
+        let faults: Vec<(&str, Option<&str>)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                RunEventKind::SensorFault { why, raw } => Some((why.as_str(), raw.as_deref())),
+                _ => None,
+            })
+            .collect();
+        let [(why, raw)] = faults[..] else { panic!("one fault: {faults:?}") };
+        assert_eq!(raw, Some("02589f11f820000081"));
+        assert!(why.starts_with("flow sensor LD20-0600L serial 7 at 0x08 on /dev/i2c-1: stuck"), "{why}");
+        assert!(why.contains("10 times in a row since 8.000s"), "{why}");
+        assert_eq!(stopped.stats.deadlines, 17, "the sampler stopped at the stuck frame");
+        assert_eq!(stopped.stats.failed_reads, 2);
     }
 
     #[test]

@@ -66,6 +66,8 @@ impl StatusRow {
 #[derive(Debug, Default)]
 pub struct Timeline {
     points: SpillVec<Point>,
+    /// Readings flagged air in line, as runs with no sample between: (first, last, readings).
+    air: Vec<(RigTime, RigTime, u32)>,
     events: Vec<(RigTime, Event)>,
     /// The boot epoch (BOOTs seen before it) of each event in `events`.
     epochs: Vec<u32>,
@@ -100,6 +102,14 @@ pub struct Occurrence {
     pub uncertainty_s: Option<f64>,
 }
 
+/// Readings flagged air in line under a span of samples (see [`Timeline::air_in_line`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AirInLine {
+    /// When the first of them was read.
+    pub first: RigTime,
+    pub readings: u32,
+}
+
 /// The rolling window of the dose limits, s.
 const DAY_S: f64 = 86_400.0;
 
@@ -116,6 +126,13 @@ impl Timeline {
         match &e.kind {
             RunEventKind::Sample(s) => {
                 self.points.push(Point { at: s.at, flow_ul_h: s.flow_ul_h, volume_ul: s.volume_ul })
+            }
+            RunEventKind::AirInLine(_) => {
+                let since_sample = |last: RigTime| self.points.last().is_none_or(|p| p.at < last);
+                match self.air.last_mut() {
+                    Some((_, last, n)) if since_sample(*last) => (*last, *n) = (e.at, *n + 1),
+                    _ => self.air.push((e.at, e.at, 1)),
+                }
             }
             RunEventKind::PumpAtStart(snapshot) => {
                 self.start_status = Some(StatusRow::of(e.at, &snapshot.status));
@@ -200,6 +217,21 @@ impl Timeline {
                 a.volume_ul + (b.volume_ul - a.volume_ul) * part
             }
         }
+    }
+
+    /// Readings flagged air in line among those the volume between `from` and `to` rests on:
+    /// from the last sample at or before `from` to the first at or after `to` (a sample's flow is
+    /// the mean since the previous read, so air read between two samples leaves the volume
+    /// between them unknown). The first such reading and how many there are.
+    pub fn air_in_line(&self, from: RigTime, to: RigTime) -> Option<AirInLine> {
+        let before = self.points.partition_point(|p| p.at <= from);
+        let lo = before.checked_sub(1).and_then(|i| self.points.get(i)).map(|p| p.at);
+        let hi = self.points.get(self.points.partition_point(|p| p.at < to)).map_or(to, |p| p.at.max(to));
+        // A run of air readings never straddles a sample: it either lies in (lo, hi] or not.
+        let under = |&&(first, last, _): &&(RigTime, RigTime, u32)| lo.is_none_or(|lo| last > lo) && first <= hi;
+        let mut runs = self.air.iter().filter(under);
+        let &(first, _, readings) = runs.next()?;
+        Some(AirInLine { first, readings: readings + runs.map(|r| r.2).sum::<u32>() })
     }
 
     fn require_samples(&self, from: RigTime, to: RigTime) -> Result<(), Unmeasurable> {
@@ -493,12 +525,50 @@ mod tests {
                 flow_ul_h: 3600.0,
                 volume_ul: f64::from(k),
                 temperature_c: 23.0,
-                air_in_line: false,
                 valve_closed: false,
             };
             tl.record(&RunEvent { at: s.at, kind: RunEventKind::Sample(s) });
         }
         tl
+    }
+
+    #[test]
+    fn air_in_line_is_found_under_the_samples_an_interval_rests_on_and_nowhere_else() {
+        let mut tl = Timeline::new();
+        let sample = |tl: &mut Timeline, at: f64| {
+            let s = Sample {
+                at: t(at),
+                done_at: t(at),
+                flow_ul_h: 3600.0,
+                volume_ul: at,
+                temperature_c: 23.0,
+                valve_closed: false,
+            };
+            tl.record(&RunEvent { at: s.at, kind: RunEventKind::Sample(s) });
+        };
+        let air = |tl: &mut Timeline, at: f64| {
+            let r = crate::run::event::FlaggedReading {
+                done_at: t(at),
+                flow_ul_h: 900.0,
+                temperature_c: 23.0,
+                flags: 1,
+                raw: "02d0xx".into(),
+            };
+            tl.record(&RunEvent { at: t(at), kind: RunEventKind::AirInLine(r) });
+        };
+        (1..=10).for_each(|k| sample(&mut tl, f64::from(k)));
+        air(&mut tl, 11.0);
+        air(&mut tl, 12.0);
+        (13..=20).for_each(|k| sample(&mut tl, f64::from(k)));
+        air(&mut tl, 21.0);
+        sample(&mut tl, 22.0);
+        assert_eq!(tl.air_in_line(t(2.0), t(8.0)), None);
+        assert_eq!(tl.air_in_line(t(9.0), t(15.0)), Some(AirInLine { first: t(11.0), readings: 2 }));
+        // From 12.5 s the volume rests on the samples at 10 s and 13 s, with the air between.
+        assert_eq!(tl.air_in_line(t(12.5), t(14.0)), Some(AirInLine { first: t(11.0), readings: 2 }));
+        assert_eq!(tl.air_in_line(t(13.0), t(20.0)), None, "a sample's interval ends at it");
+        assert_eq!(tl.air_in_line(t(20.5), t(20.5)), Some(AirInLine { first: t(21.0), readings: 1 }));
+        assert_eq!(tl.air_in_line(t(0.0), t(22.0)), Some(AirInLine { first: t(11.0), readings: 3 }));
     }
 
     #[test]
@@ -523,7 +593,6 @@ mod tests {
                 flow_ul_h: 0.0,
                 volume_ul: v,
                 temperature_c: 0.0,
-                air_in_line: false,
                 valve_closed: false,
             };
             tl.record(&RunEvent { at: s.at, kind: RunEventKind::Sample(s) });

@@ -157,7 +157,6 @@ mod tests {
                 flow_ul_h: flow,
                 volume_ul: 0.0,
                 temperature_c: 37.0,
-                air_in_line: false,
                 valve_closed,
             }),
         )

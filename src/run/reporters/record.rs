@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::evidence::record::{
     AnomalyRecord, BolusRecord, CaseRecord, LostEventsRecord, MarkRecord, PumpCommandRecord, PumpEventRecord,
-    PumpStateRecord, SafeStateRecord, Span, StepRecord,
+    PumpStateRecord, SafeStateRecord, SlowAnswers, Span, StepRecord,
 };
 use crate::protocol::{BolusReply, Command, EventKind, Request};
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
@@ -18,7 +18,14 @@ pub type SharedRecord = Arc<Mutex<CaseRecord>>;
 
 pub struct RecordReporter {
     record: SharedRecord,
+    /// Readings flagged air in line since the last sample: only the first of a run is an anomaly.
+    in_air: bool,
 }
+
+/// Slow answers listed one by one among the anomalies; the rest are only counted
+/// (`slow_answers`), so that a pump slow on every poll of a week-long run does not swell the
+/// record. Every one is in `events.jsonl`.
+pub const SLOW_ANSWERS_LISTED: u64 = 100;
 
 /// Valve actions as the executor reports them (`BenchAction.what`).
 const VALVE_CLOSE: &str = "valve close";
@@ -26,7 +33,7 @@ const VALVE_OPEN: &str = "valve open";
 
 impl RecordReporter {
     pub fn new(record: SharedRecord) -> Self {
-        Self { record }
+        Self { record, in_air: false }
     }
 }
 
@@ -52,6 +59,31 @@ impl Reporter for RecordReporter {
                 }
             }
             RunEventKind::Anomaly { what } => r.anomalies.push(AnomalyRecord { at_s: at, what: what.clone() }),
+            RunEventKind::SlowAnswer { command, latency_ms, allowed_ms } => {
+                SlowAnswers::add(&mut r.slow_answers, at, command, *latency_ms, *allowed_ms);
+                let count = r.slow_answers.as_ref().map_or(0, |s| s.count);
+                if count <= SLOW_ANSWERS_LISTED {
+                    let mut what = event.kind.anomaly_text().unwrap_or_default();
+                    if count == SLOW_ANSWERS_LISTED {
+                        what.push_str("; further slow answers are only counted (`slow_answers`)");
+                    }
+                    r.anomalies.push(AnomalyRecord { at_s: at, what });
+                }
+            }
+            RunEventKind::SampleFailed { .. } | RunEventKind::SensorFault { .. } => {
+                let what = event.kind.anomaly_text().unwrap_or_default();
+                r.anomalies.push(AnomalyRecord { at_s: at, what });
+            }
+            RunEventKind::AirInLine(reading) => {
+                if !self.in_air {
+                    let what = format!(
+                        "flow sensor flagged air in line (frame {}, flags 0x{:04x}); readings flagged so are not counted as flow until the next clean one",
+                        reading.raw, reading.flags
+                    );
+                    r.anomalies.push(AnomalyRecord { at_s: at, what });
+                }
+                self.in_air = true;
+            }
             RunEventKind::PumpSilent { why } => r.anomalies.push(AnomalyRecord { at_s: at, what: why.clone() }),
             RunEventKind::StepStarted { index, label } => {
                 r.steps.push(StepRecord { index: *index, label: label.clone(), started_s: at, finished_s: None })
@@ -114,7 +146,10 @@ impl Reporter for RecordReporter {
             RunEventKind::BenchAction { what, outcome } if is_pump_command(what) => {
                 r.pump_commands.push(PumpCommandRecord { at_s: at, command: what.clone(), outcome: outcome.clone() })
             }
-            RunEventKind::Sample(_) => r.samples += 1,
+            RunEventKind::Sample(_) => {
+                r.samples += 1;
+                self.in_air = false;
+            }
             RunEventKind::SamplerStats(stats) => r.sampler = Some(stats.clone()),
             RunEventKind::Check(outcome) => r.checks.push(outcome.clone()),
             RunEventKind::SafeState { pump_stopped, valve_open } => {
@@ -226,6 +261,41 @@ mod tests {
             (b[3].id, b[3].requested_s, b[3].started_s, b[3].ended_s),
             (Some(1), Some(400.0), Some(400.1), None)
         );
+    }
+
+    #[test]
+    fn sensor_faults_and_slow_answers_are_anomalies_with_their_evidence() {
+        use crate::run::event::FlaggedReading;
+        let air = |raw: &str| {
+            RunEventKind::AirInLine(FlaggedReading {
+                done_at: RigTime::ZERO,
+                flow_ul_h: 812.5,
+                temperature_c: 23.0,
+                flags: 1,
+                raw: raw.into(),
+            })
+        };
+        let slow = |command: &str, latency_ms| RunEventKind::SlowAnswer {
+            command: command.into(),
+            latency_ms,
+            allowed_ms: 50,
+        };
+        let r = feed(vec![
+            (1.0, RunEventKind::SampleFailed { reason: "no acknowledge".into(), in_a_row: 1 }),
+            (2.0, air("03cfe311f820000191")),
+            (3.0, air("03d0ad11f820000191")),
+            (4.0, slow("7 STATUS", 401.0)),
+            (5.0, slow("8 STATUS", 403.5)),
+            (6.0, RunEventKind::SensorFault { why: "flow sensor X: stuck".into(), raw: Some("00".into()) }),
+        ]);
+        let what: Vec<&str> = r.anomalies.iter().map(|a| a.what.as_str()).collect();
+        assert_eq!(what.len(), 5, "one anomaly per run of air readings: {what:#?}");
+        assert!(what[0].contains("1 in a row") && what[0].contains("no acknowledge"), "{}", what[0]);
+        assert!(what[1].contains("air in line (frame 03cfe311f820000191, flags 0x0001)"), "{}", what[1]);
+        assert!(what[2].contains("`7 STATUS` 401.0 ms") && what[2].contains("allows 50 ms"), "{}", what[2]);
+        assert_eq!(what[4], "flow sensor X: stuck");
+        let s = r.slow_answers.expect("counted");
+        assert_eq!((s.count, s.worst_ms, s.worst_command.as_str(), s.worst_at_s), (2, 403.5, "8 STATUS", 5.0));
     }
 
     #[test]
