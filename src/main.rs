@@ -165,7 +165,8 @@ enum Cmd {
     /// Run the digital twin as its own process: the pump on a pseudo-terminal, the sensor and
     /// valve on the bench-bus socket (ICD part 2), in real time, until SIGINT or SIGTERM.
     Sim {
-        /// Bench file giving the twin's seed, faults, sensor and valve (default: rig/sim-pty.yaml).
+        /// Bench file giving the twin's seed, faults, sensor and valve, and (a twin bench) its
+        /// `stall_attempts`, as `rig run` gives them to the in-process twin (default: rig/sim-pty.yaml).
         #[arg(long)]
         bench: Option<PathBuf>,
         /// Seed a firmware defect (repeatable; see `rig faults`).

@@ -20,11 +20,13 @@ impl Sim {
     /// Starts `rig sim` with the built-in bench, but a test line whose time constant is 2 s
     /// (the reference line's 30 s would make a real-time test wait minutes for the flow).
     pub fn start() -> Sim {
+        Sim::start_with_bench(&fast_line_bench())
+    }
+
+    /// Starts `rig sim` with `bench` (the text of a twin bench file) in a folder of its own.
+    pub fn start_with_bench(bench: &str) -> Sim {
         let dir = tempfile::tempdir().unwrap();
-        let builtin = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rig/sim.yaml")).unwrap();
-        let bench = builtin.replace("resistance_kpa_s_per_ul: 60", "resistance_kpa_s_per_ul: 4");
-        assert_ne!(bench, builtin, "rig/sim.yaml names the line resistance");
-        let bench_path = dir.path().join("fast-line.yaml");
+        let bench_path = dir.path().join("sim-bench.yaml");
         std::fs::write(&bench_path, bench).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rig"))
             .arg("sim")
@@ -63,6 +65,14 @@ impl Sim {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The built-in twin bench (rig/sim.yaml) with a test line whose time constant is 2 s.
+pub fn fast_line_bench() -> String {
+    let builtin = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rig/sim.yaml")).unwrap();
+    let bench = builtin.replace("resistance_kpa_s_per_ul: 60", "resistance_kpa_s_per_ul: 4");
+    assert_ne!(bench, builtin, "rig/sim.yaml names the line resistance");
+    bench
 }
 
 impl Drop for Sim {
