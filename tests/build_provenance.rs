@@ -3,6 +3,9 @@
 //! checkout (where `.git` is a file). Checked end to end: the rig's own build.rs, copied into a
 //! scratch crate with no dependencies, built by cargo as the rig is.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

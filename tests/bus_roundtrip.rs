@@ -3,6 +3,9 @@
 //! `OcclusionValve` drivers. The client is blocking, so it runs on tokio's blocking pool while
 //! the server runs on the runtime.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;

@@ -2,6 +2,9 @@
 //! run the nightly on a bench and the twin's defect matrix: a broken example is found here, not
 //! on a bench farm's first night.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use serde_yaml::Value;
 
 fn load(name: &str) -> (String, Value) {

@@ -2,6 +2,9 @@
 //! the transport splits them: no panic, bounded memory, the same result for every split. A few
 //! hundred cases each, so the suite stays fast.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use proptest::prelude::*;
 
 use rig::bus::{BusRequest, BusResponse, Inject, InjectKind, LineReader};

@@ -3,6 +3,9 @@
 //! byte of any file changes or a file goes missing or appears; baselines approved and compared;
 //! an expired calibration refusing evidence unless allowed, and then saying so first.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

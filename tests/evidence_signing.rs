@@ -3,6 +3,9 @@
 //! bit in any file or in the signature, on a manifest recomputed without the key, and on a
 //! missing signature; `rig approve --key` refusing an unsigned bundle.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,5 +1,8 @@
 //! `rig check` on the shipped plans, and the JSON Schema editors use for them.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 
 use rig::bench::{BenchFile, EMBEDDED_TWIN};

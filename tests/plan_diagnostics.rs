@@ -2,6 +2,9 @@
 //! one snapshot per fixture. These messages are the product: review a changed snapshot by eye
 //! (`cargo insta review`, or `INSTA_UPDATE=always cargo test` and read the diff).
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 #[test]
 fn broken_plans() {
     insta::glob!("../fixtures/plans/broken", "*.yaml", |path| {

@@ -1,5 +1,8 @@
 //! The language end to end: plan text in, the executor's AST out.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::time::Duration;
 
 use rig::plan::load::load_text;

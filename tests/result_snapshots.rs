@@ -3,6 +3,9 @@
 //! diff to review (`cargo insta review`, or `INSTA_UPDATE=always cargo test --test
 //! result_snapshots` and read the diff in git).
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::PathBuf;
 
 use rig::bench::{EMBEDDED_TWIN, load_or_default};

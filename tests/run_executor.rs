@@ -2,6 +2,9 @@
 //! its own): verdicts follow the pump's behaviour, bench faults are ERROR not FAIL, an interrupt
 //! is ABORTED, and every ending leaves the twin with therapy stopped and the valve open.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;

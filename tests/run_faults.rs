@@ -10,6 +10,9 @@
 //! and the slow answers run one case on a twin the test disturbs itself: a watchdog reset
 //! injected into the twin behind the plan's back, a service-port line that delays the answers.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod icd;
 
 use std::collections::BTreeSet;

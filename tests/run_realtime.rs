@@ -2,6 +2,9 @@
 //! the same verdicts as on the in-process twin, and SIGINT or SIGTERM leaves the simulator with
 //! therapy stopped and the valve line at 0, exits 130, and keeps the samples up to the signal.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod icd;
 mod sim_child;
 

@@ -8,6 +8,9 @@
 //! - a trumpet check's outcome carries the curve it judged, record.json keeps it, the report
 //!   draws that curve, and result.yaml stays without it.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -15,6 +15,9 @@
 //! Each fixture runs against its own `rig sim` in its own folder, all at once: the fixtures are
 //! a few seconds of real time each and share nothing.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod sim_child;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! ([`scenarios_for`] matches every `Fault`), and one whose scenarios do not cover every
 //! requirement it names fails [`every_fault_has_a_scenario_for_each_requirement_it_names`].
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod twin_common;
 
 use std::collections::BTreeSet;

@@ -3,6 +3,9 @@
 //! pipe, the twin's real port task) and raw sensor bytes on the same bus. Lines and frames are
 //! written from the ICD (CRCs from `tests/icd`, not the rig's). Real time, a few seconds.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod icd;
 
 use std::io::{BufRead, BufReader, Write};

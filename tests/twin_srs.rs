@@ -3,6 +3,9 @@
 //! named after the SRS id it covers; the scenarios live in `twin_common/scenarios.rs` because
 //! `twin_defects.rs` runs the very same ones against each seeded defect and expects them to fail.
 
+// A test states its expectations by unwrapping and indexing: a panic here is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod twin_common;
 
 use std::time::Duration;

@@ -332,12 +332,12 @@ impl<I2C: I2c> FlowSensor<I2C> {
     fn check_words<const N: usize>(&self, words: [Word; N], buf: &[u8]) -> Result<[u16; N], Error<I2C::Error>> {
         let mut out = [0u16; N];
         for ((word, chunk), value) in words.into_iter().zip(buf.chunks_exact(3)).zip(&mut out) {
-            let (data, received) = (&chunk[..2], chunk[2]);
-            let computed = crc8(data);
+            let &[hi, lo, received] = chunk else { continue };
+            let computed = crc8(&[hi, lo]);
             if received != computed {
                 return Err(self.error(ErrorKind::Crc { word, received, computed }));
             }
-            *value = u16::from_be_bytes([data[0], data[1]]);
+            *value = u16::from_be_bytes([hi, lo]);
         }
         Ok(out)
     }

@@ -56,8 +56,8 @@ fn object(description: &str, properties: Value, required: &[&str]) -> Value {
         "additionalProperties": false,
         "properties": properties,
     });
-    if !required.is_empty() {
-        o["required"] = json!(required);
+    if let Some(map) = o.as_object_mut().filter(|_| !required.is_empty()) {
+        map.insert("required".to_owned(), json!(required));
     }
     o
 }

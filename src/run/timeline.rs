@@ -24,12 +24,13 @@ struct Point {
 impl FixedRecord for Point {
     const SIZE: usize = 24;
     fn encode(&self, out: &mut [u8]) {
-        out[..8].copy_from_slice(&(self.at.as_duration().as_nanos() as u64).to_le_bytes());
-        out[8..16].copy_from_slice(&self.flow_ul_h.to_le_bytes());
-        out[16..24].copy_from_slice(&self.volume_ul.to_le_bytes());
+        let words = [self.at.as_duration().as_nanos() as u64, self.flow_ul_h.to_bits(), self.volume_ul.to_bits()];
+        for (slot, word) in out.chunks_exact_mut(8).zip(words) {
+            slot.copy_from_slice(&word.to_le_bytes());
+        }
     }
     fn decode(b: &[u8]) -> Self {
-        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        let word = |i: usize| u64::from_le_bytes(b.get(i..i + 8).and_then(|w| w.try_into().ok()).unwrap_or([0; 8]));
         Point {
             at: RigTime::from_duration(Duration::from_nanos(word(0))),
             flow_ul_h: f64::from_bits(word(8)),
@@ -51,12 +52,13 @@ impl StatusRow {
     }
 
     fn field(&self, f: PumpField) -> f64 {
-        self.fields[match f {
-            PumpField::ReservoirUl => 0,
-            PumpField::DeliveredUl => 1,
-            PumpField::PressureKpa => 2,
-            PumpField::BasalUlH => 3,
-        }]
+        let [reservoir, delivered, pressure, basal] = self.fields;
+        match f {
+            PumpField::ReservoirUl => reservoir,
+            PumpField::DeliveredUl => delivered,
+            PumpField::PressureKpa => pressure,
+            PumpField::BasalUlH => basal,
+        }
     }
 }
 
