@@ -155,6 +155,9 @@ fn assert_injection_took_effect(name: &str, twin: &Bundle, pty: &Bundle) {
             expect(&[Verdict::Pass]);
             for b in [twin, pty] {
                 assert!(b.pump_event("BOOT", "WATCHDOG"), "{name}: BOOT reason=WATCHDOG:\n{}", b.summary());
+                // The BOOT may beat the INJECT's answer over the pty: the wait after the
+                // injection must still see it, not time out.
+                assert!(!b.events.contains("timed out"), "{name}: the wait for BOOT timed out:\n{}", b.summary());
             }
         }
         "link-corrupt" => {

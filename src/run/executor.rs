@@ -83,6 +83,12 @@ struct Executor<'a> {
     /// command-then-repeat, so the two frames are adjacent on the wire (the pump caches only the
     /// previous request, and the STATUS poll shares the line).
     repeat_next: bool,
+    /// For a `wait_until` on a pump event right after an action: how many of those events had
+    /// been seen when the action began. What the action caused may arrive before the wait
+    /// starts (over a real line, the pump's event can beat the bench bus's answer to the INJECT
+    /// that caused it); counting, not comparing times, also holds under virtual time, where
+    /// the action and an older event can share an instant.
+    seen_before_action: Option<usize>,
     /// The first and the repeated answer, for the probe.
     repeat_answers: Option<(Response, Response)>,
     interrupt: watch::Receiver<Option<String>>,
@@ -128,6 +134,7 @@ pub async fn run_case(
         eval,
         valve_state: Arc::new(AtomicBool::new(false)),
         repeat_next: false,
+        seen_before_action: None,
         repeat_answers: None,
         interrupt,
         samples: 0,
@@ -327,25 +334,45 @@ impl Executor<'_> {
                 Some(StepKind::Action { action: Action::Probe(Probe::RepeatSeq), .. })
             );
             self.emit(RunEventKind::StepStarted { index, label: step.label.clone() });
+            let seen_before_action = self.seen_before_action.take();
             match &step.kind {
-                StepKind::Action { action, expect } => self.act(action, expect.as_ref()).await?,
+                StepKind::Action { action, expect } => {
+                    if let Some(StepKind::WaitUntil { condition, .. }) = self.plan.steps.get(index + 1).map(|s| &s.kind)
+                        && is_pump_event(condition)
+                    {
+                        self.drain();
+                        self.seen_before_action = Some(self.timeline.count(condition));
+                    }
+                    self.act(action, expect.as_ref()).await?
+                }
                 StepKind::Wait(d) => {
                     let until = self.bench.clock.now() + *d;
                     self.wait(Some(until), |_, _| false).await?;
                 }
                 StepKind::WaitUntil { condition, timeout, already_active_ok } => {
-                    let from = self.bench.clock.now();
+                    let now = self.bench.clock.now();
                     let condition = *condition;
+                    self.drain();
+                    // A pump event counts if it came after the wait began or, right after an
+                    // action, after the action began: its effect may have come first.
+                    let before = seen_before_action.unwrap_or_else(|| self.timeline.count(&condition));
+                    let caused_by_the_action = self.timeline.count(&condition) > before;
                     if let Condition::Alarm(code) = condition
+                        && !caused_by_the_action
                         && self.refuse_if_already_active(code, *already_active_ok).await?
                     {
                         // Already active, and the step allows it: the wait ends at once.
                         self.emit(RunEventKind::StepFinished { index });
                         continue;
                     }
-                    let waited = self
-                        .wait(Some(from + *timeout), move |tl, _| tl.first_after(&condition, from).is_some())
-                        .await?;
+                    let done = move |tl: &Timeline, _: RigTime| {
+                        if is_pump_event(&condition) {
+                            tl.count(&condition) > before
+                        } else {
+                            tl.first_after(&condition, now).is_some()
+                        }
+                    };
+                    let waited = self.wait(Some(now + *timeout), done).await?;
                     if let Waited::TimedOut = waited {
                         let what = format!("waited {} s for {}: timed out", timeout.as_secs(), describe(&condition));
                         self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
@@ -992,4 +1019,9 @@ pub fn estimated_duration(plan: &Plan) -> Duration {
             _ => Duration::ZERO,
         })
         .sum()
+}
+
+/// A condition met by an event from the pump (not by a flow sample the rig took).
+fn is_pump_event(condition: &Condition) -> bool {
+    !matches!(condition, Condition::FlowBelow(_) | Condition::FlowAbove(_))
 }

@@ -293,6 +293,13 @@ impl Timeline {
         }
     }
 
+    /// How many pump events meeting `condition` have been seen so far (an alarm known only from
+    /// the re-read after lost events included). Flow conditions count none: samples are not
+    /// kept whole in memory.
+    pub fn count(&self, condition: &Condition) -> usize {
+        self.occurrences_of(condition).len()
+    }
+
     /// How often `condition` was seen in `[from, to]`.
     pub fn occurrences(&self, condition: &Condition, from: RigTime, to: RigTime) -> usize {
         match *condition {
