@@ -23,7 +23,10 @@ fn one_run(plan: &rig::plan::Plan, file: &BenchFile, out: Option<&Path>) -> (f64
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
     runtime.block_on(async {
         let mut reporters: Vec<Box<dyn Reporter + Send>> = Vec::new();
-        if let Some(dir) = out {
+        if let Some(parent) = out {
+            // The bundle's files are never replaced: each run writes a folder of its own.
+            let dir = tempfile::tempdir_in(parent).unwrap();
+            let dir = dir.keep();
             reporters.push(Box::new(SamplesCsv::create(&dir.join("samples.csv")).unwrap()));
             reporters.push(Box::new(EventsJsonl::create(&dir.join("events.jsonl")).unwrap()));
         }
