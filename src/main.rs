@@ -523,7 +523,7 @@ fn bench_and_faults(bench: Option<PathBuf>, faults: &[String]) -> Result<(BenchF
     let file = load_or_default(bench.as_deref(), EMBEDDED_TWIN, "rig/sim.yaml (built in)").map_err(usage)?;
     let faults = parse_faults(faults).map_err(usage)?;
     if !faults.is_empty() && !matches!(file.connection, Connection::Twin { .. }) {
-        return Err(usage(format!("--fault needs the in-process twin; bench {:?} runs real firmware", file.name)));
+        return Err(usage(format!("--fault needs the in-process twin; bench `{}` runs real firmware", file.name)));
     }
     Ok((file, faults))
 }
@@ -614,7 +614,7 @@ fn sim(bench: Option<PathBuf>, faults: &[String], dir: Option<PathBuf>) -> u8 {
             PathBuf::from(serial).parent().map(PathBuf::from).unwrap_or_else(default_sim_dir)
         }
         Connection::Hardware { .. } => {
-            return usage(format!("rig sim: bench {:?} is real hardware; give a twin or sim-process bench", file.name));
+            return usage(format!("rig sim: bench `{}` is real hardware; give a twin or sim-process bench", file.name));
         }
     };
     let endpoints = SimEndpoints::in_dir(&dir.unwrap_or(default_dir));

@@ -228,7 +228,10 @@ async fn a_lost_link_is_an_error_of_the_bench_not_a_pump_failure() {
     let report = run_case(&mut bench, &p, eval, options, &mut [], rx).await;
     let twin = cut.await.unwrap();
     assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
-    assert!(report.reason.as_deref().unwrap().contains("serial link lost"), "{:?}", report.reason);
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("serial link lost"), "{reason}");
+    // Said once, in words: no `lost: lost:`, no Rust debug forms.
+    assert!(!reason.contains("lost: lost") && !reason.contains("Some(") && !reason.contains("Err("), "{reason}");
     assert!(report.checks.is_empty(), "no pump verdict from a broken bench");
     assert!(!twin.peek(|t| t.valve_closed()), "the valve is open even so");
 }

@@ -202,8 +202,11 @@ impl<E: i2c::Error + fmt::Display> fmt::Display for Error<E> {
                 i2c::ErrorKind::NoAcknowledge(_) => {
                     write!(f, "no acknowledge — check wiring/power/address ({e})")
                 }
-                kind @ (i2c::ErrorKind::Bus | i2c::ErrorKind::ArbitrationLoss) => {
-                    write!(f, "I2C bus error ({kind:?}) — check wiring, pull-ups and cable length ({e})")
+                i2c::ErrorKind::Bus => {
+                    write!(f, "I2C bus error — check wiring, pull-ups and cable length ({e})")
+                }
+                i2c::ErrorKind::ArbitrationLoss => {
+                    write!(f, "I2C arbitration lost — check wiring, pull-ups and cable length ({e})")
                 }
                 _ => write!(f, "I2C error: {e}"),
             },

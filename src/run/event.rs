@@ -128,6 +128,11 @@ pub enum RunEventKind {
     PumpSilent {
         why: String,
     },
+    /// The serial link to the pump is gone (port closed, read or write failed): the case ends
+    /// ERROR and the safe state is attempted.
+    LinkLost {
+        reason: String,
+    },
     /// Something the pump or the link did that breaks the ICD or the rig's expectations without
     /// stopping the case (a malformed or failed STATUS, a late answer): evidence, not a verdict.
     Anomaly {

@@ -213,10 +213,13 @@ pub async fn run_case(
         (verdict, reason)
     } else {
         // A bench that could not be made safe is the rig's failure whatever the pump did.
-        let why = format!(
-            "the bench could not be made safe: pump stop {:?}, valve open {:?}",
-            safe.pump_stopped, safe.valve_open
-        );
+        let failed = |what: &str, r: &Result<(), String>| r.as_ref().err().map(|e| format!("{what} failed ({e})"));
+        let parts: Vec<String> =
+            [failed("pump STOP", &safe.pump_stopped), failed("opening the valve", &safe.valve_open)]
+                .into_iter()
+                .flatten()
+                .collect();
+        let why = format!("the bench could not be made safe: {}", parts.join("; "));
         (Verdict::Error, Some(reason.map_or(why.clone(), |r| format!("{r}; {why}"))))
     };
     ex.emit(RunEventKind::CaseFinished { verdict, reason: reason.clone() });
@@ -725,9 +728,7 @@ impl Executor<'_> {
         match &event.kind {
             RunEventKind::Sample(_) => self.samples += 1,
             RunEventKind::SensorFault { why, .. } => self.sampler_dead = Some(why.clone()),
-            RunEventKind::BenchAction { what, outcome } if what == "serial link" => {
-                self.link_lost = Some(outcome.clone())
-            }
+            RunEventKind::LinkLost { reason } => self.link_lost = Some(reason.clone()),
             RunEventKind::PumpSilent { why } => self.pump_silent = Some(why.clone()),
             _ => {}
         }
@@ -858,9 +859,7 @@ fn notice_event(n: PumpNotice) -> RunEventKind {
             latency_ms: latency.as_secs_f64() * 1e3,
             allowed_ms: u64::try_from(crate::link::ICD_ANSWER_WITHIN.as_millis()).unwrap_or(u64::MAX),
         },
-        PumpNotice::LinkLost { reason, .. } => {
-            RunEventKind::BenchAction { what: "serial link".into(), outcome: format!("lost: {reason}") }
-        }
+        PumpNotice::LinkLost { reason, .. } => RunEventKind::LinkLost { reason },
     }
 }
 

@@ -85,6 +85,9 @@ impl Reporter for RecordReporter {
                 self.in_air = true;
             }
             RunEventKind::PumpSilent { why } => r.anomalies.push(AnomalyRecord { at_s: at, what: why.clone() }),
+            RunEventKind::LinkLost { reason } => {
+                r.anomalies.push(AnomalyRecord { at_s: at, what: format!("serial link lost: {reason}") })
+            }
             RunEventKind::StepStarted { index, label } => {
                 r.steps.push(StepRecord { index: *index, label: label.clone(), started_s: at, finished_s: None })
             }
