@@ -94,6 +94,8 @@ struct Executor<'a> {
     interrupt: watch::Receiver<Option<String>>,
     samples: usize,
     link_lost: Option<String>,
+    /// The first check the bench's data could not support (air in the line under it).
+    unjudged: Option<String>,
     /// The link's notices and frame trace, read by the executor itself.
     notices: Option<UnboundedReceiver<PumpNotice>>,
     frames: Option<UnboundedReceiver<crate::link::FrameRecord>>,
@@ -139,6 +141,7 @@ pub async fn run_case(
         interrupt,
         samples: 0,
         link_lost: None,
+        unjudged: None,
         notices: None,
         frames: None,
         reorder: Reorder::new(if options.virtual_time { Duration::ZERO } else { REORDER_HORIZON }),
@@ -202,7 +205,10 @@ pub async fn run_case(
     };
     ex.emit(RunEventKind::SafeState { pump_stopped: safe.pump_stopped.clone(), valve_open: safe.valve_open.clone() });
     let (verdict, reason) = match stopped {
-        Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Fail) => (Verdict::Fail, None),
+        Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Fail) => {
+            (Verdict::Fail, ex.unjudged.as_ref().map(|u| format!("a check could not be judged: {u}")))
+        }
+        Ok(()) if ex.unjudged.is_some() => (Verdict::Error, ex.unjudged.clone()),
         Ok(()) if ex.checks.iter().any(|c| c.verdict == Verdict::Inconclusive) => (Verdict::Inconclusive, None),
         Ok(()) => (Verdict::Pass, None),
         Err(Stop::Finding(why)) => (Verdict::Fail, Some(why)),
@@ -404,11 +410,13 @@ impl Executor<'_> {
                     }
                     let outcome = evaluate(check, &self.timeline, now, &self.eval);
                     // Only a bench problem under the data (air in the line) makes a check ERROR.
-                    let bench_problem = (outcome.verdict == Verdict::Error).then(|| outcome.detail.clone());
-                    self.record_check(outcome);
-                    if let Some(detail) = bench_problem {
-                        return Err(Stop::Bench(format!("{}: {detail} (check `{}`)", self.sensor_name, check.id)));
+                    // The case goes on: checks on other data (the pump's events, flow away from
+                    // the air) are still evidence, and a FAIL among them is a finding.
+                    if outcome.verdict == Verdict::Error && self.unjudged.is_none() {
+                        self.unjudged =
+                            Some(format!("{}: {} (check `{}`)", self.sensor_name, outcome.detail, check.id));
                     }
+                    self.record_check(outcome);
                 }
             }
             self.emit(RunEventKind::StepFinished { index });

@@ -117,7 +117,7 @@ fn case_results(summary: &RunSummary) -> Vec<CaseResult> {
                     failed: report
                         .checks
                         .iter()
-                        .filter(|k| k.verdict != Verdict::Pass)
+                        .filter(|k| k.verdict == Verdict::Fail)
                         .map(|k| (k.id.clone(), k.verifies.clone()))
                         .collect(),
                 },
