@@ -3,7 +3,7 @@
 //! - as a reviewer's browser lays them out, no chart label overlaps another or leaves its chart:
 //!   each `<text>` of each SVG in each `report.html` is read back and boxed with the width
 //!   estimate the layout itself uses (`rig::evidence::svg::text_box`), so a layout change that
-//!   lets labels collide fails here without a browser (CI also screenshots every report in
+//!   lets labels collide fails here without a browser (CI also screenshots two reports in
 //!   headless Chromium);
 //! - a trumpet check's outcome carries the curve it judged, record.json keeps it, the report
 //!   draws that curve, and result.yaml stays without it.
