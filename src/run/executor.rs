@@ -22,7 +22,7 @@ use crate::protocol::{BolusReply, ErrCode, Response};
 use super::decision::Decision;
 use super::evaluate::{EvalContext, describe, evaluate};
 use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken};
-use super::sampler::Sampler;
+use super::sampler::{SampleSink, Sampler};
 use super::timeline::Timeline;
 use super::verdict::{CheckOutcome, Verdict};
 
@@ -74,6 +74,12 @@ struct Executor<'a> {
     options: CaseOptions,
     events_tx: UnboundedSender<RunEvent>,
     events: UnboundedReceiver<RunEvent>,
+    /// The sampler's readings (samples, air, failed reads), apart from the other events: under
+    /// virtual time the executor takes them when something else wakes it (a STATUS poll, a
+    /// frame, its own deadline), not once per sample, unless what it waits for is in the flow.
+    /// A fault that stops the sampler comes on `events`, and wakes it.
+    readings_tx: UnboundedSender<RunEvent>,
+    readings: UnboundedReceiver<RunEvent>,
     reporters: &'a mut [Box<dyn Reporter + Send>],
     timeline: Timeline,
     checks: Vec<CheckOutcome>,
@@ -124,12 +130,15 @@ pub async fn run_case(
     interrupt: watch::Receiver<Option<String>>,
 ) -> CaseReport {
     let (events_tx, events) = mpsc::unbounded_channel();
+    let (readings_tx, readings) = mpsc::unbounded_channel();
     let mut ex = Executor {
         bench,
         plan,
         options,
         events_tx,
         events,
+        readings_tx,
+        readings,
         reporters,
         timeline: Timeline::new(),
         checks: Vec::new(),
@@ -302,7 +311,7 @@ impl Executor<'_> {
                         self.bench.clock,
                         self.plan.sample_period,
                         self.valve_state.clone(),
-                        self.events_tx.clone(),
+                        SampleSink { readings: self.readings_tx.clone(), faults: self.events_tx.clone() },
                         self.options.virtual_time,
                     )
                     .map_err(|e| format!("cannot start the sampler thread: {e}")),
@@ -356,7 +365,7 @@ impl Executor<'_> {
                 }
                 StepKind::Wait(d) => {
                     let until = self.bench.clock.now() + *d;
-                    self.wait(Some(until), |_, _| false).await?;
+                    self.wait(Some(until), false, |_, _| false).await?;
                 }
                 StepKind::WaitUntil { condition, timeout, already_active_ok } => {
                     let now = self.bench.clock.now();
@@ -381,7 +390,7 @@ impl Executor<'_> {
                             tl.first_after(&condition, now).is_some()
                         }
                     };
-                    let waited = self.wait(Some(now + *timeout), done).await?;
+                    let waited = self.wait(Some(now + *timeout), !is_pump_event(&condition), done).await?;
                     if let Waited::TimedOut = waited {
                         let what = format!("waited {} s for {}: timed out", timeout.as_secs(), describe(&condition));
                         self.emit(RunEventKind::BenchAction { what, outcome: "continuing".into() });
@@ -401,7 +410,7 @@ impl Executor<'_> {
                     // (at most two sample periods; a dead sensor is reported by the health check).
                     let now = self.bench.clock.now();
                     let settle = now + self.plan.sample_period * 2;
-                    self.wait(Some(settle), move |tl, _| tl.last_sample_at().is_some_and(|t| t >= now)).await?;
+                    self.wait(Some(settle), true, move |tl, _| tl.last_sample_at().is_some_and(|t| t >= now)).await?;
                     if reads_pump_now(&check.measure) {
                         self.read_status(StatusTaken::Check(check.id.clone())).await?;
                     }
@@ -497,12 +506,23 @@ impl Executor<'_> {
     }
 
     /// Lets time pass until `until` (or forever), forwarding events, until `done` holds.
+    /// Waits until `done` holds or `until` passes, taking every event meanwhile. `on_flow`: what
+    /// `done` looks at is in the samples, so each reading must wake the wait; otherwise, under
+    /// virtual time, readings are taken when something else wakes it (in real time every reading
+    /// wakes it anyway, so the reporters write each sample as it comes).
     async fn wait(
         &mut self,
         until: Option<RigTime>,
+        on_flow: bool,
         done: impl Fn(&Timeline, RigTime) -> bool,
     ) -> Result<Waited, Stop> {
         let clock = self.bench.clock;
+        let every_reading = on_flow || !self.options.virtual_time;
+        // One timer for the whole wait, moved only when the next deadline moves: a timer per
+        // wake-up was most of what a virtual-time run cost.
+        let mut armed: Option<RigTime> = None;
+        let sleep = tokio::time::sleep_until(clock.instant(RigTime::ZERO));
+        tokio::pin!(sleep);
         loop {
             self.check_health()?;
             if done(&self.timeline, clock.now()) {
@@ -516,22 +536,25 @@ impl Executor<'_> {
                 (Some(u), Some(d)) => Some(u.min(d)),
                 (u, d) => u.or(d),
             };
-            let sleep = async {
-                match wake {
-                    Some(u) => clock.sleep_until(u).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = self.interrupt.changed() => self.check_interrupt()?,
-                event = self.events.recv() => if let Some(e) = event { self.forward(e) },
-                Some(n) = recv_opt(&mut self.notices) => self.forward(RunEvent { at: n.at(), kind: notice_event(n) }),
-                Some(f) = recv_opt(&mut self.frames) => self.forward(RunEvent { at: f.at, kind: RunEventKind::frame(f) }),
-                _ = sleep => {}
+            match wake {
+                Some(w) if armed != Some(w) => sleep.as_mut().reset(clock.instant(w)),
+                _ => {}
             }
+            armed = wake;
+            let first = tokio::select! {
+                biased;
+                _ = self.interrupt.changed() => {
+                    self.check_interrupt()?;
+                    None
+                }
+                Some(e) = recv_opt(&mut self.frames) => Some(Arrival::Frame(e)),
+                Some(n) = recv_opt(&mut self.notices) => Some(Arrival::Notice(n)),
+                Some(e) = self.readings.recv(), if every_reading => Some(Arrival::Reading(e)),
+                Some(e) = self.events.recv() => Some(Arrival::Event(e)),
+                _ = &mut sleep, if armed.is_some() => None,
+            };
             // Whatever else has arrived meanwhile joins it before the reporters see any of it.
-            self.drain();
+            self.drain_with(first);
         }
     }
 
@@ -591,7 +614,7 @@ impl Executor<'_> {
                 let start = self.bench.clock.now();
                 let mut last = Observed::Accepted;
                 for i in 0..r.count {
-                    self.wait(Some(start + r.every * i), |_, _| false).await?;
+                    self.wait(Some(start + r.every * i), false, |_, _| false).await?;
                     last = self.command(Command::Bolus).await?;
                 }
                 // A repeated request is judged by the checks over its replies, not by the last one.
@@ -713,13 +736,41 @@ impl Executor<'_> {
 
     /// Forwards events that are already waiting, so the executor's own events follow them.
     fn drain(&mut self) {
+        self.drain_with(None);
+    }
+
+    /// Takes everything that has arrived (`first` is what woke the executor) onto the timeline
+    /// in the order it happened. Each source delivers in its own order, but the sources race
+    /// one another: what the link traced, the pump's events, the sampler's readings and the
+    /// STATUS poll are merged by their stamps (stably, so each source keeps its order for
+    /// equal stamps), not taken channel by channel.
+    fn drain_with(&mut self, first: Option<Arrival>) {
+        let (mut frames, mut notices, mut readings, mut others) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        match first {
+            Some(Arrival::Frame(f)) => frames.push(RunEvent { at: f.at, kind: RunEventKind::frame(f) }),
+            Some(Arrival::Notice(n)) => notices.push(RunEvent { at: n.at(), kind: notice_event(n) }),
+            Some(Arrival::Reading(e)) => readings.push(e),
+            Some(Arrival::Event(e)) => others.push(e),
+            None => {}
+        }
         while let Some(f) = self.frames.as_mut().and_then(|r| r.try_recv().ok()) {
-            self.forward(RunEvent { at: f.at, kind: RunEventKind::frame(f) });
+            frames.push(RunEvent { at: f.at, kind: RunEventKind::frame(f) });
         }
         while let Some(n) = self.notices.as_mut().and_then(|r| r.try_recv().ok()) {
-            self.forward(RunEvent { at: n.at(), kind: notice_event(n) });
+            notices.push(RunEvent { at: n.at(), kind: notice_event(n) });
+        }
+        while let Ok(e) = self.readings.try_recv() {
+            readings.push(e);
         }
         while let Ok(e) = self.events.try_recv() {
+            others.push(e);
+        }
+        let mut batch = frames;
+        batch.append(&mut notices);
+        batch.append(&mut readings);
+        batch.append(&mut others);
+        batch.sort_by_key(|e| e.at);
+        for e in batch {
             self.forward(e);
         }
         self.release();
@@ -842,6 +893,14 @@ impl Reorder {
     fn pop(&mut self) -> Option<RunEvent> {
         self.held.pop_front()
     }
+}
+
+/// What woke the executor's wait.
+enum Arrival {
+    Frame(crate::link::FrameRecord),
+    Notice(PumpNotice),
+    Reading(RunEvent),
+    Event(RunEvent),
 }
 
 /// How long events wait for earlier-stamped ones still on their way, in real time: a sensor read

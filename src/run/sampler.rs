@@ -79,13 +79,20 @@ pub enum Sampler {
     Thread { stop: Arc<AtomicBool>, handle: std::thread::JoinHandle<Stopped>, scheduling: Scheduling },
 }
 
+/// Where a sampler's events go: its readings (samples, air, failed reads, late deadlines) to
+/// `readings`, and a fault that stops it to `faults`, which its reader watches.
+pub struct SampleSink {
+    pub readings: UnboundedSender<RunEvent>,
+    pub faults: UnboundedSender<RunEvent>,
+}
+
 struct Integrator {
     sensor: FlowSensor<BenchI2c>,
     /// The sensor, its bus and serial number in words, for a bench error.
     name: String,
     clock: RigClock,
     valve: ValveState,
-    events: UnboundedSender<RunEvent>,
+    events: SampleSink,
     /// When the read the next reading's mean flow starts from began.
     last: RigTime,
     volume_ul: f64,
@@ -166,16 +173,16 @@ impl Integrator {
             }
         };
         let failed = matches!(kind, RunEventKind::SampleFailed { .. });
-        let mut sent = self.events.send(RunEvent { at: started, kind }).is_ok();
+        let mut sent = self.events.readings.send(RunEvent { at: started, kind }).is_ok();
         let go_on = fault.is_none();
         if let Some(fault) = fault {
-            sent &= self.events.send(RunEvent { at: done, kind: fault }).is_ok();
+            sent &= self.events.faults.send(RunEvent { at: done, kind: fault }).is_ok();
         }
         Read { started, done, failed, go_on: sent && go_on }
     }
 
     fn anomaly(&self, at: RigTime, what: String) {
-        let _ = self.events.send(RunEvent { at, kind: RunEventKind::Anomaly { what } });
+        let _ = self.events.readings.send(RunEvent { at, kind: RunEventKind::Anomaly { what } });
     }
 }
 
@@ -267,7 +274,8 @@ impl Sampler {
         virtual_time: bool,
     ) -> std::io::Result<Sampler> {
         let name = format!("flow sensor {} at 0x{:02X}", sensor.model(), sensor.address());
-        Self::spawn_named(sensor, name, clock, period, valve, events, virtual_time)
+        let sink = SampleSink { readings: events.clone(), faults: events };
+        Self::spawn_named(sensor, name, clock, period, valve, sink, virtual_time)
     }
 
     /// [`Sampler::spawn`], with `name` naming the sensor (its serial number and bus too) in a
@@ -278,7 +286,7 @@ impl Sampler {
         clock: RigClock,
         period: Duration,
         valve: ValveState,
-        events: UnboundedSender<RunEvent>,
+        events: SampleSink,
         virtual_time: bool,
     ) -> std::io::Result<Sampler> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -600,7 +608,7 @@ mod tests {
             clock,
             Duration::from_secs(1),
             Arc::new(AtomicBool::new(false)),
-            tx,
+            SampleSink { readings: tx.clone(), faults: tx },
             true,
         )
         .unwrap();
