@@ -23,10 +23,10 @@ fn one_day() -> (Duration, u64) {
         let file = BenchFile::parse(std::path::Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
         let clock = RigClock::start();
         let mut bench = Bench::open(&file, &[], clock).await.unwrap();
-        bench.link.fill(20_000.0).await.unwrap();
-        bench.link.limit(24_000.0).await.unwrap();
-        bench.link.program(500.0).await.unwrap();
-        bench.link.start().await.unwrap();
+        bench.link().fill(20_000.0).await.unwrap();
+        bench.link().limit(24_000.0).await.unwrap();
+        bench.link().program(500.0).await.unwrap();
+        bench.link().start().await.unwrap();
         bench.sensor().unwrap().start_continuous().unwrap();
         let wall = Instant::now();
         let mut volume = 0.0;
@@ -36,7 +36,7 @@ fn one_day() -> (Duration, u64) {
             clock.sleep_until(RigTime::from_duration(SAMPLE * k as u32)).await;
             volume += bench.sensor().unwrap().read().unwrap().flow_ul_h * SAMPLE.as_secs_f64() / 3600.0;
             if k % STATUS_EVERY == 0 {
-                bench.link.status().await.unwrap();
+                bench.link().status().await.unwrap();
             }
         }
         let elapsed = wall.elapsed();

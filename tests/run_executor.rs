@@ -110,7 +110,7 @@ async fn run(plan: &Plan, faults: &[Fault], interrupt_after: Option<Duration>) -
     let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
     let clock = RigClock::start();
     let mut bench = Bench::open(&file, faults, clock).await.unwrap();
-    let twin = bench.twin.clone().unwrap();
+    let twin = bench.twin().cloned().unwrap();
     let collect = Collect::default();
     let mut reporters: Vec<Box<dyn Reporter + Send>> = vec![Box::new(collect.clone())];
     let (tx, rx) = watch::channel(None);
@@ -215,7 +215,7 @@ async fn a_lost_link_is_an_error_of_the_bench_not_a_pump_failure() {
     let clock = RigClock::start();
     let mut bench = Bench::open(&file, &[], clock).await.unwrap();
     // Pull the pump's serial cable 2 minutes in.
-    let twin = bench.twin.clone().unwrap();
+    let twin = bench.twin().cloned().unwrap();
     let cable = bench.twin_serial_cable().unwrap();
     let (_tx, rx) = watch::channel(None);
     let cut = tokio::spawn(async move {
@@ -253,7 +253,7 @@ async fn closed_line_case() -> (Plan, Bench, rig::twin_host::SharedTwin, EvalCon
     let p = closed_line_plan();
     let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
     let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
-    let twin = bench.twin.clone().unwrap();
+    let twin = bench.twin().cloned().unwrap();
     let eval = EvalContext { accuracy: file.flow_sensor.accuracy, sample_period: p.sample_period };
     (p, bench, twin, eval, CaseOptions { virtual_time: true, interactive: false })
 }
@@ -313,8 +313,8 @@ mod icd;
 async fn twin_with_reservoir_low_latched() -> (Bench, BenchFile) {
     let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
     let bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
-    bench.link.fill(1_500.0).await.unwrap();
-    assert!(bench.link.alarms().await.unwrap().contains(&AlarmCode::ReservoirLow), "the fill latched it");
+    bench.link().fill(1_500.0).await.unwrap();
+    assert!(bench.link().alarms().await.unwrap().contains(&AlarmCode::ReservoirLow), "the fill latched it");
     (bench, file)
 }
 
@@ -537,7 +537,7 @@ async fn lost_events_are_resynchronised_with_alarms_and_recorded() {
         &plan,
         &plan_file,
         &options,
-        Some(&bench.sensor_identity),
+        Some(bench.sensor_identity()),
     )));
     let collect = Collect::default();
     let mut reporters: Vec<Box<dyn Reporter + Send>> =

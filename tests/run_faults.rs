@@ -270,7 +270,7 @@ impl Reporter for Collect {
 async fn run_on(mut bench: Bench, file: &BenchFile, plan: &Plan) -> (CaseReport, CaseRecord, Vec<RunEvent>) {
     let options = RunOptions::new(file.clone(), PathBuf::from("unused"));
     let plan_file = PlanFile { path: "faults.yaml".into(), sha256: "0".repeat(64), cases: vec![plan.clone()] };
-    let start = rig::run::case_record::start_record(plan, &plan_file, &options, Some(&bench.sensor_identity));
+    let start = rig::run::case_record::start_record(plan, &plan_file, &options, Some(bench.sensor_identity()));
     let record = Arc::new(Mutex::new(start));
     let collect = Collect::default();
     let mut reporters: Vec<Box<dyn Reporter + Send>> =
@@ -291,7 +291,7 @@ fn twin_file() -> BenchFile {
 
 /// Resets the twin's firmware at `at` on the rig's clock, behind the plan's back.
 fn reset_at(bench: &Bench, at: RigTime) {
-    let (twin, clock) = (bench.twin.clone().unwrap(), bench.clock);
+    let (twin, clock) = (bench.twin().cloned().unwrap(), bench.clock());
     tokio::spawn(async move {
         clock.sleep_until(at).await;
         twin.inject(Inject::Watchdog);

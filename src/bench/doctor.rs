@@ -206,8 +206,8 @@ async fn devices(file: &BenchFile, clock: RigClock, report: &mut DoctorReport) {
         Connection::Twin { .. } => match Bench::open(file, &[], clock).await {
             Ok(mut bench) => {
                 report.push(Status::Ok, "pump port", super::open::TWIN_PORT_NAME, "the in-process twin's service port");
-                pump(&bench.link, report).await;
-                if let Some(sensor) = bench.sensor.as_mut() {
+                pump(bench.link(), report).await;
+                if let Ok(sensor) = bench.sensor() {
                     sensor_identity(sensor, file, "twin I2C", false, report);
                 }
                 report.push(Status::Ok, "valve line", format!("twin line {line}"), "driven to 0 (open)");

@@ -8,12 +8,12 @@ use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::task::JoinHandle;
 
 use super::config::{BenchFile, Connection};
-use super::instruments::{BenchI2c, BenchPin};
+use super::instruments::{BenchI2c, BenchPin, BenchPinError};
 use crate::bus::BusClient;
 use crate::bus::codec::{Inject, InjectKind};
 use crate::clock::RigClock;
 use crate::drivers::flow_sensor::{FlowSensor, ProductId};
-use crate::drivers::valve::OcclusionValve;
+use crate::drivers::valve::{OcclusionValve, ValveError};
 use crate::link::{LinkError, LinkStreams, PortKind, PumpLink, Synchronised};
 use crate::protocol::session::SessionConfig;
 use crate::sim::{Fault, Twin};
@@ -41,31 +41,33 @@ pub enum BenchError {
 }
 
 /// An open bench. Dropping it opens the valve (the driver's `Drop`) and closes the link.
+///
+/// Its parts are reached through methods that say what is done with them (`link()`,
+/// `take_sensor()`, `close_valve()`, `inject()`): the bench decides what a caller may hold.
 pub struct Bench {
-    pub name: String,
-    pub clock: RigClock,
-    pub link: PumpLink,
+    name: String,
+    clock: RigClock,
+    link: PumpLink,
     /// Taken by whoever consumes the pump's events and the frame trace.
-    pub streams: Option<LinkStreams>,
+    streams: Option<LinkStreams>,
     /// Taken by the sampler while a case runs.
-    pub sensor: Option<FlowSensor<BenchI2c>>,
+    sensor: Option<FlowSensor<BenchI2c>>,
     /// What the flow sensor reported as its product number and serial number when the bench
     /// opened: the evidence records this, beside what the bench file says.
-    pub sensor_identity: ProductId,
-    pub valve: OcclusionValve<BenchPin>,
+    sensor_identity: ProductId,
+    valve: OcclusionValve<BenchPin>,
     /// The twin, when the bench is the in-process twin (for injections).
-    pub twin: Option<SharedTwin>,
+    twin: Option<SharedTwin>,
     /// The seeded defects in effect, empty on any bench but the twin.
-    pub faults: Vec<Fault>,
+    faults: Vec<Fault>,
     /// The bench-bus connection, on a software bench in its own process (held for the bench's
     /// life; the sensor's and valve's handles share it).
-    #[allow(dead_code)]
     bus: Option<BusClient>,
     /// The test line fitted (from the bench file): how long the line takes to relax.
-    pub test_line: super::config::TestLineSpec,
+    test_line: super::config::TestLineSpec,
     /// How the session's throw-away first request was answered (see
     /// [`PumpLink::synchronise`]), for the record.
-    pub session_start: String,
+    session_start: String,
     tasks: Vec<JoinHandle<String>>,
 }
 
@@ -212,6 +214,85 @@ impl Bench {
             session_start,
             tasks,
         })
+    }
+
+    /// The bench's name, from its bench file.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The clock the bench's time is read from (tokio's, paused on the in-process twin).
+    pub fn clock(&self) -> RigClock {
+        self.clock
+    }
+
+    /// The pump's service-port link (a cheap handle: clone it to keep it).
+    pub fn link(&self) -> &PumpLink {
+        &self.link
+    }
+
+    /// Takes the link's notices and frame trace, for whoever consumes them; `None` once taken.
+    pub fn take_link_streams(&mut self) -> Option<LinkStreams> {
+        self.streams.take()
+    }
+
+    /// Takes the flow sensor, for the sampler while a case runs; `None` while it is held.
+    pub fn take_sensor(&mut self) -> Option<FlowSensor<BenchI2c>> {
+        self.sensor.take()
+    }
+
+    /// Gives the flow sensor back once its holder is done with it.
+    pub fn return_sensor(&mut self, sensor: FlowSensor<BenchI2c>) {
+        self.sensor = Some(sensor);
+    }
+
+    /// What the flow sensor said it is (product number, serial number) when the bench opened.
+    pub fn sensor_identity(&self) -> &ProductId {
+        &self.sensor_identity
+    }
+
+    /// Closes the occlusion valve (energises it: the line is blocked).
+    pub fn close_valve(&mut self) -> Result<(), ValveError<BenchPinError>> {
+        self.valve.close()
+    }
+
+    /// Opens the occlusion valve (de-energises it: the line is open).
+    pub fn open_valve(&mut self) -> Result<(), ValveError<BenchPinError>> {
+        self.valve.open()
+    }
+
+    /// Drives the valve to its safe state (open), whatever state it was believed to be in.
+    pub fn make_valve_safe(&mut self) -> Result<(), ValveError<BenchPinError>> {
+        self.valve.make_safe()
+    }
+
+    /// The in-process twin, when the bench is one: for tests that look at or drive the pump's
+    /// physics directly. `None` on any other bench.
+    pub fn twin(&self) -> Option<&SharedTwin> {
+        self.twin.as_ref()
+    }
+
+    /// The seeded defects in effect, empty on any bench but the twin.
+    pub fn seeded_faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// The test line fitted (from the bench file).
+    pub fn test_line(&self) -> super::config::TestLineSpec {
+        self.test_line
+    }
+
+    /// How the session's throw-away first request was answered, for the record.
+    pub fn session_start(&self) -> &str {
+        &self.session_start
+    }
+
+    /// Refits the bench as a Raspberry Pi would be: `valve` on a GPIO line of its own and no
+    /// twin to inject into (the pump stays the twin's, for STOP to be answered).
+    #[cfg(test)]
+    pub(crate) fn refit_as_hardware(&mut self, valve: OcclusionValve<BenchPin>) {
+        self.valve = valve;
+        self.twin = None;
     }
 
     /// The injections of ICD part 2 this bench takes: all on the in-process twin, those its

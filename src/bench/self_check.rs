@@ -70,17 +70,17 @@ impl fmt::Display for SelfCheckReport {
 pub async fn self_check(bench: &mut Bench, file: &BenchFile, measure: Duration) -> Result<SelfCheckReport, BenchError> {
     let outcome = run_steps(bench, file, measure).await;
     let safe_state = bench.make_safe().await;
-    if let Some(sensor) = bench.sensor.as_mut() {
+    if let Ok(sensor) = bench.sensor() {
         let _ = sensor.stop_continuous();
     }
     let (pump, sensor_serial, findings) = outcome?;
     Ok(SelfCheckReport {
-        bench: bench.name.clone(),
+        bench: bench.name().to_string(),
         pump,
         sensor_serial,
         findings,
         safe_state,
-        finished_at: bench.clock.now(),
+        finished_at: bench.clock().now(),
     })
 }
 
@@ -91,7 +91,7 @@ async fn run_steps(
 ) -> Result<(PumpIdentity, u64, Vec<Finding>), BenchError> {
     let sensor_err = |e: &dyn fmt::Display| BenchError::Sensor(e.to_string());
     let mut findings = Vec::new();
-    let pump = bench.link.id().await?;
+    let pump = bench.link().id().await?;
 
     if bench.sensor()?.is_measuring() {
         bench.sensor()?.stop_continuous().map_err(|e| sensor_err(&e))?;
@@ -104,16 +104,16 @@ async fn run_steps(
         detail: format!("sensor reports serial {}, bench file says {declared:?}", product.serial_number),
     });
 
-    bench.link.stop().await?;
-    bench.valve.open().map_err(|e| BenchError::Valve(e.to_string()))?;
-    bench.link.fill(20_000.0).await?;
+    bench.link().stop().await?;
+    bench.open_valve().map_err(|e| BenchError::Valve(e.to_string()))?;
+    bench.link().fill(20_000.0).await?;
     // SRS-DOS-003: the 24 h limit must allow the basal rate before PROGRAM accepts it.
-    bench.link.limit(24_000.0).await?;
-    bench.link.program(CHECK_RATE_UL_H).await?;
-    bench.link.start().await?;
+    bench.link().limit(24_000.0).await?;
+    bench.link().program(CHECK_RATE_UL_H).await?;
+    bench.link().start().await?;
     bench.sensor()?.start_continuous().map_err(|e| sensor_err(&e))?;
 
-    let clock = bench.clock;
+    let clock = bench.clock();
     let mut next = clock.now() + SETTLE;
     clock.sleep_until(next).await;
     bench.sensor()?.read().map_err(|e| sensor_err(&e))?; // restart the sensor's averaging here
@@ -137,8 +137,8 @@ async fn run_steps(
         ),
     });
 
-    let before = bench.link.status().await?.pressure_kpa;
-    bench.valve.close().map_err(|e| BenchError::Valve(e.to_string()))?;
+    let before = bench.link().status().await?.pressure_kpa;
+    bench.close_valve().map_err(|e| BenchError::Valve(e.to_string()))?;
     let closed_at = clock.now();
     bench.sensor()?.read().map_err(|e| sensor_err(&e))?;
     let mut rise = None;
@@ -148,7 +148,7 @@ async fn run_steps(
         next = clock.now() + SAMPLE_PERIOD;
         clock.sleep_until(next).await;
         flow_closed = bench.sensor()?.read().map_err(|e| sensor_err(&e))?.flow_ul_h;
-        let pressure = bench.link.status().await?.pressure_kpa;
+        let pressure = bench.link().status().await?.pressure_kpa;
         if pressure >= before + 5.0 && clock.now().since(closed_at) >= Duration::from_secs(10) {
             rise = Some((pressure, clock.now().since(closed_at)));
             break;
@@ -166,6 +166,6 @@ async fn run_steps(
             None => format!("pump pressure did not rise 5 kPa within 90 s of closing; flow {flow_closed:.1} uL/h"),
         },
     });
-    bench.valve.open().map_err(|e| BenchError::Valve(e.to_string()))?;
+    bench.open_valve().map_err(|e| BenchError::Valve(e.to_string()))?;
     Ok((pump, product.serial_number, findings))
 }

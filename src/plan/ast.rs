@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::protocol::SettingField;
 use crate::protocol::{AlarmCode, BootReason, DenyReason, ErrCode, PumpState};
 
 /// A position in a plan file (1-based line and column).
@@ -462,47 +463,9 @@ impl PumpField {
     }
 }
 
-/// The programmed settings the ICD's `SETTINGS` reports, by their wire keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SettingField {
-    BasalUlH,
-    DoseUl,
-    LockoutS,
-    MaxPer24h,
-    Max24hUl,
-    LowReservoirUl,
-    OcclusionKpa,
-    /// Therapy on (1) or off (0): a count.
-    Therapy,
-}
-
+/// The unit a setting is measured in, as a check's value: the field is the ICD's (see
+/// [`SettingField`]), the unit of a measured value is the plan's.
 impl SettingField {
-    pub const ALL: [SettingField; 8] = [
-        SettingField::BasalUlH,
-        SettingField::DoseUl,
-        SettingField::LockoutS,
-        SettingField::MaxPer24h,
-        SettingField::Max24hUl,
-        SettingField::LowReservoirUl,
-        SettingField::OcclusionKpa,
-        SettingField::Therapy,
-    ];
-
-    /// The ICD's key, as plans write it.
-    pub fn name(self) -> &'static str {
-        match self {
-            SettingField::BasalUlH => "basal_ul_h",
-            SettingField::DoseUl => "dose_ul",
-            SettingField::LockoutS => "lockout_s",
-            SettingField::MaxPer24h => "max_per_24h",
-            SettingField::Max24hUl => "max_24h_ul",
-            SettingField::LowReservoirUl => "low_reservoir_ul",
-            SettingField::OcclusionKpa => "occlusion_kpa",
-            SettingField::Therapy => "therapy",
-        }
-    }
-
     pub fn unit(self) -> Unit {
         match self {
             SettingField::BasalUlH => Unit::MicrolitresPerHour,

@@ -18,6 +18,7 @@ pub mod reply;
 pub mod request;
 pub mod response;
 pub mod session;
+pub mod setting_field;
 
 pub use codes::{AlarmCode, BootReason, DenyReason, ErrCode, Priority, PumpState};
 pub use event::{Event, EventKind};
@@ -27,3 +28,4 @@ pub use inbound::{Inbound, ProtocolViolation};
 pub use reply::{BolusReply, PumpIdentity, SettingsReport, StatusReport};
 pub use request::{Command, Request, RequestError};
 pub use response::{PumpError, Response};
+pub use setting_field::SettingField;

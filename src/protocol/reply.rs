@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::codes::{AlarmCode, DenyReason, PumpState, format_alarm_list, parse_alarm_list};
 use super::fields::{FieldError, Fields};
+use super::setting_field::SettingField;
 
 /// The pump's identity, as recorded in the evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -100,8 +101,8 @@ pub struct SettingsReport {
 
 impl SettingsReport {
     /// A setting as a number in its ICD unit (therapy: 1 on, 0 off).
-    pub fn value(&self, field: crate::plan::SettingField) -> f64 {
-        use crate::plan::SettingField as F;
+    pub fn value(&self, field: SettingField) -> f64 {
+        use SettingField as F;
         match field {
             F::BasalUlH => self.basal_ul_h,
             F::DoseUl => self.dose_ul,

@@ -27,7 +27,7 @@ impl EmergencyStop {
     /// Arms the stop on `bench` (its link and a second handle on its valve line).
     pub fn arm(&self, bench: &Bench) {
         let pin = bench.valve_pin_clone();
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((bench.link.clone(), pin));
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((bench.link().clone(), pin));
     }
 
     pub fn disarm(&self) {
@@ -101,15 +101,14 @@ mod tests {
         let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
         let mut bench = Bench::open(&file, &[], RigClock::start()).await.unwrap();
         let (line, rec) = recording::line(17);
-        bench.valve = OcclusionValve::new(BenchPin::Linux(line), 17).unwrap();
-        bench.twin = None;
+        bench.refit_as_hardware(OcclusionValve::new(BenchPin::Linux(line), 17).unwrap());
         (bench, rec)
     }
 
     #[tokio::test(start_paused = true)]
     async fn engaged_on_a_linux_gpio_line_it_drives_the_line_low_itself() {
         let (mut bench, rec) = pi_like_bench().await;
-        bench.valve.close().unwrap();
+        bench.close_valve().unwrap();
         let stop = EmergencyStop::default();
         stop.arm(&bench);
         let said = stop.engage().await;
@@ -124,7 +123,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_line_that_cannot_be_driven_is_reported_and_stop_is_still_sent() {
         let (mut bench, rec) = pi_like_bench().await;
-        bench.valve.close().unwrap();
+        bench.close_valve().unwrap();
         let stop = EmergencyStop::default();
         stop.arm(&bench);
         rec.fail_from_now();
@@ -160,7 +159,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_first_interrupt_asks_the_run_to_stop_and_a_second_engages_the_stop_and_flushes() {
         let (mut bench, rec) = pi_like_bench().await;
-        bench.valve.close().unwrap();
+        bench.close_valve().unwrap();
         let stop = EmergencyStop::default();
         stop.arm(&bench);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

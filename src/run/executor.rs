@@ -192,7 +192,7 @@ pub async fn run_case(
     if let Ok(sampler) = sampler {
         if let Some(super::sampler::Stopped { mut sensor, stats }) = sampler.stop().await {
             let _ = sensor.stop_continuous();
-            ex.bench.sensor = Some(sensor);
+            ex.bench.return_sensor(sensor);
             ex.emit(RunEventKind::SamplerStats(stats));
         }
     }
@@ -242,7 +242,7 @@ pub async fn run_case(
     for r in ex.reporters.iter_mut() {
         r.finish();
     }
-    CaseReport { verdict, reason, checks: ex.checks, bench_time: ex.bench.clock.now(), samples: ex.samples }
+    CaseReport { verdict, reason, checks: ex.checks, bench_time: ex.bench.clock().now(), samples: ex.samples }
 }
 
 impl Executor<'_> {
@@ -250,7 +250,7 @@ impl Executor<'_> {
     /// link traced before completing a request is on the timeline before anything the executor
     /// does after that completion.
     fn take_link_streams(&mut self) {
-        if let Some(streams) = self.bench.streams.take() {
+        if let Some(streams) = self.bench.take_link_streams() {
             self.notices = Some(streams.notices);
             self.frames = Some(streams.frames);
         }
@@ -260,12 +260,12 @@ impl Executor<'_> {
     /// state before the first step recorded. Returns the alarms left over, to be acknowledged
     /// again once `setup:` has run.
     async fn prepare(&mut self) -> Result<Vec<crate::protocol::AlarmCode>, Stop> {
-        let tau = self.bench.test_line.time_constant();
+        let tau = self.bench.test_line().time_constant();
         let found = super::startup::start_up(self.bench, tau).await.map_err(|f| Stop::Bench(f.0))?;
         let left_over = found.left_over.clone();
         self.emit(RunEventKind::StartUp(found));
         // The firmware under test, for the evidence: a pump that does not say who it is is not run.
-        let snapshot = super::startup::snapshot(&self.bench.link).await.map_err(|f| Stop::Bench(f.0))?;
+        let snapshot = super::startup::snapshot(self.bench.link()).await.map_err(|f| Stop::Bench(f.0))?;
         self.emit(RunEventKind::PumpIdentified(snapshot.id.clone()));
         self.emit(RunEventKind::PumpAtStart(snapshot));
         Ok(left_over)
@@ -275,7 +275,7 @@ impl Executor<'_> {
     async fn start_observers(&mut self) -> (Result<Sampler, String>, Vec<tokio::task::JoinHandle<()>>) {
         let mut tasks = Vec::new();
         let (link, tx, clock, period) =
-            (self.bench.link.clone(), self.events_tx.clone(), self.bench.clock, self.plan.status_period);
+            (self.bench.link().clone(), self.events_tx.clone(), self.bench.clock(), self.plan.status_period);
         tasks.push(tokio::spawn(async move {
             let mut k: u32 = 0;
             let mut failures_in_a_row: u32 = 0;
@@ -300,15 +300,15 @@ impl Executor<'_> {
                 clock.sleep_until(RigTime::ZERO + period * k).await;
             }
         }));
-        let sampler = match self.bench.sensor.take() {
+        let sampler = match self.bench.take_sensor() {
             Some(mut sensor) => {
-                self.sensor_name = sensor_name(&sensor, self.bench.sensor_identity.serial_number);
+                self.sensor_name = sensor_name(&sensor, self.bench.sensor_identity().serial_number);
                 let started = if sensor.is_measuring() { Ok(()) } else { sensor.start_continuous() };
                 match started {
                     Ok(()) => Sampler::spawn_named(
                         sensor,
                         self.sensor_name.clone(),
-                        self.bench.clock,
+                        self.bench.clock(),
                         self.plan.sample_period,
                         self.valve_state.clone(),
                         SampleSink { readings: self.readings_tx.clone(), faults: self.events_tx.clone() },
@@ -317,7 +317,7 @@ impl Executor<'_> {
                     .map_err(|e| format!("cannot start the sampler thread: {e}")),
                     Err(e) => {
                         let why = e.to_string();
-                        self.bench.sensor = Some(sensor);
+                        self.bench.return_sensor(sensor);
                         Err(why)
                     }
                 }
@@ -328,7 +328,7 @@ impl Executor<'_> {
     }
 
     async fn run_steps(&mut self, left_over: &[crate::protocol::AlarmCode]) -> Result<(), Stop> {
-        let started = self.bench.clock.now();
+        let started = self.bench.clock().now();
         self.drain();
         self.resets.start_watching();
         for (index, step) in self.plan.steps.iter().enumerate() {
@@ -336,14 +336,15 @@ impl Executor<'_> {
             if index == self.plan.setup_len {
                 // What the pump had latched before the case, once setup may have removed its
                 // condition (a `fill:` of an empty reservoir): acknowledged, or the case refused.
-                let acknowledged =
-                    super::startup::clear_left_over(&self.bench.link, left_over).await.map_err(|f| Stop::Bench(f.0))?;
+                let acknowledged = super::startup::clear_left_over(self.bench.link(), left_over)
+                    .await
+                    .map_err(|f| Stop::Bench(f.0))?;
                 if !acknowledged.is_empty() {
                     self.emit(RunEventKind::LeftOverCleared { acknowledged });
                 }
             }
             if let Some(max) = self.plan.max_duration {
-                if self.bench.clock.now().since(started) > max {
+                if self.bench.clock().now().since(started) > max {
                     return Err(Stop::Bench(format!("the case exceeded its max_duration of {} s", max.as_secs())));
                 }
             }
@@ -364,11 +365,11 @@ impl Executor<'_> {
                     self.act(action, expect.as_ref()).await?
                 }
                 StepKind::Wait(d) => {
-                    let until = self.bench.clock.now() + *d;
+                    let until = self.bench.clock().now() + *d;
                     self.wait(Some(until), false, |_, _| false).await?;
                 }
                 StepKind::WaitUntil { condition, timeout, already_active_ok } => {
-                    let now = self.bench.clock.now();
+                    let now = self.bench.clock().now();
                     let condition = *condition;
                     self.drain();
                     // A pump event counts if it came after the wait began or, right after an
@@ -408,7 +409,7 @@ impl Executor<'_> {
                 StepKind::Check(check) => {
                     // Judge on data up to this instant: let the sample taken now arrive first
                     // (at most two sample periods; a dead sensor is reported by the health check).
-                    let now = self.bench.clock.now();
+                    let now = self.bench.clock().now();
                     let settle = now + self.plan.sample_period * 2;
                     self.wait(Some(settle), true, move |tl, _| tl.last_sample_at().is_some_and(|t| t >= now)).await?;
                     if reads_pump_now(&check.measure) {
@@ -435,7 +436,7 @@ impl Executor<'_> {
 
     /// Makes the injections' undo requests that have fallen due (a stall `for:` 5 min ends).
     async fn undo_due_injections(&mut self) -> Result<(), Stop> {
-        while let Some(undo) = self.injected.take_due(self.bench.clock.now()) {
+        while let Some(undo) = self.injected.take_due(self.bench.clock().now()) {
             self.bench.inject(undo).await?;
             self.emit(RunEventKind::BenchAction {
                 what: format!("INJECT {undo}"),
@@ -459,7 +460,7 @@ impl Executor<'_> {
 
     /// Reads SETTINGS now, for checks of the programmed settings at a mark or now.
     async fn read_settings(&mut self, taken: StatusTaken) -> Result<(), Stop> {
-        match self.bench.link.settings().await {
+        match self.bench.link().settings().await {
             Ok(settings) => {
                 self.emit(RunEventKind::PumpSettings { settings, taken });
                 Ok(())
@@ -473,7 +474,8 @@ impl Executor<'_> {
     /// before: the case ends ERROR, unless the step says `already_active: ok` (then `true`: the
     /// alarm is active and the wait ends at once).
     async fn refuse_if_already_active(&mut self, code: crate::protocol::AlarmCode, ok: bool) -> Result<bool, Stop> {
-        let active = self.bench.link.alarms().await.map_err(|e| Stop::Bench(format!("ALARMS before the wait: {e}")))?;
+        let active =
+            self.bench.link().alarms().await.map_err(|e| Stop::Bench(format!("ALARMS before the wait: {e}")))?;
         if !active.contains(&code) {
             return Ok(false);
         }
@@ -495,8 +497,8 @@ impl Executor<'_> {
             StatusTaken::Check(c) => format!("STATUS for check `{c}`"),
             StatusTaken::Poll => "STATUS".to_string(),
         };
-        let asked_at = self.bench.clock.now();
-        match self.bench.link.status().await {
+        let asked_at = self.bench.clock().now();
+        match self.bench.link().status().await {
             Ok(status) => {
                 self.emit(RunEventKind::PumpStatus { status, taken, asked_at });
                 Ok(())
@@ -516,7 +518,7 @@ impl Executor<'_> {
         on_flow: bool,
         done: impl Fn(&Timeline, RigTime) -> bool,
     ) -> Result<Waited, Stop> {
-        let clock = self.bench.clock;
+        let clock = self.bench.clock();
         let every_reading = on_flow || !self.options.virtual_time;
         // One timer for the whole wait, moved only when the next deadline moves: a timer per
         // wake-up was most of what a virtual-time run cost.
@@ -568,7 +570,7 @@ impl Executor<'_> {
     fn check_health(&self) -> Result<(), Stop> {
         self.check_interrupt()?;
         if let Some(why) = &self.link_lost {
-            return Err(Stop::Bench(format!("pump on {}: serial link lost: {why}", self.bench.link.device())));
+            return Err(Stop::Bench(format!("pump on {}: serial link lost: {why}", self.bench.link().device())));
         }
         if let Some(why) = &self.pump_silent {
             return Err(Stop::Bench(why.clone()));
@@ -583,7 +585,7 @@ impl Executor<'_> {
     }
 
     async fn act(&mut self, action: &Action, expect: Option<&Expect>) -> Result<(), Stop> {
-        let link = self.bench.link.clone();
+        let link = self.bench.link().clone();
         use crate::protocol::Command;
         let observed: Observed = match action {
             Action::Start => self.command(Command::Start).await?,
@@ -602,8 +604,8 @@ impl Executor<'_> {
             Action::Ack { alarm } => self.command(Command::Ack { code: *alarm }).await?,
             Action::Valve(command) => {
                 let result = match command {
-                    ValveCommand::Close => self.bench.valve.close(),
-                    ValveCommand::Open => self.bench.valve.open(),
+                    ValveCommand::Close => self.bench.close_valve(),
+                    ValveCommand::Open => self.bench.open_valve(),
                 };
                 result.map_err(|e| Stop::Bench(e.to_string()))?;
                 self.valve_state.store(*command == ValveCommand::Close, Ordering::Relaxed);
@@ -611,7 +613,7 @@ impl Executor<'_> {
             }
             Action::Bolus { repeat: None } => self.command(Command::Bolus).await?,
             Action::Bolus { repeat: Some(r) } => {
-                let start = self.bench.clock.now();
+                let start = self.bench.clock().now();
                 let mut last = Observed::Accepted;
                 for i in 0..r.count {
                     self.wait(Some(start + r.every * i), false, |_, _| false).await?;
@@ -647,7 +649,7 @@ impl Executor<'_> {
                     self.expect_boot();
                 }
                 self.bench.inject(requests.now).await?;
-                self.injected.made(self.bench.clock.now(), requests.now, requests.undo_after);
+                self.injected.made(self.bench.clock().now(), requests.now, requests.undo_after);
                 Observed::Accepted
             }
         };
@@ -676,11 +678,11 @@ impl Executor<'_> {
         let is_bolus = command == crate::protocol::Command::Bolus;
         let text = command.to_string();
         let (response, attempts) = if self.repeat_next {
-            let (first, repeated) = self.bench.link.command_then_repeat(command).await.map_err(link_stop)?;
+            let (first, repeated) = self.bench.link().command_then_repeat(command).await.map_err(link_stop)?;
             self.repeat_answers = Some((first.clone(), repeated));
             (first, 1)
         } else {
-            self.bench.link.submit(crate::protocol::session::Submission::Command(command)).await.map_err(link_stop)?
+            self.bench.link().submit(crate::protocol::session::Submission::Command(command)).await.map_err(link_stop)?
         };
         match &response.outcome {
             Ok(fields) if is_bolus => {
@@ -696,7 +698,7 @@ impl Executor<'_> {
             Ok(_) => Ok(Observed::Accepted),
             // ERR CRC to every attempt: the line damages frames; that is the bench's problem.
             Err(e) if e.code == ErrCode::Crc => Err(link_stop(LinkError::CrcRejected {
-                device: self.bench.link.device().to_string(),
+                device: self.bench.link().device().to_string(),
                 command: text,
                 attempts,
             })),
@@ -778,7 +780,7 @@ impl Executor<'_> {
 
     fn emit(&mut self, kind: RunEventKind) {
         self.drain();
-        let event = RunEvent { at: self.bench.clock.now(), kind };
+        let event = RunEvent { at: self.bench.clock().now(), kind };
         self.deliver(&event);
         self.release();
     }
@@ -797,7 +799,7 @@ impl Executor<'_> {
     /// The plan is about to cause a reset: a BOOT arriving within
     /// [`super::resets::EXPECTED_BOOT_WITHIN`] from now is its result.
     fn expect_boot(&mut self) {
-        self.resets.expect(self.bench.clock.now());
+        self.resets.expect(self.bench.clock().now());
     }
 
     /// Feeds the reset watch; a BOOT it could not judge yet is judged by the next STATUS.
@@ -828,7 +830,7 @@ impl Executor<'_> {
     /// At the end of the steps, a BOOT still waiting for a STATUS gets one.
     async fn judge_pending_boot(&mut self) {
         if self.resets.is_pending() {
-            self.bench.clock.sleep_until(self.bench.clock.now() + Duration::from_millis(1)).await;
+            self.bench.clock().sleep_until(self.bench.clock().now() + Duration::from_millis(1)).await;
             let _ = self.read_status(StatusTaken::Poll).await;
         }
     }
@@ -846,7 +848,7 @@ impl Executor<'_> {
 
     /// Hands the reporters the events old enough to be in order.
     fn release(&mut self) {
-        let now = self.bench.clock.now();
+        let now = self.bench.clock().now();
         while let Some(e) = self.reorder.pop_ready(now) {
             for r in self.reporters.iter_mut() {
                 r.on_event(&e);

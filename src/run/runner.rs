@@ -224,7 +224,7 @@ async fn run_one(
     // The bench first: what it reports (the sensor's identity) decides whether there is to be
     // evidence at all.
     let opened = Bench::open(&options.bench, &options.faults, clock).await;
-    let sensor = opened.as_ref().ok().map(|b| b.sensor_identity);
+    let sensor = opened.as_ref().ok().map(|b| *b.sensor_identity());
     if let Some(reported) = &sensor {
         let mismatches = identity_mismatches(&options.bench, reported);
         if !mismatches.is_empty() && !options.allow_identity_mismatch {

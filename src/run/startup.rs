@@ -95,14 +95,14 @@ pub struct StartUpFailed(pub String);
 /// Runs start-up on `bench` (see the module docs). `first_request` describes the session's
 /// throw-away first answer (from [`Bench::open`]).
 pub async fn start_up(bench: &mut Bench, tau: Duration) -> Result<StartUp, StartUpFailed> {
-    let link = bench.link.clone();
-    let first_request = bench.session_start.clone();
+    let link = bench.link().clone();
+    let first_request = bench.session_start().to_string();
     let found = status(&link, "the pump's state as found").await?;
     let stop = match link.stop().await {
         Ok(()) => "ok".to_string(),
         Err(e) => return Err(StartUpFailed(format!("STOP before the case was not accepted: {e}"))),
     };
-    let valve_open = match bench.valve.make_safe() {
+    let valve_open = match bench.make_valve_safe() {
         Ok(()) => "ok".to_string(),
         Err(e) => return Err(StartUpFailed(format!("the valve could not be opened before the case: {e}"))),
     };
@@ -179,7 +179,7 @@ async fn alarms(link: &PumpLink) -> Result<Vec<AlarmCode>, StartUpFailed> {
 /// Waits while the pump's pressure is above [`RELAXED_KPA`] and still falling, at most
 /// [`relax_bound`]`(tau)`.
 async fn relax(bench: &Bench, link: &PumpLink, tau: Duration) -> Result<Relaxation, StartUpFailed> {
-    let clock = bench.clock;
+    let clock = bench.clock();
     let started = clock.now();
     let bound = relax_bound(tau);
     let first = status(link, "the line's pressure after STOP").await?.pressure_kpa;
