@@ -537,7 +537,9 @@ fn parse_faults(names: &[String]) -> Result<Vec<Fault>, String> {
 fn runtime_for(file: &BenchFile) -> std::io::Result<tokio::runtime::Runtime> {
     match file.connection {
         Connection::Twin { .. } => {
-            tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()
+            // Time only: nothing on the twin needs the I/O driver, and without it a step of the
+            // paused clock costs no epoll_wait.
+            tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()
         }
         _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
     }
@@ -635,23 +637,52 @@ fn default_sim_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/rig-sim-{}", nix::unistd::getuid().as_raw()))
 }
 
-/// SIGINT and SIGTERM, listened for from [`Interrupts::install`] on (inside the runtime).
+/// SIGINT and SIGTERM, listened for from [`Interrupts::install`] on, by a thread of their own:
+/// the twin's runtime has no I/O driver (a virtual-time run would otherwise poll epoll at every
+/// step of its clock), and a signal must reach a run on any runtime.
 struct Interrupts {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
+    names: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
 }
 
 impl Interrupts {
     fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+        let (tx, names) = tokio::sync::mpsc::unbounded_channel();
+        let (ready, installed) = std::sync::mpsc::sync_channel::<std::io::Result<()>>(1);
+        std::thread::Builder::new().name("rig-signals".into()).spawn(move || {
+            let listen = async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut int = signal(SignalKind::interrupt())?;
+                let mut term = signal(SignalKind::terminate())?;
+                let _ = ready.send(Ok(()));
+                loop {
+                    let name = tokio::select! {
+                        _ = int.recv() => "SIGINT",
+                        _ = term.recv() => "SIGTERM",
+                    };
+                    if tx.send(name).is_err() {
+                        return Ok::<(), std::io::Error>(());
+                    }
+                }
+            };
+            let result =
+                tokio::runtime::Builder::new_current_thread().enable_io().build().and_then(|rt| rt.block_on(listen));
+            if let Err(e) = result {
+                let _ = ready.send(Err(e));
+            }
+        })?;
+        // Listening before anything moves: a Ctrl-C is never met by the default handler.
+        match installed.recv() {
+            Ok(Ok(())) => Ok(Self { names }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::other("the signal thread ended before it listened")),
+        }
     }
 
-    /// The next interrupt's name.
+    /// The next interrupt's name (never, if the signal thread is gone).
     async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
+        match self.names.recv().await {
+            Some(name) => name,
+            None => std::future::pending().await,
         }
     }
 }
