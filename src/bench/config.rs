@@ -244,7 +244,8 @@ impl BenchFile {
     /// Parses bench-file text; `path` is only used to locate errors.
     pub fn parse(path: &Path, text: &str) -> Result<BenchFile, BenchFileError> {
         let bench: BenchFile = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            let location = e.location().map(|l| (l.line(), l.column()));
+            let (line, column) = position_in_message(text, &e.to_string()).or(location).unwrap_or((1, 1));
             let (line, column) = refine_location(text, line, column, &e.to_string());
             let message = e.to_string();
             // serde_yaml appends its own "at line L column C"; the prefix says it already.
@@ -533,6 +534,16 @@ fn locate_key(text: &str, key: &str) -> (usize, usize) {
     (1, 1)
 }
 
+/// serde_yaml's reader refuses a control character before parsing, saying only `at position N`
+/// (a byte offset): the line and column (1-based) of that byte.
+fn position_in_message(text: &str, message: &str) -> Option<(usize, usize)> {
+    let offset: usize =
+        message.split(" at position ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let before = text.get(..offset.min(text.len()))?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Some((before.matches('\n').count() + 1, before.get(line_start..)?.chars().count() + 1))
+}
+
 /// serde_yaml locates an error raised by a value's own parser (a date, a model name) at the
 /// mapping that holds it. When the message quotes the bad value, point at the value instead:
 /// its first occurrence at or after the reported line.
@@ -636,6 +647,14 @@ valve:
         let sim = "name: s\nconnection:\n  kind: sim-process\n  serial: /tmp/p\n  baud: 0\n  bus: /tmp/b\n";
         let err = parse(&format!("{sim}{}", &PI[PI.find("flow_sensor:").unwrap()..])).unwrap_err();
         assert!(err.to_string().starts_with("bench.yaml:5:3: baud 0 is not a rate"), "{err}");
+    }
+
+    #[test]
+    fn a_control_character_is_located_where_it_is() {
+        let err = parse(&PI.replace("model: NResearch", "model: N\u{1b}Research")).unwrap_err();
+        let BenchFileError::Invalid { line, column, snippet, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((*line, *column), (15, 11), "{err}");
+        assert!(snippet.contains("N\\u{1b}Research"), "{snippet}");
     }
 
     #[test]
