@@ -153,6 +153,19 @@ fn nul_bytes_and_invalid_utf8_are_located_not_echoed() {
     assert!(err.to_string().contains("hint: save the bench file as UTF-8"), "{err}");
 }
 
+/// Found by the cargo-fuzz target `bench_file`: YAML breaks lines at a lone CR, so errors were
+/// located on lines the snippet could not find (an empty snippet, a line past the file's end).
+#[test]
+fn a_file_with_cr_line_breaks_is_located_on_the_lines_yaml_sees() {
+    let text = TWIN.replace('\n', "\r").replace("  address: 0x08", "  adress: 0x08");
+    let err = BenchFile::parse(Path::new("b.yaml"), &text).unwrap_err();
+    let BenchFileError::Invalid { line, column, snippet, .. } = &err else { panic!("{err}") };
+    assert_eq!((*line, *column), (6, 3), "{err}");
+    assert!(snippet.starts_with("   6 |   adress: 0x08\n"), "{snippet:?}");
+    let err = BenchFile::parse_bytes(Path::new("b.yaml"), b"\n\r#").unwrap_err();
+    assert_located_inside("\n\n#", &err);
+}
+
 /// Where an error says the file is wrong: inside the file (line 1 of an empty file).
 fn assert_located_inside(text: &str, err: &BenchFileError) {
     let BenchFileError::Invalid { line, column, snippet, .. } = err else { panic!("not located: {err}") };

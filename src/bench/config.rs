@@ -242,7 +242,10 @@ impl BenchFile {
     }
 
     /// Parses bench-file text; `path` is only used to locate errors.
-    pub fn parse(path: &Path, text: &str) -> Result<BenchFile, BenchFileError> {
+    pub fn parse(path: &Path, original: &str) -> Result<BenchFile, BenchFileError> {
+        // YAML breaks lines at a lone CR too; `str::lines`, which finds the snippet and the keys,
+        // does not. Same length, so serde_yaml's byte offsets still hold.
+        let text = &lone_cr_as_lf(original);
         let bench: BenchFile = serde_yaml::from_str(text).map_err(|e| {
             let location = e.location().map(|l| (l.line(), l.column()));
             let (line, column) = position_in_message(text, &e.to_string()).or(location).unwrap_or((1, 1));
@@ -253,8 +256,10 @@ impl BenchFile {
             invalid(path, text, line, column, message)
         })?;
         bench.check(path, text)?;
-        let source =
-            BenchSource { path: path.display().to_string(), sha256: crate::plan::load::sha256_hex(text.as_bytes()) };
+        let source = BenchSource {
+            path: path.display().to_string(),
+            sha256: crate::plan::load::sha256_hex(original.as_bytes()),
+        };
         Ok(BenchFile { source, ..bench })
     }
 
@@ -532,6 +537,16 @@ fn locate_key(text: &str, key: &str) -> (usize, usize) {
         }
     }
     (1, 1)
+}
+
+/// `text` with each CR that does not start a CRLF replaced by LF: the lines YAML sees.
+fn lone_cr_as_lf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\r' && chars.peek() != Some(&'\n') { '\n' } else { c });
+    }
+    out
 }
 
 /// serde_yaml's reader refuses a control character before parsing, saying only `at position N`
