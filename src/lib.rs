@@ -12,6 +12,7 @@ pub mod bus;
 pub mod clock;
 pub mod drivers;
 pub mod evidence;
+pub mod input_file;
 pub mod link;
 pub mod plan;
 pub mod protocol;

@@ -519,7 +519,13 @@ fn verify_does_not_hang_on_a_fifo_or_follow_a_symlink_out_of_the_bundle() {
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     assert_eq!(status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("events.jsonl: unreadable (a FIFO, not a regular file: not read)"), "{stdout}");
-    assert!(stdout.contains("samples.csv: unreadable (a symbolic link, not a regular file: not read)"), "{stdout}");
+    assert!(
+        stdout.contains("events.jsonl: unreadable: it is a FIFO (named pipe), not a regular file: not read"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("samples.csv: unreadable: it is a symbolic link, not a regular file: not read"),
+        "{stdout}"
+    );
     assert!(stdout.contains("events.jsonl.fifo: extra"), "{stdout}");
 }

@@ -123,6 +123,46 @@ async fn silent_pump_gets_the_same_frame_three_times_then_a_timeout() {
     assert_eq!(out, [RigTime::ZERO, RigTime::from_millis(500), RigTime::from_millis(1000)]);
 }
 
+/// A pump that answers every attempt, but over a line that garbles its frames (wrong baud,
+/// noise): the rig says answers arrived that it could not decode, not that the pump is silent.
+#[tokio::test(start_paused = true)]
+async fn answers_that_all_fail_their_crc_are_reported_as_garbled_not_as_no_response() {
+    let (link, mut streams, mut peer, _) = start();
+    let pump = tokio::spawn(async move {
+        for _ in 0..3 {
+            assert_eq!(peer.expect_line().await, "1 BOLUS*39A3\r\n");
+            // The answer `1 OK granted=1 id=3` has CRC BB94; the line delivers it damaged.
+            peer.send("1 OK granted=1 id=3*BB95\r\n").await;
+        }
+        peer
+    });
+    let err = link.bolus().await.unwrap_err();
+    assert!(matches!(&err, LinkError::Undecodable { attempts: 3, bad_crc: 3, unframed: 0, .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("3 answer line(s) over 3 attempt(s), none a valid frame (3 with a bad CRC"), "{text}");
+    assert!(text.contains("check the baud rate") && text.contains("ground") && text.contains("noise"), "{text}");
+    assert!(!text.contains("no response") && !text.contains("powered"), "{text}");
+    assert!(!err.is_pump_refusal(), "a garbling line is the bench's fault, not a pump finding");
+    let notes: Vec<_> = std::iter::from_fn(|| streams.frames.try_recv().ok()).filter_map(|r| r.note).collect();
+    assert!(notes.iter().any(|n| n == "retry: attempt 2 of seq 1 (only undecodable answers)"), "{notes:?}");
+    drop(pump.await.unwrap());
+}
+
+/// Lines without any CRC (a baud mismatch turns a frame into bytes like these) count the same.
+#[tokio::test(start_paused = true)]
+async fn lines_that_are_not_frames_at_all_are_reported_as_garbled() {
+    let (link, _streams, mut peer, _) = start();
+    tokio::spawn(async move {
+        for _ in 0..3 {
+            peer.expect_line().await;
+            peer.send("\u{7f}x~~f\r\n").await;
+        }
+        peer.expect_line().await
+    });
+    let err = link.bolus().await.unwrap_err();
+    assert!(matches!(&err, LinkError::Undecodable { attempts: 3, .. }), "{err:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn lost_response_is_recovered_by_a_retry_answered_from_cache() {
     let (link, _streams, mut peer, clock) = start();

@@ -141,7 +141,7 @@ fn a_fifo_is_refused_without_blocking() {
     let out = load_within(fifo.clone(), std::time::Duration::from_secs(20));
     let text = out.render_diagnostics();
     assert!(out.plans.is_empty());
-    assert!(text.contains("is a FIFO (named pipe), not a plan file"), "{text}");
+    assert!(text.contains("is a FIFO (named pipe), not a regular file: not read"), "{text}");
     // In a directory too: named like a plan, reported, not skipped.
     let out = load_within(dir.path().to_path_buf(), std::time::Duration::from_secs(20));
     assert!(out.render_diagnostics().contains("is a FIFO"), "{}", out.render_diagnostics());
@@ -151,7 +151,7 @@ fn a_fifo_is_refused_without_blocking() {
 fn a_device_is_refused_without_reading_it() {
     let out = load_within(PathBuf::from("/dev/zero"), std::time::Duration::from_secs(20));
     let text = out.render_diagnostics();
-    assert!(text.contains("is a character device, not a plan file"), "{text}");
+    assert!(text.contains("is a character device, not a regular file: not read"), "{text}");
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::drivers::SensorModel;
+use crate::input_file::{self, Cap, InputFileError, Links};
+use crate::plan::diag::{MAX_MESSAGE_CHARS, printable};
 
 /// A parsed bench file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -187,27 +189,66 @@ impl fmt::Display for CalendarDate {
     }
 }
 
+/// The largest bench file read: one is written by hand and is about a kilobyte.
+pub const BENCH_FILE_CAP: Cap =
+    Cap { bytes: 1024 * 1024, what: "a bench file", why: "a bench file is written by hand and is about a kilobyte" };
+
 /// A bench file that cannot be used, located in its file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BenchFileError {
-    #[error("bench file {path}: cannot read: {reason}")]
-    Read { path: PathBuf, reason: String },
+    #[error("bench file {}: cannot read: {reason}\n  hint: {hint}", printable(&path.display().to_string(), MAX_MESSAGE_CHARS))]
+    Read { path: PathBuf, reason: String, hint: String },
     #[error("{path}:{line}:{column}: {message}\n{snippet}\n  hint: {hint}")]
     Invalid { path: PathBuf, line: usize, column: usize, message: String, snippet: String, hint: String },
 }
 
 impl BenchFile {
-    /// Reads and checks a bench file.
+    /// Reads and checks a bench file: a regular file of at most [`BENCH_FILE_CAP`], UTF-8 (a
+    /// FIFO, a device or a link loop is named, never waited on or read: [`crate::input_file`]).
     pub fn load(path: &Path) -> Result<BenchFile, BenchFileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| BenchFileError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
-        BenchFile::parse(path, &text)
+        let bytes = input_file::read(path, BENCH_FILE_CAP, Links::Follow).map_err(|e| {
+            let hint = match e {
+                InputFileError::NotFound => {
+                    "check the path; rig/sim.yaml and rig/pi.yaml are complete bench files to start from".into()
+                }
+                InputFileError::NotRegular(_) => "give the path of a bench file (`*.yaml`)".into(),
+                ref e => e.hint(),
+            };
+            BenchFileError::Read { path: path.to_path_buf(), reason: e.to_string(), hint }
+        })?;
+        BenchFile::parse_bytes(path, &bytes)
+    }
+
+    /// Parses a bench file's bytes: UTF-8 text (an invalid byte is located), then [`BenchFile::parse`].
+    pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<BenchFile, BenchFileError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => BenchFile::parse(path, text),
+            Err(e) => {
+                let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let column = String::from_utf8_lossy(valid.get(line_start..).unwrap_or_default()).chars().count() + 1;
+                let text = String::from_utf8_lossy(bytes);
+                Err(BenchFileError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: "the file is not UTF-8 text".into(),
+                    snippet: snippet(&text, line, column),
+                    hint: "save the bench file as UTF-8".into(),
+                })
+            }
+        }
     }
 
     /// Parses bench-file text; `path` is only used to locate errors.
-    pub fn parse(path: &Path, text: &str) -> Result<BenchFile, BenchFileError> {
+    pub fn parse(path: &Path, original: &str) -> Result<BenchFile, BenchFileError> {
+        // YAML breaks lines at a lone CR too; `str::lines`, which finds the snippet and the keys,
+        // does not. Same length, so serde_yaml's byte offsets still hold.
+        let text = &lone_cr_as_lf(original);
         let bench: BenchFile = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            let location = e.location().map(|l| (l.line(), l.column()));
+            let (line, column) = position_in_message(text, &e.to_string()).or(location).unwrap_or((1, 1));
             let (line, column) = refine_location(text, line, column, &e.to_string());
             let message = e.to_string();
             // serde_yaml appends its own "at line L column C"; the prefix says it already.
@@ -215,8 +256,10 @@ impl BenchFile {
             invalid(path, text, line, column, message)
         })?;
         bench.check(path, text)?;
-        let source =
-            BenchSource { path: path.display().to_string(), sha256: crate::plan::load::sha256_hex(text.as_bytes()) };
+        let source = BenchSource {
+            path: path.display().to_string(),
+            sha256: crate::plan::load::sha256_hex(original.as_bytes()),
+        };
         Ok(BenchFile { source, ..bench })
     }
 
@@ -226,10 +269,62 @@ impl BenchFile {
             let (line, column) = locate_key(text, key);
             Err(invalid(path, text, line, column, message))
         };
-        if self.flow_sensor.address > 0x7F {
-            return at(
+        let refuse = |key: &str, message: String, hint: String| {
+            let (line, column) = locate_key(text, key);
+            let mut error = invalid(path, text, line, column, message);
+            if let BenchFileError::Invalid { hint: h, .. } = &mut error {
+                *h = hint;
+            }
+            Err(error)
+        };
+        if self.name.trim().is_empty() {
+            return refuse(
+                "name",
+                "the bench has no name: expected a short name, shown in reports and recorded in the evidence".into(),
+                "name the bench, e.g. `name: pi-bench-1`".into(),
+            );
+        }
+        match &self.connection {
+            Connection::SimProcess { serial, baud, bus } => {
+                check_baud(*baud).or_else(|m| refuse("baud", m, BAUD_HINT.into()))?;
+                check_path("serial", serial).or_else(|(k, m, h)| refuse(k, m, h))?;
+                check_path("bus", bus).or_else(|(k, m, h)| refuse(k, m, h))?;
+            }
+            Connection::Hardware { serial, baud, i2c, gpiochip } => {
+                check_baud(*baud).or_else(|m| refuse("baud", m, BAUD_HINT.into()))?;
+                for (key, value) in [("serial", serial), ("i2c", i2c), ("gpiochip", gpiochip)] {
+                    check_path(key, value).or_else(|(k, m, h)| refuse(k, m, h))?;
+                }
+            }
+            Connection::Twin { stall_attempts: Some(n), .. }
+                if !(1..=crate::sim::firmware::MAX_STALL_ATTEMPTS).contains(n) =>
+            {
+                return refuse(
+                    "stall_attempts",
+                    format!(
+                        "stall_attempts {n}: expected 1 to {} failed strokes before MOTOR_STALL",
+                        crate::sim::firmware::MAX_STALL_ATTEMPTS
+                    ),
+                    format!(
+                        "the reference firmware waits for {}; remove the key to model it",
+                        crate::sim::firmware::STALL_ATTEMPTS
+                    ),
+                );
+            }
+            Connection::Twin { .. } => {}
+        }
+        let address = self.flow_sensor.address;
+        if address > 0x7F {
+            return at("address", format!("I2C address 0x{address:02X} is not a 7-bit address (0x00-0x7F)"));
+        }
+        if !(0x08..=0x77).contains(&address) {
+            return refuse(
                 "address",
-                format!("I2C address 0x{:02X} is not a 7-bit address (0x00-0x7F)", self.flow_sensor.address),
+                format!(
+                    "I2C address 0x{address:02X} is reserved by the I2C specification (0x00-0x07 and 0x78-0x7F): \
+                     expected the sensor's address, 0x08-0x77"
+                ),
+                "the SF06-LF flow sensor of ICD part 2 answers at 0x08".into(),
             );
         }
         let acc = self.flow_sensor.accuracy;
@@ -361,23 +456,60 @@ pub fn capabilities_with(
     caps
 }
 
+/// The one rate of the pump's service port: ICD part 1, "Physical: UART, 115200 baud, 8N1".
+pub const SERVICE_PORT_BAUD: u32 = 115_200;
+
+const BAUD_HINT: &str = "the pump's service port runs at 115200 baud, 8N1 (ICD part 1): set `baud: 115200` or \
+                         remove the key (115200 is the default)";
+
+/// The baud rate of the service port: only the ICD's, for the pump speaks no other (a wrong rate
+/// gives frames that fail their CRC, and 0 is no rate at all).
+fn check_baud(baud: u32) -> Result<(), String> {
+    if baud == SERVICE_PORT_BAUD {
+        Ok(())
+    } else {
+        Err(format!("baud {baud} is not a rate the pump's service port uses: expected {SERVICE_PORT_BAUD}"))
+    }
+}
+
+/// A device or socket path: not empty, no NUL (the kernel cannot take one).
+fn check_path(key: &'static str, value: &str) -> Result<(), (&'static str, String, String)> {
+    let what = match key {
+        "serial" => "the pump's serial port, e.g. /dev/ttyUSB0",
+        "bus" => "the bench bus socket, e.g. /tmp/rig-sim-{uid}/bus.sock",
+        "i2c" => "the I2C bus device, e.g. /dev/i2c-1",
+        _ => "the GPIO chip device, e.g. /dev/gpiochip0",
+    };
+    if value.trim().is_empty() {
+        Err((key, format!("`{key}` is empty: expected the path of {what}"), "give the path; see rig/pi.yaml".into()))
+    } else if value.contains('\0') {
+        Err((key, format!("`{key}` holds a NUL character: expected the path of {what}"), "retype the path".into()))
+    } else {
+        Ok(())
+    }
+}
+
 fn invalid(path: &Path, text: &str, line: usize, column: usize, message: String) -> BenchFileError {
     let hint = hint_for(&message);
     BenchFileError::Invalid {
         path: path.to_path_buf(),
         line,
         column,
-        message,
+        // A message may quote the file (an unknown key, a bad value): shown bounded and printable.
+        message: printable(&message, MAX_MESSAGE_CHARS),
         snippet: snippet(text, line, column),
         hint,
     }
 }
 
-/// The offending line with a caret under the column.
+/// The offending line with a caret under the column: cut to a window around the column and
+/// with control characters escaped, as a plan's diagnostics show it, so a 200 KB line or a NUL
+/// byte in the file does not reach the terminal.
 pub fn snippet(text: &str, line: usize, column: usize) -> String {
     let source = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+    let (shown, lead, carets) = crate::plan::diag::snippet(source, column, 1);
     let gutter = format!("{line:>4} | ");
-    format!("{gutter}{source}\n{}^", " ".repeat(gutter.len() + column.saturating_sub(1)))
+    format!("{gutter}{shown}\n{}{lead}{carets}", " ".repeat(gutter.len()))
 }
 
 fn hint_for(message: &str) -> String {
@@ -405,6 +537,26 @@ fn locate_key(text: &str, key: &str) -> (usize, usize) {
         }
     }
     (1, 1)
+}
+
+/// `text` with each CR that does not start a CRLF replaced by LF: the lines YAML sees.
+fn lone_cr_as_lf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\r' && chars.peek() != Some(&'\n') { '\n' } else { c });
+    }
+    out
+}
+
+/// serde_yaml's reader refuses a control character before parsing, saying only `at position N`
+/// (a byte offset): the line and column (1-based) of that byte.
+fn position_in_message(text: &str, message: &str) -> Option<(usize, usize)> {
+    let offset: usize =
+        message.split(" at position ").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let before = text.get(..offset.min(text.len()))?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Some((before.matches('\n').count() + 1, before.get(line_start..)?.chars().count() + 1))
 }
 
 /// serde_yaml locates an error raised by a value's own parser (a date, a model name) at the
@@ -493,6 +645,58 @@ valve:
         assert!(err.to_string().contains("bench.yaml:9:3: I2C address 0x90"), "{err}");
         let err = parse(&PI.replace("kind: hardware", "kind: laptop")).unwrap_err();
         assert!(err.to_string().contains("bench.yaml:3:"), "{err}");
+    }
+
+    #[test]
+    fn a_baud_the_service_port_cannot_use_is_refused_with_the_expected_rate() {
+        for baud in ["0", "9600", "4294967295"] {
+            let text = PI.replace("  serial: /dev/ttyUSB0", &format!("  serial: /dev/ttyUSB0\n  baud: {baud}"));
+            let err = parse(&text).unwrap_err();
+            let BenchFileError::Invalid { line, column, message, hint, .. } = &err else { panic!("{err:?}") };
+            assert_eq!((*line, *column), (5, 3), "{err}");
+            assert_eq!(message, &format!("baud {baud} is not a rate the pump's service port uses: expected 115200"));
+            assert!(hint.contains("115200 baud, 8N1 (ICD part 1)"), "{hint}");
+        }
+        let text = PI.replace("  serial: /dev/ttyUSB0", "  serial: /dev/ttyUSB0\n  baud: 115200");
+        assert!(parse(&text).is_ok());
+        let sim = "name: s\nconnection:\n  kind: sim-process\n  serial: /tmp/p\n  baud: 0\n  bus: /tmp/b\n";
+        let err = parse(&format!("{sim}{}", &PI[PI.find("flow_sensor:").unwrap()..])).unwrap_err();
+        assert!(err.to_string().starts_with("bench.yaml:5:3: baud 0 is not a rate"), "{err}");
+    }
+
+    #[test]
+    fn a_control_character_is_located_where_it_is() {
+        let err = parse(&PI.replace("model: NResearch", "model: N\u{1b}Research")).unwrap_err();
+        let BenchFileError::Invalid { line, column, snippet, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((*line, *column), (15, 11), "{err}");
+        assert!(snippet.contains("N\\u{1b}Research"), "{snippet}");
+    }
+
+    #[test]
+    fn nonsensical_numbers_and_paths_are_refused_where_they_are_written() {
+        let err = parse(&PI.replace("address: 0x08", "address: 0x00")).unwrap_err();
+        assert!(err.to_string().starts_with("bench.yaml:9:3: I2C address 0x00 is reserved"), "{err}");
+        let err = parse(&PI.replace("address: 0x08", "address: 0x78")).unwrap_err();
+        assert!(err.to_string().contains("expected the sensor's address, 0x08-0x77"), "{err}");
+        let err = parse(&PI.replace("  i2c: /dev/i2c-1", "  i2c: \"\"")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("bench.yaml:5:3: `i2c` is empty: expected the path of the I2C bus"),
+            "{err}"
+        );
+        let err = parse(&PI.replace("name: pi-bench-1", "name: \"  \"")).unwrap_err();
+        assert!(err.to_string().starts_with("bench.yaml:1:1: the bench has no name"), "{err}");
+        let twin = |n: &str| {
+            let head = format!("name: t\nconnection:\n  kind: twin\n  stall_attempts: {n}\n");
+            parse(&format!("{head}{}", &PI[PI.find("flow_sensor:").unwrap()..]))
+        };
+        for n in ["0", "13"] {
+            let err = twin(n).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!("bench.yaml:4:3: stall_attempts {n}: expected 1 to 12")),
+                "{err}"
+            );
+        }
+        assert!(twin("1").is_ok() && twin("12").is_ok());
     }
 
     #[test]

@@ -15,16 +15,21 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::manifest::{ReadError, read_bounded};
 use super::record::{CaseRecord, IdentityCheck, RigBuild};
 use super::result::{CaseResult, Drift, compare};
+use crate::input_file::{self, Cap, InputFileError, Links};
 use crate::protocol::PumpIdentity;
 
 /// The version of the baseline file's layout.
 pub const BASELINE_FORMAT: u32 = 1;
 
 /// The largest baseline file read (one is a few kB).
-const MAX_BASELINE_BYTES: u64 = 4 * 1024 * 1024;
+const BASELINE_CAP: Cap =
+    Cap { bytes: 4 * 1024 * 1024, what: "a baseline file", why: "a case's baseline is a few kilobytes" };
+
+/// The largest result.yaml read for an approval (one is a few kB).
+const RESULT_CAP: Cap =
+    Cap { bytes: 4 * 1024 * 1024, what: "a result.yaml", why: "a case's result is a few kilobytes" };
 
 /// One approved baseline file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,9 +155,9 @@ pub fn compare_with_baseline(record: &CaseRecord, folder: &Path) -> BaselineComp
         findings: Vec::new(),
         notes: Vec::new(),
     };
-    let bytes = match read_bounded(&path, MAX_BASELINE_BYTES) {
+    let bytes = match input_file::read(&path, BASELINE_CAP, Links::Refuse) {
         Ok(b) => b,
-        Err(ReadError::NotFound) => {
+        Err(InputFileError::NotFound) => {
             comparison.outcome = BaselineOutcome::Missing;
             return comparison;
         }
@@ -249,7 +254,8 @@ pub struct Approved {
 }
 
 /// The largest record.json read for an approval.
-const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
+const RECORD_CAP: Cap =
+    Cap { bytes: 256 * 1024 * 1024, what: "a record.json", why: "far more than the longest case records" };
 
 /// Why a run is not a plain verified PASS that may be a baseline as it is.
 pub fn approval_objections(record: &CaseRecord, result: &CaseResult) -> Vec<String> {
@@ -282,23 +288,23 @@ pub fn approve(dir: &Path, options: &ApproveOptions<'_>) -> Result<Approved, Str
         .map_err(|problems| format!("{} does not verify; not approved:\n  {}", dir.display(), problems.join("\n  ")))?;
     // Read what was verified: each file's bytes hashed again against the manifest's listing, so
     // nothing changed between the check and the read.
-    let read = |name: &str, limit: u64| -> Result<String, String> {
+    let read = |name: &str, cap: Cap| -> Result<String, String> {
         let path = dir.join(name);
-        let bytes = read_bounded(&path, limit).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = input_file::read(&path, cap, Links::Refuse).map_err(|e| e.describe(&path))?;
         let actual = super::manifest::hex(&Sha256::digest(&bytes));
         if !verified.listed.iter().any(|(n, h)| n == name && *h == actual) {
             return Err(format!("{}: changed while it was being approved; not approved", path.display()));
         }
         String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))
     };
-    let record: CaseRecord = serde_json::from_str(&read(RECORD_FILE, MAX_RECORD_BYTES)?).map_err(|e| {
+    let record: CaseRecord = serde_json::from_str(&read(RECORD_FILE, RECORD_CAP)?).map_err(|e| {
         format!(
             "{}: not a record this rig reads ({e}); record format {} expected",
             dir.join(RECORD_FILE).display(),
             super::record::RECORD_FORMAT
         )
     })?;
-    let mut result: CaseResult = serde_yaml::from_str(&read(RESULT_FILE, MAX_BASELINE_BYTES)?)
+    let mut result: CaseResult = serde_yaml::from_str(&read(RESULT_FILE, RESULT_CAP)?)
         .map_err(|e| format!("{}: {e}", dir.join(RESULT_FILE).display()))?;
     let objections = approval_objections(&record, &result);
     let forced = match (objections.is_empty(), options.forced_reason) {

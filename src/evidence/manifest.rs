@@ -20,10 +20,11 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::input_file::{self, Cap, InputFileError, Links};
 
 /// Name of the manifest inside the bundle directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.sha256";
@@ -36,6 +37,22 @@ const MANIFEST_TMP: &str = ".MANIFEST.sha256.tmp";
 
 /// The largest manifest read: a bundle's has eight lines of about 80 bytes.
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+
+/// [`MAX_MANIFEST_BYTES`], with why, for [`crate::input_file`].
+pub const MANIFEST_CAP: Cap = Cap {
+    bytes: MAX_MANIFEST_BYTES,
+    what: "an evidence bundle's manifest",
+    why: "it lists a dozen files, one line of about 80 bytes each",
+};
+
+/// The largest file of a bundle hashed: a bound on the time and I/O of verifying a hostile
+/// bundle (a sparse file of a terabyte costs nothing to make and an hour to hash), far above
+/// what a case writes (a month of samples every 10 ms is about 8 GiB).
+pub const BUNDLE_FILE_CAP: Cap =
+    Cap { bytes: 64 << 30, what: "a file of an evidence bundle", why: "far more than any case writes" };
+
+/// The most characters of a name or a manifest line quoted in a problem.
+const QUOTED_CHARS: usize = 200;
 
 /// The most entries a bundle folder may hold before verifying gives up on it.
 pub const MAX_ENTRIES: usize = 1024;
@@ -82,26 +99,37 @@ impl fmt::Display for ManifestProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Changed { file, expected, actual } => {
+                let file = quoted(file);
                 write!(f, "{file}: changed (SHA-256 expected {}, found {})", short(expected), short(actual))
             }
-            Self::Missing { file } => write!(f, "{file}: missing (listed in {MANIFEST_FILE}, not in the bundle)"),
-            Self::Extra { file } => write!(f, "{file}: extra (in the bundle, not listed in {MANIFEST_FILE})"),
+            Self::Missing { file } => {
+                write!(f, "{}: missing (listed in {MANIFEST_FILE}, not in the bundle)", quoted(file))
+            }
+            Self::Extra { file } => write!(f, "{}: extra (in the bundle, not listed in {MANIFEST_FILE})", quoted(file)),
             Self::Malformed { line_no, line } => write!(
                 f,
-                "{MANIFEST_FILE} line {line_no}: malformed (expected `<64 lowercase hex>  <file name>`): {line:?}"
+                "{MANIFEST_FILE} line {line_no}: malformed (expected `<64 lowercase hex>  <file name>`): \"{}\"",
+                quoted(line)
             ),
             Self::OutsideBundle { line_no, path } => write!(
                 f,
-                "{MANIFEST_FILE} line {line_no}: refused: {path:?} is outside the bundle (a manifest lists only \
-                 files of its own folder)"
+                "{MANIFEST_FILE} line {line_no}: refused: \"{}\" is outside the bundle (a manifest lists only \
+                 files of its own folder)",
+                quoted(path)
             ),
             Self::NoManifest => write!(f, "{MANIFEST_FILE}: missing, the bundle cannot be verified"),
-            Self::Unreadable { file, error } => write!(f, "{file}: unreadable ({error})"),
+            Self::Unreadable { file, error } => write!(f, "{}: unreadable: {error}", quoted(file)),
         }
     }
 }
 
 impl std::error::Error for ManifestProblem {}
+
+/// A name or a line from a hostile bundle as shown to a person: control characters escaped (a
+/// file name may hold an escape sequence or a line break), tabs too, cut to [`QUOTED_CHARS`].
+fn quoted(text: &str) -> String {
+    crate::plan::diag::printable(text, QUOTED_CHARS).replace('\t', "\\t")
+}
 
 /// The first 12 hex digits and an ellipsis: enough to tell two digests apart in a message.
 fn short(hex: &str) -> String {
@@ -161,8 +189,9 @@ pub fn write_manifest(dir: &Path) -> Result<Vec<(String, String)>, ManifestError
         let path = dir.join(&name);
         let hex = match hash_regular_file(&path) {
             Ok(hex) => hex,
-            Err(HashError::Io(e)) => return Err(ManifestError::Io { path, source: e }),
-            Err(HashError::NotRegular(_)) => return Err(ManifestError::NotRegularFile { path }),
+            Err(InputFileError::NotRegular(_)) => return Err(ManifestError::NotRegularFile { path }),
+            Err(InputFileError::Io(source)) => return Err(ManifestError::Io { path, source }),
+            Err(e) => return Err(ManifestError::Io { path, source: io::Error::other(e.to_string()) }),
         };
         text.push_str(&hex);
         text.push_str("  ");
@@ -209,9 +238,9 @@ pub fn verify_manifest(dir: &Path) -> Result<usize, Vec<ManifestProblem>> {
 /// As [`verify_manifest`], keeping the manifest's bytes and listing for the caller.
 pub fn check_manifest(dir: &Path) -> ManifestCheck {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let bytes = match read_bounded(&manifest_path, MAX_MANIFEST_BYTES) {
+    let bytes = match input_file::read(&manifest_path, MANIFEST_CAP, Links::Refuse) {
         Ok(bytes) => bytes,
-        Err(ReadError::NotFound) => {
+        Err(InputFileError::NotFound) => {
             return ManifestCheck { problems: vec![ManifestProblem::NoManifest], ..Default::default() };
         }
         Err(e) => {
@@ -272,16 +301,8 @@ pub fn check_manifest(dir: &Path) -> ManifestCheck {
             Ok(actual) => {
                 file_problems.push(ManifestProblem::Changed { file: name.clone(), expected: expected.clone(), actual })
             }
-            Err(HashError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                file_problems.push(ManifestProblem::Missing { file: name.clone() })
-            }
-            Err(HashError::Io(e)) => {
-                file_problems.push(ManifestProblem::Unreadable { file: name.clone(), error: e.to_string() })
-            }
-            Err(HashError::NotRegular(what)) => file_problems.push(ManifestProblem::Unreadable {
-                file: name.clone(),
-                error: format!("{what}, not a regular file: not read"),
-            }),
+            Err(InputFileError::NotFound) => file_problems.push(ManifestProblem::Missing { file: name.clone() }),
+            Err(e) => file_problems.push(ManifestProblem::Unreadable { file: name.clone(), error: e.to_string() }),
         }
     }
     for name in present {
@@ -345,59 +366,31 @@ fn plain_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
-enum HashError {
-    Io(io::Error),
-    /// What the entry is instead (`a symbolic link`, `a FIFO`, ...).
-    NotRegular(&'static str),
-}
-
-/// Opens `path` for reading as a regular file only: a symbolic link is not followed and a FIFO
-/// or device is not waited on (`O_NOFOLLOW | O_NONBLOCK`), and the type is checked on the open
-/// file, so a swap between a check and the open cannot slip anything else in.
-fn open_regular(path: &Path) -> Result<(File, u64), HashError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                HashError::NotRegular("a symbolic link")
-            } else {
-                HashError::Io(e)
-            }
-        })?;
-    let meta = file.metadata().map_err(HashError::Io)?;
-    if !meta.is_file() {
-        use std::os::unix::fs::FileTypeExt as _;
-        let t = meta.file_type();
-        let what = if t.is_dir() {
-            "a directory"
-        } else if t.is_fifo() {
-            "a FIFO"
-        } else if t.is_char_device() || t.is_block_device() {
-            "a device"
-        } else if t.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
-        return Err(HashError::NotRegular(what));
-    }
-    Ok((file, meta.len()))
-}
-
 /// The SHA-256 of a regular file, streamed (never the whole file in memory).
-fn hash_regular_file(path: &Path) -> Result<String, HashError> {
-    let (mut file, _) = open_regular(path)?;
+fn hash_regular_file(path: &Path) -> Result<String, InputFileError> {
+    // Not following a link: one may lead out of the bundle.
+    let (file, len) = input_file::open_regular(path, Links::Refuse)?;
+    if len > BUNDLE_FILE_CAP.bytes {
+        return Err(InputFileError::TooLarge { bytes: Some(len), cap: BUNDLE_FILE_CAP });
+    }
+    // `take`: a file that grows while it is hashed still stops at the cap.
+    let mut file = file.take(BUNDLE_FILE_CAP.bytes.saturating_add(1));
+    let mut hashed: u64 = 0;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match file.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                hasher.update(buf.get(..n).unwrap_or_default());
+                hashed += n as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(HashError::Io(e)),
+            Err(e) => return Err(InputFileError::from_io(e)),
         }
+    }
+    if hashed > BUNDLE_FILE_CAP.bytes {
+        return Err(InputFileError::TooLarge { bytes: None, cap: BUNDLE_FILE_CAP });
     }
     Ok(hex(&hasher.finalize()))
 }
@@ -407,51 +400,12 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Why [`read_bounded`] read nothing.
-#[derive(Debug)]
-pub enum ReadError {
-    NotFound,
-    NotRegular(&'static str),
-    TooLarge { limit: u64 },
-    Io(io::Error),
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotFound => f.write_str("no such file"),
-            Self::NotRegular(what) => write!(f, "{what}, not a regular file: not read"),
-            Self::TooLarge { limit } => write!(f, "larger than {limit} bytes: not read"),
-            Self::Io(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-/// Reads a regular file of at most `limit` bytes, opened as [`open_regular`] does.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let (file, len) = match open_regular(path) {
-        Ok(x) => x,
-        Err(HashError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::NotFound),
-        Err(HashError::Io(e)) => return Err(ReadError::Io(e)),
-        Err(HashError::NotRegular(what)) => return Err(ReadError::NotRegular(what)),
-    };
-    if len > limit {
-        return Err(ReadError::TooLarge { limit });
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    // `take`: a file that grows while it is read still stops at the limit.
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge { limit });
-    }
-    Ok(bytes)
-}
-
 /// The SHA-256 of a regular file (not following a symbolic link), streamed, as lowercase hex.
 pub fn sha256_of(path: &Path) -> io::Result<String> {
     hash_regular_file(path).map_err(|e| match e {
-        HashError::Io(e) => e,
-        HashError::NotRegular(what) => io::Error::other(format!("{what}, not a regular file")),
+        InputFileError::Io(e) => e,
+        InputFileError::NotFound => io::Error::new(io::ErrorKind::NotFound, "no such file"),
+        e => io::Error::other(e.to_string()),
     })
 }
 
@@ -687,7 +641,7 @@ mod tests {
             problems,
             [ManifestProblem::Unreadable {
                 file: "samples.csv".into(),
-                error: "a FIFO, not a regular file: not read".into()
+                error: "it is a FIFO (named pipe), not a regular file: not read (reading a FIFO waits for a writer, possibly forever)".into()
             }]
         );
     }
@@ -699,7 +653,7 @@ mod tests {
         let path = dir.path().to_path_buf();
         let problems = within_10_s(move || verify_manifest(&path)).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].to_string().starts_with("MANIFEST.sha256: unreadable (a FIFO"), "{}", problems[0]);
+        assert!(problems[0].to_string().starts_with("MANIFEST.sha256: unreadable: it is a FIFO"), "{}", problems[0]);
     }
 
     #[test]
@@ -722,7 +676,7 @@ mod tests {
                 ManifestProblem::Extra { file: "more".into() },
                 ManifestProblem::Unreadable {
                     file: "report.html".into(),
-                    error: "a symbolic link, not a regular file: not read".into()
+                    error: "it is a symbolic link, not a regular file: not read (a link is not followed here: it may lead anywhere)".into()
                 },
             ]
         );
@@ -766,7 +720,9 @@ mod tests {
             problems,
             [ManifestProblem::Unreadable {
                 file: MANIFEST_FILE.into(),
-                error: format!("larger than {MAX_MANIFEST_BYTES} bytes: not read")
+                error: "the file is 65552 bytes; an evidence bundle's manifest is at most 64 KiB (it lists a dozen \
+                        files, one line of about 80 bytes each): not read"
+                    .into()
             }]
         );
     }

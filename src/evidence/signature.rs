@@ -19,10 +19,15 @@ use std::path::{Path, PathBuf};
 
 use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, SignatureBox};
 
-use super::manifest::{MANIFEST_FILE, ReadError, SIGNATURE_FILE, read_bounded};
+use super::manifest::{MANIFEST_CAP, MANIFEST_FILE, SIGNATURE_FILE};
+use crate::input_file::{self, Cap, InputFileError, Links};
 
-/// The largest key or signature file read (a minisign one is about 350 bytes).
-const MAX_KEY_FILE_BYTES: u64 = 4096;
+/// The largest key file read (a minisign one is about 350 bytes).
+const KEY_FILE_CAP: Cap = Cap { bytes: 4096, what: "a minisign key file", why: "a key file is about 350 bytes" };
+
+/// The largest signature file read (a minisign one is about 350 bytes).
+const SIGNATURE_FILE_CAP: Cap =
+    Cap { bytes: 4096, what: "a minisign signature file", why: "a signature file is about 350 bytes" };
 
 /// A secret key to sign bundles with, and its public half.
 pub struct SigningKey {
@@ -62,11 +67,11 @@ fn key_id(keynum: &[u8]) -> String {
     format!("{:016X}", u64::from_le_bytes(bytes))
 }
 
+/// Reads a key file the user named. A symbolic link is not followed: the key's own permissions
+/// are what [`SigningKey::load`] checks.
 fn read_key_file(path: &Path, what: &str) -> Result<String, String> {
-    let bytes = read_bounded(path, MAX_KEY_FILE_BYTES).map_err(|e| match e {
-        ReadError::NotFound => format!("{what} {}: no such file", path.display()),
-        e => format!("{what} {}: {e}", path.display()),
-    })?;
+    let bytes = input_file::read(path, KEY_FILE_CAP, Links::Refuse)
+        .map_err(|e| format!("{what} {}: cannot read: {e}; {}", path.display(), e.hint()))?;
     String::from_utf8(bytes).map_err(|_| format!("{what} {}: not text, not a minisign key", path.display()))
 }
 
@@ -178,8 +183,8 @@ fn untrusted_comment(key_id: &str) -> String {
 /// the signed (trusted) comment after a timestamp.
 pub fn sign_manifest(dir: &Path, key: &SigningKey, note: &str) -> Result<(), String> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest = read_bounded(&manifest_path, super::manifest::MAX_MANIFEST_BYTES)
-        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let manifest =
+        input_file::read(&manifest_path, MANIFEST_CAP, Links::Refuse).map_err(|e| e.describe(&manifest_path))?;
     let timestamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let trusted = format!("timestamp:{timestamp}\tfile:{MANIFEST_FILE}\t{note}").replace(['\n', '\r'], " ");
@@ -219,10 +224,10 @@ pub enum SignatureStatus {
 /// manifest's bytes as read for its own check).
 pub fn check_signature(dir: &Path, manifest: &[u8], key: Option<&VerifyingKey>) -> SignatureStatus {
     let path = dir.join(SIGNATURE_FILE);
-    let bytes = match read_bounded(&path, MAX_KEY_FILE_BYTES) {
+    let bytes = match input_file::read(&path, SIGNATURE_FILE_CAP, Links::Refuse) {
         Ok(b) => b,
-        Err(ReadError::NotFound) => return SignatureStatus::Unsigned,
-        Err(e) => return SignatureStatus::Bad(format!("{SIGNATURE_FILE}: unreadable ({e})")),
+        Err(InputFileError::NotFound) => return SignatureStatus::Unsigned,
+        Err(e) => return SignatureStatus::Bad(format!("{SIGNATURE_FILE}: unreadable: {e}")),
     };
     let bad = |why: &str| SignatureStatus::Bad(format!("{SIGNATURE_FILE}: {why}"));
     let Ok(text) = String::from_utf8(bytes) else { return bad("not text, not a minisign signature") };

@@ -465,6 +465,9 @@ impl LinkTask {
                                 RequestFailure::CrcRejected { attempts } => {
                                     LinkError::CrcRejected { device, command, attempts }
                                 }
+                                RequestFailure::Undecodable { attempts, bad_crc, unframed } => {
+                                    LinkError::Undecodable { device, command, attempts, bad_crc, unframed }
+                                }
                                 other => LinkError::Protocol { device, command, detail: other.to_string() },
                             }
                         });
@@ -474,6 +477,7 @@ impl LinkTask {
                     let why = match reason {
                         RetryReason::Timeout => "no response",
                         RetryReason::CrcRejected => "pump answered ERR CRC",
+                        RetryReason::Undecodable => "only undecodable answers",
                     };
                     let note = format!("retry: attempt {attempt} of seq {seq} ({why})");
                     self.trace(self.clock.now(), None, Direction::ToPump, String::new(), Some(note));

@@ -28,6 +28,13 @@ pub enum LinkError {
         "pump on {device}: no response to `{command}` after {attempts} attempt(s) of {timeout:?}; check the pump is powered and its service port is connected"
     )]
     Timeout { device: String, command: String, attempts: u32, timeout: Duration },
+    /// Answers came back to every attempt, but none could be decoded: the pump is powered and
+    /// talking, and the line garbles what it says.
+    #[error(
+        "pump on {device}: `{command}` got {} answer line(s) over {attempts} attempt(s), none a valid frame ({bad_crc} with a bad CRC, {unframed} not a frame at all): the pump is talking but the line garbles it; check the baud rate (the service port runs at 115200 8N1), the wiring and its ground, and for electrical noise on the line",
+        bad_crc + unframed
+    )]
+    Undecodable { device: String, command: String, attempts: u32, bad_crc: u32, unframed: u32 },
     /// The link is gone (end of file, I/O error, or the link task ended).
     #[error("pump on {device}: serial link lost: {reason}")]
     Disconnected { device: String, reason: String },

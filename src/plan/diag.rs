@@ -148,7 +148,7 @@ impl Diagnostic {
 const SNIPPET_CHARS: usize = 160;
 const SNIPPET_BEFORE: usize = 60;
 /// The most characters of a message, an expectation or a hint shown.
-const MAX_MESSAGE_CHARS: usize = 400;
+pub const MAX_MESSAGE_CHARS: usize = 400;
 
 /// A character as shown: itself, or an escape for a control character (`\0`, `\u{1b}`) and for
 /// the invisible bidirectional controls that would make the line read otherwise than it is.
@@ -181,8 +181,9 @@ pub fn printable(text: &str, max: usize) -> String {
 }
 
 /// The snippet of `line` around `column` (1-based), the lead that puts the carets under the
-/// token (keeping the line's tabs) and the carets for `width` characters.
-fn snippet(line: &str, column: usize, width: usize) -> (String, String, String) {
+/// token (keeping the line's tabs) and the carets for `width` characters. Bounded and printable
+/// whatever the line holds (see [`Diagnostic::render`]); bench files' errors use it too.
+pub fn snippet(line: &str, column: usize, width: usize) -> (String, String, String) {
     let chars: Vec<char> = line.chars().collect();
     let at = column.saturating_sub(1).min(chars.len());
     let (start, end) = if chars.len() <= SNIPPET_CHARS {

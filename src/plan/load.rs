@@ -3,7 +3,6 @@
 //! in name order, not recursively (so `fixtures/plans/` does not pick up `broken/`).
 
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -12,6 +11,7 @@ use super::ast::PlanFile;
 use super::decode::{self, Diags};
 use super::diag::{Diagnostic, Loc, sort_and_dedup};
 use super::{expand, validate, yaml};
+use crate::input_file::{self, Cap, InputFileError, Links};
 
 /// One file examined: its text (when it could be read) and its diagnostics.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +84,7 @@ pub fn load_plans(paths: &[PathBuf]) -> LoadOutcome {
                     ],
                 }),
                 Ok(found) => files.extend(found),
-                Err(e) => outcome.files.push(ReadError::Io(e).report(path)),
+                Err(e) => outcome.files.push(unreadable(path, &InputFileError::from_io(e))),
             }
         } else {
             files.push(path.clone());
@@ -97,7 +97,7 @@ pub fn load_plans(paths: &[PathBuf]) -> LoadOutcome {
         }
         match read_plan_file(&path) {
             Ok(bytes) => loaded.push(load_bytes(&path, &bytes)),
-            Err(e) => outcome.files.push(e.report(&path)),
+            Err(e) => outcome.files.push(unreadable(&path, &e)),
         }
     }
     // Plan ids are unique across the files of one invocation.
@@ -150,105 +150,30 @@ fn plan_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// The largest plan file read: a plan is written by hand and is a few kilobytes; a file past
 /// this is not one (and would cost memory out of proportion while it is checked).
-pub const MAX_PLAN_FILE_BYTES: u64 = 4 * 1024 * 1024;
+pub const PLAN_FILE_CAP: Cap =
+    Cap { bytes: 4 * 1024 * 1024, what: "a plan file", why: "a plan is written by hand and is a few kilobytes" };
 
-/// Why a plan file could not be read.
-#[derive(Debug)]
-pub enum ReadError {
-    Io(std::io::Error),
-    /// Not a regular file: what it is instead.
-    NotAFile(&'static str),
-    /// Larger than [`MAX_PLAN_FILE_BYTES`]; its size, when the file system says it.
-    TooLarge {
-        bytes: Option<u64>,
-    },
-}
-
-impl ReadError {
-    fn report(&self, path: &Path) -> FileReport {
-        let (message, hint) = match self {
-            ReadError::Io(e) if e.raw_os_error() == Some(libc::ELOOP) => (
-                "cannot read: its symbolic links loop (a link that leads back to itself)".to_string(),
-                "point the link at the plan file itself".to_string(),
-            ),
-            ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => (
-                format!("cannot read: {e}"),
-                "check the path; `rig check` with no path checks `test-plans/`".to_string(),
-            ),
-            ReadError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                (format!("cannot read: {e}"), "check the file's permissions".to_string())
-            }
-            ReadError::Io(e) => (format!("cannot read: {e}"), "check the path and the file".to_string()),
-            ReadError::NotAFile(what) => (
-                format!("cannot read: it is {what}, not a plan file"),
-                "give the path of a plan file (`*.yaml`) or of a directory of them".to_string(),
-            ),
-            ReadError::TooLarge { bytes } => (
-                format!(
-                    "cannot read: the file is {}; a plan file is at most {} MiB",
-                    bytes
-                        .map_or("larger than that".to_string(), |b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))),
-                    MAX_PLAN_FILE_BYTES / (1024 * 1024)
-                ),
-                "a plan is written by hand and is a few kilobytes: check the path".to_string(),
-            ),
-        };
-        FileReport {
-            path: path.to_path_buf(),
-            source: None,
-            diagnostics: vec![Diagnostic::new(Loc::FILE, message).hint(hint).at_path(path)],
+/// The whole-file diagnostic for a plan file that could not be read: what it is instead, and
+/// what to check.
+fn unreadable(path: &Path, e: &InputFileError) -> FileReport {
+    let hint = match e {
+        InputFileError::NotFound => "check the path; `rig check` with no path checks `test-plans/`".to_string(),
+        InputFileError::NotRegular(_) => {
+            "give the path of a plan file (`*.yaml`) or of a directory of them".to_string()
         }
-    }
-}
-
-/// What a file that is not a regular file is, in words.
-fn file_type_name(t: std::fs::FileType) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("a directory")
-    } else if t.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else {
-        Some("not a regular file")
-    }
-}
-
-/// Reads a plan file: a regular file of at most [`MAX_PLAN_FILE_BYTES`]. The type and size are
-/// checked before reading (a FIFO would block, `/dev/zero` never ends), the file is opened
-/// without blocking and checked again once open (it may have been replaced meanwhile), and
-/// at most one byte past the cap is read, so a file growing underneath cannot exceed it.
-pub fn read_plan_file(path: &Path) -> Result<Vec<u8>, ReadError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let check = |meta: &std::fs::Metadata| -> Result<(), ReadError> {
-        if let Some(what) = file_type_name(meta.file_type()) {
-            return Err(ReadError::NotAFile(what));
-        }
-        if meta.len() > MAX_PLAN_FILE_BYTES {
-            return Err(ReadError::TooLarge { bytes: Some(meta.len()) });
-        }
-        Ok(())
+        e => e.hint(),
     };
-    check(&std::fs::metadata(path).map_err(ReadError::Io)?)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(ReadError::Io)?;
-    check(&file.metadata().map_err(ReadError::Io)?)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PLAN_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
-    if bytes.len() as u64 > MAX_PLAN_FILE_BYTES {
-        return Err(ReadError::TooLarge { bytes: None }); // it grew while it was read
+    FileReport {
+        path: path.to_path_buf(),
+        source: None,
+        diagnostics: vec![Diagnostic::new(Loc::FILE, format!("cannot read: {e}")).hint(hint).at_path(path)],
     }
-    Ok(bytes)
+}
+
+/// Reads a plan file: a regular file of at most [`PLAN_FILE_CAP`] (see [`crate::input_file`]:
+/// a FIFO, a device or a symbolic-link loop is named, never waited on or read).
+pub fn read_plan_file(path: &Path) -> Result<Vec<u8>, InputFileError> {
+    input_file::read(path, PLAN_FILE_CAP, Links::Follow)
 }
 
 /// One plan file loaded.

@@ -91,6 +91,13 @@ pub enum Submission {
 pub enum RequestFailure {
     #[error("no response after {attempts} attempt(s) of {timeout:?} each")]
     Timeout { attempts: u32, timeout: Duration },
+    /// Lines came back, but none was a frame the rig could decode: the pump is talking, and the
+    /// line (baud rate, wiring, ground, noise) garbles what it says.
+    #[error(
+        "{} answer line(s) over {attempts} attempt(s), none a valid frame ({bad_crc} with a bad CRC, {unframed} not a frame at all)",
+        bad_crc + unframed
+    )]
+    Undecodable { attempts: u32, bad_crc: u32, unframed: u32 },
     #[error("pump answered `0 ERR CRC` to all {attempts} attempt(s): the line corrupts frames")]
     CrcRejected { attempts: u32 },
     #[error("nothing to repeat: no request was sent yet")]
@@ -140,6 +147,8 @@ pub enum SessionOutput {
 pub enum RetryReason {
     Timeout,
     CrcRejected,
+    /// The response timer ran out with only undecodable lines received.
+    Undecodable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +180,12 @@ struct Pending {
     repeat_after: bool,
     /// The first answer, once the repeat is on its way.
     first_answer: Option<Response>,
+    /// Lines received while the frame was on the wire that failed their CRC, and lines that
+    /// were not frames at all (no CRC, too long): a garbling line, not a silent pump.
+    bad_crc: u32,
+    unframed: u32,
+    /// Whether the current attempt received such a line.
+    undecodable_this_attempt: bool,
 }
 
 /// The host side of one service-port connection.
@@ -261,8 +276,18 @@ impl PumpSession {
                 }
             }
             // A damaged response, or a line without a readable CRC, is dropped: the timeout
-            // retries the same seq, and the pump answers that from its cache.
-            Err(e) => self.outputs.push_back(SessionOutput::Received { at: now, line: ReceivedLine::Invalid(e) }),
+            // retries the same seq, and the pump answers that from its cache. It is counted, so
+            // that a request that only ever gets such lines says so instead of "no response".
+            Err(e) => {
+                if let Some(p) = self.pending.as_mut().filter(|p| p.deadline.is_some()) {
+                    match e {
+                        FrameError::BadCrc { .. } => p.bad_crc += 1,
+                        FrameError::Malformed { .. } | FrameError::TooLong { .. } => p.unframed += 1,
+                    }
+                    p.undecodable_this_attempt = true;
+                }
+                self.outputs.push_back(SessionOutput::Received { at: now, line: ReceivedLine::Invalid(e) })
+            }
         }
     }
 
@@ -273,9 +298,14 @@ impl PumpSession {
             return;
         }
         if p.retry && p.attempts < self.config.max_attempts {
-            self.resend(RetryReason::Timeout);
+            let reason = if p.undecodable_this_attempt { RetryReason::Undecodable } else { RetryReason::Timeout };
+            self.resend(reason);
         } else {
-            let failure = RequestFailure::Timeout { attempts: p.attempts, timeout: self.config.response_timeout };
+            let failure = if p.bad_crc + p.unframed > 0 {
+                RequestFailure::Undecodable { attempts: p.attempts, bad_crc: p.bad_crc, unframed: p.unframed }
+            } else {
+                RequestFailure::Timeout { attempts: p.attempts, timeout: self.config.response_timeout }
+            };
             self.finish(now, Err(failure));
         }
     }
@@ -350,6 +380,7 @@ impl PumpSession {
         if let Some(p) = self.pending.as_mut() {
             p.attempts += 1;
             p.deadline = None;
+            p.undecodable_this_attempt = false;
             self.transmit.push_back(p.frame.clone());
             if let Purpose::Caller(id) = p.purpose {
                 self.outputs.push_back(SessionOutput::Retrying { id, seq: p.seq, attempt: p.attempts, reason });
@@ -433,6 +464,9 @@ impl PumpSession {
                         expects_crc_error,
                         repeat_after,
                         first_answer: None,
+                        bad_crc: 0,
+                        unframed: 0,
+                        undecodable_this_attempt: false,
                     });
                 }
                 Err(e) => self.fail_unsent(purpose, RequestFailure::Unframable(e.to_string())),
