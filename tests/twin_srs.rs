@@ -275,7 +275,7 @@ fn watchdog_reset_restarts_pump_clock_and_keeps_therapy_on() {
     assert!(b.delivered_ul().unwrap() > 4.0);
     let from = b.events.len();
     b.inject(Injection::WatchdogReset);
-    let after: Vec<_> = b.events_since(from).map(|e| (e.evseq, e.pump_ms, e.kind.clone())).collect();
+    let after: Vec<_> = b.events_since(from).map(|e| (e.evseq, e.pump_ms, e.kind)).collect();
     // ICD: "BOOT is the first event, and no STATE event is implied: a host reads STATUS".
     assert_eq!(after, vec![(1, 0, EventKind::Boot { reason: BootReason::Watchdog })]);
     assert_eq!(b.status().unwrap().state, rig::protocol::PumpState::Running);
@@ -642,7 +642,7 @@ fn icd_watchdog_reset_drops_boluses_silently_and_keeps_the_rest() {
     let from = b.events.len();
     b.inject(Injection::WatchdogReset);
     b.run_for(mins(5)).unwrap();
-    let after: Vec<_> = b.events_since(from).map(|e| e.kind.clone()).collect();
+    let after: Vec<_> = b.events_since(from).map(|e| e.kind).collect();
     assert_eq!(after, vec![EventKind::Boot { reason: BootReason::Watchdog }], "no BOLUS END, no STATE");
     assert_eq!(b.settings().unwrap(), settings);
     let s = b.status().unwrap();
@@ -663,7 +663,7 @@ fn icd_watchdog_reset_raises_reservoir_low_again_when_it_still_holds() {
     assert_eq!(b.alarms().unwrap(), vec![AlarmCode::ReservoirLow]);
     let from = b.events.len();
     b.inject(Injection::WatchdogReset);
-    let after: Vec<_> = b.events_since(from).map(|e| e.kind.clone()).collect();
+    let after: Vec<_> = b.events_since(from).map(|e| e.kind).collect();
     assert_eq!(
         after,
         vec![

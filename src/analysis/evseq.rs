@@ -10,18 +10,22 @@
 /// pump booted). After a gap the count resumes from the number received, so one lost event is
 /// reported once.
 pub fn evseq_gaps(seqs: &[(u32, bool)]) -> Vec<(usize, u32, u32)> {
-    let mut gaps = Vec::new();
+    gaps_in(seqs.iter().copied()).collect()
+}
+
+/// How many gaps [`evseq_gaps`] finds, from the events as they stream by (a storm of events is
+/// counted without collecting them).
+pub fn evseq_gap_count(seqs: impl IntoIterator<Item = (u32, bool)>) -> usize {
+    gaps_in(seqs.into_iter()).count()
+}
+
+fn gaps_in(seqs: impl Iterator<Item = (u32, bool)>) -> impl Iterator<Item = (usize, u32, u32)> {
     let mut previous: Option<u32> = None;
-    for (index, &(got, is_boot)) in seqs.iter().enumerate() {
+    seqs.enumerate().filter_map(move |(index, (got, is_boot))| {
         let expected = if is_boot { Some(1) } else { previous.map(|p| p.wrapping_add(1)) };
-        if let Some(expected) = expected
-            && expected != got
-        {
-            gaps.push((index, expected, got));
-        }
         previous = Some(got);
-    }
-    gaps
+        expected.filter(|&e| e != got).map(|e| (index, e, got))
+    })
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub mod trumpet;
 pub mod windows;
 
 pub use boluses::{BolusAccount, BolusRequest, account};
-pub use evseq::evseq_gaps;
+pub use evseq::{evseq_gap_count, evseq_gaps};
 pub use flow_stop::{FlowStop, flow_stop};
 pub use series::{flow_error_pct, mean_flow, point_flows, resample, volume, volume_at};
 pub use trumpet::{STANDARD_WINDOWS_MIN, TrumpetCurve, TrumpetWindow, interval_flows, startup_curve, trumpet_curve};

@@ -31,17 +31,25 @@ const PLOT_POINTS: usize = 2000;
 /// samples.csv and events.jsonl, then MANIFEST.sha256 over all six, then, with `key`, its
 /// signature. Each file is created new: a file that exists already is an error, never replaced.
 pub fn write_bundle(dir: &Path, record: &CaseRecord, key: Option<&SigningKey>) -> Result<(), String> {
-    let write = |name: &str, text: &str| {
+    // Each file is written through a buffer as it is produced, never built whole in memory first.
+    let write_with = |name: &str, fill: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>| {
         let path = dir.join(name);
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+            .and_then(|f| {
+                let mut out = std::io::BufWriter::new(f);
+                fill(&mut out)?;
+                out.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()
+            })
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
-    let json = serde_json::to_string_pretty(record).map_err(|e| format!("cannot serialize the record: {e}"))?;
-    write(RECORD_FILE, &(json + "\n"))?;
+    let write = |name: &str, text: &str| write_with(name, &|out| out.write_all(text.as_bytes()));
+    write_with(RECORD_FILE, &|out| {
+        serde_json::to_writer_pretty(&mut *out, record).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
+    })?;
     write(RESULT_FILE, &CaseResult::of(record).to_yaml())?;
     write(JUNIT_FILE, &super::junit::render(&junit_for(record)))?;
     let plot = read_plot_data(&dir.join(SAMPLES_FILE), PLOT_POINTS)

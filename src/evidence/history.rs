@@ -7,7 +7,7 @@
 
 use crate::protocol::{AlarmCode, Command, Request};
 
-use super::record::{BolusRecord, PumpCommandRecord, PumpEventRecord, PumpStateRecord};
+use super::record::{BolusRecord, PumpCommandRecord, PumpEventRecord, PumpStateRecord, UnlistedPumpEvents};
 
 /// The bolus rate of SRS-DOS-005: a granted bolus runs at 1000 µL/h on top of the basal.
 pub const BOLUS_RATE_UL_H: f64 = 1000.0;
@@ -110,25 +110,55 @@ pub struct AlarmSpan {
     pub raised_s: Option<f64>,
     /// `None`: still active when the record ended.
     pub cleared_s: Option<f64>,
+    /// The span runs into the pump events the record does not list (see
+    /// [`UnlistedPumpEvents`]): its clear, for one raised before them, or its raise, for one
+    /// cleared after them, is among those (or the raise before the case).
+    pub beyond_listing: bool,
 }
 
 /// The alarms of the record, in order of raising (a clear never seen raised comes at its clear).
 pub fn alarm_spans(events: &[PumpEventRecord]) -> Vec<AlarmSpan> {
     let mut spans: Vec<AlarmSpan> = Vec::new();
+    // The open span of each code, by index in `spans`.
+    let mut open: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for e in events {
-        let active = spans.iter().any(|s| s.code == e.what && s.cleared_s.is_none());
         match e.kind.as_str() {
             // A repeated ALARM for an active code (not in the ICD) keeps the first.
-            "ALARM" if !active => {
-                spans.push(AlarmSpan { code: e.what.clone(), raised_s: Some(e.at_s), cleared_s: None })
+            "ALARM" if !open.contains_key(e.what.as_str()) => {
+                open.insert(&e.what, spans.len());
+                spans.push(AlarmSpan {
+                    code: e.what.clone(),
+                    raised_s: Some(e.at_s),
+                    cleared_s: None,
+                    beyond_listing: false,
+                })
             }
-            "CLEAR" => match spans.iter_mut().find(|s| s.code == e.what && s.cleared_s.is_none()) {
-                Some(open) => open.cleared_s = Some(e.at_s),
-                None => spans.push(AlarmSpan { code: e.what.clone(), raised_s: None, cleared_s: Some(e.at_s) }),
+            "CLEAR" => match open.remove(e.what.as_str()).and_then(|i| spans.get_mut(i)) {
+                Some(span) => span.cleared_s = Some(e.at_s),
+                None => spans.push(AlarmSpan {
+                    code: e.what.clone(),
+                    raised_s: None,
+                    cleared_s: Some(e.at_s),
+                    beyond_listing: false,
+                }),
             },
             _ => {}
         }
     }
+    spans
+}
+
+/// The alarms of a record whose `pump_events` may leave out the events between its first and its
+/// latest ones: the spans of each part, those that run into the left-out events marked
+/// `beyond_listing`.
+pub fn listed_alarm_spans(events: &[PumpEventRecord], unlisted: Option<&UnlistedPumpEvents>) -> Vec<AlarmSpan> {
+    let Some(u) = unlisted else { return alarm_spans(events) };
+    let (head, tail) = events.split_at(u.after_listed.min(events.len()));
+    let mut spans = alarm_spans(head);
+    for s in &mut spans {
+        s.beyond_listing = s.cleared_s.is_none();
+    }
+    spans.extend(alarm_spans(tail).into_iter().map(|s| AlarmSpan { beyond_listing: s.raised_s.is_none(), ..s }));
     spans
 }
 
@@ -299,10 +329,20 @@ mod tests {
         assert_eq!(
             spans,
             [
-                AlarmSpan { code: "RESERVOIR_LOW".into(), raised_s: None, cleared_s: Some(5.0) },
-                AlarmSpan { code: "OCCLUSION".into(), raised_s: Some(10.0), cleared_s: Some(30.0) },
-                AlarmSpan { code: "THERAPY_INTERRUPTED".into(), raised_s: Some(20.0), cleared_s: None },
-                AlarmSpan { code: "OCCLUSION".into(), raised_s: Some(40.0), cleared_s: None },
+                AlarmSpan { code: "RESERVOIR_LOW".into(), raised_s: None, cleared_s: Some(5.0), beyond_listing: false },
+                AlarmSpan {
+                    code: "OCCLUSION".into(),
+                    raised_s: Some(10.0),
+                    cleared_s: Some(30.0),
+                    beyond_listing: false
+                },
+                AlarmSpan {
+                    code: "THERAPY_INTERRUPTED".into(),
+                    raised_s: Some(20.0),
+                    cleared_s: None,
+                    beyond_listing: false
+                },
+                AlarmSpan { code: "OCCLUSION".into(), raised_s: Some(40.0), cleared_s: None, beyond_listing: false },
             ]
         );
         assert_eq!(alarm_codes(&spans), ["OCCLUSION", "RESERVOIR_LOW", "THERAPY_INTERRUPTED"]);

@@ -19,7 +19,8 @@ use crate::run::{CheckOutcome, Verdict};
 /// result compared against, its provenance and SHA-256, and each drift finding); `signing` (the
 /// key that signs `MANIFEST.sha256`, or `null`: unsigned). Also new since 1, from the executor:
 /// `start_up`, `pump_at_start`, `left_over_cleared`, `anomalies`; later, `slow_answers` (absent
-/// in older records: read as none counted).
+/// in older records: read as none counted), then `pump_events_unlisted` (absent: `pump_events`
+/// lists every one).
 pub const RECORD_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,8 +67,14 @@ pub struct CaseRecord {
     pub slow_answers: Option<SlowAnswers>,
     pub steps: Vec<StepRecord>,
     pub marks: Vec<MarkRecord>,
-    /// Alarms, clears and boots the pump reported, in order.
+    /// Alarms, clears and boots the pump reported, in order: all of them, or for a pump that
+    /// reports [`PUMP_EVENTS_LISTED`] × 3 or more, the first [`PUMP_EVENTS_LISTED`] and the
+    /// latest ones, with those between counted in `pump_events_unlisted` (`events.jsonl` has
+    /// every one).
     pub pump_events: Vec<PumpEventRecord>,
+    /// The pump events `pump_events` leaves out, counted; `None`: it lists them all.
+    #[serde(default)]
+    pub pump_events_unlisted: Option<UnlistedPumpEvents>,
     /// When the occlusion valve was closed (energised) and opened again.
     pub valve_closed: Vec<Span>,
     /// The pump's state and programmed basal as its `STATUS` reported them, at each change.
@@ -222,6 +229,53 @@ pub struct PumpEventRecord {
     pub kind: String,
     /// The alarm code or the boot reason.
     pub what: String,
+}
+
+/// The first pump events a record lists; as many of the latest ones are listed too, so a pump
+/// that reports thousands of events a second does not grow the record, the rig's memory or the
+/// report with them.
+pub const PUMP_EVENTS_LISTED: usize = 500;
+
+/// Pump events left out of `pump_events`, between its first [`PUMP_EVENTS_LISTED`] and its
+/// latest ones: how many, of which kinds, and when. Every one is in `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnlistedPumpEvents {
+    /// How many entries of `pump_events` come before them.
+    pub after_listed: usize,
+    pub count: u64,
+    /// When the first and the last of them arrived, s.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// How many of each kind and code or reason: `ALARM DOSE_LIMIT`, `BOOT WATCHDOG`, ...
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+impl UnlistedPumpEvents {
+    /// Lists at most [`PUMP_EVENTS_LISTED`] × 3 events: once there are that many, the oldest of
+    /// those after the first [`PUMP_EVENTS_LISTED`] are counted in `unlisted` instead, a
+    /// [`PUMP_EVENTS_LISTED`] at a time (so `events` keeps between one and two times
+    /// [`PUMP_EVENTS_LISTED`] of the latest).
+    pub fn push(events: &mut Vec<PumpEventRecord>, unlisted: &mut Option<UnlistedPumpEvents>, event: PumpEventRecord) {
+        events.push(event);
+        if events.len() < 3 * PUMP_EVENTS_LISTED {
+            return;
+        }
+        let head = unlisted.as_ref().map_or(PUMP_EVENTS_LISTED, |u| u.after_listed);
+        let moved: Vec<PumpEventRecord> = events.drain(head..(head + PUMP_EVENTS_LISTED).min(events.len())).collect();
+        let (Some(first), Some(last)) = (moved.first(), moved.last()) else { return };
+        let u = unlisted.get_or_insert_with(|| UnlistedPumpEvents {
+            after_listed: head,
+            count: 0,
+            from_s: first.at_s,
+            to_s: last.at_s,
+            by_kind: BTreeMap::new(),
+        });
+        u.to_s = last.at_s;
+        u.count += moved.len() as u64;
+        for e in &moved {
+            *u.by_kind.entry(format!("{} {}", e.kind, e.what)).or_default() += 1;
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

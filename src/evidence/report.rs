@@ -22,7 +22,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::history::{self, clock};
-use super::record::{CaseRecord, IdentityCheck, Instrument};
+use super::record::{CaseRecord, IdentityCheck, Instrument, UnlistedPumpEvents};
 use super::svg::{self, Band, Chart, Lane, LaneSpan, LaneTick, Marker, Note, Panel, Series, Timeline};
 use super::thin::Thinner;
 use super::xml_text;
@@ -916,7 +916,8 @@ impl CaseHistory {
         let settings = history::settings(read.as_ref(), &record.pump_commands);
         let boluses = history::programmed_boluses(&record.boluses, &record.pump_states, &settings);
         let programmed_flow = history::programmed_flow(&record.pump_states, &boluses, end_s);
-        Self { end_s, alarms: history::alarm_spans(&record.pump_events), settings, boluses, programmed_flow }
+        let alarms = history::listed_alarm_spans(&record.pump_events, record.pump_events_unlisted.as_ref());
+        Self { end_s, alarms, settings, boluses, programmed_flow }
     }
 }
 
@@ -1107,6 +1108,35 @@ fn threshold_series(
 const VALVE_LANE: &str = "valve closed";
 const BOLUS_LANE: &str = "bolus";
 const BOOT_LANE: &str = "boot";
+const UNLISTED_LANE: &str = "not listed";
+/// Where an alarm span's end is, when it is among the pump events the record does not list.
+const UNLISTED: &str = "among the pump events not listed (events.jsonl)";
+const UNLISTED_OR_BEFORE: &str = "among the pump events not listed (events.jsonl), or before the case";
+
+/// The pump events the record does not list, in words: how many, when, of which kinds.
+fn unlisted_text(u: &UnlistedPumpEvents) -> String {
+    let kinds: Vec<String> = u.by_kind.iter().map(|(kind, n)| format!("{kind}: {}", thousands(*n))).collect();
+    format!(
+        "{} more pump events from {} to {} are in events.jsonl, not listed here ({})",
+        thousands(u.count),
+        clock(u.from_s),
+        clock(u.to_s),
+        kinds.join(", ")
+    )
+}
+
+/// A count with thin spaces between its thousands: 199 600.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{2009}');
+        }
+        out.push(c);
+    }
+    out
+}
 
 fn alarm_color(code: &str) -> &'static str {
     match code.parse::<AlarmCode>().map(AlarmCode::priority) {
@@ -1120,6 +1150,7 @@ fn alarm_color(code: &str) -> &'static str {
 /// The event lanes: valve, boluses, one per alarm code, boots.
 fn lanes(record: &CaseRecord, h: &CaseHistory, axis: &TimeAxis) -> Vec<Lane> {
     let x = |t: f64| t / axis.scale_s;
+    let unlisted = record.pump_events_unlisted.as_ref();
     let mut lanes = Vec::new();
     if !record.valve_closed.is_empty() {
         lanes.push(Lane {
@@ -1175,17 +1206,40 @@ fn lanes(record: &CaseRecord, h: &CaseHistory, axis: &TimeAxis) -> Vec<Lane> {
             .alarms
             .iter()
             .filter(|s| s.code == code)
-            .map(|s| LaneSpan {
-                from: x(s.raised_s.unwrap_or(0.0)),
-                to: x(s.cleared_s.unwrap_or(h.end_s)),
-                title: format!(
-                    "{code}: raised {}, cleared {}",
-                    s.raised_s.map_or("before the case".into(), clock),
-                    s.cleared_s.map_or("never (active at the end)".into(), clock)
-                ),
+            .map(|s| {
+                // A span into the unlisted events is drawn to (or from) their edge.
+                let (gap_from, gap_to) = unlisted.map_or((h.end_s, 0.0), |u| (u.from_s, u.to_s));
+                let (raised, cleared) = match (s.raised_s, s.cleared_s, s.beyond_listing) {
+                    (_, None, true) => (None, Some(gap_from)),
+                    (None, _, true) => (Some(gap_to), None),
+                    _ => (None, None),
+                };
+                LaneSpan {
+                    from: x(s.raised_s.or(raised).unwrap_or(0.0)),
+                    to: x(s.cleared_s.or(cleared).unwrap_or(h.end_s)),
+                    title: format!(
+                        "{code}: raised {}, cleared {}",
+                        s.raised_s.map_or(
+                            if s.beyond_listing { UNLISTED_OR_BEFORE } else { "before the case" }.into(),
+                            clock
+                        ),
+                        s.cleared_s.map_or(
+                            if s.beyond_listing { UNLISTED } else { "never (active at the end)" }.into(),
+                            clock
+                        )
+                    ),
+                }
             })
             .collect();
         lanes.push(Lane { color: alarm_color(&code).into(), label: code, spans, ticks: vec![] });
+    }
+    if let Some(u) = unlisted {
+        lanes.push(Lane {
+            label: UNLISTED_LANE.into(),
+            color: MARK_COLOR.into(),
+            spans: vec![LaneSpan { from: x(u.from_s), to: x(u.to_s), title: unlisted_text(u) }],
+            ticks: vec![],
+        });
     }
     let boots: Vec<LaneTick> = record
         .pump_events
@@ -1209,6 +1263,8 @@ struct EventRow {
     to_s: Option<f64>,
     /// The span runs past the end of the record.
     open_end: bool,
+    /// The span runs into the pump events the record does not list.
+    beyond_listing: bool,
     lane: String,
     color: &'static str,
     what: String,
@@ -1221,6 +1277,7 @@ fn events_table(o: &mut String, record: &CaseRecord, h: &CaseHistory) {
         from_s: Some(at),
         to_s: None,
         open_end: false,
+        beyond_listing: false,
         lane: lane.into(),
         color,
         what,
@@ -1233,6 +1290,7 @@ fn events_table(o: &mut String, record: &CaseRecord, h: &CaseHistory) {
             from_s: Some(s.from_s),
             to_s: s.to_s,
             open_end: s.to_s.is_none(),
+            beyond_listing: false,
             lane: VALVE_LANE.into(),
             color: VALVE_COLOR,
             what: "valve closed (energised)".into(),
@@ -1266,6 +1324,7 @@ fn events_table(o: &mut String, record: &CaseRecord, h: &CaseHistory) {
             from_s: b.started_s.or(b.requested_s),
             to_s: b.ended_s,
             open_end: b.started_s.is_some() && b.ended_s.is_none(),
+            beyond_listing: false,
             lane: BOLUS_LANE.into(),
             color: BOLUS_COLOR,
             what,
@@ -1277,7 +1336,8 @@ fn events_table(o: &mut String, record: &CaseRecord, h: &CaseHistory) {
         rows.push(EventRow {
             from_s: s.raised_s,
             to_s: s.cleared_s,
-            open_end: s.cleared_s.is_none(),
+            open_end: s.cleared_s.is_none() && !s.beyond_listing,
+            beyond_listing: s.beyond_listing,
             lane: s.code.clone(),
             color: alarm_color(&s.code),
             what: format!("{priority} alarm").trim_start().to_string(),
@@ -1286,7 +1346,17 @@ fn events_table(o: &mut String, record: &CaseRecord, h: &CaseHistory) {
     for e in record.pump_events.iter().filter(|e| e.kind == "BOOT") {
         rows.push(point(e.at_s, BOOT_LANE, BOOT_COLOR, format!("BOOT reason={}", xml_text(&e.what))));
     }
-    rows.sort_by(|a, b| a.from_s.unwrap_or(f64::NEG_INFINITY).total_cmp(&b.from_s.unwrap_or(f64::NEG_INFINITY)));
+    let unlisted = record.pump_events_unlisted.as_ref();
+    if let Some(u) = unlisted {
+        rows.push(EventRow {
+            to_s: Some(u.to_s),
+            ..point(u.from_s, UNLISTED_LANE, MARK_COLOR, xml_text(&unlisted_text(u)))
+        });
+    }
+    // A span raised among the unlisted events sorts where they end.
+    let gap_to = unlisted.map_or(f64::NEG_INFINITY, |u| u.to_s);
+    let key = |r: &EventRow| r.from_s.unwrap_or(if r.beyond_listing { gap_to } else { f64::NEG_INFINITY });
+    rows.sort_by(|a, b| key(a).total_cmp(&key(b)));
 
     o.push_str("<h3>Events</h3>\n");
     if rows.is_empty() {
@@ -1295,9 +1365,11 @@ fn events_table(o: &mut String, record: &CaseRecord, h: &CaseHistory) {
     }
     o.push_str("<table class=\"events\">\n<tr><th>from</th><th>to</th><th>for</th><th>lane</th><th>what</th></tr>\n");
     for r in &rows {
-        let from = r.from_s.map_or("before the case".into(), clock);
+        let before = if r.beyond_listing { UNLISTED_OR_BEFORE } else { "before the case" };
+        let from = r.from_s.map_or(before.into(), clock);
         let (to, span) = match (r.from_s, r.to_s) {
             (_, None) if r.open_end => ("<span class=\"bad\">active at the end</span>".to_owned(), String::new()),
+            (_, None) if r.beyond_listing => (UNLISTED.to_owned(), String::new()),
             (_, None) => (String::new(), String::new()),
             (Some(a), Some(b)) => (clock(b), duration(b - a)),
             (None, Some(b)) => (clock(b), String::new()),
@@ -1326,6 +1398,7 @@ fn flush_refusals(rows: &mut Vec<EventRow>, refusals: &mut Vec<(&str, f64, f64, 
             from_s: Some(first),
             to_s: (n > 1).then_some(last),
             open_end: false,
+            beyond_listing: false,
             lane: BOLUS_LANE.into(),
             color: REFUSED_COLOR,
             what,
@@ -1662,6 +1735,7 @@ pub(crate) mod tests {
                 MarkRecord { name: "steady".into(), at_s: 600.0 },
                 MarkRecord { name: "occluded".into(), at_s: 1800.0 },
             ],
+            pump_events_unlisted: None,
             pump_events: vec![
                 PumpEventRecord { at_s: 0.0, kind: "BOOT".into(), what: "POWER_ON".into() },
                 PumpEventRecord { at_s: 2495.0, kind: "ALARM".into(), what: "OCCLUSION".into() },
@@ -2409,5 +2483,62 @@ pub(crate) mod tests {
         assert_eq!(duration(12_000.0), "3 h 20 min 00 s");
         assert_eq!(count(1, "sample", "samples"), "1 sample");
         assert_eq!(count(0, "sample", "samples"), "0 samples");
+    }
+
+    /// A pump that raised and cleared an alarm 100 000 times: the record lists a bounded number
+    /// of its events and counts the rest by kind, the report stays under 1 MiB and says where the
+    /// others are, and events.jsonl has every one.
+    #[test]
+    fn an_event_storm_leaves_the_record_and_the_report_bounded_and_events_jsonl_whole() {
+        use crate::evidence::bundle::{EVENTS_FILE, REPORT_FILE, SAMPLES_FILE, write_bundle};
+        use crate::evidence::record::PUMP_EVENTS_LISTED;
+        use crate::protocol::{Event, EventKind, Priority};
+        use crate::run::reporters::{EventsJsonl, RecordReporter};
+        use crate::run::{Reporter, RunEvent, RunEventKind};
+        const N: u32 = 100_000;
+        const REPORT_BOUND: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(occlusion_csv("").path(), dir.path().join(SAMPLES_FILE)).unwrap();
+        let mut start = occlusion_record();
+        start.pump_events.clear();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(start));
+        let mut record = RecordReporter::new(shared.clone());
+        let mut jsonl = EventsJsonl::create(&dir.path().join(EVENTS_FILE)).unwrap();
+        for k in 0..N {
+            let kind = match k % 2 {
+                0 => EventKind::Alarm { code: AlarmCode::DoseLimit, priority: Priority::Low },
+                _ => EventKind::Clear { code: AlarmCode::DoseLimit },
+            };
+            let event = RunEvent {
+                at: crate::clock::RigTime::from_secs_f64(100.0 + f64::from(k) * 0.02),
+                kind: RunEventKind::PumpEvent { event: Event { evseq: k + 1, pump_ms: u64::from(k) * 20, kind } },
+            };
+            record.on_event(&event);
+            jsonl.on_event(&event);
+            let listed = shared.lock().unwrap().pump_events.len();
+            assert!(listed < 3 * PUMP_EVENTS_LISTED, "{listed} events listed after {k}");
+        }
+        jsonl.finish();
+        let r = shared.lock().unwrap().clone();
+        let unlisted = r.pump_events_unlisted.clone().expect("most events are counted, not listed");
+        assert_eq!(r.pump_events.len() as u64 + unlisted.count, u64::from(N), "every event listed or counted");
+        assert_eq!(unlisted.after_listed, PUMP_EVENTS_LISTED);
+        assert_eq!(unlisted.by_kind.values().sum::<u64>(), unlisted.count);
+        assert_eq!(unlisted.by_kind.get("ALARM DOSE_LIMIT"), unlisted.by_kind.get("CLEAR DOSE_LIMIT"));
+        assert_eq!(r.pump_events.first().map(|e| e.at_s), Some(100.0), "the first event is listed");
+        let last = r.pump_events.last().unwrap();
+        assert!((last.at_s - (100.0 + f64::from(N - 1) * 0.02)).abs() < 1e-6 && last.kind == "CLEAR", "{last:?}");
+
+        write_bundle(dir.path(), &r, None).unwrap();
+        let size = std::fs::metadata(dir.path().join(REPORT_FILE)).unwrap().len();
+        assert!(size < REPORT_BOUND, "report.html is {size} bytes");
+        let text = visible_text(&std::fs::read_to_string(dir.path().join(REPORT_FILE)).unwrap());
+        // The thin spaces between thousands read as spaces in the visible text.
+        let more = format!("{} more pump events from", thousands(unlisted.count)).replace('\u{2009}', " ");
+        assert!(text.contains(&more) && text.contains("are in events.jsonl"), "{more:?} not in the report");
+        assert!(!text.contains("active at the end"), "the last DOSE_LIMIT was cleared");
+        let lines = std::fs::read_to_string(dir.path().join(EVENTS_FILE)).unwrap();
+        let pump_events = lines.lines().filter(|l| l.contains("\"kind\":\"pump_event\"")).count();
+        assert_eq!(pump_events, N as usize, "events.jsonl keeps every event");
     }
 }

@@ -7,7 +7,7 @@ use super::fields::{FieldError, Fields};
 use super::number::format_number;
 
 /// What happened, with its arguments.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EventKind {
     Boot { reason: BootReason },
     State { state: PumpState },
@@ -19,7 +19,7 @@ pub enum EventKind {
 }
 
 /// One event as the pump numbered and stamped it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event {
     /// 1 after boot, +1 per event.
     pub evseq: u32,

@@ -266,6 +266,7 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: 
         steps: Vec::new(),
         marks: Vec::new(),
         pump_events: Vec::new(),
+        pump_events_unlisted: None,
         valve_closed: Vec::new(),
         pump_states: Vec::new(),
         pump_commands: Vec::new(),

@@ -2,13 +2,15 @@
 //! pump statuses and events, bolus replies and marks. Pure data and queries; fed from the run
 //! event stream.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::analysis;
 use crate::clock::RigTime;
 use crate::plan::{Condition, Endpoint, Interval, PumpField, SettingField};
-use crate::protocol::{AlarmCode, BolusReply, DenyReason, Event, EventKind, SettingsReport, StatusReport};
+use crate::protocol::{
+    AlarmCode, BolusReply, BootReason, DenyReason, Event, EventKind, Priority, PumpState, SettingsReport, StatusReport,
+};
 
 use super::event::{RunEvent, RunEventKind, StatusTaken};
 use super::spill::{FixedRecord, SpillVec};
@@ -39,6 +41,75 @@ impl FixedRecord for Point {
     }
 }
 
+/// One pump event as the queries need it: when it arrived, its boot epoch (BOOTs seen before
+/// it) and the event itself, in 40 bytes for the spill file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct EventRow {
+    arrived: RigTime,
+    epoch: u32,
+    event: Event,
+}
+
+/// The index of `value` in a wire enum's `ALL`, as one byte.
+fn wire_index<T: PartialEq + Copy>(all: &[T], value: T) -> u8 {
+    all.iter().position(|v| *v == value).and_then(|i| u8::try_from(i).ok()).unwrap_or(0)
+}
+
+/// The value at a byte written by [`wire_index`] (`encode` never writes another).
+fn wire_value<T: Copy>(all: &'static [T], index: u8, fallback: T) -> T {
+    all.get(usize::from(index)).copied().unwrap_or(fallback)
+}
+
+impl FixedRecord for EventRow {
+    const SIZE: usize = 40;
+    fn encode(&self, out: &mut [u8]) {
+        out.fill(0);
+        let (tag, a, b, id, delivered) = match self.event.kind {
+            EventKind::Boot { reason } => (0u8, wire_index(BootReason::ALL, reason), 0, 0, 0.0),
+            EventKind::State { state } => (1, wire_index(PumpState::ALL, state), 0, 0, 0.0),
+            EventKind::Alarm { code, priority } => {
+                (2, wire_index(AlarmCode::ALL, code), wire_index(Priority::ALL, priority), 0, 0.0)
+            }
+            EventKind::Clear { code } => (3, wire_index(AlarmCode::ALL, code), 0, 0, 0.0),
+            EventKind::BolusStart { id } => (4, 0, 0, id, 0.0),
+            EventKind::BolusEnd { id, delivered_ul } => (5, 0, 0, id, delivered_ul),
+            EventKind::Denied { reason } => (6, wire_index(DenyReason::ALL, reason), 0, 0, 0.0),
+        };
+        let mut put = |at: usize, bytes: &[u8]| {
+            if let Some(slot) = out.get_mut(at..at + bytes.len()) {
+                slot.copy_from_slice(bytes);
+            }
+        };
+        put(0, &(self.arrived.as_duration().as_nanos() as u64).to_le_bytes());
+        put(8, &self.event.pump_ms.to_le_bytes());
+        put(16, &self.event.evseq.to_le_bytes());
+        put(20, &self.epoch.to_le_bytes());
+        put(24, &[tag, a, b]);
+        put(28, &id.to_le_bytes());
+        put(32, &f64::to_bits(delivered).to_le_bytes());
+    }
+    fn decode(b: &[u8]) -> Self {
+        let u64_at = |i: usize| u64::from_le_bytes(b.get(i..i + 8).and_then(|w| w.try_into().ok()).unwrap_or([0; 8]));
+        let u32_at = |i: usize| u32::from_le_bytes(b.get(i..i + 4).and_then(|w| w.try_into().ok()).unwrap_or([0; 4]));
+        let byte = |i: usize| b.get(i).copied().unwrap_or(0);
+        let code = || wire_value(AlarmCode::ALL, byte(25), AlarmCode::Occlusion);
+        let kind = match byte(24) {
+            0 => EventKind::Boot { reason: wire_value(BootReason::ALL, byte(25), BootReason::PowerOn) },
+            1 => EventKind::State { state: wire_value(PumpState::ALL, byte(25), PumpState::Stopped) },
+            2 => EventKind::Alarm { code: code(), priority: wire_value(Priority::ALL, byte(26), Priority::High) },
+            3 => EventKind::Clear { code: code() },
+            4 => EventKind::BolusStart { id: u32_at(28) },
+            5 => EventKind::BolusEnd { id: u32_at(28), delivered_ul: f64::from_bits(u64_at(32)) },
+            _ => EventKind::Denied { reason: wire_value(DenyReason::ALL, byte(25), DenyReason::Alarm) },
+        };
+        EventRow {
+            arrived: RigTime::from_duration(Duration::from_nanos(u64_at(0))),
+            epoch: u32_at(20),
+            event: Event { evseq: u32_at(16), pump_ms: u64_at(8), kind },
+        }
+    }
+}
+
 /// The STATUS fields the queries read, with when the answer came.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct StatusRow {
@@ -62,21 +133,26 @@ impl StatusRow {
     }
 }
 
-/// What the executor keeps of the run to answer waits and checks. Samples keep only their
-/// recent tail in memory (older ones go to a temporary file, see [`SpillVec`]), so a
-/// 7-day run does not grow the rig's memory; events, bolus answers and marks are few.
+/// What the executor keeps of the run to answer waits and checks. Samples and pump events keep
+/// only their recent tail in memory (older ones go to a temporary file, see [`SpillVec`]), so
+/// neither a 7-day run nor a pump that sends thousands of events a second grows the rig's
+/// memory, while every one stays there for the checks; bolus answers and marks are few.
 #[derive(Debug, Default)]
 pub struct Timeline {
     points: SpillVec<Point>,
     /// Readings flagged air in line, as runs with no sample between: (first, last, readings).
     air: Vec<(RigTime, RigTime, u32)>,
-    events: Vec<(RigTime, Event)>,
-    /// The boot epoch (BOOTs seen before it) of each event in `events`.
-    epochs: Vec<u32>,
-    resyncs: Vec<(RigTime, Vec<AlarmCode>)>,
-    /// Each evseq gap: when it was seen, and when the last event before it arrived (the lost
-    /// events happened in between).
-    gaps: Vec<(RigTime, RigTime)>,
+    /// Every pump event, in order of arrival.
+    events: SpillVec<EventRow>,
+    /// How many events of each kind (with its code or reason) arrived: what waits count.
+    event_counts: BTreeMap<EventKey, usize>,
+    /// Each alarm as the events and the `ALARMS` re-reads so far leave it: active or not.
+    known_active: BTreeMap<AlarmCode, bool>,
+    /// Alarms raised while events were lost, as the re-read after a gap revealed them.
+    raised_while_lost: Vec<(AlarmCode, Occurrence)>,
+    /// The latest evseq gap: when it was seen, and when the last event before it arrived (the
+    /// lost events happened in between).
+    last_gap: Option<(RigTime, RigTime)>,
     /// STATUS answers as ties between the pump's clock and the rig's, by boot epoch.
     ties: Vec<(u32, analysis::pump_clock::ClockTie)>,
     boots: u32,
@@ -91,6 +167,43 @@ pub struct Timeline {
     start_settings: Option<SettingsReport>,
     mark_settings: HashMap<String, SettingsReport>,
     check_settings: Option<(String, SettingsReport)>,
+}
+
+/// What [`Timeline::count`] counts events by: their kind and code or reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum EventKey {
+    Alarm(AlarmCode),
+    Clear(AlarmCode),
+    State(PumpState),
+    Boot(BootReason),
+    Denied(DenyReason),
+}
+
+impl EventKey {
+    fn of(kind: &EventKind) -> Option<Self> {
+        match *kind {
+            EventKind::Alarm { code, .. } => Some(EventKey::Alarm(code)),
+            EventKind::Clear { code } => Some(EventKey::Clear(code)),
+            EventKind::State { state } => Some(EventKey::State(state)),
+            EventKind::Boot { reason } => Some(EventKey::Boot(reason)),
+            EventKind::Denied { reason } => Some(EventKey::Denied(reason)),
+            EventKind::BolusStart { .. } | EventKind::BolusEnd { .. } => None,
+        }
+    }
+}
+
+/// Whether a pump event meets an event condition (flow conditions: never).
+fn event_meets(condition: &Condition, e: &Event) -> bool {
+    match *condition {
+        Condition::Alarm(code) => matches!(e.kind, EventKind::Alarm { code: c, .. } if c == code),
+        Condition::Cleared(code) => matches!(e.kind, EventKind::Clear { code: c } if c == code),
+        Condition::State(state) => matches!(e.kind, EventKind::State { state: s } if s == state),
+        Condition::Boot(reason) => matches!(e.kind, EventKind::Boot { reason: r } if r == reason),
+        Condition::Denied(reason) => {
+            matches!(e.kind, EventKind::Denied { reason: r } if reason.is_none_or(|want| want == r))
+        }
+        Condition::FlowBelow(_) | Condition::FlowAbove(_) => false,
+    }
 }
 
 /// One occurrence of a condition on the timeline.
@@ -121,6 +234,12 @@ pub type Unmeasurable = String;
 impl Timeline {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A timeline that keeps between `records` and twice as many samples, and as many pump
+    /// events, in memory (the default: 16 384).
+    pub fn with_memory(records: usize) -> Self {
+        Timeline { points: SpillVec::with_tail(records), events: SpillVec::with_tail(records), ..Self::default() }
     }
 
     /// Takes in one run event.
@@ -167,15 +286,22 @@ impl Timeline {
                 if matches!(event.kind, EventKind::Boot { .. }) {
                     self.boots += 1;
                 }
-                self.events.push((e.at, event.clone()));
-                self.epochs.push(self.boots);
+                match event.kind {
+                    EventKind::Alarm { code, .. } => _ = self.known_active.insert(code, true),
+                    EventKind::Clear { code } => _ = self.known_active.insert(code, false),
+                    _ => {}
+                }
+                if let Some(key) = EventKey::of(&event.kind) {
+                    *self.event_counts.entry(key).or_default() += 1;
+                }
+                self.events.push(EventRow { arrived: e.at, epoch: self.boots, event: *event });
             }
             RunEventKind::EventGap { .. } => {
                 // The gap shows on the event that follows it, which is recorded next.
-                let before = self.events.last().map_or(RigTime::ZERO, |(t, _)| *t);
-                self.gaps.push((e.at, before));
+                let before = self.events.last().map_or(RigTime::ZERO, |r| r.arrived);
+                self.last_gap = Some((e.at, before));
             }
-            RunEventKind::AlarmsResynced { active } => self.resyncs.push((e.at, active.clone())),
+            RunEventKind::AlarmsResynced { active } => self.resynced(e.at, active),
             RunEventKind::Bolus { reply } => self.boluses.push((e.at, *reply)),
             RunEventKind::Mark { name } => {
                 self.marks.insert(name.clone(), e.at);
@@ -289,18 +415,41 @@ impl Timeline {
         match *condition {
             Condition::FlowBelow(x) => flow(&|q| q < x),
             Condition::FlowAbove(x) => flow(&|q| q > x),
-            _ => self.occurrences_of(condition).into_iter().find(|o| o.arrived >= after),
+            _ => {
+                let first = self.events.partition_point(|r| r.arrived < after);
+                let event = self
+                    .events
+                    .iter_range(first, self.events.len())
+                    .find(|r| event_meets(condition, &r.event))
+                    .map(|r| self.placed(r.arrived, r.event.pump_ms, r.epoch));
+                let lost = self.lost_raises(condition).find(|o| o.arrived >= after);
+                match (event, lost) {
+                    (Some(e), Some(l)) => Some(if l.arrived < e.arrived { l } else { e }),
+                    (e, l) => e.or(l),
+                }
+            }
         }
     }
 
     /// How many pump events meeting `condition` have been seen so far (an alarm known only from
     /// the re-read after lost events included). Flow conditions count none: samples are not
-    /// kept whole in memory.
+    /// kept whole in memory. Kept as counts, so a wait asks it after every event at no cost.
     pub fn count(&self, condition: &Condition) -> usize {
-        self.occurrences_of(condition).len()
+        let of = |key: EventKey| self.event_counts.get(&key).copied().unwrap_or(0);
+        let events = match *condition {
+            Condition::Alarm(code) => of(EventKey::Alarm(code)),
+            Condition::Cleared(code) => of(EventKey::Clear(code)),
+            Condition::State(state) => of(EventKey::State(state)),
+            Condition::Boot(reason) => of(EventKey::Boot(reason)),
+            Condition::Denied(Some(reason)) => of(EventKey::Denied(reason)),
+            Condition::Denied(None) => DenyReason::ALL.iter().map(|r| of(EventKey::Denied(*r))).sum(),
+            Condition::FlowBelow(_) | Condition::FlowAbove(_) => 0,
+        };
+        events + self.lost_raises(condition).count()
     }
 
-    /// How often `condition` was seen in `[from, to]`.
+    /// How often `condition` was seen in `[from, to]`: every event in that span is read, from
+    /// the spill file where it is no longer in memory.
     pub fn occurrences(&self, condition: &Condition, from: RigTime, to: RigTime) -> usize {
         match *condition {
             Condition::FlowBelow(x) => {
@@ -309,34 +458,37 @@ impl Timeline {
             Condition::FlowAbove(x) => {
                 self.points.iter().filter(|p| p.at >= from && p.at <= to && p.flow_ul_h > x).count()
             }
-            _ => self.occurrences_of(condition).into_iter().filter(|o| o.arrived >= from && o.arrived <= to).count(),
+            _ => {
+                let in_span = |t: RigTime| t >= from && t <= to;
+                self.events_arrived(from, to).filter(|r| event_meets(condition, &r.event)).count()
+                    + self.lost_raises(condition).filter(|o| in_span(o.arrived)).count()
+            }
         }
     }
 
-    /// Every occurrence of an event condition, in order of arrival.
-    fn occurrences_of(&self, condition: &Condition) -> Vec<Occurrence> {
-        let matches = |e: &Event| match *condition {
-            Condition::Alarm(code) => matches!(e.kind, EventKind::Alarm { code: c, .. } if c == code),
-            Condition::Cleared(code) => matches!(e.kind, EventKind::Clear { code: c } if c == code),
-            Condition::State(state) => matches!(e.kind, EventKind::State { state: s } if s == state),
-            Condition::Boot(reason) => matches!(e.kind, EventKind::Boot { reason: r } if r == reason),
-            Condition::Denied(reason) => {
-                matches!(e.kind, EventKind::Denied { reason: r } if reason.is_none_or(|want| want == r))
-            }
-            Condition::FlowBelow(_) | Condition::FlowAbove(_) => false,
-        };
-        let mut found: Vec<Occurrence> = self
-            .events
+    /// The events that arrived in `[from, to]`, in order.
+    fn events_arrived(&self, from: RigTime, to: RigTime) -> impl Iterator<Item = EventRow> + '_ {
+        let first = self.events.partition_point(|r| r.arrived < from);
+        let end = self.events.partition_point(|r| r.arrived <= to);
+        self.events.iter_range(first, end)
+    }
+
+    /// Alarms meeting `condition` known only from a re-read after lost events, in order.
+    fn lost_raises<'a>(&'a self, condition: &'a Condition) -> impl Iterator<Item = Occurrence> + 'a {
+        self.raised_while_lost
             .iter()
-            .zip(&self.epochs)
-            .filter(|((_, e), _)| matches(e))
-            .map(|((arrived, e), epoch)| self.placed(*arrived, e.pump_ms, *epoch))
-            .collect();
-        if let Condition::Alarm(code) = *condition {
-            found.extend(self.raised_while_events_were_lost(code));
-            found.sort_by_key(|o| o.arrived);
-        }
-        found
+            .filter(move |(code, _)| matches!(*condition, Condition::Alarm(c) if c == *code))
+            .map(|(_, o)| *o)
+    }
+
+    /// Events in memory (the rest are in the spill file): what a chatty pump must not grow.
+    pub fn events_in_memory(&self) -> usize {
+        self.events.in_memory()
+    }
+
+    /// Pump events recorded, in memory or spilled.
+    pub fn events_recorded(&self) -> usize {
+        self.events.len()
     }
 
     /// A pump event that arrived at `arrived`, placed at its `pump_ms` on the rig's clock; at its
@@ -350,52 +502,27 @@ impl Timeline {
         }
     }
 
-    /// `code` raised while events were lost: absent from what the events and re-reads had shown
-    /// active, present in the `ALARMS` re-read after a gap. It was raised somewhere between the
-    /// last event before the gap and the event that revealed it.
-    fn raised_while_events_were_lost(&self, code: AlarmCode) -> Vec<Occurrence> {
-        let mut found = Vec::new();
-        for (at, active) in &self.resyncs {
-            if !active.contains(&code) || self.known_active_before(code, *at) {
-                continue;
+    /// An `ALARMS` re-read at `at`: each code in `active` that the events and re-reads before it
+    /// had not left active was raised while events were lost, somewhere between the last event
+    /// before the gap that led to this re-read (failing one, the last event) and the gap itself.
+    fn resynced(&mut self, at: RigTime, active: &[AlarmCode]) {
+        let (gap_at, before) = self.last_gap.filter(|(g, _)| *g <= at).unwrap_or_else(|| {
+            let last_event = self.events.last().map_or(RigTime::ZERO, |r| r.arrived.min(at));
+            (at, last_event)
+        });
+        let (lo, hi) = (before.as_secs_f64(), gap_at.as_secs_f64());
+        for code in active {
+            if !self.known_active.get(code).copied().unwrap_or(false) {
+                let found = Occurrence {
+                    arrived: at,
+                    at: RigTime::from_secs_f64((lo + hi) / 2.0),
+                    uncertainty_s: Some((hi - lo) / 2.0),
+                };
+                self.raised_while_lost.push((*code, found));
             }
-            // The gap that led to this re-read; failing one, everything since the last event.
-            let last_event = || self.events.iter().rev().find(|(e, _)| e <= at).map_or(RigTime::ZERO, |(e, _)| *e);
-            let (gap_at, before) =
-                self.gaps.iter().rev().find(|(g, _)| g <= at).copied().unwrap_or_else(|| (*at, last_event()));
-            let (lo, hi) = (before.as_secs_f64(), gap_at.as_secs_f64());
-            found.push(Occurrence {
-                arrived: *at,
-                at: RigTime::from_secs_f64((lo + hi) / 2.0),
-                uncertainty_s: Some((hi - lo) / 2.0),
-            });
         }
-        found
-    }
-
-    /// Whether the events and re-reads that arrived before `t` leave `code` active.
-    fn known_active_before(&self, code: AlarmCode, t: RigTime) -> bool {
-        let last_event = self
-            .events
-            .iter()
-            .filter(|(at, e)| {
-                *at < t
-                    && matches!(e.kind, EventKind::Alarm { code: c, .. } | EventKind::Clear { code: c } if c == code)
-            })
-            .map(|(at, e)| (*at, matches!(e.kind, EventKind::Alarm { .. })))
-            .next_back();
-        let last_resync =
-            self.resyncs.iter().filter(|(at, _)| *at < t).map(|(at, a)| (*at, a.contains(&code))).next_back();
-        match (last_event, last_resync) {
-            (Some((te, active)), Some((tr, resynced))) => {
-                if te >= tr {
-                    active
-                } else {
-                    resynced
-                }
-            }
-            (Some((_, active)), None) | (None, Some((_, active))) => active,
-            (None, None) => false,
+        for code in AlarmCode::ALL {
+            self.known_active.insert(*code, active.contains(code));
         }
     }
 
@@ -429,13 +556,9 @@ impl Timeline {
     /// Gaps in the pump's `evseq` among the events received in `[from, to]` (`evseq` starts at 1
     /// at each `BOOT`).
     pub fn evseq_gaps(&self, from: RigTime, to: RigTime) -> usize {
-        let seqs: Vec<(u32, bool)> = self
-            .events
-            .iter()
-            .filter(|(t, _)| *t >= from && *t <= to)
-            .map(|(_, e)| (e.evseq, matches!(e.kind, EventKind::Boot { .. })))
-            .collect();
-        analysis::evseq_gaps(&seqs).len()
+        let seqs =
+            self.events_arrived(from, to).map(|r| (r.event.evseq, matches!(r.event.kind, EventKind::Boot { .. })));
+        analysis::evseq_gap_count(seqs)
     }
 
     /// Bolus requests answered in `[from, to]`: granted ones, or denied ones (with `reason`).
@@ -467,8 +590,8 @@ impl Timeline {
         let starts: Vec<analysis::BolusRequest> = self
             .events
             .iter()
-            .filter(|(_, e)| matches!(e.kind, EventKind::BolusStart { .. }))
-            .map(|(t, _)| analysis::BolusRequest { t_s: t.as_secs_f64(), granted: true, reason: None })
+            .filter(|r| matches!(r.event.kind, EventKind::BolusStart { .. }))
+            .map(|r| analysis::BolusRequest { t_s: r.arrived.as_secs_f64(), granted: true, reason: None })
             .collect();
         analysis::account(&starts, from.as_secs_f64(), to.as_secs_f64(), DAY_S)
             .min_spacing_s
@@ -609,6 +732,97 @@ mod tests {
         let best = tl.max_window_volume(Duration::from_secs(10), t(1.0), t(100.0)).unwrap();
         assert!((best - 60.0).abs() < 1e-9, "{best}");
         assert!(tl.max_window_volume(Duration::from_secs(200), t(1.0), t(100.0)).is_err());
+    }
+
+    fn event(evseq: u32, pump_ms: u64, kind: EventKind) -> RunEventKind {
+        RunEventKind::PumpEvent { event: Event { evseq, pump_ms, kind } }
+    }
+
+    #[test]
+    fn every_kind_of_event_reads_back_from_the_spill_file_as_it_was() {
+        let mut kinds = vec![EventKind::BolusStart { id: 7 }, EventKind::BolusEnd { id: 7, delivered_ul: 49.75 }];
+        kinds.extend(BootReason::ALL.iter().map(|&reason| EventKind::Boot { reason }));
+        kinds.extend(PumpState::ALL.iter().map(|&state| EventKind::State { state }));
+        kinds.extend(DenyReason::ALL.iter().map(|&reason| EventKind::Denied { reason }));
+        for &code in AlarmCode::ALL {
+            kinds.push(EventKind::Clear { code });
+            kinds.extend(Priority::ALL.iter().map(|&priority| EventKind::Alarm { code, priority }));
+        }
+        let mut bytes = [0u8; EventRow::SIZE];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let row = EventRow {
+                arrived: RigTime::from_duration(Duration::from_nanos(1_234_567_891 + i as u64)),
+                epoch: 3,
+                event: Event { evseq: 65_000 + i as u32, pump_ms: u64::MAX - i as u64, kind },
+            };
+            row.encode(&mut bytes);
+            assert_eq!(EventRow::decode(&bytes), row);
+        }
+    }
+
+    /// A storm of ALARM/CLEAR pairs, a gap in evseq and a reset: far more events than the
+    /// timeline keeps in memory, and the checks that count them still count every one.
+    #[test]
+    fn a_storm_of_events_stays_bounded_in_memory_and_is_counted_exactly() {
+        let mut tl = Timeline::with_memory(100);
+        let (raise, clear) = (
+            EventKind::Alarm { code: AlarmCode::DoseLimit, priority: Priority::Low },
+            EventKind::Clear { code: AlarmCode::DoseLimit },
+        );
+        let mut evseq = 0;
+        for k in 0..20_000u32 {
+            // 5 ms apart; evseq skips 10_001 (one lost event); a watchdog reset at 15 000.
+            let at = t(1.0 + f64::from(k) * 0.005);
+            evseq = match k {
+                10_000 => evseq + 2,
+                15_000 => 1,
+                _ => evseq + 1,
+            };
+            let kind = match k {
+                15_000 => EventKind::Boot { reason: BootReason::Watchdog },
+                _ if k % 2 == 0 => raise,
+                _ => clear,
+            };
+            tl.record(&RunEvent { at, kind: event(evseq, u64::from(k) * 5, kind) });
+            assert!(tl.events_in_memory() < 200, "{} events in memory after {k}", tl.events_in_memory());
+        }
+        assert_eq!(tl.events_recorded(), 20_000);
+        let alarm = Condition::Alarm(AlarmCode::DoseLimit);
+        // 10 000 even k, less the boot at 15 000.
+        assert_eq!(tl.count(&alarm), 9_999);
+        assert_eq!(tl.count(&Condition::Cleared(AlarmCode::DoseLimit)), 10_000);
+        assert_eq!(tl.count(&Condition::Boot(BootReason::Watchdog)), 1);
+        assert_eq!(tl.occurrences(&alarm, RigTime::ZERO, t(1000.0)), 9_999);
+        // k = 100..=199 arrive in [1.5 s, 1.995 s]: 50 raises, all long since spilled.
+        assert_eq!(tl.occurrences(&alarm, t(1.5), t(1.995)), 50);
+        assert_eq!(tl.evseq_gaps(RigTime::ZERO, t(1000.0)), 1, "the lost event; the BOOT's 1 is no gap");
+        assert_eq!(tl.evseq_gaps(RigTime::ZERO, t(50.0)), 0, "before the lost event");
+        let first = tl.first_after(&Condition::Cleared(AlarmCode::DoseLimit), t(2.0)).unwrap();
+        assert_eq!(first, t(1.0 + 201.0 * 0.005), "the first CLEAR at or after 2 s, read from the spill file");
+    }
+
+    #[test]
+    fn an_alarm_raised_while_events_were_lost_is_counted_once_at_its_re_read() {
+        let mut tl = Timeline::with_memory(4);
+        let stall = Condition::Alarm(AlarmCode::MotorStall);
+        for k in 1..=20u32 {
+            tl.record(&RunEvent {
+                at: t(f64::from(k)),
+                kind: event(k, 0, EventKind::State { state: PumpState::Running }),
+            });
+        }
+        tl.record(&RunEvent { at: t(30.0), kind: RunEventKind::EventGap { expected: 21, received: 23 } });
+        tl.record(&RunEvent { at: t(30.0), kind: event(23, 0, EventKind::State { state: PumpState::Alarm }) });
+        let resync = RunEventKind::AlarmsResynced { active: vec![AlarmCode::MotorStall] };
+        tl.record(&RunEvent { at: t(30.5), kind: resync.clone() });
+        assert_eq!(tl.count(&stall), 1);
+        let found = tl.first_occurrence_after(&stall, t(0.0)).unwrap();
+        assert_eq!(found.arrived, t(30.5));
+        assert!((found.at.as_secs_f64() - 25.0).abs() < 1e-9, "between the last event (20 s) and the gap (30 s)");
+        // A second re-read that still shows it active is not a new raise.
+        tl.record(&RunEvent { at: t(40.0), kind: resync });
+        assert_eq!(tl.count(&stall), 1);
+        assert_eq!(tl.occurrences(&stall, t(30.0), t(31.0)), 1);
     }
 
     #[test]

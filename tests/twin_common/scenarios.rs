@@ -817,7 +817,7 @@ pub fn wdr_006(config: TwinConfig) -> Verdict {
     let reservoir_before = b.status()?.reservoir_ul;
     let from = b.events.len();
     b.inject(Injection::WatchdogReset);
-    let first = b.events.get(from).map(|r| r.event.clone());
+    let first = b.events.get(from).map(|r| r.event);
     let boot_ok =
         matches!(&first, Some(e) if e.evseq == 1 && e.kind == EventKind::Boot { reason: BootReason::Watchdog });
     check(boot_ok, || format!("SRS-WDR-006: first event after the reset: {first:?}"))?;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::evidence::record::{
     AnomalyRecord, BolusRecord, CaseRecord, LostEventsRecord, MarkRecord, PumpCommandRecord, PumpEventRecord,
-    PumpStateRecord, SafeStateRecord, SlowAnswers, Span, StepRecord,
+    PumpStateRecord, SafeStateRecord, SlowAnswers, Span, StepRecord, UnlistedPumpEvents,
 };
 use crate::protocol::{BolusReply, Command, EventKind, Request};
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
@@ -116,7 +116,9 @@ impl Reporter for RecordReporter {
                     }
                     _ => return,
                 };
-                r.pump_events.push(PumpEventRecord { at_s: at, kind: kind.into(), what });
+                let r = &mut *r;
+                let event = PumpEventRecord { at_s: at, kind: kind.into(), what };
+                UnlistedPumpEvents::push(&mut r.pump_events, &mut r.pump_events_unlisted, event);
             }
             RunEventKind::PumpStatus { status: s, .. } => {
                 let state = s.state.to_string();
