@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod bench;
 pub mod bus;
 pub mod clock;
+pub mod digest;
 pub mod drivers;
 pub mod evidence;
 pub mod link;

@@ -13,7 +13,6 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::manifest::{ReadError, read_bounded};
 use super::record::{CaseRecord, IdentityCheck, RigBuild};
@@ -161,7 +160,7 @@ pub fn compare_with_baseline(record: &CaseRecord, folder: &Path) -> BaselineComp
             return comparison;
         }
     };
-    comparison.sha256 = Some(super::manifest::hex(&Sha256::digest(&bytes)));
+    comparison.sha256 = Some(crate::digest::sha256_hex(&bytes));
     let approved = std::str::from_utf8(&bytes)
         .map_err(|_| "not UTF-8 text".to_string())
         .and_then(|text| serde_yaml::from_str::<ApprovedBaseline>(text).map_err(|e| e.to_string()));
@@ -285,7 +284,7 @@ pub fn approve(dir: &Path, options: &ApproveOptions<'_>) -> Result<Approved, Str
     let read = |name: &str, limit: u64| -> Result<String, String> {
         let path = dir.join(name);
         let bytes = read_bounded(&path, limit).map_err(|e| format!("{}: {e}", path.display()))?;
-        let actual = super::manifest::hex(&Sha256::digest(&bytes));
+        let actual = crate::digest::sha256_hex(&bytes);
         if !verified.listed.iter().any(|(n, h)| n == name && *h == actual) {
             return Err(format!("{}: changed while it was being approved; not approved", path.display()));
         }

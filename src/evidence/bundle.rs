@@ -97,7 +97,7 @@ pub fn verify_bundle(dir: &Path, key: Option<&VerifyingKey>) -> Result<VerifiedB
         _ => {}
     }
     if problems.is_empty() {
-        let manifest_sha256 = super::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(&manifest));
+        let manifest_sha256 = crate::digest::sha256_hex(&manifest);
         Ok(VerifiedBundle { files: check.listed.len(), listed: check.listed, manifest_sha256, signature })
     } else {
         Err(problems)

@@ -23,7 +23,7 @@ use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+pub use crate::digest::hex;
 
 /// Name of the manifest inside the bundle directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.sha256";
@@ -389,22 +389,7 @@ fn open_regular(path: &Path) -> Result<(File, u64), HashError> {
 /// The SHA-256 of a regular file, streamed (never the whole file in memory).
 fn hash_regular_file(path: &Path) -> Result<String, HashError> {
     let (mut file, _) = open_regular(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(HashError::Io(e)),
-        }
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex_of_reader(&mut file).map_err(HashError::Io)
 }
 
 /// Why [`read_bounded`] read nothing.
@@ -778,7 +763,7 @@ mod tests {
         let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
         fs::write(dir.path().join("big.bin"), &data).unwrap();
         let entries = write_manifest(dir.path()).unwrap();
-        assert_eq!(entries[0].1, hex(&Sha256::digest(&data)));
+        assert_eq!(entries[0].1, hex(&<sha2::Sha256 as sha2::Digest>::digest(&data)));
         assert_eq!(verify_manifest(dir.path()), Ok(1));
     }
 }
