@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod bus;
+pub mod civil_time;
 pub mod clock;
 pub mod digest;
 pub mod drivers;

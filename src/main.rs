@@ -284,7 +284,7 @@ fn approve(
         Ok(k) => k,
         Err(code) => return code,
     };
-    let approver = match rig::run::case_record::identify_person(approver, "--approver") {
+    let approver = match rig::evidence::person::identify_person(approver, "--approver") {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
@@ -409,7 +409,7 @@ fn run(
         Ok(x) => x,
         Err(code) => return code,
     };
-    let expired = rig::run::case_record::expired_calibrations(&file, rig::run::case_record::today());
+    let expired = rig::run::case_record::expired_calibrations(&file, rig::civil_time::today());
     if !expired.is_empty() {
         if !evidence.allow_expired_calibration {
             rig::say_err!(
@@ -423,7 +423,7 @@ fn run(
         }
         rig::say_err!("warning: running with expired calibration ({}): the evidence will say so", expired.join("; "));
     }
-    let operator = match rig::run::case_record::identify_person(evidence.operator.as_deref(), "--operator") {
+    let operator = match rig::evidence::person::identify_person(evidence.operator.as_deref(), "--operator") {
         Ok(p) => p,
         Err(e) => {
             rig::say_err!("error: {e}\n  = the evidence names who ran the bench; nothing was run");

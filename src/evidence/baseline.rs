@@ -234,7 +234,7 @@ pub struct ApproveOptions<'a> {
     /// The public key the bundle must be signed with; `None`: not checked (an unsigned bundle
     /// is then approved on its hashes alone, and the approval says it was not checked).
     pub key: Option<&'a super::signature::VerifyingKey>,
-    pub approver: &'a crate::run::case_record::Person,
+    pub approver: &'a super::person::Person,
     /// `--force --reason`: approve although the run is not a plain PASS.
     pub forced_reason: Option<&'a str>,
 }
@@ -325,7 +325,7 @@ pub fn approve(dir: &Path, options: &ApproveOptions<'_>) -> Result<Approved, Str
         source_signed_by: signed_by,
         approver: options.approver.name.clone(),
         approver_source: options.approver.source.clone(),
-        approved_utc: crate::run::case_record::utc_now(),
+        approved_utc: crate::civil_time::utc_now(),
         bench: ApprovedBench {
             name: record.bench.name.clone(),
             kind: record.bench.kind.clone(),

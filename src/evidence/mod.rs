@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod history;
 pub mod junit;
 pub mod manifest;
+pub mod person;
 pub mod record;
 pub mod report;
 pub mod result;
