@@ -253,7 +253,7 @@ const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
 /// Why a run is not a plain verified PASS that may be a baseline as it is.
 pub fn approval_objections(record: &CaseRecord, result: &CaseResult) -> Vec<String> {
     let mut objections = Vec::new();
-    if record.verdict != crate::run::Verdict::Pass || result.verdict != crate::run::Verdict::Pass {
+    if record.verdict != crate::judgement::Verdict::Pass || result.verdict != crate::judgement::Verdict::Pass {
         objections.push(format!("verdict {}", record.verdict));
     }
     if result.checks.is_empty() {

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::run::Verdict;
+use crate::judgement::Verdict;
 
 use super::junit::{JunitCase, JunitOutcome, JunitReport, JunitSuite};
 use super::manifest::{MANIFEST_FILE, SIGNATURE_FILE, check_manifest, write_manifest};

@@ -17,6 +17,7 @@ pub mod person;
 pub mod record;
 pub mod report;
 pub mod result;
+pub mod samples_csv;
 pub mod signature;
 pub mod svg;
 pub mod thin;

@@ -18,7 +18,7 @@ pub use crate::civil_time::{today, utc_now};
 pub use crate::evidence::person::{Person, identify_person};
 
 use super::runner::RunOptions;
-use super::verdict::Verdict;
+use crate::judgement::Verdict;
 
 /// The rig's version, the commit it was built from, the SHA-256 of the running executable
 /// (read once per process) and the target it was built for.

@@ -20,9 +20,9 @@ use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
 use super::reporters::{EventsJsonl, Heartbeat, Progress, RecordReporter, SamplesCsv, SharedRecord};
-use super::verdict::{CheckOutcome, Verdict};
 use crate::evidence::baseline::{BaselineComparison, BaselineOutcome, compare_with_baseline};
 use crate::evidence::signature::SigningKey;
+use crate::judgement::{CheckOutcome, Verdict};
 
 /// How to run.
 #[derive(Debug, Clone)]
