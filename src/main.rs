@@ -10,6 +10,7 @@ use rig::bench::config::Connection;
 use rig::bench::self_check::self_check;
 use rig::bench::{Bench, BenchFile, EMBEDDED_SIM_PTY, EMBEDDED_TWIN, load_or_default};
 use rig::clock::RigClock;
+use rig::run::emergency::{self, Interrupts as _, ProcessSignals};
 use rig::sim::Fault;
 use rig::twin_host::{SimEndpoints, run_sim_process};
 
@@ -23,7 +24,7 @@ mod exit {
     /// The bench or the rig failed.
     pub const BENCH: u8 = 3;
     /// Interrupted by SIGINT or SIGTERM.
-    pub const INTERRUPTED: u8 = 130;
+    pub const INTERRUPTED: u8 = rig::run::emergency::INTERRUPTED_EXIT;
 }
 
 #[derive(Parser)]
@@ -464,10 +465,8 @@ fn run(
         Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
-        // Installed before anything moves, and kept for both signals: a Ctrl-C is never met
-        // by the default action (death without making the bench safe), and a second one that
-        // follows the first closely is not lost between two listeners.
-        let mut signals = match Interrupts::install() {
+        // Installed before anything moves, and kept for both signals (see `ProcessSignals`).
+        let signals = match ProcessSignals::install() {
             Ok(s) => s,
             Err(e) => {
                 return bench_failure(format!(
@@ -478,12 +477,10 @@ fn run(
         let (interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
         let emergency = rig::run::EmergencyStop::default();
         let escalation = emergency.clone();
-        tokio::spawn(async move {
-            let flush = || rig::run::reporters::flush_open_files(Duration::from_millis(200));
-            let line = rig::run::emergency::escalate(&mut signals, interrupt_tx, &escalation, flush).await;
-            rig::say_err!("{line}");
-            std::process::exit(i32::from(exit::INTERRUPTED));
-        });
+        // The first interrupt ends the run below, which returns 130 like any other exit code;
+        // a second one ends the process from inside `supervise`, after the emergency stop.
+        let flush = || rig::run::reporters::flush_open_files(Duration::from_millis(200));
+        tokio::spawn(emergency::supervise(signals, interrupt_tx, escalation, flush, emergency::exit_process));
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
         rig::say!("{}", rig::run::render_summary(&summary));
         if let Some(why) = &summary.refused {
@@ -553,7 +550,7 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
         Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
-        let mut signals = match Interrupts::install() {
+        let mut signals = match ProcessSignals::install() {
             Ok(s) => s,
             Err(e) => return bench_failure(format!("cannot listen for SIGINT/SIGTERM: {e}")),
         };
@@ -633,33 +630,6 @@ fn sim(bench: Option<PathBuf>, faults: &[String], dir: Option<PathBuf>) -> u8 {
 
 fn default_sim_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/rig-sim-{}", nix::unistd::getuid().as_raw()))
-}
-
-/// SIGINT and SIGTERM, listened for from [`Interrupts::install`] on (inside the runtime).
-struct Interrupts {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Interrupts {
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
-    }
-
-    /// The next interrupt's name.
-    async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
-        }
-    }
-}
-
-impl rig::run::emergency::Interrupts for Interrupts {
-    fn next(&mut self) -> impl std::future::Future<Output = &'static str> + Send {
-        Interrupts::next(self)
-    }
 }
 
 fn usage(e: impl std::fmt::Display) -> u8 {
