@@ -9,10 +9,13 @@
 pub mod analysis;
 pub mod bench;
 pub mod bus;
+pub mod civil_time;
 pub mod clock;
+pub mod digest;
 pub mod drivers;
 pub mod evidence;
 pub mod input_file;
+pub mod judgement;
 pub mod link;
 pub mod plan;
 pub mod protocol;

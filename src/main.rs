@@ -10,6 +10,7 @@ use rig::bench::config::Connection;
 use rig::bench::self_check::self_check;
 use rig::bench::{Bench, BenchFile, EMBEDDED_SIM_PTY, EMBEDDED_TWIN, load_or_default};
 use rig::clock::RigClock;
+use rig::run::emergency::{self, Interrupts as _, ProcessSignals};
 use rig::sim::Fault;
 use rig::twin_host::{SimEndpoints, run_sim_process};
 
@@ -23,7 +24,7 @@ mod exit {
     /// The bench or the rig failed.
     pub const BENCH: u8 = 3;
     /// Interrupted by SIGINT or SIGTERM.
-    pub const INTERRUPTED: u8 = 130;
+    pub const INTERRUPTED: u8 = rig::run::emergency::INTERRUPTED_EXIT;
 }
 
 #[derive(Parser)]
@@ -284,7 +285,7 @@ fn approve(
         Ok(k) => k,
         Err(code) => return code,
     };
-    let approver = match rig::run::case_record::identify_person(approver, "--approver") {
+    let approver = match rig::evidence::person::identify_person(approver, "--approver") {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
@@ -409,7 +410,7 @@ fn run(
         Ok(x) => x,
         Err(code) => return code,
     };
-    let expired = rig::run::case_record::expired_calibrations(&file, rig::run::case_record::today());
+    let expired = rig::run::case_record::expired_calibrations(&file, rig::civil_time::today());
     if !expired.is_empty() {
         if !evidence.allow_expired_calibration {
             rig::say_err!(
@@ -423,7 +424,7 @@ fn run(
         }
         rig::say_err!("warning: running with expired calibration ({}): the evidence will say so", expired.join("; "));
     }
-    let operator = match rig::run::case_record::identify_person(evidence.operator.as_deref(), "--operator") {
+    let operator = match rig::evidence::person::identify_person(evidence.operator.as_deref(), "--operator") {
         Ok(p) => p,
         Err(e) => {
             rig::say_err!("error: {e}\n  = the evidence names who ran the bench; nothing was run");
@@ -464,10 +465,8 @@ fn run(
         Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
-        // Installed before anything moves, and kept for both signals: a Ctrl-C is never met
-        // by the default action (death without making the bench safe), and a second one that
-        // follows the first closely is not lost between two listeners.
-        let mut signals = match Interrupts::install() {
+        // Installed before anything moves, and kept for both signals (see `ProcessSignals`).
+        let signals = match ProcessSignals::install() {
             Ok(s) => s,
             Err(e) => {
                 return bench_failure(format!(
@@ -478,12 +477,10 @@ fn run(
         let (interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
         let emergency = rig::run::EmergencyStop::default();
         let escalation = emergency.clone();
-        tokio::spawn(async move {
-            let flush = || rig::run::reporters::flush_open_files(Duration::from_millis(200));
-            let line = rig::run::emergency::escalate(&mut signals, interrupt_tx, &escalation, flush).await;
-            rig::say_err!("{line}");
-            std::process::exit(i32::from(exit::INTERRUPTED));
-        });
+        // The first interrupt ends the run below, which returns 130 like any other exit code;
+        // a second one ends the process from inside `supervise`, after the emergency stop.
+        let flush = || rig::run::reporters::flush_open_files(Duration::from_millis(200));
+        tokio::spawn(emergency::supervise(signals, interrupt_tx, escalation, flush, emergency::exit_process));
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
         rig::say!("{}", rig::run::render_summary(&summary));
         if let Some(why) = &summary.refused {
@@ -555,7 +552,7 @@ fn check_bench(bench: Option<PathBuf>, faults: &[String], measure: Duration) -> 
         Err(e) => return bench_failure(format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
-        let mut signals = match Interrupts::install() {
+        let mut signals = match ProcessSignals::install() {
             Ok(s) => s,
             Err(e) => return bench_failure(format!("cannot listen for SIGINT/SIGTERM: {e}")),
         };
@@ -635,62 +632,6 @@ fn sim(bench: Option<PathBuf>, faults: &[String], dir: Option<PathBuf>) -> u8 {
 
 fn default_sim_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/rig-sim-{}", nix::unistd::getuid().as_raw()))
-}
-
-/// SIGINT and SIGTERM, listened for from [`Interrupts::install`] on, by a thread of their own:
-/// the twin's runtime has no I/O driver (a virtual-time run would otherwise poll epoll at every
-/// step of its clock), and a signal must reach a run on any runtime.
-struct Interrupts {
-    names: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
-}
-
-impl Interrupts {
-    fn install() -> std::io::Result<Self> {
-        let (tx, names) = tokio::sync::mpsc::unbounded_channel();
-        let (ready, installed) = std::sync::mpsc::sync_channel::<std::io::Result<()>>(1);
-        std::thread::Builder::new().name("rig-signals".into()).spawn(move || {
-            let listen = async {
-                use tokio::signal::unix::{SignalKind, signal};
-                let mut int = signal(SignalKind::interrupt())?;
-                let mut term = signal(SignalKind::terminate())?;
-                let _ = ready.send(Ok(()));
-                loop {
-                    let name = tokio::select! {
-                        _ = int.recv() => "SIGINT",
-                        _ = term.recv() => "SIGTERM",
-                    };
-                    if tx.send(name).is_err() {
-                        return Ok::<(), std::io::Error>(());
-                    }
-                }
-            };
-            let result =
-                tokio::runtime::Builder::new_current_thread().enable_io().build().and_then(|rt| rt.block_on(listen));
-            if let Err(e) = result {
-                let _ = ready.send(Err(e));
-            }
-        })?;
-        // Listening before anything moves: a Ctrl-C is never met by the default handler.
-        match installed.recv() {
-            Ok(Ok(())) => Ok(Self { names }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(std::io::Error::other("the signal thread ended before it listened")),
-        }
-    }
-
-    /// The next interrupt's name (never, if the signal thread is gone).
-    async fn next(&mut self) -> &'static str {
-        match self.names.recv().await {
-            Some(name) => name,
-            None => std::future::pending().await,
-        }
-    }
-}
-
-impl rig::run::emergency::Interrupts for Interrupts {
-    fn next(&mut self) -> impl std::future::Future<Output = &'static str> + Send {
-        Interrupts::next(self)
-    }
 }
 
 fn usage(e: impl std::fmt::Display) -> u8 {

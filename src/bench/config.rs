@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::capability::Capability;
 use crate::drivers::SensorModel;
 use crate::input_file::{self, Cap, InputFileError, Links};
 use crate::plan::diag::{MAX_MESSAGE_CHARS, printable};
@@ -256,10 +257,8 @@ impl BenchFile {
             invalid(path, text, line, column, message)
         })?;
         bench.check(path, text)?;
-        let source = BenchSource {
-            path: path.display().to_string(),
-            sha256: crate::plan::load::sha256_hex(original.as_bytes()),
-        };
+        let source =
+            BenchSource { path: path.display().to_string(), sha256: crate::digest::sha256_hex(original.as_bytes()) };
         Ok(BenchFile { source, ..bench })
     }
 
@@ -384,7 +383,7 @@ impl BenchFile {
 
     /// What this bench can do for a plan. Injections need the in-process twin (the bench bus of
     /// ICD part 2 has no injection command); an operator needs a real bench and a terminal.
-    pub fn capabilities(&self, interactive: bool) -> std::collections::BTreeSet<crate::plan::Capability> {
+    pub fn capabilities(&self, interactive: bool) -> std::collections::BTreeSet<Capability> {
         match self.connection {
             // The in-process twin takes every injection of ICD part 2.
             Connection::Twin { .. } => capabilities_with(&crate::bus::codec::InjectKind::ALL, false),
@@ -400,7 +399,7 @@ impl BenchFile {
     pub fn capabilities_for_plans(
         &self,
         interactive: bool,
-    ) -> (std::collections::BTreeSet<crate::plan::Capability>, Option<String>) {
+    ) -> (std::collections::BTreeSet<Capability>, Option<String>) {
         match self.probe_capabilities(interactive) {
             Ok(caps) => (caps, None),
             Err(why) => (
@@ -416,10 +415,7 @@ impl BenchFile {
     /// What this bench can do for a plan, asking a software bench in its own process what it
     /// injects (its bench-bus `HELLO`). `Err` says why it could not be asked (not running, no
     /// socket); the caller then knows only [`BenchFile::capabilities`].
-    pub fn probe_capabilities(
-        &self,
-        interactive: bool,
-    ) -> Result<std::collections::BTreeSet<crate::plan::Capability>, String> {
+    pub fn probe_capabilities(&self, interactive: bool) -> Result<std::collections::BTreeSet<Capability>, String> {
         match self.resolved_connection() {
             Connection::SimProcess { bus, .. } => {
                 let client = crate::bus::BusClient::connect(std::path::Path::new(&bus)).map_err(|e| e.to_string())?;
@@ -446,8 +442,7 @@ impl BenchFile {
 pub fn capabilities_with(
     kinds: &[crate::bus::codec::InjectKind],
     operator: bool,
-) -> std::collections::BTreeSet<crate::plan::Capability> {
-    use crate::plan::Capability;
+) -> std::collections::BTreeSet<Capability> {
     let mut caps: std::collections::BTreeSet<_> = [Capability::Pump, Capability::FlowSensor, Capability::Valve].into();
     caps.extend(kinds.iter().filter_map(|k| Capability::from_inject_name(k.name())));
     if operator {

@@ -139,7 +139,7 @@ impl HostFacts {
     /// Reads them from this machine, the disk at `out` (or its nearest existing folder).
     pub fn gather(out: &Path) -> HostFacts {
         HostFacts {
-            today: crate::run::case_record::today(),
+            today: crate::civil_time::today(),
             clocksource: std::fs::read_to_string(CLOCKSOURCE)
                 .map(|s| s.trim().to_string())
                 .map_err(|e| format!("cannot read {CLOCKSOURCE}: {e}")),

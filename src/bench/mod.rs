@@ -1,12 +1,14 @@
 //! Benches: the bench file format, opening a bench (twin, software bench process, or a
 //! Raspberry Pi), and the end-to-end bench check.
 
+pub mod capability;
 pub mod config;
 pub mod doctor;
 pub mod instruments;
 pub mod open;
 pub mod self_check;
 
+pub use capability::Capability;
 pub use config::{BenchFile, BenchFileError, Connection};
 pub use open::{Bench, BenchError, SafeStateReport};
 

@@ -13,7 +13,6 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::record::{CaseRecord, IdentityCheck, RigBuild};
 use super::result::{CaseResult, Drift, compare};
@@ -166,7 +165,7 @@ pub fn compare_with_baseline(record: &CaseRecord, folder: &Path) -> BaselineComp
             return comparison;
         }
     };
-    comparison.sha256 = Some(super::manifest::hex(&Sha256::digest(&bytes)));
+    comparison.sha256 = Some(crate::digest::sha256_hex(&bytes));
     let approved = std::str::from_utf8(&bytes)
         .map_err(|_| "not UTF-8 text".to_string())
         .and_then(|text| serde_yaml::from_str::<ApprovedBaseline>(text).map_err(|e| e.to_string()));
@@ -240,7 +239,7 @@ pub struct ApproveOptions<'a> {
     /// The public key the bundle must be signed with; `None`: not checked (an unsigned bundle
     /// is then approved on its hashes alone, and the approval says it was not checked).
     pub key: Option<&'a super::signature::VerifyingKey>,
-    pub approver: &'a crate::run::case_record::Person,
+    pub approver: &'a super::person::Person,
     /// `--force --reason`: approve although the run is not a plain PASS.
     pub forced_reason: Option<&'a str>,
 }
@@ -260,7 +259,7 @@ const RECORD_CAP: Cap =
 /// Why a run is not a plain verified PASS that may be a baseline as it is.
 pub fn approval_objections(record: &CaseRecord, result: &CaseResult) -> Vec<String> {
     let mut objections = Vec::new();
-    if record.verdict != crate::run::Verdict::Pass || result.verdict != crate::run::Verdict::Pass {
+    if record.verdict != crate::judgement::Verdict::Pass || result.verdict != crate::judgement::Verdict::Pass {
         objections.push(format!("verdict {}", record.verdict));
     }
     if result.checks.is_empty() {
@@ -291,7 +290,7 @@ pub fn approve(dir: &Path, options: &ApproveOptions<'_>) -> Result<Approved, Str
     let read = |name: &str, cap: Cap| -> Result<String, String> {
         let path = dir.join(name);
         let bytes = input_file::read(&path, cap, Links::Refuse).map_err(|e| e.describe(&path))?;
-        let actual = super::manifest::hex(&Sha256::digest(&bytes));
+        let actual = crate::digest::sha256_hex(&bytes);
         if !verified.listed.iter().any(|(n, h)| n == name && *h == actual) {
             return Err(format!("{}: changed while it was being approved; not approved", path.display()));
         }
@@ -332,7 +331,7 @@ pub fn approve(dir: &Path, options: &ApproveOptions<'_>) -> Result<Approved, Str
         source_signed_by: signed_by,
         approver: options.approver.name.clone(),
         approver_source: options.approver.source.clone(),
-        approved_utc: crate::run::case_record::utc_now(),
+        approved_utc: crate::civil_time::utc_now(),
         bench: ApprovedBench {
             name: record.bench.name.clone(),
             kind: record.bench.kind.clone(),

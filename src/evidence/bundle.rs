@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::run::Verdict;
+use crate::judgement::Verdict;
 
 use super::junit::{JunitCase, JunitOutcome, JunitReport, JunitSuite};
 use super::manifest::{MANIFEST_FILE, SIGNATURE_FILE, check_manifest, write_manifest};
@@ -105,7 +105,7 @@ pub fn verify_bundle(dir: &Path, key: Option<&VerifyingKey>) -> Result<VerifiedB
         _ => {}
     }
     if problems.is_empty() {
-        let manifest_sha256 = super::manifest::hex(&<sha2::Sha256 as sha2::Digest>::digest(&manifest));
+        let manifest_sha256 = crate::digest::sha256_hex(&manifest);
         Ok(VerifiedBundle { files: check.listed.len(), listed: check.listed, manifest_sha256, signature })
     } else {
         Err(problems)

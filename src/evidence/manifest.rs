@@ -17,12 +17,13 @@
 //! manifest's size and the folder's number of entries are bounded; a manifest line naming a
 //! path outside the folder (`../x`, `/etc/passwd`, `sub/x`) is refused by its line number.
 
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+pub use crate::digest::hex;
 
 use crate::input_file::{self, Cap, InputFileError, Links};
 
@@ -392,12 +393,7 @@ fn hash_regular_file(path: &Path) -> Result<String, InputFileError> {
     if hashed > BUNDLE_FILE_CAP.bytes {
         return Err(InputFileError::TooLarge { bytes: None, cap: BUNDLE_FILE_CAP });
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(crate::digest::hex(&hasher.finalize()))
 }
 
 /// The SHA-256 of a regular file (not following a symbolic link), streamed, as lowercase hex.
@@ -734,7 +730,7 @@ mod tests {
         let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
         fs::write(dir.path().join("big.bin"), &data).unwrap();
         let entries = write_manifest(dir.path()).unwrap();
-        assert_eq!(entries[0].1, hex(&Sha256::digest(&data)));
+        assert_eq!(entries[0].1, hex(&<sha2::Sha256 as sha2::Digest>::digest(&data)));
         assert_eq!(verify_manifest(dir.path()), Ok(1));
     }
 }

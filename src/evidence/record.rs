@@ -4,12 +4,16 @@
 //! pump's `ID`), every step with its timing, every check with value, uncertainty, limits,
 //! decision and requirements, and the verdict with why a case stopped early.
 
+pub mod pump_snapshot;
+pub mod sampler_stats;
+pub mod start_up;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::judgement::{CheckOutcome, Verdict};
 use crate::protocol::PumpIdentity;
-use crate::run::{CheckOutcome, Verdict};
 
 /// The version of this record's layout.
 ///
@@ -48,13 +52,13 @@ pub struct CaseRecord {
     pub pump: Option<PumpIdentity>,
     /// What start-up found on the bench (left by an earlier run) and did about it.
     #[serde(default)]
-    pub start_up: Option<crate::run::startup::StartUp>,
+    pub start_up: Option<start_up::StartUp>,
     /// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`.
     #[serde(default)]
-    pub pump_at_start: Option<crate::run::startup::PumpSnapshot>,
+    pub pump_at_start: Option<pump_snapshot::PumpSnapshot>,
     /// Alarms left over from before the case, acknowledged again after `setup:`.
     #[serde(default)]
-    pub left_over_cleared: Vec<crate::run::startup::Acknowledged>,
+    pub left_over_cleared: Vec<start_up::Acknowledged>,
     /// What the pump or the link did that broke the ICD or the rig's expectations without
     /// stopping the case (a malformed or failed STATUS, ...), in order.
     #[serde(default)]
@@ -96,7 +100,7 @@ pub struct CaseRecord {
     /// How the flow sampler kept its deadlines: its scheduling, wake-up lateness, read durations
     /// and missed deadlines, as measured (absent when the sampler never ran or died).
     #[serde(default)]
-    pub sampler: Option<crate::run::sampler::SamplerStats>,
+    pub sampler: Option<sampler_stats::SamplerStats>,
     /// The comparison with the approved baseline, when the run was given one (`--baseline`).
     pub baseline: Option<super::baseline::BaselineComparison>,
     /// The key `MANIFEST.sha256.sig` is made with; `None`: the bundle is unsigned.

@@ -23,17 +23,15 @@ use std::path::Path;
 
 use super::history::{self, clock};
 use super::record::{CaseRecord, IdentityCheck, Instrument, UnlistedPumpEvents};
+use super::samples_csv::{SamplesError, SamplesReader};
 use super::svg::{self, Band, Chart, Lane, LaneSpan, LaneTick, Marker, Note, Panel, Series, Timeline};
 use super::thin::Thinner;
 use super::xml_text;
 use crate::analysis::TrumpetCurve;
+use crate::judgement::{CheckOutcome, Decision, TrumpetMeasurement, Verdict};
 use crate::plan::Unit;
 use crate::plan::requirements::requirement;
 use crate::protocol::{AlarmCode, Priority};
-use crate::run::decision::Decision;
-use crate::run::reporters::samples_csv::{SamplesError, SamplesReader};
-use crate::run::verdict::TrumpetMeasurement;
-use crate::run::{CheckOutcome, Verdict};
 
 /// The samples of a case, thinned for plotting. Times are seconds from the case's start.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1659,8 +1657,8 @@ pub(crate) mod tests {
         BenchIdentity, BolusRecord, MarkRecord, PlanIdentity, PumpCommandRecord, PumpEventRecord, PumpStateRecord,
         RigBuild, SafeStateRecord, Span, StepRecord,
     };
+    use crate::evidence::samples_csv::HEADER;
     use crate::protocol::PumpIdentity;
-    use crate::run::reporters::samples_csv::HEADER;
 
     /// A 3000 s occlusion case at 500 µL/h: valve closed 1800–2500 s, OCCLUSION at 2495 s.
     pub(crate) fn occlusion_record() -> CaseRecord {
@@ -1974,7 +1972,7 @@ pub(crate) mod tests {
             pump_ms: 1234,
             alarms: vec![AlarmCode::ReservoirLow],
         };
-        record.pump_at_start = Some(crate::run::startup::PumpSnapshot {
+        record.pump_at_start = Some(crate::evidence::record::pump_snapshot::PumpSnapshot {
             id: record.pump.clone().unwrap(),
             status,
             alarms: vec![AlarmCode::ReservoirLow],
@@ -2037,7 +2035,7 @@ pub(crate) mod tests {
         let text = visible_text(&render_report(&record, &plot));
         assert!(text.contains("No sampler statistics"), "{text}");
         let p = |p50_ms, p99_ms, max_ms| Some(Percentiles { count: 6000, p50_ms, p99_ms, max_ms });
-        record.sampler = Some(crate::run::sampler::SamplerStats {
+        record.sampler = Some(crate::evidence::record::sampler_stats::SamplerStats {
             scheduling: Scheduling { realtime: true, policy: "SCHED_FIFO priority 20".into() },
             period_s: 0.01,
             deadlines: 6000,

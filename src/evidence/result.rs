@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::judgement::{CheckOutcome, Verdict};
 use crate::plan::Unit;
-use crate::run::{CheckOutcome, Verdict};
 
 use super::record::CaseRecord;
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+pub use crate::digest::sha256_hex;
 
 use super::ast::PlanFile;
 use super::decode::{self, Diags};
@@ -257,16 +257,4 @@ pub fn load_text(text: &str) -> TextOutcome {
     sort_and_dedup(&mut diagnostics);
     let plans = (!plans.is_empty()).then_some(plans);
     TextOutcome { plans, id, diagnostics }
-}
-
-/// SHA-256 of `bytes`, lowercase hex: how the evidence names file contents.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

@@ -1,6 +1,7 @@
 //! The one bounded line splitter both ICD codecs cut their byte streams with: the service
 //! port's frames (part 1, at most [`super::frame::MAX_LINE`] bytes) and the bench bus's
-//! request and response lines (part 2, at most [`crate::bus::codec::MAX_LINE`] bytes).
+//! request and response lines (part 2, at most 512 bytes: the limit is the bench bus codec's,
+//! `bus::codec::MAX_LINE`, which passes it in).
 //!
 //! After tokio-util's `LinesCodec` (STYLE.md §5), sans-IO: bytes go in in whatever pieces the
 //! transport delivers, complete lines come out in order. A line ends at `\n`; a `\r` just before

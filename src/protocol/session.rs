@@ -46,7 +46,7 @@ pub struct SessionConfig {
     /// previous request's seq and answer whoever sent it, so a host that always started at 1
     /// would have its first request answered from the cache of someone else's `1 ...`: the
     /// rig starts at a random seq and spends its first request on a throw-away `STATUS`
-    /// ([`crate::link::PumpLink::synchronise`]).
+    /// (the link's `PumpLink::synchronise`, above this codec).
     pub first_seq: u16,
 }
 

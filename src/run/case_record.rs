@@ -14,8 +14,11 @@ use crate::evidence::record::{
 };
 use crate::plan::{Plan, PlanFile};
 
+pub use crate::civil_time::{today, utc_now};
+pub use crate::evidence::person::{Person, identify_person};
+
 use super::runner::RunOptions;
-use super::verdict::Verdict;
+use crate::judgement::Verdict;
 
 /// The rig's version, the commit it was built from, the SHA-256 of the running executable
 /// (read once per process) and the target it was built for.
@@ -39,71 +42,6 @@ pub fn executable_sha256() -> &'static str {
         crate::evidence::manifest::sha256_of(&exe)
             .unwrap_or_else(|e| format!("unknown: {} cannot be read ({e})", exe.display()))
     })
-}
-
-/// Who runs (or approves): a name and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Person {
-    pub name: String,
-    pub source: String,
-}
-
-/// The person at the bench: `flag` (given on the command line as `flag_name`), else
-/// `$RIG_OPERATOR`, else the login name of the controlling terminal (`getlogin`), else the
-/// password entry of the process's uid. `$USER` is not asked: anyone can set it to anything,
-/// and a record must say where a name came from. None of them: an error saying how to give one.
-pub fn identify_person(flag: Option<&str>, flag_name: &str) -> Result<Person, String> {
-    let uid = nix::unistd::getuid();
-    let sources = PersonSources {
-        flag,
-        rig_operator: std::env::var("RIG_OPERATOR").ok(),
-        login: login_name(),
-        password_entry: nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name),
-        uid: uid.as_raw(),
-    };
-    person_from(&sources, flag_name)
-}
-
-/// What [`identify_person`] looks at, in its order.
-struct PersonSources<'a> {
-    flag: Option<&'a str>,
-    rig_operator: Option<String>,
-    login: Option<String>,
-    password_entry: Option<String>,
-    uid: u32,
-}
-
-fn person_from(s: &PersonSources<'_>, flag_name: &str) -> Result<Person, String> {
-    let named = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
-    let found = [
-        (s.flag.and_then(named), flag_name.to_string()),
-        (s.rig_operator.as_deref().and_then(named), "RIG_OPERATOR".to_string()),
-        (s.login.as_deref().and_then(named), "login name (getlogin)".to_string()),
-        (s.password_entry.as_deref().and_then(named), format!("password entry of uid {}", s.uid)),
-    ]
-    .into_iter()
-    .find_map(|(name, source)| name.map(|name| Person { name, source }));
-    found.ok_or_else(|| {
-        format!(
-            "nobody to name as the person running the bench: no {flag_name}, no RIG_OPERATOR, no login name and no \
-             password entry for uid {}; give {flag_name} NAME (a nightly passes its CI user)",
-            s.uid
-        )
-    })
-}
-
-/// The login name of the process's controlling terminal, from utmp (`getlogin(3)`).
-fn login_name() -> Option<String> {
-    // SAFETY: getlogin returns NULL or a pointer to a NUL-terminated static buffer, which is
-    // copied at once; the rig calls it from one thread at a time (once per run or approval).
-    let name = unsafe {
-        let p = libc::getlogin();
-        if p.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-    };
-    Some(name).filter(|n| !n.trim().is_empty())
 }
 
 /// The flow sensor's serial number as the bench file declares it matches what the sensor
@@ -132,17 +70,6 @@ pub fn identity_mismatches(bench: &BenchFile, reported: &ProductId) -> Vec<Strin
         reported.product_number,
         bench.source.path
     )]
-}
-
-/// Now, UTC, RFC 3339 to the second.
-pub fn utc_now() -> String {
-    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| now.to_string())
-}
-
-/// Today's date, UTC.
-pub fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
 }
 
 /// The bench's instruments, each with whether it is past its calibration due date on `today`
@@ -289,41 +216,6 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sources<'a>(
-        flag: Option<&'a str>,
-        env: Option<&str>,
-        login: Option<&str>,
-        pw: Option<&str>,
-    ) -> PersonSources<'a> {
-        PersonSources {
-            flag,
-            rig_operator: env.map(str::to_owned),
-            login: login.map(str::to_owned),
-            password_entry: pw.map(str::to_owned),
-            uid: 1000,
-        }
-    }
-
-    #[test]
-    fn the_operator_comes_from_the_flag_then_the_environment_then_the_login_then_the_password_entry() {
-        let p = |s: PersonSources<'_>| person_from(&s, "--operator").unwrap();
-        let all = p(sources(Some("j.doe"), Some("ci"), Some("pi"), Some("pw")));
-        assert_eq!((all.name.as_str(), all.source.as_str()), ("j.doe", "--operator"));
-        let env = p(sources(Some("  "), Some("ci"), Some("pi"), Some("pw")));
-        assert_eq!((env.name.as_str(), env.source.as_str()), ("ci", "RIG_OPERATOR"));
-        let login = p(sources(None, Some(""), Some("pi"), Some("pw")));
-        assert_eq!((login.name.as_str(), login.source.as_str()), ("pi", "login name (getlogin)"));
-        let pw = p(sources(None, None, None, Some("pw")));
-        assert_eq!((pw.name.as_str(), pw.source.as_str()), ("pw", "password entry of uid 1000"));
-    }
-
-    #[test]
-    fn with_no_source_there_is_no_operator_and_the_error_says_how_to_give_one() {
-        let e = person_from(&sources(None, None, None, None), "--operator").unwrap_err();
-        assert!(e.contains("give --operator NAME"), "{e}");
-        assert!(!e.contains("unknown"), "{e}");
-    }
 
     #[test]
     fn a_placeholder_serial_never_confirms_the_sensor() {

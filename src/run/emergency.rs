@@ -3,6 +3,11 @@
 //! first interrupt (stop the step, let the executor make the bench safe) to a second one (the
 //! emergency stop, the run files flushed, then exit).
 //!
+//! The first SIGINT or SIGTERM only asks the run to stop: the executor ends the step, makes the
+//! bench safe, keeps every sample, and the run returns its exit code (130) through the normal
+//! path, destructors and flushes included. The second is the rig's one forced exit
+//! ([`supervise`]): someone wants it to stop now, whatever the executor is waiting for.
+//!
 //! The emergency stop drives the valve line itself through a second handle on it: the process
 //! exits right after, and an exit runs no `Drop`, so a valve left to its driver would stay as it
 //! was (closed, on a Raspberry Pi whose GPIO keeps its last level).
@@ -84,6 +89,92 @@ pub async fn escalate<I: Interrupts>(
     format!("rig: {second} again: {done}, {files}; exiting")
 }
 
+/// The exit status of a run an interrupt ended: 128 + SIGINT's number, the shell's convention.
+/// The orderly path returns it too (an aborted case's summary).
+pub const INTERRUPTED_EXIT: u8 = 130;
+
+/// SIGINT and SIGTERM, listened for from [`ProcessSignals::install`] on. Installed before
+/// anything moves and kept for both signals: a Ctrl-C is never met by the default action (death
+/// without making the bench safe), and a second one that follows the first closely is not lost
+/// between two listeners.
+///
+/// They are listened for on a thread of their own (`rig-signals`, with its own I/O driver) and
+/// their names passed on: the twin's runtime has no I/O driver (with one, every step of the
+/// paused clock would park in `epoll_wait`), and a signal must reach a run on any runtime.
+pub struct ProcessSignals {
+    names: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+}
+
+impl ProcessSignals {
+    /// Returns once both signals are being listened for.
+    pub fn install() -> std::io::Result<Self> {
+        let (tx, names) = tokio::sync::mpsc::unbounded_channel();
+        let (ready, installed) = std::sync::mpsc::sync_channel::<std::io::Result<()>>(1);
+        std::thread::Builder::new().name("rig-signals".into()).spawn(move || {
+            let listen = async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut int = signal(SignalKind::interrupt())?;
+                let mut term = signal(SignalKind::terminate())?;
+                let _ = ready.send(Ok(()));
+                loop {
+                    let name = tokio::select! {
+                        _ = int.recv() => "SIGINT",
+                        _ = term.recv() => "SIGTERM",
+                    };
+                    if tx.send(name).is_err() {
+                        return Ok::<(), std::io::Error>(());
+                    }
+                }
+            };
+            let result =
+                tokio::runtime::Builder::new_current_thread().enable_io().build().and_then(|rt| rt.block_on(listen));
+            if let Err(e) = result {
+                let _ = ready.send(Err(e));
+            }
+        })?;
+        match installed.recv() {
+            Ok(Ok(())) => Ok(Self { names }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::other("the signal thread ended before it listened")),
+        }
+    }
+}
+
+impl Interrupts for ProcessSignals {
+    /// The next interrupt's name (never, if the signal thread is gone).
+    async fn next(&mut self) -> &'static str {
+        match self.names.recv().await {
+            Some(name) => name,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Watches a run's interrupts for as long as it runs (spawn it beside the run). The first asks
+/// the run to stop through `interrupt`; the run then ends through its normal path and returns
+/// its exit code, and this never finishes. The second [`escalate`]s: the emergency stop, the
+/// run files `flush`ed, the line said on stderr, then `exit(`[`INTERRUPTED_EXIT`]`)` — the
+/// one forced exit, since the executor may be stuck in what the person wants stopped; the
+/// emergency stop has done what the skipped destructors would. `exit` is [`exit_process`] in
+/// `rig`, a recording double in tests.
+pub async fn supervise<I: Interrupts>(
+    mut signals: I,
+    interrupt: watch::Sender<Option<String>>,
+    emergency: EmergencyStop,
+    flush: impl FnOnce() -> (usize, usize),
+    exit: impl FnOnce(u8),
+) {
+    let line = escalate(&mut signals, interrupt, &emergency, flush).await;
+    crate::say_err!("{line}");
+    exit(INTERRUPTED_EXIT);
+}
+
+/// Ends the process with `code` at once (`std::process::exit`: no destructors run): the exit of
+/// [`supervise`], and nothing else's.
+pub fn exit_process(code: u8) {
+    std::process::exit(i32::from(code))
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -154,6 +245,48 @@ mod tests {
                 None => std::future::pending().await,
             }
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn supervised_the_first_interrupt_leaves_the_exit_to_the_run_and_the_second_forces_130() {
+        let (mut bench, rec) = pi_like_bench().await;
+        bench.close_valve().unwrap();
+        let stop = EmergencyStop::default();
+        stop.arm(&bench);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (interrupt_tx, mut interrupt) = watch::channel(None);
+        let exited = Arc::new(Mutex::new(Vec::new()));
+        let flushed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let supervisor = tokio::spawn(supervise(
+            Scripted(rx),
+            interrupt_tx,
+            stop.clone(),
+            {
+                let flushed = flushed.clone();
+                move || {
+                    flushed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    (2, 0)
+                }
+            },
+            {
+                let exited = exited.clone();
+                move |code| exited.lock().unwrap().push((code, rec.levels()))
+            },
+        ));
+        tx.send("SIGINT").unwrap();
+        interrupt.changed().await.unwrap();
+        assert_eq!(interrupt.borrow().as_deref(), Some("SIGINT"));
+        // A run that stops by itself now ends the process through its own return: no exit yet.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!supervisor.is_finished(), "the first interrupt does not end the process");
+        assert!(exited.lock().unwrap().is_empty());
+        assert!(!flushed.load(std::sync::atomic::Ordering::SeqCst));
+        tx.send("SIGTERM").unwrap();
+        supervisor.await.unwrap();
+        // Exited once, with 130, after the valve was opened and the files flushed.
+        assert_eq!(*exited.lock().unwrap(), vec![(INTERRUPTED_EXIT, vec![false, true, false])]);
+        assert!(flushed.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(INTERRUPTED_EXIT, 130);
     }
 
     #[tokio::test(start_paused = true)]

@@ -8,9 +8,8 @@ use crate::bench::config::Accuracy;
 use crate::clock::RigTime;
 use crate::plan::{Check, Condition, Endpoint, Measure, Unit};
 
-use super::decision::{Decision, decide};
 use super::timeline::{AirInLine, Timeline, Unmeasurable};
-use super::verdict::{CheckOutcome, TrumpetMeasurement, Verdict};
+use crate::judgement::{CheckOutcome, Decision, TrumpetMeasurement, Verdict, decide};
 
 /// What the evaluation needs to know about the bench and the plan.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@ use crate::clock::RigTime;
 use crate::link::{Direction, FrameRecord};
 use crate::protocol::{AlarmCode, BolusReply, Event, StatusReport};
 
-use super::verdict::{CheckOutcome, Verdict};
+use crate::judgement::{CheckOutcome, Verdict};
 
 /// One flow-sensor reading.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -19,12 +19,11 @@ use crate::link::{LinkError, PumpNotice};
 use crate::plan::{Action, Condition, Endpoint, Expect, ExpectedOutcome, Plan, Probe, StepKind, Unit, ValveCommand};
 use crate::protocol::{BolusReply, ErrCode, Response};
 
-use super::decision::Decision;
 use super::evaluate::{EvalContext, describe, evaluate};
 use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken};
 use super::sampler::{SampleSink, Sampler};
 use super::timeline::Timeline;
-use super::verdict::{CheckOutcome, Verdict};
+use crate::judgement::{CheckOutcome, Decision, Verdict};
 
 /// What a case produced.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,7 +14,7 @@ use crate::plan::PlanFile;
 use crate::sim::Fault;
 
 use super::runner::{CaseOutcome, EmergencyStop, RunOptions, RunSummary, run_plans};
-use super::verdict::Verdict;
+use crate::judgement::Verdict;
 
 /// One plan case's result in one run of the suite.
 #[derive(Debug, Clone, PartialEq)]

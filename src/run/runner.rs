@@ -20,9 +20,9 @@ use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
 use super::reporters::{EventsJsonl, Heartbeat, Progress, RecordReporter, SamplesCsv, SharedRecord};
-use super::verdict::{CheckOutcome, Verdict};
 use crate::evidence::baseline::{BaselineComparison, BaselineOutcome, compare_with_baseline};
 use crate::evidence::signature::SigningKey;
+use crate::judgement::{CheckOutcome, Verdict};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub fn new_run_id() -> String {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         bytes = (nanos ^ std::process::id().rotate_left(16)).to_be_bytes();
     }
-    crate::evidence::manifest::hex(&bytes)
+    crate::digest::hex(&bytes)
 }
 
 /// One case's outcome, or why it was not run.

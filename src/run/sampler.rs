@@ -25,15 +25,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::bench::instruments::BenchI2c;
 use crate::clock::{RigClock, RigTime};
 use crate::drivers::flow_sensor::FlowSensor;
+pub use crate::evidence::record::sampler_stats::SamplerStats;
 use crate::realtime::priority::RIG_FIFO_PRIORITY;
 use crate::realtime::sleep::sleep_until_or;
-use crate::realtime::{LatencyHistogram, Percentiles, Scheduling, request_fifo};
+use crate::realtime::{LatencyHistogram, Scheduling, request_fifo};
 
 use super::event::{FlaggedReading, RunEvent, RunEventKind, Sample};
 use super::sensor_health::{FailedReads, StuckDetector};
@@ -46,26 +46,6 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Missed deadlines reported one by one on the timeline; the rest are only counted.
 const MISSED_REPORTED: u64 = 10;
-
-/// How the sampler kept its deadlines, for the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SamplerStats {
-    /// Virtual time, `SCHED_FIFO`, or the normal policy and why.
-    pub scheduling: Scheduling,
-    pub period_s: f64,
-    /// Deadlines reached; each got one read.
-    pub deadlines: u64,
-    pub failed_reads: u64,
-    /// Deadlines that had passed before the previous read returned (each read late, at once).
-    pub missed_deadlines: u64,
-    /// From each deadline the thread slept to, to the moment it woke: the scheduler's latency.
-    /// A missed deadline is not slept to (its read starts when the previous one returns) and is
-    /// counted in `missed_deadlines` instead. `None` under virtual time, where a task wakes
-    /// exactly at its deadline by construction.
-    pub wake_lateness: Option<Percentiles>,
-    /// From each read's start to its return. `None` under virtual time.
-    pub read_duration: Option<Percentiles>,
-}
 
 /// What [`Sampler::stop`] hands back.
 pub struct Stopped {

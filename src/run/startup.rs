@@ -18,12 +18,12 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::bench::Bench;
 use crate::clock::RigTime;
+pub use crate::evidence::record::pump_snapshot::PumpSnapshot;
+pub use crate::evidence::record::start_up::{Acknowledged, Relaxation, StartUp};
 use crate::link::{LinkError, PumpLink};
-use crate::protocol::{AlarmCode, PumpIdentity, PumpState, SettingsReport, StatusReport};
+use crate::protocol::{AlarmCode, PumpState, StatusReport};
 
 /// A line at or below this pressure holds no volume worth speaking of (0.5 µL/kPa × 5 kPa =
 /// 2.5 µL on the reference line, a hundredth of a bolus).
@@ -41,51 +41,6 @@ const PLATEAU_SPAN: Duration = Duration::from_secs(10);
 /// (R·C from the bench file; 300 s on the reference line), and at least a minute.
 pub fn relax_bound(tau: Duration) -> Duration {
     (tau * 10).max(Duration::from_secs(60))
-}
-
-/// What start-up found and did, for the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StartUp {
-    /// How the session's throw-away first request was answered.
-    pub first_request: String,
-    /// The pump's STATUS as found, before the rig did anything.
-    pub found: StatusReport,
-    /// The answer to STOP: `ok`, or why not.
-    pub stop: String,
-    /// The valve driven open (de-energised): `ok`, or why not.
-    pub valve_open: String,
-    /// How the line relaxed: the pressure before and after, and how long it took.
-    pub relaxation: Relaxation,
-    /// Each alarm left active, and the answer to its ACK.
-    pub acknowledged: Vec<Acknowledged>,
-    /// Alarms still active after start-up (acknowledged again after `setup:`).
-    pub left_over: Vec<AlarmCode>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Relaxation {
-    pub from_kpa: f64,
-    pub to_kpa: f64,
-    pub waited_s: f64,
-    /// `relaxed` (at or below the limit), `plateau` (stopped falling above it) or `timed out`.
-    pub outcome: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Acknowledged {
-    pub code: AlarmCode,
-    /// `ok`, or the pump's refusal.
-    pub answer: String,
-}
-
-/// The pump's state before the case's first step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PumpSnapshot {
-    pub id: PumpIdentity,
-    pub status: StatusReport,
-    pub alarms: Vec<AlarmCode>,
-    /// The programmed settings, therapy on or off among them.
-    pub settings: SettingsReport,
 }
 
 /// Why start-up could not hand over a bench in a known state.

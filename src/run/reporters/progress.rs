@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::judgement::Verdict;
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
-use crate::run::verdict::Verdict;
 
 pub struct Progress {
     bar: ProgressBar,

@@ -124,25 +124,6 @@ impl StreamFile {
     }
 }
 
-/// Writes `value` with `decimals` fixed decimals (at most 6), by integer arithmetic: much faster
-/// than `{:.N}` for the millions of numbers a long run writes, and the same digits for the
-/// magnitudes a run produces (|value| < 9e12).
-pub fn write_fixed(out: &mut impl Write, value: f64, decimals: u32) -> std::io::Result<()> {
-    if !value.is_finite() || value.abs() >= 9e12 {
-        return write!(out, "{value:.prec$}", prec = decimals as usize);
-    }
-    let scale = 10i64.pow(decimals.min(6));
-    let scaled = (value * scale as f64).round() as i64;
-    let sign = if scaled < 0 { "-" } else { "" };
-    let abs = scaled.unsigned_abs();
-    let (int, frac) = (abs / scale as u64, abs % scale as u64);
-    if decimals == 0 {
-        write!(out, "{sign}{int}")
-    } else {
-        write!(out, "{sign}{int}.{frac:0width$}", width = decimals as usize)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,28 +140,5 @@ mod tests {
         let (flushed, failed) = flush_open_files(Duration::from_millis(100));
         assert!(flushed >= 1 && failed == 0, "flushed {flushed}, failed {failed}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "header\n1.000,2.000\n");
-    }
-
-    fn fixed(v: f64, d: u32) -> String {
-        let mut out = Vec::new();
-        write_fixed(&mut out, v, d).unwrap();
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn same_digits_as_std_formatting() {
-        for (v, d) in
-            [(0.0, 3), (1.5, 3), (-0.25, 4), (93601.0, 3), (1222.87149, 4), (0.0004, 3), (-0.0004, 3), (12.3456789, 6)]
-        {
-            let expected = format!("{v:.prec$}", prec = d as usize);
-            // std prints "-0.000" for tiny negatives; the rig writes "0.000".
-            let expected = if expected.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
-                expected.trim_start_matches('-').to_string()
-            } else {
-                expected
-            };
-            assert_eq!(fixed(v, d), expected, "{v} with {d} decimals");
-        }
-        assert_eq!(fixed(f64::NAN, 3), "NaN");
     }
 }

@@ -1,39 +1,12 @@
-//! Verdicts. A FAIL is a finding about the pump; INCONCLUSIVE a result the bench could not
-//! resolve against its limit (within the measurement's uncertainty of it: see
-//! [`super::decision`]); an ERROR is the rig's or the bench's failure and never reported as a
-//! pump failure; ABORTED means someone stopped the run.
-
-use std::fmt;
+//! The outcome of one check: what was measured, against which limits, the guard-banded
+//! decision and the verdict it follows from, and why in words.
 
 use serde::Serialize;
 
-use crate::analysis::TrumpetCurve;
-use crate::plan::Unit;
-
 use super::decision::Decision;
-
-/// The verdict of a check or of a whole case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Verdict {
-    Pass,
-    Inconclusive,
-    Fail,
-    Error,
-    Aborted,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Pass => "PASS",
-            Verdict::Inconclusive => "INCONCLUSIVE",
-            Verdict::Fail => "FAIL",
-            Verdict::Error => "ERROR",
-            Verdict::Aborted => "ABORTED",
-        })
-    }
-}
+use super::trumpet_measurement::TrumpetMeasurement;
+use super::verdict::Verdict;
+use crate::plan::Unit;
 
 /// The result of one check (or of an action's expectation).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -63,13 +36,4 @@ pub struct CheckOutcome {
     /// for every other check, and when the curve could not be computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trumpet: Option<TrumpetMeasurement>,
-}
-
-/// The trumpet curve a `trumpet` check computed (every standard window that fits in its
-/// interval, and its own) and the window whose worst error is the check's value.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct TrumpetMeasurement {
-    /// The observation window the check judged, s.
-    pub judged_window_s: f64,
-    pub curve: TrumpetCurve,
 }

@@ -1,0 +1,317 @@
+//! `samples.csv`, the bundle's file of every flow sample: its columns, one row type
+//! ([`SampleRow`]) with one writer ([`SampleRow::write`], used by the run's `SamplesCsv`
+//! reporter) and one reader ([`SamplesReader`], used by the report). Whatever reads the file
+//! reads what was written, and a line that does not parse is an error naming it, never skipped.
+//! `time_s` is when the sensor read started (the instant its value belongs to); `read_ms` is how
+//! long the read took, to the microsecond (the last column).
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+use crate::protocol::PumpState;
+
+/// The header line, without its newline: the columns of [`SampleRow`], in order.
+pub const HEADER: &str = "time_s,flow_ul_h,volume_ul,valve_closed,pump_state,pressure_kpa,reservoir_ul,read_ms";
+const COLUMNS: usize = 8;
+
+/// One line of `samples.csv`: one flow-sensor sample and what the pump last said in `STATUS`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleRow {
+    /// Seconds from the case's start on the rig's clock (3 decimals).
+    pub time_s: f64,
+    /// Flow through the sensor, µL/h (3 decimals).
+    pub flow_ul_h: f64,
+    /// Volume through the sensor since the case started, µL (4 decimals).
+    pub volume_ul: f64,
+    pub valve_closed: bool,
+    /// The pump's state, pressure (kPa) and reservoir (µL) as its last `STATUS` reported them;
+    /// empty before the first one.
+    pub pump_state: Option<PumpState>,
+    pub pressure_kpa: Option<f64>,
+    pub reservoir_ul: Option<f64>,
+    /// How long the sensor read took, ms (3 decimals: microseconds).
+    pub read_ms: f64,
+}
+
+impl SampleRow {
+    /// Writes the row and its newline (fixed decimals by integer arithmetic: a long run writes
+    /// millions of them).
+    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        write_fixed(out, self.time_s, 3)?;
+        out.write_all(b",")?;
+        write_fixed(out, self.flow_ul_h, 3)?;
+        out.write_all(b",")?;
+        write_fixed(out, self.volume_ul, 4)?;
+        write!(out, ",{},{},", u8::from(self.valve_closed), self.pump_state.map_or("", PumpState::as_str))?;
+        if let Some(p) = self.pressure_kpa {
+            write_fixed(out, p, 3)?;
+        }
+        out.write_all(b",")?;
+        if let Some(r) = self.reservoir_ul {
+            write_fixed(out, r, 3)?;
+        }
+        out.write_all(b",")?;
+        write_fixed(out, self.read_ms, 3)?;
+        out.write_all(b"\n")
+    }
+
+    /// Parses one line (without its newline). The error says which column is wrong and why.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [time, flow, volume, valve, state, pressure, reservoir, read_ms] = fields[..] else {
+            return Err(format!("{} fields, the header has {COLUMNS}", fields.len()));
+        };
+        // `NaN` is what the writer writes for a non-finite reading: a gap, not an error.
+        let number = |name: &str, field: &str| -> Result<f64, String> {
+            field.parse::<f64>().map_err(|_| format!("{name} {field:?} is not a number"))
+        };
+        let optional = |name: &str, field: &str| -> Result<Option<f64>, String> {
+            if field.is_empty() { Ok(None) } else { number(name, field).map(Some) }
+        };
+        let time_s = number("time_s", time)?;
+        if !time_s.is_finite() {
+            return Err(format!("time_s {time:?} is not a time"));
+        }
+        let valve_closed = match valve {
+            "0" => false,
+            "1" => true,
+            other => return Err(format!("valve_closed {other:?} is neither 0 nor 1")),
+        };
+        let pump_state = if state.is_empty() {
+            None
+        } else {
+            Some(state.parse::<PumpState>().map_err(|e| format!("pump_state: {e}"))?)
+        };
+        Ok(Self {
+            time_s,
+            flow_ul_h: number("flow_ul_h", flow)?,
+            volume_ul: number("volume_ul", volume)?,
+            valve_closed,
+            pump_state,
+            pressure_kpa: optional("pressure_kpa", pressure)?,
+            reservoir_ul: optional("reservoir_ul", reservoir)?,
+            read_ms: number("read_ms", read_ms)?,
+        })
+    }
+}
+
+/// Why `samples.csv` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SamplesError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// Line `line` (the header is line 1) is not a row of this file.
+    #[error("line {line}: {what}")]
+    Malformed { line: usize, what: String },
+}
+
+/// Reads `samples.csv` row by row, in constant memory.
+///
+/// The header must be [`HEADER`]. A line that does not parse is an error naming its number. The
+/// one exception is a last line without its newline that does not parse: a run killed in the
+/// middle of writing it. That line ends the rows, and [`SamplesReader::torn_line`] names it, so
+/// a reader can say it was left out.
+pub struct SamplesReader<R> {
+    input: R,
+    line: Vec<u8>,
+    line_no: usize,
+    torn: Option<usize>,
+}
+
+impl SamplesReader<io::BufReader<std::fs::File>> {
+    pub fn open(path: &Path) -> Result<Self, SamplesError> {
+        Self::new(io::BufReader::with_capacity(64 * 1024, std::fs::File::open(path)?))
+    }
+}
+
+impl<R: BufRead> SamplesReader<R> {
+    /// Reads and checks the header. An empty file (a case that failed before its first sample
+    /// was written) has no rows.
+    pub fn new(mut input: R) -> Result<Self, SamplesError> {
+        let mut line = Vec::new();
+        let n = input.read_until(b'\n', &mut line)?;
+        if n > 0 {
+            let header = std::str::from_utf8(&line).map(|h| h.trim_end_matches(['\n', '\r']));
+            if header != Ok(HEADER) {
+                let what = match header {
+                    Ok(h) => format!("the header is {h:?}, not {HEADER:?}"),
+                    Err(_) => "the header is not UTF-8".to_string(),
+                };
+                return Err(SamplesError::Malformed { line: 1, what });
+            }
+        }
+        Ok(Self { input, line, line_no: 1, torn: None })
+    }
+
+    /// The next row, or `None` at the end of the file (or of its last complete line).
+    pub fn next_row(&mut self) -> Result<Option<SampleRow>, SamplesError> {
+        if self.torn.is_some() {
+            return Ok(None);
+        }
+        self.line.clear();
+        if self.input.read_until(b'\n', &mut self.line)? == 0 {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        let complete = self.line.last() == Some(&b'\n');
+        let parsed = std::str::from_utf8(&self.line)
+            .map_err(|_| "it is not UTF-8".to_string())
+            .and_then(|text| SampleRow::parse(text.trim_end_matches(['\n', '\r'])));
+        match parsed {
+            Ok(row) => Ok(Some(row)),
+            Err(_) if !complete => {
+                self.torn = Some(self.line_no);
+                Ok(None)
+            }
+            Err(what) => Err(SamplesError::Malformed { line: self.line_no, what }),
+        }
+    }
+
+    /// The number of the last line, when it was cut short (no newline, does not parse).
+    pub fn torn_line(&self) -> Option<usize> {
+        self.torn
+    }
+}
+
+/// Writes `value` with `decimals` fixed decimals (at most 6), by integer arithmetic: much faster
+/// than `{:.N}` for the millions of numbers a long run writes, and the same digits for the
+/// magnitudes a run produces (|value| < 9e12).
+fn write_fixed(out: &mut impl Write, value: f64, decimals: u32) -> std::io::Result<()> {
+    if !value.is_finite() || value.abs() >= 9e12 {
+        return write!(out, "{value:.prec$}", prec = decimals as usize);
+    }
+    let scale = 10i64.pow(decimals.min(6));
+    let scaled = (value * scale as f64).round() as i64;
+    let sign = if scaled < 0 { "-" } else { "" };
+    let abs = scaled.unsigned_abs();
+    let (int, frac) = (abs / scale as u64, abs % scale as u64);
+    if decimals == 0 {
+        write!(out, "{sign}{int}")
+    } else {
+        write!(out, "{sign}{int}.{frac:0width$}", width = decimals as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(text: &str) -> Result<(Vec<SampleRow>, Option<usize>), SamplesError> {
+        let mut reader = SamplesReader::new(text.as_bytes())?;
+        let mut rows = Vec::new();
+        while let Some(row) = reader.next_row()? {
+            rows.push(row);
+        }
+        Ok((rows, reader.torn_line()))
+    }
+
+    fn row(t: f64) -> SampleRow {
+        SampleRow {
+            time_s: t,
+            flow_ul_h: 499.1234,
+            volume_ul: 12.345_67,
+            valve_closed: t > 1.0,
+            pump_state: Some(PumpState::Running),
+            pressure_kpa: Some(20.5),
+            reservoir_ul: Some(19_950.25),
+            read_ms: 1.25,
+        }
+    }
+
+    fn file_of(rows: &[SampleRow]) -> String {
+        let mut out = format!("{HEADER}\n").into_bytes();
+        for r in rows {
+            r.write(&mut out).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rows_read_back_as_written() {
+        let mut before_status = row(0.0);
+        (before_status.pump_state, before_status.pressure_kpa, before_status.reservoir_ul) = (None, None, None);
+        let written = [before_status, row(1.0), row(2.5)];
+        let text = file_of(&written);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                HEADER,
+                "0.000,499.123,12.3457,0,,,,1.250",
+                "1.000,499.123,12.3457,0,RUNNING,20.500,19950.250,1.250",
+                "2.500,499.123,12.3457,1,RUNNING,20.500,19950.250,1.250"
+            ]
+        );
+        let (read, torn) = rows_of(&text).unwrap();
+        assert_eq!(torn, None);
+        // As written, to the file's decimals.
+        let rounded = |r: SampleRow| SampleRow { flow_ul_h: 499.123, volume_ul: 12.3457, ..r };
+        let expected: Vec<SampleRow> = written.iter().copied().map(rounded).collect();
+        assert_eq!(read, expected);
+        // A non-finite reading is written as NaN and read back as a gap.
+        let gap = SampleRow { flow_ul_h: f64::NAN, ..row(3.0) };
+        let (read, _) = rows_of(&file_of(&[gap])).unwrap();
+        assert!(read[0].flow_ul_h.is_nan());
+    }
+
+    #[test]
+    fn a_malformed_line_is_an_error_naming_it() {
+        let good = file_of(&[row(0.0), row(1.0)]);
+        let cases = [
+            ("1.000,oops,0.0000,0,RUNNING,1.000,2.000,0.100\n", "line 4: flow_ul_h \"oops\" is not a number"),
+            ("1.000,1.000\n", "line 4: 2 fields, the header has 8"),
+            ("1.000,1.000,0.0000,2,RUNNING,1.000,2.000,0.100\n", "line 4: valve_closed \"2\" is neither 0 nor 1"),
+            ("NaN,1.000,0.0000,0,RUNNING,1.000,2.000,0.100\n", "line 4: time_s \"NaN\" is not a time"),
+            ("1.000,1.000,0.0000,0,SLEEPING,1.000,2.000,0.100\n", "line 4: pump_state: \"SLEEPING\" is not a valid"),
+            ("1.000,1.000,0.0000,0,RUNNING,x,2.000,0.100\n", "line 4: pressure_kpa \"x\" is not a number"),
+            ("1.000,1.000,0.0000,0,RUNNING,1.000,2.000,slow\n", "line 4: read_ms \"slow\" is not a number"),
+        ];
+        for (bad, expected) in cases {
+            let text = format!("{good}{bad}{}", file_of(&[row(2.0)]).lines().nth(1).unwrap());
+            let err = rows_of(&text).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{bad:?}: {err}");
+        }
+        // A complete (newline-terminated) malformed last line is an error too.
+        assert!(rows_of(&format!("{good}1.000,1.000\n")).unwrap_err().to_string().starts_with("line 4: "));
+        // A header that is not this file's.
+        let err = rows_of("time_s,flow_ul_h,volume_ul\n0,1,2\n").unwrap_err().to_string();
+        assert!(err.starts_with("line 1: the header is \"time_s,flow_ul_h,volume_ul\""), "{err}");
+    }
+
+    #[test]
+    fn a_torn_last_line_ends_the_rows_and_is_named() {
+        let good = file_of(&[row(0.0), row(1.0)]);
+        for tail in ["3001.000,49", "3001.0", "30", "3001.000,499.100,208.3000,0,RUNN"] {
+            let (rows, torn) = rows_of(&format!("{good}{tail}")).unwrap();
+            assert_eq!((rows.len(), torn), (2, Some(4)), "{tail:?}");
+        }
+        // A last line cut after a complete field still parses and counts.
+        let (rows, torn) = rows_of(&format!("{good}3.000,1.000,0.0000,0,RUNNING,20.000,1.500,0.1")).unwrap();
+        assert_eq!((rows.len(), torn), (3, None));
+        // A header only (killed before the first sample), or nothing at all.
+        assert_eq!(rows_of(&format!("{HEADER}\n")).unwrap().0, []);
+        assert_eq!(rows_of("").unwrap().0, []);
+    }
+
+    fn fixed(v: f64, d: u32) -> String {
+        let mut out = Vec::new();
+        write_fixed(&mut out, v, d).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn same_digits_as_std_formatting() {
+        for (v, d) in
+            [(0.0, 3), (1.5, 3), (-0.25, 4), (93601.0, 3), (1222.87149, 4), (0.0004, 3), (-0.0004, 3), (12.3456789, 6)]
+        {
+            let expected = format!("{v:.prec$}", prec = d as usize);
+            // std prints "-0.000" for tiny negatives; the rig writes "0.000".
+            let expected = if expected.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+                expected.trim_start_matches('-').to_string()
+            } else {
+                expected
+            };
+            assert_eq!(fixed(v, d), expected, "{v} with {d} decimals");
+        }
+        assert_eq!(fixed(f64::NAN, 3), "NaN");
+    }
+}
