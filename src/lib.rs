@@ -14,6 +14,7 @@ pub mod clock;
 pub mod digest;
 pub mod drivers;
 pub mod evidence;
+pub mod excerpt;
 pub mod input_file;
 pub mod judgement;
 pub mod link;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::capability::Capability;
 use crate::drivers::SensorModel;
+use crate::excerpt::{MAX_MESSAGE_CHARS, printable};
 use crate::input_file::{self, Cap, InputFileError, Links};
-use crate::plan::diag::{MAX_MESSAGE_CHARS, printable};
 
 /// A parsed bench file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -502,7 +502,7 @@ fn invalid(path: &Path, text: &str, line: usize, column: usize, message: String)
 /// byte in the file does not reach the terminal.
 pub fn snippet(text: &str, line: usize, column: usize) -> String {
     let source = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
-    let (shown, lead, carets) = crate::plan::diag::snippet(source, column, 1);
+    let (shown, lead, carets) = crate::excerpt::snippet(source, column, 1);
     let gutter = format!("{line:>4} | ");
     format!("{gutter}{shown}\n{}{lead}{carets}", " ".repeat(gutter.len()))
 }
