@@ -20,7 +20,7 @@ use rig::run::{CaseOptions, Reporter, Verdict, run_case};
 const PLAN: &str = "test-plans/dose-limit-rolling-24h.yaml";
 
 fn one_run(plan: &rig::plan::Plan, file: &BenchFile, out: Option<&Path>) -> (f64, f64) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let runtime = rig::clock::virtual_time_runtime().unwrap();
     runtime.block_on(async {
         let mut reporters: Vec<Box<dyn Reporter + Send>> = Vec::new();
         if let Some(parent) = out {

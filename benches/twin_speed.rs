@@ -18,7 +18,7 @@ const STATUS_EVERY: u64 = 60;
 const RUNS: usize = 5;
 
 fn one_day() -> (Duration, u64) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let runtime = rig::clock::virtual_time_runtime().unwrap();
     runtime.block_on(async {
         let file = BenchFile::parse(std::path::Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
         let clock = RigClock::start();

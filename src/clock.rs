@@ -91,6 +91,15 @@ impl RigClock {
     }
 }
 
+/// The runtime the in-process twin runs under: one thread, tokio's clock paused and advanced
+/// to the next timer whenever every task waits, so bench time costs no wall time. Time only:
+/// nothing on the twin needs the I/O driver, and with one every step of the paused clock would
+/// park in `epoll_wait` (signals are listened for on a thread of their own, see
+/// `run::emergency::ProcessSignals`).
+pub fn virtual_time_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

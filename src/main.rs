@@ -533,11 +533,7 @@ fn parse_faults(names: &[String]) -> Result<Vec<Fault>, String> {
 /// so bench time costs no wall time; elsewhere it is real time.
 fn runtime_for(file: &BenchFile) -> std::io::Result<tokio::runtime::Runtime> {
     match file.connection {
-        Connection::Twin { .. } => {
-            // Time only: nothing on the twin needs the I/O driver, and without it a step of the
-            // paused clock costs no epoll_wait.
-            tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()
-        }
+        Connection::Twin { .. } => rig::clock::virtual_time_runtime(),
         _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
     }
 }

@@ -746,32 +746,23 @@ impl Executor<'_> {
     /// STATUS poll are merged by their stamps (stably, so each source keeps its order for
     /// equal stamps), not taken channel by channel.
     fn drain_with(&mut self, first: Option<Arrival>) {
-        let (mut frames, mut notices, mut readings, mut others) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        match first {
-            Some(Arrival::Frame(f)) => frames.push(RunEvent { at: f.at, kind: RunEventKind::frame(f) }),
-            Some(Arrival::Notice(n)) => notices.push(RunEvent { at: n.at(), kind: notice_event(n) }),
-            Some(Arrival::Reading(e)) => readings.push(e),
-            Some(Arrival::Event(e)) => others.push(e),
-            None => {}
-        }
+        // Tagged with their source, so equal stamps keep a fixed order of sources (frames,
+        // notices, readings, the rest) and, stably, each source's own order.
+        let mut batch: Vec<(u8, RunEvent)> = first.map(Arrival::tagged).into_iter().collect();
         while let Some(f) = self.frames.as_mut().and_then(|r| r.try_recv().ok()) {
-            frames.push(RunEvent { at: f.at, kind: RunEventKind::frame(f) });
+            batch.push(Arrival::Frame(f).tagged());
         }
         while let Some(n) = self.notices.as_mut().and_then(|r| r.try_recv().ok()) {
-            notices.push(RunEvent { at: n.at(), kind: notice_event(n) });
+            batch.push(Arrival::Notice(n).tagged());
         }
         while let Ok(e) = self.readings.try_recv() {
-            readings.push(e);
+            batch.push(Arrival::Reading(e).tagged());
         }
         while let Ok(e) = self.events.try_recv() {
-            others.push(e);
+            batch.push(Arrival::Event(e).tagged());
         }
-        let mut batch = frames;
-        batch.append(&mut notices);
-        batch.append(&mut readings);
-        batch.append(&mut others);
-        batch.sort_by_key(|e| e.at);
-        for e in batch {
+        batch.sort_by_key(|(source, e)| (e.at, *source));
+        for (_, e) in batch {
             self.forward(e);
         }
         self.release();
@@ -902,6 +893,18 @@ enum Arrival {
     Notice(PumpNotice),
     Reading(RunEvent),
     Event(RunEvent),
+}
+
+impl Arrival {
+    /// The run event, with its source's rank among equal stamps.
+    fn tagged(self) -> (u8, RunEvent) {
+        match self {
+            Arrival::Frame(f) => (0, RunEvent { at: f.at, kind: RunEventKind::frame(f) }),
+            Arrival::Notice(n) => (1, RunEvent { at: n.at(), kind: notice_event(n) }),
+            Arrival::Reading(e) => (2, e),
+            Arrival::Event(e) => (3, e),
+        }
+    }
 }
 
 /// How long events wait for earlier-stamped ones still on their way, in real time: a sensor read

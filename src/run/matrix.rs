@@ -89,7 +89,7 @@ pub fn run_suite(plans: &[PlanFile], bench: &BenchFile, fault: Option<Fault>, ou
     let started = Instant::now();
     let label = fault.map_or("nominal", |f| f.name());
     let options = RunOptions { faults: fault.into_iter().collect(), ..RunOptions::new(bench.clone(), out.join(label)) };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build();
+    let runtime = crate::clock::virtual_time_runtime();
     let summary = match runtime {
         Ok(rt) => rt.block_on(async {
             let (_tx, interrupt) = watch::channel(None);

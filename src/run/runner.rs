@@ -509,7 +509,7 @@ mod tests {
         let bench = crate::bench::load_or_default(None, crate::bench::EMBEDDED_TWIN, "rig/sim.yaml").unwrap();
         let out = tempfile::tempdir().unwrap();
         let options = RunOptions { operator: Err("nobody".into()), ..RunOptions::new(bench, out.path().join("runs")) };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let runtime = crate::clock::virtual_time_runtime().unwrap();
         let summary = runtime.block_on(async {
             let (_tx, interrupt) = watch::channel(None);
             run_plans(&loaded.plans, &options, interrupt, &EmergencyStop::default()).await
