@@ -21,7 +21,7 @@ use crate::protocol::{BolusReply, ErrCode, Response};
 
 use super::evaluate::{EvalContext, describe, evaluate};
 use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken};
-use super::sampler::{SampleSink, Sampler};
+use super::sampler::{LazyHandle, SampleSink, Sampler};
 use super::timeline::Timeline;
 use crate::judgement::{CheckOutcome, Decision, Verdict};
 
@@ -111,6 +111,9 @@ struct Executor<'a> {
     pump_silent: Option<String>,
     /// The sampler stopped on a sensor fault (stuck, reads failing): why, naming the sensor.
     sampler_dead: Option<String>,
+    /// A lazy sampler (the in-process twin): its readings due by now are taken before any are
+    /// looked at.
+    lazy: Option<LazyHandle>,
     /// The flow sensor, its serial number and its bus, in words.
     sensor_name: String,
     /// Which BOOTs the plan caused, and whether the others were resets.
@@ -156,6 +159,7 @@ pub async fn run_case(
         injected: Default::default(),
         pump_silent: None,
         sampler_dead: None,
+        lazy: None,
         sensor_name: "flow sensor".into(),
         resets: Default::default(),
         unplanned_boot: None,
@@ -188,6 +192,7 @@ pub async fn run_case(
     for p in pollers {
         p.abort();
     }
+    ex.lazy = None;
     if let Ok(sampler) = sampler {
         if let Some(super::sampler::Stopped { mut sensor, stats }) = sampler.stop().await {
             let _ = sensor.stop_continuous();
@@ -304,16 +309,24 @@ impl Executor<'_> {
                 self.sensor_name = sensor_name(&sensor, self.bench.sensor_identity().serial_number);
                 let started = if sensor.is_measuring() { Ok(()) } else { sensor.start_continuous() };
                 match started {
-                    Ok(()) => Sampler::spawn_named(
-                        sensor,
-                        self.sensor_name.clone(),
-                        self.bench.clock(),
-                        self.plan.sample_period,
-                        self.valve_state.clone(),
-                        SampleSink { readings: self.readings_tx.clone(), faults: self.events_tx.clone() },
-                        self.options.virtual_time,
-                    )
-                    .map_err(|e| format!("cannot start the sampler thread: {e}")),
+                    Ok(()) => {
+                        let sink = SampleSink { readings: self.readings_tx.clone(), faults: self.events_tx.clone() };
+                        let (name, period, valve) =
+                            (self.sensor_name.clone(), self.plan.sample_period, self.valve_state.clone());
+                        match self.bench.twin().filter(|_| self.options.virtual_time) {
+                            Some(twin) => Ok(Sampler::on_twin(sensor, name, twin.clone(), period, valve, sink)),
+                            None => Sampler::spawn_named(
+                                sensor,
+                                name,
+                                self.bench.clock(),
+                                period,
+                                valve,
+                                sink,
+                                self.options.virtual_time,
+                            )
+                            .map_err(|e| format!("cannot start the sampler thread: {e}")),
+                        }
+                    }
                     Err(e) => {
                         let why = e.to_string();
                         self.bench.return_sensor(sensor);
@@ -323,6 +336,7 @@ impl Executor<'_> {
             }
             None => Err("the flow sensor is not available".into()),
         };
+        self.lazy = sampler.as_ref().ok().and_then(Sampler::lazy_handle);
         (sampler, tasks)
     }
 
@@ -519,6 +533,8 @@ impl Executor<'_> {
     ) -> Result<Waited, Stop> {
         let clock = self.bench.clock();
         let every_reading = on_flow || !self.options.virtual_time;
+        // A lazy sampler takes each reading as it falls due while the wait looks at the flow.
+        let _each_reading = self.lazy.as_ref().filter(|_| on_flow).map(LazyHandle::each_reading);
         // One timer for the whole wait, moved only when the next deadline moves: a timer per
         // wake-up was most of what a virtual-time run cost.
         let mut armed: Option<RigTime> = None;
@@ -748,6 +764,9 @@ impl Executor<'_> {
     fn drain_with(&mut self, first: Option<Arrival>) {
         // Tagged with their source, so equal stamps keep a fixed order of sources (frames,
         // notices, readings, the rest) and, stably, each source's own order.
+        if let Some(lazy) = &self.lazy {
+            lazy.catch_up();
+        }
         let mut batch: Vec<(u8, RunEvent)> = first.map(Arrival::tagged).into_iter().collect();
         while let Some(f) = self.frames.as_mut().and_then(|r| r.try_recv().ok()) {
             batch.push(Arrival::Frame(f).tagged());

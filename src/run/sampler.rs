@@ -2,8 +2,15 @@
 //! (t_k = k · period on the rig's clock, so no drift accumulates), integrates volume, and sends
 //! stamped samples into the run's event stream.
 //!
-//! Under the paused clock (the in-process twin) it is a tokio task: its sleeps are what moves
-//! virtual time. In real time it owns a thread (tokio's timer is 1 ms coarse and shares the
+//! On the in-process twin under the paused clock it reads lazily ([`Sampler::on_twin`]): no
+//! wake-up per sample. Before anything advances the twin past a deadline (the service port,
+//! the valve, an injection) and before the executor looks at its readings, the readings due by
+//! then are taken, each at its own deadline with the twin advanced to that instant, through the
+//! same driver and the same judgement of each read. It wakes once per deadline only while
+//! someone needs each reading as it falls due: a wait on the flow, or a bench injection that
+//! disturbs the sensor (so a sensor fault stops the run at the read that showed it). Elsewhere
+//! under the paused clock it is a tokio task that sleeps to each deadline. In real time it owns
+//! a thread (tokio's timer is 1 ms coarse and shares the
 //! runtime) that asks for `SCHED_FIFO` and sleeps to each deadline with an absolute
 //! `clock_nanosleep`, so a loaded machine delays it by microseconds, not milliseconds.
 //!
@@ -21,8 +28,8 @@
 //! deadline reads again; a stuck sensor, or reads that keep failing, end the sampling with
 //! [`RunEventKind::SensorFault`] naming the sensor and what to check.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -34,6 +41,7 @@ pub use crate::evidence::record::sampler_stats::SamplerStats;
 use crate::realtime::priority::RIG_FIFO_PRIORITY;
 use crate::realtime::sleep::sleep_until_or;
 use crate::realtime::{LatencyHistogram, Scheduling, request_fifo};
+use crate::twin_host::SharedTwin;
 
 use super::event::{FlaggedReading, RunEvent, RunEventKind, Sample};
 use super::sensor_health::{FailedReads, StuckDetector};
@@ -55,6 +63,7 @@ pub struct Stopped {
 
 /// A running sampler. [`Sampler::stop`] hands the sensor back with the statistics.
 pub enum Sampler {
+    Lazy(LazySampler),
     Task { stop: Arc<AtomicBool>, handle: tokio::task::JoinHandle<Stopped> },
     Thread { stop: Arc<AtomicBool>, handle: std::thread::JoinHandle<Stopped>, scheduling: Scheduling },
 }
@@ -91,9 +100,15 @@ struct Read {
 
 impl Integrator {
     fn read(&mut self) -> Read {
-        let started = self.clock.now();
+        self.read_at(None)
+    }
+
+    /// A read; `at`, for a lazy sampler's catch-up: the deadline it is taken at (the twin is
+    /// read at that instant, which takes no virtual time).
+    fn read_at(&mut self, at: Option<RigTime>) -> Read {
+        let started = at.unwrap_or_else(|| self.clock.now());
         let reading = self.sensor.read();
-        let done = self.clock.now();
+        let done = at.unwrap_or_else(|| self.clock.now());
         let mut fault = None;
         let kind = match reading {
             Ok(r) => {
@@ -335,9 +350,74 @@ impl Sampler {
         }
     }
 
+    /// The lazy sampler on the in-process twin under the paused clock (see the module's text):
+    /// the same reads and judgements as [`Sampler::spawn_named`], taken when the twin is next
+    /// advanced or the executor next looks, each at its own deadline.
+    pub fn on_twin(
+        sensor: FlowSensor<BenchI2c>,
+        name: String,
+        twin: SharedTwin,
+        period: Duration,
+        valve: ValveState,
+        events: SampleSink,
+    ) -> Sampler {
+        let clock = twin.clock();
+        let start = clock.now();
+        let it = Integrator {
+            sensor,
+            name,
+            clock,
+            valve,
+            events,
+            last: start,
+            volume_ul: 0.0,
+            failures: FailedReads::default(),
+            stuck: StuckDetector::default(),
+        };
+        let state = Arc::new(Mutex::new(Some(LazyState {
+            it,
+            tally: Tally::new(period, Scheduling::virtual_time(), false),
+            period,
+            next: first_tick(start, period),
+            ended: false,
+        })));
+        let shared = state.clone();
+        twin.set_catch_up(Box::new(move |twin, now| {
+            if let Some(state) = lock(&shared).as_mut() {
+                state.catch_up(twin, RigTime::from_duration(now));
+            }
+        }));
+        let wanted = Arc::new(AtomicUsize::new(0));
+        let wanted_changed = Arc::new(tokio::sync::Notify::new());
+        let waker =
+            tokio::spawn(wake_while_wanted(twin.clone(), state.clone(), wanted.clone(), wanted_changed.clone()));
+        Sampler::Lazy(LazySampler { state, twin, wanted, wanted_changed, waker })
+    }
+
+    /// What the executor holds of a lazy sampler, to take its readings due by now and to ask for
+    /// each reading as it falls due; `None` for the others, whose readings come by themselves.
+    pub fn lazy_handle(&self) -> Option<LazyHandle> {
+        match self {
+            Sampler::Lazy(l) => Some(LazyHandle {
+                twin: l.twin.clone(),
+                wanted: l.wanted.clone(),
+                wanted_changed: l.wanted_changed.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Stops sampling and returns the sensor and the statistics (`None` if the sampler died).
     pub async fn stop(self) -> Option<Stopped> {
         match self {
+            Sampler::Lazy(l) => {
+                // The readings due by now are taken; then nothing reads any more.
+                l.twin.catch_up();
+                l.twin.clear_catch_up();
+                l.waker.abort();
+                let state = lock(&l.state).take()?;
+                Some(Stopped { sensor: state.it.sensor, stats: state.tally.finish() })
+            }
             Sampler::Task { stop, handle } => {
                 stop.store(true, Ordering::Relaxed);
                 handle.await.ok()
@@ -352,10 +432,120 @@ impl Sampler {
     /// How the sampler is scheduled.
     pub fn scheduling(&self) -> Scheduling {
         match self {
-            Sampler::Task { .. } => Scheduling::virtual_time(),
+            Sampler::Lazy(_) | Sampler::Task { .. } => Scheduling::virtual_time(),
             Sampler::Thread { scheduling, .. } => scheduling.clone(),
         }
     }
+}
+
+/// A sampler that reads when the twin is next advanced (see [`Sampler::on_twin`]).
+pub struct LazySampler {
+    state: Arc<Mutex<Option<LazyState>>>,
+    twin: SharedTwin,
+    /// How many want each reading as it falls due (waits on the flow).
+    wanted: Arc<AtomicUsize>,
+    wanted_changed: Arc<tokio::sync::Notify>,
+    waker: tokio::task::JoinHandle<()>,
+}
+
+struct LazyState {
+    it: Integrator,
+    tally: Tally,
+    period: Duration,
+    /// The index of the next deadline to read.
+    next: u64,
+    /// A fault (or nobody listening) ended the sampling.
+    ended: bool,
+}
+
+impl LazyState {
+    /// Reads every deadline at or before `now`, each with the twin at its instant.
+    fn catch_up(&mut self, twin: &SharedTwin, now: RigTime) {
+        while !self.ended {
+            let at = tick(self.period, self.next);
+            if at > now {
+                break;
+            }
+            let read = twin.read_at(at.as_duration(), || self.it.read_at(Some(at)));
+            self.tally.count(&self.it, self.next, at, &read);
+            self.ended = !read.go_on;
+            self.next += 1;
+        }
+    }
+
+    /// The next deadline, unless the sampling has ended.
+    fn next_deadline(&self) -> Option<RigTime> {
+        (!self.ended).then(|| tick(self.period, self.next))
+    }
+}
+
+/// The executor's hold on a lazy sampler.
+#[derive(Clone)]
+pub struct LazyHandle {
+    twin: SharedTwin,
+    wanted: Arc<AtomicUsize>,
+    wanted_changed: Arc<tokio::sync::Notify>,
+}
+
+impl LazyHandle {
+    /// Takes the readings due by now (they go to the sampler's sink).
+    pub fn catch_up(&self) {
+        self.twin.catch_up();
+    }
+
+    /// Until the guard is dropped, each reading is taken as it falls due (a wait on the flow).
+    pub fn each_reading(&self) -> EachReading {
+        self.wanted.fetch_add(1, Ordering::Relaxed);
+        self.wanted_changed.notify_waiters();
+        EachReading { wanted: self.wanted.clone(), changed: self.wanted_changed.clone() }
+    }
+}
+
+/// See [`LazyHandle::each_reading`].
+pub struct EachReading {
+    wanted: Arc<AtomicUsize>,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for EachReading {
+    fn drop(&mut self) {
+        self.wanted.fetch_sub(1, Ordering::Relaxed);
+        self.changed.notify_waiters();
+    }
+}
+
+/// The lazy sampler's only timer: while a wait wants each reading, or an injection disturbs the
+/// sensor, it wakes at each deadline and takes what is due; otherwise it sleeps until that
+/// changes.
+async fn wake_while_wanted(
+    twin: SharedTwin,
+    state: Arc<Mutex<Option<LazyState>>>,
+    wanted: Arc<AtomicUsize>,
+    wanted_changed: Arc<tokio::sync::Notify>,
+) {
+    let clock = twin.clock();
+    loop {
+        let changed = wanted_changed.notified();
+        let injected = twin.injected();
+        let eager = wanted.load(Ordering::Relaxed) > 0 || twin.sensor_disturbed();
+        let next = lock(&state).as_ref().and_then(LazyState::next_deadline);
+        match next {
+            Some(at) if eager => tokio::select! {
+                _ = clock.sleep_until(at) => twin.catch_up(),
+                _ = changed => {}
+                _ = injected => {}
+            },
+            Some(_) => tokio::select! {
+                _ = changed => {}
+                _ = injected => {}
+            },
+            None => return,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The index of the first grid point k · period strictly after `start`.
@@ -376,7 +566,6 @@ mod tests {
     use crate::run::event::FlaggedReading;
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixListener;
-    use std::sync::Mutex;
 
     use crate::bus::BusClient;
     use crate::drivers::sensor_model::SensorModel;
@@ -521,6 +710,128 @@ mod tests {
         assert_eq!(s.scheduling, Scheduling::virtual_time());
         assert_eq!((s.deadlines, s.missed_deadlines, s.failed_reads), (10, 0, 0));
         assert_eq!((s.wake_lateness, s.read_duration), (None, None), "nothing can be late in virtual time");
+    }
+
+    /// A twin delivering 1000 µL/h (so the readings change from one deadline to the next), its
+    /// sensor measuring, the clock at 0.1 s.
+    async fn delivering_twin(clock: RigClock) -> (crate::twin_host::SharedTwin, FlowSensor<BenchI2c>) {
+        use crate::protocol::frame::encode_frame;
+        let twin = crate::twin_host::SharedTwin::new(crate::sim::Twin::new(crate::sim::TwinConfig::default()), clock);
+        twin.with(|t, now| {
+            for p in ["1 FILL volume_ul=20000", "2 LIMIT max_24h_ul=24000", "3 PROGRAM basal_ul_h=1000", "4 START"] {
+                t.serial_receive(now, &encode_frame(p).unwrap());
+            }
+        });
+        let mut sensor =
+            FlowSensor::new(BenchI2c::Twin(crate::twin_host::SimI2c::new(twin.clone())), 0x08, SensorModel::Ld20_0600L);
+        sensor.start_continuous().unwrap();
+        clock.sleep_until(RigTime::from_millis(100)).await;
+        (twin, sensor)
+    }
+
+    fn lazy(twin: &crate::twin_host::SharedTwin, sensor: FlowSensor<BenchI2c>, period: Duration) -> (Sampler, Rx) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink = SampleSink { readings: tx.clone(), faults: tx };
+        let sampler = Sampler::on_twin(
+            sensor,
+            "flow sensor".into(),
+            twin.clone(),
+            period,
+            Arc::new(AtomicBool::new(false)),
+            sink,
+        );
+        (sampler, rx)
+    }
+
+    type Rx = tokio::sync::mpsc::UnboundedReceiver<RunEvent>;
+
+    fn taken(rx: &mut Rx) -> Vec<RunEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// The lazy sampler reads what the sampler that wakes at every deadline reads: the same
+    /// readings at the same instants, to the bit, though the twin is touched meanwhile (a valve
+    /// closed mid-run) and its readings are taken in batches.
+    #[tokio::test(start_paused = true)]
+    async fn the_lazy_sampler_reads_what_a_sampler_waking_at_each_deadline_reads() {
+        let period = Duration::from_millis(500);
+        let run = |lazily: bool| async move {
+            let clock = RigClock::start();
+            let (twin, sensor) = delivering_twin(clock).await;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let valve = Arc::new(AtomicBool::new(false));
+            let sink = SampleSink { readings: tx.clone(), faults: tx };
+            let sampler = if lazily {
+                Sampler::on_twin(sensor, "flow sensor".into(), twin.clone(), period, valve, sink)
+            } else {
+                Sampler::spawn_named(sensor, "flow sensor".into(), clock, period, valve, sink, true).unwrap()
+            };
+            // Between deadlines, the valve closes (the twin advanced to 30.25 s), then opens.
+            clock.sleep_until(RigTime::from_millis(30_250)).await;
+            twin.with(|t, now| t.gpio_set(now, 17, true)).unwrap();
+            clock.sleep_until(RigTime::from_millis(45_250)).await;
+            twin.with(|t, now| t.gpio_set(now, 17, false)).unwrap();
+            clock.sleep_until(RigTime::from_millis(60_100)).await;
+            let stopped = sampler.stop().await.unwrap();
+            (samples(&taken(&mut rx)), stopped.stats)
+        };
+        let (eager, eager_stats) = run(false).await;
+        let (lazy, lazy_stats) = run(true).await;
+        assert_eq!(eager.len(), 120, "deadlines at 0.5 s … 60 s");
+        assert!(eager.iter().any(|s| s.flow_ul_h > 500.0), "the pump delivers: {:?}", &eager[..4]);
+        let bits =
+            |v: &[Sample]| v.iter().map(|s| (s.at, s.flow_ul_h.to_bits(), s.volume_ul.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&lazy), bits(&eager));
+        assert_eq!(lazy_stats.deadlines, eager_stats.deadlines);
+    }
+
+    /// Nothing is read until the twin is advanced or the executor asks: then every deadline
+    /// due is read, each stamped at its own instant.
+    #[tokio::test(start_paused = true)]
+    async fn the_lazy_sampler_takes_what_is_due_when_asked_and_not_before() {
+        let clock = RigClock::start();
+        let (twin, sensor) = delivering_twin(clock).await;
+        let (sampler, mut rx) = lazy(&twin, sensor, Duration::from_secs(1));
+        let handle = sampler.lazy_handle().expect("a lazy sampler has a handle");
+        clock.sleep_until(RigTime::from_millis(10_500)).await;
+        assert!(taken(&mut rx).is_empty(), "no reading without a wake-up");
+        handle.catch_up();
+        let at: Vec<RigTime> = samples(&taken(&mut rx)).iter().map(|s| s.at).collect();
+        assert_eq!(at, (1..=10).map(|s| RigTime::from_millis(s * 1000)).collect::<Vec<_>>());
+        // The twin advanced by someone else (the service port, the valve): due readings first.
+        clock.sleep_until(RigTime::from_millis(13_000)).await;
+        twin.with(|_, _| ());
+        let at: Vec<RigTime> = samples(&taken(&mut rx)).iter().map(|s| s.at).collect();
+        assert_eq!(at, [11_000, 12_000, 13_000].map(RigTime::from_millis), "a deadline equal to now is due");
+        // While a wait looks at the flow, each reading comes at its deadline by itself.
+        let each = handle.each_reading();
+        clock.sleep_until(RigTime::from_millis(15_500)).await;
+        assert_eq!(samples(&taken(&mut rx)).len(), 2, "14 s and 15 s");
+        drop(each);
+        clock.sleep_until(RigTime::from_millis(18_500)).await;
+        assert!(taken(&mut rx).is_empty(), "lazy again once nobody waits on the flow");
+        let stopped = sampler.stop().await.unwrap();
+        assert_eq!(samples(&taken(&mut rx)).len(), 3, "stopping takes what is due");
+        assert_eq!(stopped.stats.deadlines, 18);
+    }
+
+    /// A disturbed sensor (a bench injection) is read at each deadline as it falls due, so its
+    /// fault is sent at the read that showed it, not whenever the twin is next touched.
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_sensor_on_the_lazy_sampler_is_a_fault_at_the_read_that_showed_it() {
+        let clock = RigClock::start();
+        let (twin, sensor) = delivering_twin(clock).await;
+        let (sampler, mut rx) = lazy(&twin, sensor, Duration::from_secs(1));
+        clock.sleep_until(RigTime::from_millis(5_500)).await;
+        twin.inject(crate::sim::Injection::SensorStuck(true));
+        clock.sleep_until(RigTime::from_millis(60_000)).await;
+        let events = taken(&mut rx);
+        let fault = events.iter().find(|e| matches!(e.kind, RunEventKind::SensorFault { .. })).expect("a fault");
+        let last = samples(&events).last().map(|s| s.at).unwrap();
+        assert_eq!(fault.at, last, "the fault is stamped at the read that showed it");
+        assert!(fault.at <= RigTime::from_millis(20_000), "stuck since 6 s: a fault within ten reads, at {}", fault.at);
+        let stopped = sampler.stop().await.unwrap();
+        assert_eq!(stopped.stats.deadlines, samples(&events).len() as u64, "no read after the fault");
     }
 
     /// The Pi's path: the sampler over `BenchI2c::Linux`, the bus an `embedded-hal-mock` whose

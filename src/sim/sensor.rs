@@ -179,6 +179,11 @@ impl SimSensor {
         self.stuck = on;
     }
 
+    /// Whether an injection is in effect: NACKs still to come, air reported, or stuck.
+    pub fn disturbed(&self) -> bool {
+        self.nack_remaining > 0 || self.air || self.stuck
+    }
+
     /// An injected NACK, if one is due: it takes this transaction.
     fn injected_nack(&mut self) -> Result<(), NackReason> {
         if self.nack_remaining > 0 {

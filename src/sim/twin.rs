@@ -190,6 +190,11 @@ impl Twin {
         &self.firmware
     }
 
+    /// Whether a bench injection disturbs the flow sensor now (see [`SimSensor::disturbed`]).
+    pub fn sensor_disturbed(&self) -> bool {
+        self.sensor.disturbed()
+    }
+
     pub fn plant(&self) -> &Plant {
         &self.plant
     }

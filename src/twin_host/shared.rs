@@ -1,6 +1,12 @@
 //! A twin shared between the tasks that reach it (service port, I2C, GPIO), advanced to the
 //! rig's clock before every access, so the twin's timeline is the rig's.
+//!
+//! Under virtual time a sampler may read the twin lazily (see `run::sampler`): it registers a
+//! [`CatchUp`] here, and before anything advances the twin to `now` the catch-up takes every
+//! reading due at or before `now`, each at its own instant (the twin advanced to that instant
+//! and no further). The twin's timeline stays the rig's, and nothing needs a wake-up per sample.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -8,6 +14,13 @@ use tokio::sync::Notify;
 
 use crate::clock::RigClock;
 use crate::sim::{Injection, Twin};
+
+/// What a lazy reader of the twin does before the twin is advanced to `now`: its reads due at
+/// or before `now`, through [`SharedTwin::read_at`]-stamped accesses.
+pub type CatchUp = Box<dyn FnMut(&SharedTwin, Duration) + Send>;
+
+/// No instant: accesses are at the clock's now.
+const NOT_OVERRIDDEN: u64 = u64::MAX;
 
 /// A handle to one twin. Cheap to clone.
 #[derive(Clone)]
@@ -17,21 +30,83 @@ pub struct SharedTwin {
     /// Woken after every access, so the service-port task flushes what the twin said and
     /// re-arms its timer.
     changed: Arc<Notify>,
+    /// The lazy reader's catch-up, if one is registered; taken out while it runs.
+    catch_up: Arc<Mutex<Option<CatchUp>>>,
+    /// While a catch-up reads: the instant (ns on the twin's timeline) its accesses are at.
+    reading_at: Arc<AtomicU64>,
+    /// Woken by an injection: a lazy reader looks again at whether the sensor is disturbed.
+    injected: Arc<Notify>,
 }
 
 impl SharedTwin {
     /// `clock` must be the clock the twin's time counts from (its epoch is the twin's t = 0).
     pub fn new(twin: Twin, clock: RigClock) -> Self {
-        Self { twin: Arc::new(Mutex::new(twin)), clock, changed: Arc::new(Notify::new()) }
+        Self {
+            twin: Arc::new(Mutex::new(twin)),
+            clock,
+            changed: Arc::new(Notify::new()),
+            catch_up: Arc::new(Mutex::new(None)),
+            reading_at: Arc::new(AtomicU64::new(NOT_OVERRIDDEN)),
+            injected: Arc::new(Notify::new()),
+        }
     }
 
     pub fn clock(&self) -> RigClock {
         self.clock
     }
 
-    /// The twin's time now.
+    /// The twin's time now: the clock's, or during a catch-up the instant of the read.
     pub fn now(&self) -> Duration {
-        self.clock.now().as_duration()
+        match self.reading_at.load(Ordering::Relaxed) {
+            NOT_OVERRIDDEN => self.clock.now().as_duration(),
+            ns => Duration::from_nanos(ns),
+        }
+    }
+
+    /// Registers the lazy reader's catch-up (replacing any other), run before every access that
+    /// advances the twin and by [`SharedTwin::catch_up`].
+    pub fn set_catch_up(&self, catch_up: CatchUp) {
+        *lock(&self.catch_up) = Some(catch_up);
+    }
+
+    /// Removes the catch-up; returns whether one was registered.
+    pub fn clear_catch_up(&self) -> bool {
+        lock(&self.catch_up).take().is_some()
+    }
+
+    /// Runs the catch-up to now, if one is registered and not already running (its own reads
+    /// come back through here).
+    pub fn catch_up(&self) {
+        if self.reading_at.load(Ordering::Relaxed) != NOT_OVERRIDDEN {
+            return;
+        }
+        let Some(mut catch_up) = lock(&self.catch_up).take() else { return };
+        let now = self.clock.now().as_duration();
+        catch_up(self, now);
+        self.reading_at.store(NOT_OVERRIDDEN, Ordering::Relaxed);
+        let mut slot = lock(&self.catch_up);
+        if slot.is_none() {
+            *slot = Some(catch_up);
+        }
+    }
+
+    /// For a catch-up: runs `f` with the twin's accesses at `t` (at or before now), not at now.
+    pub fn read_at<R>(&self, t: Duration, f: impl FnOnce() -> R) -> R {
+        let ns = u64::try_from(t.as_nanos()).unwrap_or(NOT_OVERRIDDEN - 1).min(NOT_OVERRIDDEN - 1);
+        let before = self.reading_at.swap(ns, Ordering::Relaxed);
+        let result = f();
+        self.reading_at.store(before, Ordering::Relaxed);
+        result
+    }
+
+    /// Whether a bench injection disturbs the flow sensor now (NACKs pending, air, stuck).
+    pub fn sensor_disturbed(&self) -> bool {
+        self.peek(Twin::sensor_disturbed)
+    }
+
+    /// Resolves after the next injection.
+    pub async fn injected(&self) {
+        self.injected.notified().await
     }
 
     /// Runs `f` on the twin advanced to now, then wakes the service port so it forwards what
@@ -45,6 +120,7 @@ impl SharedTwin {
     /// [`SharedTwin::with`] without waking the service port: for the service port itself, which
     /// would otherwise wake itself forever (and, under the paused clock, stop time).
     pub(crate) fn with_quietly<R>(&self, f: impl FnOnce(&mut Twin, Duration) -> R) -> R {
+        self.catch_up();
         let now = self.now();
         let mut twin = self.lock();
         twin.advance_to(now);
@@ -61,6 +137,7 @@ impl SharedTwin {
     pub fn inject(&self, injection: impl Into<Injection>) {
         let injection = injection.into();
         self.with(|twin, now| twin.inject(now, injection));
+        self.injected.notify_waiters();
     }
 
     pub(crate) async fn changed(&self) {
@@ -68,8 +145,12 @@ impl SharedTwin {
     }
 
     fn lock(&self) -> MutexGuard<'_, Twin> {
-        // A panic while holding the lock cannot leave the twin half-updated in a way that
-        // matters more than losing the bench: keep serving.
-        self.twin.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.twin)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the twin half-updated in a way that matters
+    // more than losing the bench: keep serving.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
