@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::judgement::Verdict;
 
 use super::junit::{JunitCase, JunitOutcome, JunitReport, JunitSuite};
-use super::manifest::{MANIFEST_FILE, SIGNATURE_FILE, check_manifest, write_manifest};
+use super::manifest::{MANIFEST_FILE, Prehashed, SIGNATURE_FILE, check_manifest, prehash, write_manifest_with};
 use super::record::CaseRecord;
 use super::report::{read_plot_data, render_report};
 use super::result::CaseResult;
@@ -31,6 +31,25 @@ const PLOT_POINTS: usize = 2000;
 /// samples.csv and events.jsonl, then MANIFEST.sha256 over all six, then, with `key`, its
 /// signature. Each file is created new: a file that exists already is an error, never replaced.
 pub fn write_bundle(dir: &Path, record: &CaseRecord, key: Option<&SigningKey>) -> Result<(), String> {
+    // The streamed files are complete (their reporters have finished): hashed on the other core
+    // while the rest of the bundle is written, and taken into the manifest only if unchanged.
+    std::thread::scope(|scope| {
+        let early = std::thread::Builder::new()
+            .name("rig-bundle-hash".into())
+            .spawn_scoped(scope, || [SAMPLES_FILE, EVENTS_FILE].into_iter().filter_map(|n| prehash(dir, n)).collect());
+        let written = write_files(dir, record);
+        let prehashed: Vec<Prehashed> = early.ok().and_then(|h| h.join().ok()).unwrap_or_default();
+        written?;
+        write_manifest_with(dir, &prehashed).map_err(|e| e.to_string())
+    })?;
+    if let Some(key) = key {
+        sign_manifest(dir, key, &format!("rig evidence bundle, run {} case {}", record.run_id, record.run_name()))?;
+    }
+    Ok(())
+}
+
+/// record.json, result.yaml, junit.xml and report.html.
+fn write_files(dir: &Path, record: &CaseRecord) -> Result<(), String> {
     // Each file is written through a buffer as it is produced, never built whole in memory first.
     let write_with = |name: &str, fill: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>| {
         let path = dir.join(name);
@@ -54,12 +73,7 @@ pub fn write_bundle(dir: &Path, record: &CaseRecord, key: Option<&SigningKey>) -
     write(JUNIT_FILE, &super::junit::render(&junit_for(record)))?;
     let plot = read_plot_data(&dir.join(SAMPLES_FILE), PLOT_POINTS)
         .map_err(|e| format!("cannot read {} for the report: {e}", dir.join(SAMPLES_FILE).display()))?;
-    write(REPORT_FILE, &render_report(record, &plot))?;
-    write_manifest(dir).map_err(|e| e.to_string())?;
-    if let Some(key) = key {
-        sign_manifest(dir, key, &format!("rig evidence bundle, run {} case {}", record.run_id, record.run_name()))?;
-    }
-    Ok(())
+    write(REPORT_FILE, &render_report(record, &plot))
 }
 
 /// A bundle that verified: how many files match the manifest, and its signature.

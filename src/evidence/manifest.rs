@@ -148,6 +148,47 @@ fn short(hex: &str) -> String {
 /// Refuses (and writes nothing) if the directory already has a manifest, or holds a
 /// subdirectory, a non-regular file or a file name `sha256sum` would have to escape.
 pub fn write_manifest(dir: &Path) -> Result<Vec<(String, String)>, ManifestError> {
+    write_manifest_with(dir, &[])
+}
+
+/// A bundle file's SHA-256 taken ahead of its manifest (while the bundle's other files are
+/// written), with the file's identity, length and modification time then: the manifest uses it
+/// only for the same file, unchanged; otherwise it hashes the file again.
+#[derive(Debug, Clone)]
+pub struct Prehashed {
+    name: String,
+    stamp: FileStamp,
+    hex: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = fs::symlink_metadata(path).ok().filter(fs::Metadata::is_file)?;
+        Some(FileStamp { dev: m.dev(), ino: m.ino(), len: m.len(), modified: m.modified().ok() })
+    }
+}
+
+/// Hashes `dir/name` now, for [`write_manifest_with`]; `None` if it cannot (the manifest will
+/// then hash it, and say why if it cannot either).
+pub fn prehash(dir: &Path, name: &str) -> Option<Prehashed> {
+    let path = dir.join(name);
+    let before = FileStamp::of(&path)?;
+    let hex = hash_regular_file(&path).ok()?;
+    (FileStamp::of(&path)? == before).then(|| Prehashed { name: name.to_string(), stamp: before, hex })
+}
+
+/// [`write_manifest`], taking the hash of a file in `prehashed` when it is still the same,
+/// unchanged file.
+pub fn write_manifest_with(dir: &Path, prehashed: &[Prehashed]) -> Result<Vec<(String, String)>, ManifestError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ManifestError::Io { path, source }
@@ -188,7 +229,8 @@ pub fn write_manifest(dir: &Path) -> Result<Vec<(String, String)>, ManifestError
     let mut text = String::new();
     for name in names {
         let path = dir.join(&name);
-        let hex = match hash_regular_file(&path) {
+        let early = prehashed.iter().find(|p| p.name == name && FileStamp::of(&path).as_ref() == Some(&p.stamp));
+        let hex = match early.map(|p| Ok(p.hex.clone())).unwrap_or_else(|| hash_regular_file(&path)) {
             Ok(hex) => hex,
             Err(InputFileError::NotRegular(_)) => return Err(ManifestError::NotRegularFile { path }),
             Err(InputFileError::Io(source)) => return Err(ManifestError::Io { path, source }),
@@ -423,6 +465,45 @@ mod tests {
 
     fn manifest_text(dir: &Path) -> String {
         fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap()
+    }
+
+    /// A hash taken ahead is used only for the same file, unchanged: a file rewritten, grown or
+    /// replaced since is hashed again, so the manifest always states what is on disk.
+    #[test]
+    fn a_hash_taken_ahead_counts_only_for_the_same_unchanged_file() {
+        let plain = bundle();
+        let expected = write_manifest(plain.path()).unwrap();
+        let dir = bundle();
+        let early: Vec<Prehashed> = ["samples.csv", "report.html", "run log.txt", "missing.txt"]
+            .into_iter()
+            .filter_map(|n| prehash(dir.path(), n))
+            .collect();
+        assert_eq!(early.len(), 3, "a file that is not there has no hash ahead");
+        assert_eq!(write_manifest_with(dir.path(), &early).unwrap(), expected);
+
+        let dir = bundle();
+        let early: Vec<Prehashed> =
+            ["samples.csv", "report.html", "run log.txt"].into_iter().filter_map(|n| prehash(dir.path(), n)).collect();
+        // Grown, rewritten to the same length, replaced by another file: each hashed again.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("samples.csv"))
+            .unwrap()
+            .write_all(b"2,10.2\n")
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(dir.path().join("report.html"), "<html>verdict: FAIL</html>\n").unwrap();
+        fs::remove_file(dir.path().join("run log.txt")).unwrap();
+        fs::write(dir.path().join("run log.txt"), "spaces in names are fine\n").unwrap();
+        let entries = write_manifest_with(dir.path(), &early).unwrap();
+        for (name, hex) in &entries {
+            assert_eq!(hex, &sha256_of(&dir.path().join(name)).unwrap(), "{name}: the manifest states what is on disk");
+        }
+        let hex_of = |name: &str| entries.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        let was = |name: &str| expected.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        assert_ne!(hex_of("samples.csv"), was("samples.csv"));
+        assert_ne!(hex_of("report.html"), was("report.html"));
+        assert_eq!(hex_of("run log.txt"), was("run log.txt"), "same bytes, another file: hashed again, same hash");
     }
 
     #[test]

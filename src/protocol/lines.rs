@@ -74,13 +74,29 @@ impl LineSplitter {
     /// Takes bytes until the queue of complete lines is full; returns how many it took. All of
     /// `bytes` is taken unless the queue filled up: then drain it and feed the rest.
     pub fn feed(&mut self, bytes: &[u8]) -> usize {
-        for (taken, &b) in bytes.iter().enumerate() {
+        let mut taken = 0;
+        while let Some(rest) = bytes.get(taken..).filter(|r| !r.is_empty()) {
             if self.ready.len() >= self.max_ready {
                 return taken;
             }
-            self.push_byte(b);
+            // The bytes up to the next line end, when they all fit the line being kept: taken
+            // at once, as byte by byte would take them.
+            if self.discarding.is_none() && !self.cr_at_limit {
+                let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                let chunk = rest.get(..end).unwrap_or_default();
+                if !chunk.is_empty() && self.buf.len() + chunk.len() <= self.max_line {
+                    self.buf.extend_from_slice(chunk);
+                    self.discarded_cr = chunk.last() == Some(&b'\r');
+                    taken += chunk.len();
+                    continue;
+                }
+            }
+            if let Some(&b) = rest.first() {
+                self.push_byte(b);
+            }
+            taken += 1;
         }
-        bytes.len()
+        taken
     }
 
     /// The next complete line, in arrival order.
