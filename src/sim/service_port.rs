@@ -17,6 +17,7 @@
 //! drawn from the twin's seed; [`ServicePort::silence`] passes nothing either way for a while
 //! (bytes received are dropped, responses and events sent are lost).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::faults::{Fault, FaultSet};
@@ -37,7 +38,8 @@ pub struct ServicePort {
     faults: FaultSet,
     decoder: FrameDecoder,
     /// The last request's seq and the response it got.
-    cache: Option<(u16, Response)>,
+    /// The last answer and its seq, shared (not copied) between the cache and the line.
+    cache: Option<(u16, Arc<Response>)>,
     out: Vec<u8>,
     corrupt_next_response: bool,
     /// Probability, per mille, that a frame is damaged on the line.
@@ -139,7 +141,7 @@ impl ServicePort {
                         self.answer(now, payload, fw, plant);
                     }
                 }
-                Response::err(0, ErrCode::Crc, None)
+                Arc::new(Response::err(0, ErrCode::Crc, None))
             }
             Err(FrameError::Malformed { line, .. }) => self.answer_malformed(&line),
             Err(FrameError::TooLong { .. }) => return,
@@ -148,26 +150,26 @@ impl ServicePort {
     }
 
     /// The response to one payload, executing it unless it repeats the cached seq.
-    fn answer(&mut self, now: Duration, payload: &str, fw: &mut Firmware, plant: &mut Plant) -> Response {
+    fn answer(&mut self, now: Duration, payload: &str, fw: &mut Firmware, plant: &mut Plant) -> Arc<Response> {
         let (seq, fresh) = match Request::parse(payload) {
             Ok(request) => (request.seq, Ok(request)),
             Err((Some(seq), e)) => (seq, Err(e)),
-            Err((None, e)) => return Response::err(0, e.code(), None),
+            Err((None, e)) => return Arc::new(Response::err(0, e.code(), None)),
         };
         if let Some(cached) = self.cached(seq) {
             return cached;
         }
-        let response = match fresh {
+        let response = Arc::new(match fresh {
             Ok(request) => Response { seq, outcome: fw.execute(now, &request.command, plant) },
             Err(e) => Response::err(seq, e.code(), None),
-        };
+        });
         self.cache = Some((seq, response.clone()));
         response
     }
 
     /// `ERR SYNTAX` for a good CRC over a payload that breaks the rules, with the seq the payload
     /// starts with (cached like any request's answer), else 0.
-    fn answer_malformed(&mut self, line: &str) -> Response {
+    fn answer_malformed(&mut self, line: &str) -> Arc<Response> {
         let payload = line.rsplit_once('*').map_or(line, |(payload, _)| payload);
         let seq = payload
             .split(' ')
@@ -176,17 +178,17 @@ impl ServicePort {
             .and_then(|s| u16::try_from(s).ok())
             .filter(|&s| s != 0);
         let Some(seq) = seq else {
-            return Response::err(0, ErrCode::Syntax, None);
+            return Arc::new(Response::err(0, ErrCode::Syntax, None));
         };
         if let Some(cached) = self.cached(seq) {
             return cached;
         }
-        let response = Response::err(seq, ErrCode::Syntax, None);
+        let response = Arc::new(Response::err(seq, ErrCode::Syntax, None));
         self.cache = Some((seq, response.clone()));
         response
     }
 
-    fn cached(&self, seq: u16) -> Option<Response> {
+    fn cached(&self, seq: u16) -> Option<Arc<Response>> {
         if self.faults.has(Fault::RetryReexecutes) {
             return None;
         }
