@@ -43,6 +43,9 @@ fn one_run(plan: &rig::plan::Plan, file: &BenchFile, out: Option<&Path>) -> (f64
     })
 }
 
+/// One timed run: (bench time, wall time), seconds.
+type Timed<'a> = &'a dyn Fn() -> (f64, f64);
+
 /// The plan as `rig run` runs it: the runner, its reporters, the bundle (report, manifest).
 fn bundled_run(plans: &[rig::plan::PlanFile], out: &Path) -> (f64, f64) {
     let runtime = rig::clock::virtual_time_runtime().unwrap();
@@ -70,7 +73,7 @@ fn main() {
     let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
     let out: PathBuf = std::env::temp_dir().join(format!("rig-run-speed-{}", std::process::id()));
     std::fs::create_dir_all(&out).unwrap();
-    let configurations: [(&str, &dyn Fn() -> (f64, f64)); 3] = [
+    let configurations: [(&str, Timed<'_>); 3] = [
         ("executor only", &|| one_run(&plan, &file, None)),
         ("with samples.csv + events.jsonl", &|| one_run(&plan, &file, Some(out.as_path()))),
         ("as rig run: every reporter and the sealed bundle", &|| bundled_run(&loaded.plans, &out)),

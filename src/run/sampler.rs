@@ -99,6 +99,22 @@ struct Read {
 }
 
 impl Integrator {
+    /// An integrator whose first reading's mean flow counts from now.
+    fn new(sensor: FlowSensor<BenchI2c>, name: String, clock: RigClock, valve: ValveState, events: SampleSink) -> Self {
+        let last = clock.now();
+        Self {
+            sensor,
+            name,
+            clock,
+            valve,
+            events,
+            last,
+            volume_ul: 0.0,
+            failures: FailedReads::default(),
+            stuck: StuckDetector::default(),
+        }
+    }
+
     fn read(&mut self) -> Read {
         self.read_at(None)
     }
@@ -287,17 +303,7 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let start = clock.now();
         let first = first_tick(start, period);
-        let mut it = Integrator {
-            sensor,
-            name,
-            clock,
-            valve,
-            events,
-            last: start,
-            volume_ul: 0.0,
-            failures: FailedReads::default(),
-            stuck: StuckDetector::default(),
-        };
+        let mut it = Integrator::new(sensor, name, clock, valve, events);
         let flag = stop.clone();
         if virtual_time {
             let handle = tokio::spawn(async move {
@@ -363,17 +369,7 @@ impl Sampler {
     ) -> Sampler {
         let clock = twin.clock();
         let start = clock.now();
-        let it = Integrator {
-            sensor,
-            name,
-            clock,
-            valve,
-            events,
-            last: start,
-            volume_ul: 0.0,
-            failures: FailedReads::default(),
-            stuck: StuckDetector::default(),
-        };
+        let it = Integrator::new(sensor, name, clock, valve, events);
         let state = Arc::new(Mutex::new(Some(LazyState {
             it,
             tally: Tally::new(period, Scheduling::virtual_time(), false),
