@@ -1,5 +1,7 @@
 //! Numbers on the wire: decimal, a fractional value with at most 3 decimals (ICD part 1).
 
+use std::fmt::Write as _;
+
 /// Why a token is not a number of the expected form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a {1}")]
@@ -10,12 +12,17 @@ pub fn format_number(v: f64) -> String {
     let milli = (v * 1000.0).round() as i64;
     let (sign, abs) = if milli < 0 { ("-", -milli) } else { ("", milli) };
     let (int, frac) = (abs / 1000, abs % 1000);
-    if frac == 0 {
-        format!("{sign}{int}")
-    } else {
-        let frac = format!("{frac:03}");
-        format!("{sign}{int}.{}", frac.trim_end_matches('0'))
+    // One string, built in place: the twin answers every STATUS with four of these.
+    let mut out = String::with_capacity(24);
+    out.push_str(sign);
+    let _ = write!(out, "{int}");
+    if frac != 0 {
+        out.push('.');
+        let digits = [frac / 100, frac / 10 % 10, frac % 10];
+        let last = digits.iter().rposition(|&d| d != 0).unwrap_or(0);
+        out.extend(digits.iter().take(last + 1).map(|&d| char::from(b'0' + d as u8)));
     }
+    out
 }
 
 /// Parses a decimal number: an optional `-`, digits, and optionally `.` with 1 to 3 digits.
