@@ -444,6 +444,15 @@ pub struct LazySampler {
     waker: tokio::task::JoinHandle<()>,
 }
 
+impl Drop for LazySampler {
+    /// A sampler dropped without [`Sampler::stop`] (a case that panicked) reads no more: the
+    /// twin lets go of its catch-up (which holds the sensor, and through it the twin).
+    fn drop(&mut self) {
+        self.twin.clear_catch_up();
+        self.waker.abort();
+    }
+}
+
 struct LazyState {
     it: Integrator,
     tally: Tally,
@@ -809,6 +818,25 @@ mod tests {
         let stopped = sampler.stop().await.unwrap();
         assert_eq!(samples(&taken(&mut rx)).len(), 3, "stopping takes what is due");
         assert_eq!(stopped.stats.deadlines, 18);
+    }
+
+    /// Stopped or dropped (a case that panicked), the lazy sampler leaves the twin: nothing reads
+    /// on its behalf afterwards.
+    #[tokio::test(start_paused = true)]
+    async fn a_lazy_sampler_stopped_or_dropped_leaves_the_twin() {
+        let clock = RigClock::start();
+        let (twin, sensor) = delivering_twin(clock).await;
+        let (sampler, mut rx) = lazy(&twin, sensor, Duration::from_secs(1));
+        drop(sampler);
+        assert!(!twin.clear_catch_up(), "the dropped sampler took its catch-up away");
+        clock.sleep_until(RigTime::from_millis(5_500)).await;
+        twin.with(|_, _| ());
+        assert!(samples(&taken(&mut rx)).is_empty(), "no reading after the drop");
+
+        let (twin, sensor) = delivering_twin(RigClock::start()).await;
+        let (sampler, _rx) = lazy(&twin, sensor, Duration::from_secs(1));
+        assert!(sampler.stop().await.is_some());
+        assert!(!twin.clear_catch_up(), "the stopped sampler took its catch-up away");
     }
 
     /// A disturbed sensor (a bench injection) is read at each deadline as it falls due, so its
