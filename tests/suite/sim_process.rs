@@ -15,7 +15,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use sim_child::Sim;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::SerialPortBuilderExt;
@@ -134,21 +134,32 @@ async fn rig_sim_speaks_the_icd_on_its_pty_and_bench_bus() {
     let before: f64 = field(&port.ok(6, "STATUS").await, "pressure_kpa").parse().unwrap();
     assert_eq!(bus.ask("GPIO 17 SET 1"), "OK", "energise: close the line");
     assert_eq!(bus.ask("GPIO 17 GET"), "OK 1");
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let after: f64 = field(&port.ok(7, "STATUS").await, "pressure_kpa").parse().unwrap();
-    // 1000 µL/h is a 0.25 µL stroke every 0.9 s; each raises 0.5 kPa on a 0.5 µL/kPa line.
-    assert!(after >= before + 2.0, "pressure behind the closed valve: {before} → {after} kPa");
+    // 1000 µL/h is a 0.25 µL stroke every 0.9 s; each raises 0.5 kPa on a 0.5 µL/kPa line:
+    // at least 2 kPa within 6 s. Asked every 250 ms, each STATUS with a new seq (a repeated one
+    // would be answered from the pump's retry cache).
+    let closed = Instant::now();
+    let mut seq = 7;
+    let after = loop {
+        let after: f64 = field(&port.ok(seq, "STATUS").await, "pressure_kpa").parse().unwrap();
+        seq += 1;
+        if after >= before + 2.0 || closed.elapsed() >= Duration::from_secs(6) {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(after >= before + 2.0, "pressure behind the closed valve, 6 s: {before} → {after} kPa");
     bus.flow_ul_h();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(bus.flow_ul_h().abs() < 5.0, "no flow through a closed valve");
 
-    // A damaged frame: answered `0 ERR CRC`, byte for byte, and nothing done.
-    assert_eq!(port.exchange("8 STOP*0000\r\n").await, "0 ERR CRC*FAFF\r\n");
-    let status = port.ok(9, "STATUS").await;
+    // A damaged frame (a STOP with the next seq): answered `0 ERR CRC`, byte for byte, and
+    // nothing done.
+    assert_eq!(port.exchange(&format!("{seq} STOP*0000\r\n")).await, "0 ERR CRC*FAFF\r\n");
+    let status = port.ok(seq + 1, "STATUS").await;
     assert_ne!(field(&status, "state"), "STOPPED", "the damaged STOP had no effect: {status}");
 
     assert_eq!(bus.ask("GPIO 17 SET 0"), "OK");
-    port.ok(10, "STOP").await;
+    port.ok(seq + 2, "STOP").await;
     drop(port);
     let status = sim.terminate();
     assert!(status.success(), "rig sim exits 0 on SIGTERM: {status:?}");

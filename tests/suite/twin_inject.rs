@@ -266,9 +266,19 @@ async fn stall_stops_strokes_and_clearing_it_lets_them_complete() {
     let stalled_to = delivered(&rig.request("6 STATUS").await.unwrap());
     assert_eq!(stalled_to, stalled_from, "no stroke completes while stalled");
     assert_eq!(rig.ask_one("INJECT STALL 0").await, "OK");
-    // The next retry comes within 5 s; then strokes every 0.9 s.
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    let freed = delivered(&rig.request("7 STATUS").await.unwrap());
-    assert!(freed > stalled_to, "strokes complete again: {stalled_to} → {freed}");
+    // The next retry comes within 5 s; then strokes every 0.9 s: one completes within 7 s.
+    // Asked every 250 ms, each STATUS with a new seq (a repeated one would be answered from
+    // the pump's retry cache).
+    let cleared = tokio::time::Instant::now();
+    let mut seq = 7;
+    let freed = loop {
+        let freed = delivered(&rig.request(&format!("{seq} STATUS")).await.unwrap());
+        seq += 1;
+        if freed > stalled_to || cleared.elapsed() >= Duration::from_secs(7) {
+            break freed;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(freed > stalled_to, "strokes complete again within 7 s: {stalled_to} → {freed}");
     rig.stop();
 }
