@@ -1,7 +1,7 @@
 //! The normalized result (`result.yaml`) of every plan case in `test-plans/` on the nominal twin,
 //! snapshotted with insta: a change in the rig's or the twin's behaviour shows up as a snapshot
 //! diff to review (`cargo insta review`, or `INSTA_UPDATE=always cargo test --test
-//! result_snapshots` and read the diff in git).
+//! suite result_snapshots::` and read the diff in git).
 
 // A test states its expectations by unwrapping and indexing: a panic here is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
