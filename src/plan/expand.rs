@@ -39,6 +39,14 @@ fn is_param_name(s: &str) -> bool {
 
 /// Reads the top-level `cases:` of a plan tree.
 pub fn read_cases(root: &Node, d: &mut Diags) -> Cases {
+    // The table is not substituted: a `${...}` in it is a mistake to report, not a placeholder.
+    let literal = std::mem::replace(&mut d.literal, true);
+    let cases = read_cases_table(root, d);
+    d.literal = literal;
+    cases
+}
+
+fn read_cases_table(root: &Node, d: &mut Diags) -> Cases {
     let NodeKind::Map(entries) = &root.kind else { return Cases::default() };
     let Some((key, table)) = entries.iter().find(|(k, _)| k.as_str() == Some("cases")) else {
         return Cases { complete: true, ..Cases::default() };

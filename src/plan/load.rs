@@ -254,7 +254,37 @@ pub fn load_text(text: &str) -> TextOutcome {
     let mut d = Diags::new(None);
     validate::covered_and_verified(&all_facts, &mut d);
     diagnostics.append(&mut d.list);
+    if plans.is_empty() && diagnostics.is_empty() {
+        // Never a plan file that silently comes to nothing: whatever stopped it says so here.
+        diagnostics.push(
+            Diagnostic::new(root.loc(), "this plan gives no case to run, and nothing else said why")
+                .hint("check `cases:` and the values its rows give; please report this plan to the rig's maintainers"),
+        );
+    }
     sort_and_dedup(&mut diagnostics);
     let plans = (!plans.is_empty()).then_some(plans);
     TextOutcome { plans, id, diagnostics }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "id: P\ntitle: t\nversion: 1.0.0\ncovers: [SRS-OCC-002]\nrequires: [pump]\n";
+
+    /// A `${...}` in the `cases:` table is not a placeholder (nothing substitutes the table):
+    /// it is reported where it stands. Found by the random plan-shaped property test, which saw
+    /// `cases: ${rate}` give neither a plan nor a diagnostic (`rig check` said "0 plan files").
+    #[test]
+    fn a_placeholder_in_the_cases_table_is_an_error_where_it_stands() {
+        for (table, line, message) in [
+            ("cases: ${rate}\n", 6, "`cases` needs a list of cases, found a single value"),
+            ("cases:\n  - ${row}\n", 7, "a case needs a mapping of keys, found a single value"),
+        ] {
+            let outcome = load_text(&format!("{HEAD}{table}"));
+            assert!(outcome.plans.is_none(), "{table:?}");
+            let [d] = &outcome.diagnostics[..] else { panic!("{table:?}: {:?}", outcome.diagnostics) };
+            assert_eq!((d.loc().pos.line, d.message.as_str()), (line, message), "{table:?}");
+        }
+    }
 }

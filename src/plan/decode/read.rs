@@ -8,11 +8,14 @@ use super::*;
 pub struct Diags {
     pub list: Vec<Diagnostic>,
     pub case: Option<String>,
+    /// Reading what no case substitutes (the `cases:` table itself): a `${...}` there is text
+    /// like any other, and a value holding one is reported like any other.
+    pub literal: bool,
 }
 
 impl Diags {
     pub fn new(case: Option<String>) -> Self {
-        Self { list: Vec::new(), case }
+        Self { list: Vec::new(), case, literal: false }
     }
 
     pub fn push(&mut self, d: Diagnostic) {
@@ -22,7 +25,7 @@ impl Diags {
     /// A diagnostic about `node`'s value. Nothing more is said about a value already reported
     /// (an alias) or one whose `${...}` no case resolves (reported by the cases' checks).
     pub fn at(&mut self, node: &Node, mut d: Diagnostic) {
-        if node.reported || node.as_str().is_some_and(|s| s.contains("${")) {
+        if node.reported || (!self.literal && node.as_str().is_some_and(|s| s.contains("${"))) {
             return;
         }
         if let (Some(template), Some(case)) = (&node.template, &self.case) {
