@@ -325,10 +325,15 @@ pub async fn run_case_guarded(
 ) -> CaseReport {
     emergency.arm(&bench);
     let owned_plan = plan.clone();
-    let case =
-        tokio::spawn(
-            async move { run_case(&mut bench, &owned_plan, eval, case_options, &mut reporters, interrupt).await },
-        );
+    let disarm = emergency.clone();
+    let case = tokio::spawn(async move {
+        let report = run_case(&mut bench, &owned_plan, eval, case_options, &mut reporters, interrupt).await;
+        // Disarmed before the bench (and its link) is dropped: the case has taken its own safe
+        // state, and a second Ctrl-C from here on must not report a STOP it could no longer send
+        // over the closed link as a bench left unsafe.
+        disarm.disarm();
+        report
+    });
     let report = match case.await {
         Ok(report) => report,
         Err(e) => {
