@@ -18,7 +18,7 @@ macro_rules! faults {
 
         impl Fault {
             /// The defects the defect matrix runs every plan against (`rig matrix`,
-            /// `tests/defect_matrix.rs`), in catalogue order: each is caught by a current plan.
+            /// `tests/suite/defect_matrix.rs`), in catalogue order: each is caught by a current plan.
             pub const ALL: &'static [Fault] = &[$(Fault::$variant),+];
 
 

@@ -14,7 +14,7 @@
 //! - [`noise`], [`timers`] — seeded randomness and typed timers.
 //!
 //! The nominal firmware meets every requirement of SRS.md; each [`Fault`] violates the ones it
-//! names. `tests/twin_srs.rs` and `tests/twin_defects.rs` show both, black-box.
+//! names. `tests/suite/twin_srs.rs` and `tests/suite/twin_defects.rs` show both, black-box.
 
 pub mod config;
 pub mod faults;
