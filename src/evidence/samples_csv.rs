@@ -37,46 +37,26 @@ impl SampleRow {
     /// Writes the row and its newline (fixed decimals by integer arithmetic, the line built in
     /// one buffer and written at once: a long run writes millions of them).
     pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
-        let mut line = Line::new();
-        let numbers = [self.time_s, self.flow_ul_h, self.volume_ul, self.read_ms];
-        let optional = [self.pressure_kpa, self.reservoir_ul];
-        if numbers.iter().chain(optional.iter().flatten()).all(|v| fits_fast(*v)) {
-            line.fixed(self.time_s, 3);
-            line.push(b",");
-            line.fixed(self.flow_ul_h, 3);
-            line.push(b",");
-            line.fixed(self.volume_ul, 4);
-            line.push(if self.valve_closed { b",1," } else { b",0," });
-            line.push(self.pump_state.map_or("", PumpState::as_str).as_bytes());
-            line.push(b",");
-            if let Some(p) = self.pressure_kpa {
-                line.fixed(p, 3);
-            }
-            line.push(b",");
-            if let Some(r) = self.reservoir_ul {
-                line.fixed(r, 3);
-            }
-            line.push(b",");
-            line.fixed(self.read_ms, 3);
-            line.push(b"\n");
-            return out.write_all(line.bytes());
-        }
-        write_fixed(out, self.time_s, 3)?;
-        out.write_all(b",")?;
-        write_fixed(out, self.flow_ul_h, 3)?;
-        out.write_all(b",")?;
-        write_fixed(out, self.volume_ul, 4)?;
-        write!(out, ",{},{},", u8::from(self.valve_closed), self.pump_state.map_or("", PumpState::as_str))?;
+        let mut line = Vec::with_capacity(96);
+        push_fixed(&mut line, self.time_s, 3);
+        line.push(b',');
+        push_fixed(&mut line, self.flow_ul_h, 3);
+        line.push(b',');
+        push_fixed(&mut line, self.volume_ul, 4);
+        line.extend_from_slice(if self.valve_closed { b",1," } else { b",0," });
+        line.extend_from_slice(self.pump_state.map_or("", PumpState::as_str).as_bytes());
+        line.push(b',');
         if let Some(p) = self.pressure_kpa {
-            write_fixed(out, p, 3)?;
+            push_fixed(&mut line, p, 3);
         }
-        out.write_all(b",")?;
+        line.push(b',');
         if let Some(r) = self.reservoir_ul {
-            write_fixed(out, r, 3)?;
+            push_fixed(&mut line, r, 3);
         }
-        out.write_all(b",")?;
-        write_fixed(out, self.read_ms, 3)?;
-        out.write_all(b"\n")
+        line.push(b',');
+        push_fixed(&mut line, self.read_ms, 3);
+        line.push(b'\n');
+        out.write_all(&line)
     }
 
     /// Parses one line (without its newline). The error says which column is wrong and why.
@@ -225,86 +205,41 @@ fn parse_number(field: &str) -> Option<f64> {
     field.parse::<f64>().ok()
 }
 
-/// Whether `value` takes the integer-arithmetic path of [`write_fixed`] and [`Line::fixed`].
-fn fits_fast(value: f64) -> bool {
-    value.is_finite() && value.abs() < 9e12
-}
-
-/// A row being built: every field of the fast path fits (six numbers of at most 21 bytes, a
-/// state name, the separators).
-struct Line {
-    buf: [u8; 192],
-    len: usize,
-}
-
-impl Line {
-    fn new() -> Self {
-        Self { buf: [0; 192], len: 0 }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let end = (self.len + bytes.len()).min(self.buf.len());
-        let n = end - self.len;
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..end), bytes.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.len = end;
-    }
-
-    /// `value` (for which [`fits_fast`] holds) with `decimals` fixed decimals (at most 6): the
-    /// digits [`write_fixed`] writes.
-    fn fixed(&mut self, value: f64, decimals: u32) {
-        let decimals = decimals.min(6);
-        let scale = 10u64.pow(decimals);
-        let scaled = (value * scale as f64).round() as i64;
-        if scaled < 0 {
-            self.push(b"-");
-        }
-        let abs = scaled.unsigned_abs();
-        self.digits(abs / scale, 1);
-        if decimals > 0 {
-            self.push(b".");
-            self.digits(abs % scale, decimals as usize);
-        }
-    }
-
-    /// `n` in decimal, zero-padded to `width` digits.
-    fn digits(&mut self, mut n: u64, width: usize) {
-        let mut tmp = [b'0'; 20];
-        let mut i = tmp.len();
-        while n > 0 && i > 0 {
-            i -= 1;
-            if let Some(d) = tmp.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-        }
-        let start = i.min(tmp.len().saturating_sub(width));
-        self.push(tmp.get(start..).unwrap_or_default());
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
-    }
-}
-
-/// Writes `value` with `decimals` fixed decimals (at most 6), by integer arithmetic: much faster
-/// than `{:.N}` for the millions of numbers a long run writes, and the same digits for the
-/// magnitudes a run produces (|value| < 9e12).
-fn write_fixed(out: &mut impl Write, value: f64, decimals: u32) -> std::io::Result<()> {
+/// Appends `value` with `decimals` fixed decimals (at most 6), by integer arithmetic: much
+/// faster than `{:.N}` for the millions of numbers a long run writes, and the same digits for
+/// the magnitudes a run produces (|value| < 9e12; beyond, and for non-finite values, `{:.N}`).
+fn push_fixed(out: &mut Vec<u8>, value: f64, decimals: u32) {
     if !value.is_finite() || value.abs() >= 9e12 {
-        return write!(out, "{value:.prec$}", prec = decimals as usize);
+        let _ = write!(out, "{value:.prec$}", prec = decimals as usize);
+        return;
     }
-    let scale = 10i64.pow(decimals.min(6));
+    let decimals = decimals.min(6);
+    let scale = 10u64.pow(decimals);
     let scaled = (value * scale as f64).round() as i64;
-    let sign = if scaled < 0 { "-" } else { "" };
-    let abs = scaled.unsigned_abs();
-    let (int, frac) = (abs / scale as u64, abs % scale as u64);
-    if decimals == 0 {
-        write!(out, "{sign}{int}")
-    } else {
-        write!(out, "{sign}{int}.{frac:0width$}", width = decimals as usize)
+    if scaled < 0 {
+        out.push(b'-');
     }
+    let abs = scaled.unsigned_abs();
+    push_digits(out, abs / scale, 1);
+    if decimals > 0 {
+        out.push(b'.');
+        push_digits(out, abs % scale, decimals as usize);
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits.
+fn push_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut tmp = [b'0'; 20];
+    let mut i = tmp.len();
+    while n > 0 && i > 0 {
+        i -= 1;
+        if let Some(d) = tmp.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+    }
+    let start = i.min(tmp.len().saturating_sub(width));
+    out.extend_from_slice(tmp.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -409,7 +344,7 @@ mod tests {
 
     fn fixed(v: f64, d: u32) -> String {
         let mut out = Vec::new();
-        write_fixed(&mut out, v, d).unwrap();
+        push_fixed(&mut out, v, d);
         String::from_utf8(out).unwrap()
     }
 
@@ -430,8 +365,8 @@ mod tests {
         assert_eq!(fixed(f64::NAN, 3), "NaN");
     }
 
-    /// The row built in one buffer writes the bytes the field-by-field writer writes, for values
-    /// of every magnitude a run produces and across the fast path's edges.
+    /// A row is its fields, each as [`push_fixed`] writes it (whose digits are std's, above),
+    /// for values of every magnitude and across the integer path's edges.
     #[test]
     fn the_buffered_row_writes_what_the_field_writer_writes() {
         let values = [

@@ -383,22 +383,20 @@ impl Sampler {
                 state.catch_up(twin, RigTime::from_duration(now));
             }
         }));
-        let wanted = Arc::new(AtomicUsize::new(0));
-        let wanted_changed = Arc::new(tokio::sync::Notify::new());
-        let waker =
-            tokio::spawn(wake_while_wanted(twin.clone(), state.clone(), wanted.clone(), wanted_changed.clone()));
-        Sampler::Lazy(LazySampler { state, twin, wanted, wanted_changed, waker })
+        let handle = LazyHandle {
+            twin,
+            wanted: Arc::new(AtomicUsize::new(0)),
+            wanted_changed: Arc::new(tokio::sync::Notify::new()),
+        };
+        let waker = tokio::spawn(wake_while_wanted(handle.clone(), state.clone()));
+        Sampler::Lazy(LazySampler { state, handle, waker })
     }
 
     /// What the executor holds of a lazy sampler, to take its readings due by now and to ask for
     /// each reading as it falls due; `None` for the others, whose readings come by themselves.
     pub fn lazy_handle(&self) -> Option<LazyHandle> {
         match self {
-            Sampler::Lazy(l) => Some(LazyHandle {
-                twin: l.twin.clone(),
-                wanted: l.wanted.clone(),
-                wanted_changed: l.wanted_changed.clone(),
-            }),
+            Sampler::Lazy(l) => Some(l.handle.clone()),
             _ => None,
         }
     }
@@ -408,8 +406,8 @@ impl Sampler {
         match self {
             Sampler::Lazy(l) => {
                 // The readings due by now are taken; then nothing reads any more.
-                l.twin.catch_up();
-                l.twin.clear_catch_up();
+                l.handle.twin.catch_up();
+                l.handle.twin.clear_catch_up();
                 l.waker.abort();
                 let state = lock(&l.state).take()?;
                 Some(Stopped { sensor: state.it.sensor, stats: state.tally.finish() })
@@ -437,10 +435,7 @@ impl Sampler {
 /// A sampler that reads when the twin is next advanced (see [`Sampler::on_twin`]).
 pub struct LazySampler {
     state: Arc<Mutex<Option<LazyState>>>,
-    twin: SharedTwin,
-    /// How many want each reading as it falls due (waits on the flow).
-    wanted: Arc<AtomicUsize>,
-    wanted_changed: Arc<tokio::sync::Notify>,
+    handle: LazyHandle,
     waker: tokio::task::JoinHandle<()>,
 }
 
@@ -448,7 +443,7 @@ impl Drop for LazySampler {
     /// A sampler dropped without [`Sampler::stop`] (a case that panicked) reads no more: the
     /// twin lets go of its catch-up (which holds the sensor, and through it the twin).
     fn drop(&mut self) {
-        self.twin.clear_catch_up();
+        self.handle.twin.clear_catch_up();
         self.waker.abort();
     }
 }
@@ -488,6 +483,7 @@ impl LazyState {
 #[derive(Clone)]
 pub struct LazyHandle {
     twin: SharedTwin,
+    /// How many want each reading as it falls due (waits on the flow).
     wanted: Arc<AtomicUsize>,
     wanted_changed: Arc<tokio::sync::Notify>,
 }
@@ -522,12 +518,8 @@ impl Drop for EachReading {
 /// The lazy sampler's only timer: while a wait wants each reading, or an injection disturbs the
 /// sensor, it wakes at each deadline and takes what is due; otherwise it sleeps until that
 /// changes.
-async fn wake_while_wanted(
-    twin: SharedTwin,
-    state: Arc<Mutex<Option<LazyState>>>,
-    wanted: Arc<AtomicUsize>,
-    wanted_changed: Arc<tokio::sync::Notify>,
-) {
+async fn wake_while_wanted(handle: LazyHandle, state: Arc<Mutex<Option<LazyState>>>) {
+    let LazyHandle { twin, wanted, wanted_changed } = handle;
     let clock = twin.clock();
     loop {
         let changed = wanted_changed.notified();
