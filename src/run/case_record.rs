@@ -3,7 +3,7 @@
 //! by the [`RecordReporter`](super::reporters::RecordReporter) from the event stream, and
 //! completed once the case is over.
 
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 use crate::bench::BenchFile;
 use crate::bench::config::Connection;
@@ -23,12 +23,34 @@ use crate::judgement::Verdict;
 /// The rig's version, the commit it was built from, the SHA-256 of the running executable
 /// (read once per process) and the target it was built for.
 pub fn rig_build() -> RigBuild {
+    RigBuild { executable_sha256: executable_sha256().to_string(), ..rig_build_unhashed() }
+}
+
+fn rig_build_unhashed() -> RigBuild {
     RigBuild {
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: env!("RIG_GIT_COMMIT").to_string(),
-        executable_sha256: executable_sha256().to_string(),
+        executable_sha256: String::new(),
         target: env!("RIG_TARGET").to_string(),
     }
+}
+
+/// What a started record holds in `rig.executable_sha256` until the record is written: the hash
+/// is taken on a thread of its own ([`hash_executable_ahead`]) while the case runs, and
+/// `finish_evidence` puts it in before anything is written. No file ever holds this text.
+pub const EXECUTABLE_HASH_PENDING: &str = "pending: filled in when the record is written";
+
+/// Starts hashing the running executable on a thread of its own (once per process), at the
+/// start of a run, so that a case does not wait on the main thread for a binary of tens of MB
+/// to be read. [`executable_sha256`] then returns that hash, waiting for it if it is not done.
+pub fn hash_executable_ahead() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        // Without a thread (the OS refused one) the first caller hashes it instead.
+        let _ = std::thread::Builder::new().name("rig-exe-hash".into()).spawn(|| {
+            executable_sha256();
+        });
+    });
 }
 
 /// SHA-256 of the running executable (`std::env::current_exe`), or why it could not be read.
@@ -151,7 +173,7 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: 
     CaseRecord {
         format: RECORD_FORMAT,
         run_id: options.run_id.clone(),
-        rig: rig_build(),
+        rig: RigBuild { executable_sha256: EXECUTABLE_HASH_PENDING.to_string(), ..rig_build_unhashed() },
         host: host(),
         // `run_plans` refuses a run without an operator before any record is started.
         operator: options.operator.as_ref().map_or_else(|_| "not identified".to_string(), |p| p.name.clone()),

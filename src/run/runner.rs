@@ -165,6 +165,7 @@ pub async fn run_plans(
         summary.refused = Some(why.clone());
         return summary;
     }
+    super::case_record::hash_executable_ahead();
     let virtual_time = matches!(options.bench.connection, Connection::Twin { .. });
     // What the bench can do, asked once: a software bench in its own process says in its HELLO
     // which injections it takes.
@@ -357,6 +358,8 @@ fn finish_evidence(
     options: &RunOptions,
 ) -> (CaseReport, Option<Box<BaselineComparison>>) {
     let mut r = record.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // Hashed on its own thread since the run started (`hash_executable_ahead`); waits if not done.
+    r.rig.executable_sha256 = super::case_record::executable_sha256().to_string();
     r.ended_utc = super::case_record::utc_now();
     r.wall_time_s = wall.as_secs_f64();
     r.bench_time_s = r.bench_time_s.max(report.bench_time.as_secs_f64());
