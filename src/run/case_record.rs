@@ -20,17 +20,13 @@ pub use crate::evidence::person::{Person, identify_person};
 use super::runner::RunOptions;
 use crate::judgement::Verdict;
 
-/// The rig's version, the commit it was built from, the SHA-256 of the running executable
-/// (read once per process) and the target it was built for.
-pub fn rig_build() -> RigBuild {
-    RigBuild { executable_sha256: executable_sha256().to_string(), ..rig_build_unhashed() }
-}
-
-fn rig_build_unhashed() -> RigBuild {
+/// The rig's version, the commit it was built from and the target it was built for; the SHA-256
+/// of the running executable is [`EXECUTABLE_HASH_PENDING`] until the record is written.
+fn rig_build() -> RigBuild {
     RigBuild {
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: env!("RIG_GIT_COMMIT").to_string(),
-        executable_sha256: String::new(),
+        executable_sha256: EXECUTABLE_HASH_PENDING.to_string(),
         target: env!("RIG_TARGET").to_string(),
     }
 }
@@ -173,7 +169,7 @@ pub fn start_record(plan: &Plan, file: &PlanFile, options: &RunOptions, sensor: 
     CaseRecord {
         format: RECORD_FORMAT,
         run_id: options.run_id.clone(),
-        rig: RigBuild { executable_sha256: EXECUTABLE_HASH_PENDING.to_string(), ..rig_build_unhashed() },
+        rig: rig_build(),
         host: host(),
         // `run_plans` refuses a run without an operator before any record is started.
         operator: options.operator.as_ref().map_or_else(|_| "not identified".to_string(), |p| p.name.clone()),
