@@ -28,7 +28,9 @@ fn one_run(plan: &rig::plan::Plan, file: &BenchFile, out: Option<&Path>) -> (f64
             // The bundle's files are never replaced: each run writes a folder of its own.
             let dir = tempfile::tempdir_in(parent).unwrap();
             let dir = dir.keep();
-            reporters.push(Box::new(SamplesCsv::create(&dir.join("samples.csv")).unwrap()));
+            reporters.push(Box::new(
+                SamplesCsv::create(&dir.join("samples.csv"), rig::evidence::bundle::PLOT_POINTS).unwrap(),
+            ));
             reporters.push(Box::new(EventsJsonl::create(&dir.join("events.jsonl")).unwrap()));
         }
         let mut bench = Bench::open(file, &[], RigClock::start()).await.unwrap();

@@ -47,18 +47,23 @@ fn extreme_window_volume(
     }
     check_covered(points, from_s, to_s)?;
     let first_end = (from_s + window_s).min(to_s);
-    let mut ends: Vec<f64> = vec![first_end, to_s];
-    for p in points {
-        for end in [p.t_s, p.t_s + window_s] {
-            if end > first_end && end < to_s {
-                ends.push(end);
-            }
-        }
-    }
-    ends.sort_by(f64::total_cmp);
+    // The window ends, in increasing order: `first_end`, then the sample times and the sample
+    // times plus the window strictly between, merged (each sequence is sorted, as the samples
+    // are), then `to_s`. Both ends of the sliding window only move forward, so the volume at
+    // each is read by a cursor instead of a search: linear in the samples.
+    let inside = |end: &f64| *end > first_end && *end < to_s;
+    let mut starts = points.iter().map(|p| p.t_s).filter(inside).peekable();
+    let mut shifted = points.iter().map(|p| p.t_s + window_s).filter(inside).peekable();
+    let between = std::iter::from_fn(|| match (starts.peek(), shifted.peek()) {
+        (Some(a), Some(b)) if a.total_cmp(b).is_le() => starts.next(),
+        (Some(_), Some(_)) | (None, _) => shifted.next(),
+        (Some(_), None) => starts.next(),
+    });
+    let ends = std::iter::once(first_end).chain(between).chain(std::iter::once(to_s));
+    let (mut at_end, mut at_start) = (VolumeCursor::new(points), VolumeCursor::new(points));
     let mut best: Option<(f64, f64)> = None;
     for end in ends {
-        let v = volume_at(points, end) - volume_at(points, end - window_s);
+        let v = at_end.volume_at(end) - at_start.volume_at(end - window_s);
         let better = match (best, extreme) {
             (None, _) => true,
             (Some((b, _)), Extreme::Max) => v > b,
@@ -69,6 +74,35 @@ fn extreme_window_volume(
         }
     }
     best.ok_or_else(|| "no window fits in the interval".to_string())
+}
+
+/// [`volume_at`] for times that never decrease: the same value, found by walking forward from
+/// the previous time's place instead of searching the whole series.
+struct VolumeCursor<'a> {
+    points: &'a [Point],
+    /// The first sample after the previous time.
+    after: usize,
+}
+
+impl<'a> VolumeCursor<'a> {
+    fn new(points: &'a [Point]) -> Self {
+        Self { points, after: 0 }
+    }
+
+    fn volume_at(&mut self, t_s: f64) -> f64 {
+        while self.points.get(self.after).is_some_and(|p| p.t_s <= t_s) {
+            self.after += 1;
+        }
+        // Up to the first sample, the first sample's volume (also when later samples share its
+        // time), as `volume_at` clamps; after it, the samples either side of `t_s`, where its
+        // search would land (or the series' last sample): it reads them the same way.
+        if self.points.first().is_some_and(|first| t_s <= first.t_s) {
+            return volume_at(self.points.get(..1).unwrap_or_default(), t_s);
+        }
+        let from = self.after.saturating_sub(1);
+        let to = (self.after + 1).min(self.points.len());
+        volume_at(self.points.get(from..to).unwrap_or_default(), t_s)
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +119,75 @@ mod tests {
             .into_iter()
             .map(|(t, v)| Point::new(t, v))
             .collect()
+    }
+
+    /// The search this module did before its cursor: every end sorted, `volume_at` searched for
+    /// each. The cursor must give the same extreme at the same end, bit for bit.
+    fn by_search(
+        points: &[Point],
+        window_s: f64,
+        from_s: f64,
+        to_s: f64,
+        extreme: Extreme,
+    ) -> Result<(f64, f64), String> {
+        if !(window_s > 0.0 && window_s.is_finite()) {
+            return Err(format!("the window ({window_s} s) is not positive"));
+        }
+        if to_s - from_s + TIME_EPS_S < window_s {
+            return Err(format!("the interval ({} s) is shorter than the window ({window_s} s)", to_s - from_s));
+        }
+        check_covered(points, from_s, to_s)?;
+        let first_end = (from_s + window_s).min(to_s);
+        let mut ends: Vec<f64> = vec![first_end, to_s];
+        for p in points {
+            for end in [p.t_s, p.t_s + window_s] {
+                if end > first_end && end < to_s {
+                    ends.push(end);
+                }
+            }
+        }
+        ends.sort_by(f64::total_cmp);
+        let mut best: Option<(f64, f64)> = None;
+        for end in ends {
+            let v = volume_at(points, end) - volume_at(points, end - window_s);
+            let better = match (best, extreme) {
+                (None, _) => true,
+                (Some((b, _)), Extreme::Max) => v > b,
+                (Some((b, _)), Extreme::Min) => v < b,
+            };
+            if better {
+                best = Some((v, end));
+            }
+        }
+        best.ok_or_else(|| "no window fits in the interval".to_string())
+    }
+
+    #[test]
+    fn the_cursor_finds_what_the_search_found() {
+        use proptest::prelude::*;
+        let series = proptest::collection::vec((0.0..50.0f64, -5.0..40.0f64, 0u8..6), 1..200);
+        let config = ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() };
+        proptest!(config, |(steps in series, window in 0.01..400.0f64, from in -10.0..300.0f64, len in 0.0..600.0f64)| {
+            // Sample times that never decrease (some repeated), volumes that may fall (noise).
+            let mut t = 0.0;
+            let mut v = 0.0;
+            let points: Vec<Point> = steps
+                .iter()
+                .map(|&(dt, dv, kind)| {
+                    t += if kind == 0 { 0.0 } else if kind == 1 { 1.0 } else { dt };
+                    v += dv;
+                    Point::new(t, v)
+                })
+                .collect();
+            let first = points[0].t_s;
+            for (from_s, to_s) in [(from, from + len), (first, t), (first, first + window), (first + 0.5, t - 0.25)] {
+                for extreme in [Extreme::Max, Extreme::Min] {
+                    let fast = extreme_window_volume(&points, window, from_s, to_s, extreme);
+                    let slow = by_search(&points, window, from_s, to_s, extreme);
+                    prop_assert_eq!(fast.map(|(v, e)| (v.to_bits(), e.to_bits())), slow.map(|(v, e)| (v.to_bits(), e.to_bits())));
+                }
+            }
+        });
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::judgement::Verdict;
 use super::junit::{JunitCase, JunitOutcome, JunitReport, JunitSuite};
 use super::manifest::{MANIFEST_FILE, Prehashed, SIGNATURE_FILE, check_manifest, prehash, write_manifest_with};
 use super::record::CaseRecord;
-use super::report::{read_plot_data, render_report};
+use super::report::{PlotData, read_plot_data, render_report};
 use super::result::CaseResult;
 use super::signature::{SignatureStatus, SigningKey, VerifyingKey, check_signature, sign_manifest};
 
@@ -25,19 +25,27 @@ pub const JUNIT_FILE: &str = "junit.xml";
 pub const BUNDLE_FILES: [&str; 6] = [RECORD_FILE, SAMPLES_FILE, EVENTS_FILE, RESULT_FILE, REPORT_FILE, JUNIT_FILE];
 
 /// Most points a report plot draws (min/max decimated), whatever the run's length.
-const PLOT_POINTS: usize = 2000;
+pub const PLOT_POINTS: usize = 2000;
 
 /// Writes record.json, result.yaml, junit.xml and report.html next to the streamed
 /// samples.csv and events.jsonl, then MANIFEST.sha256 over all six, then, with `key`, its
 /// signature. Each file is created new: a file that exists already is an error, never replaced.
-pub fn write_bundle(dir: &Path, record: &CaseRecord, key: Option<&SigningKey>) -> Result<(), String> {
+///
+/// `plot` is the samples thinned for the report as the run wrote them (all on disk); without
+/// it, the report reads samples.csv.
+pub fn write_bundle(
+    dir: &Path,
+    record: &CaseRecord,
+    plot: Option<PlotData>,
+    key: Option<&SigningKey>,
+) -> Result<(), String> {
     // The streamed files are complete (their reporters have finished): hashed on the other core
     // while the rest of the bundle is written, and taken into the manifest only if unchanged.
     std::thread::scope(|scope| {
         let early = std::thread::Builder::new()
             .name("rig-bundle-hash".into())
             .spawn_scoped(scope, || [SAMPLES_FILE, EVENTS_FILE].into_iter().filter_map(|n| prehash(dir, n)).collect());
-        let written = write_files(dir, record);
+        let written = write_files(dir, record, plot);
         let prehashed: Vec<Prehashed> = early.ok().and_then(|h| h.join().ok()).unwrap_or_default();
         written?;
         write_manifest_with(dir, &prehashed).map_err(|e| e.to_string())
@@ -49,7 +57,7 @@ pub fn write_bundle(dir: &Path, record: &CaseRecord, key: Option<&SigningKey>) -
 }
 
 /// record.json, result.yaml, junit.xml and report.html.
-fn write_files(dir: &Path, record: &CaseRecord) -> Result<(), String> {
+fn write_files(dir: &Path, record: &CaseRecord, plot: Option<PlotData>) -> Result<(), String> {
     // Each file is written through a buffer as it is produced, never built whole in memory first.
     let write_with = |name: &str, fill: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>| {
         let path = dir.join(name);
@@ -71,8 +79,11 @@ fn write_files(dir: &Path, record: &CaseRecord) -> Result<(), String> {
     })?;
     write(RESULT_FILE, &CaseResult::of(record).to_yaml())?;
     write(JUNIT_FILE, &super::junit::render(&junit_for(record)))?;
-    let plot = read_plot_data(&dir.join(SAMPLES_FILE), PLOT_POINTS)
-        .map_err(|e| format!("cannot read {} for the report: {e}", dir.join(SAMPLES_FILE).display()))?;
+    let plot = match plot {
+        Some(plot) => plot,
+        None => read_plot_data(&dir.join(SAMPLES_FILE), PLOT_POINTS)
+            .map_err(|e| format!("cannot read {} for the report: {e}", dir.join(SAMPLES_FILE).display()))?,
+    };
     write(REPORT_FILE, &render_report(record, &plot))
 }
 

@@ -14,6 +14,7 @@ pub mod history;
 pub mod junit;
 pub mod manifest;
 pub mod person;
+pub mod plot_data;
 pub mod record;
 pub mod report;
 pub mod result;

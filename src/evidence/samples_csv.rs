@@ -38,25 +38,28 @@ impl SampleRow {
     /// one buffer and written at once: a long run writes millions of them).
     pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let mut line = Vec::with_capacity(96);
-        push_fixed(&mut line, self.time_s, 3);
+        self.push_line(&mut line);
+        out.write_all(&line)
+    }
+
+    /// Appends the row and its newline to `line`, and returns the row as written: each number
+    /// as the file now holds it, bit for bit what [`SampleRow::parse`] reads back from the line.
+    pub fn push_line(&self, line: &mut Vec<u8>) -> SampleRow {
+        let time_s = push_fixed(line, self.time_s, 3);
         line.push(b',');
-        push_fixed(&mut line, self.flow_ul_h, 3);
+        let flow_ul_h = push_fixed(line, self.flow_ul_h, 3);
         line.push(b',');
-        push_fixed(&mut line, self.volume_ul, 4);
+        let volume_ul = push_fixed(line, self.volume_ul, 4);
         line.extend_from_slice(if self.valve_closed { b",1," } else { b",0," });
         line.extend_from_slice(self.pump_state.map_or("", PumpState::as_str).as_bytes());
         line.push(b',');
-        if let Some(p) = self.pressure_kpa {
-            push_fixed(&mut line, p, 3);
-        }
+        let pressure_kpa = self.pressure_kpa.map(|p| push_fixed(line, p, 3));
         line.push(b',');
-        if let Some(r) = self.reservoir_ul {
-            push_fixed(&mut line, r, 3);
-        }
+        let reservoir_ul = self.reservoir_ul.map(|r| push_fixed(line, r, 3));
         line.push(b',');
-        push_fixed(&mut line, self.read_ms, 3);
+        let read_ms = push_fixed(line, self.read_ms, 3);
         line.push(b'\n');
-        out.write_all(&line)
+        SampleRow { time_s, flow_ul_h, volume_ul, pressure_kpa, reservoir_ul, read_ms, ..*self }
     }
 
     /// Parses one line (without its newline). The error says which column is wrong and why.
@@ -208,10 +211,18 @@ fn parse_number(field: &str) -> Option<f64> {
 /// Appends `value` with `decimals` fixed decimals (at most 6), by integer arithmetic: much
 /// faster than `{:.N}` for the millions of numbers a long run writes, and the same digits for
 /// the magnitudes a run produces (|value| < 9e12; beyond, and for non-finite values, `{:.N}`).
-fn push_fixed(out: &mut Vec<u8>, value: f64, decimals: u32) {
+/// Returns the number as written: what [`parse_number`] reads from the appended text, computed
+/// the way it computes it (the digits as an integer over a power of ten) where its fast path
+/// applies, and otherwise by reading the text back.
+fn push_fixed(out: &mut Vec<u8>, value: f64, decimals: u32) -> f64 {
+    const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+    let start = out.len();
+    let read_back = |out: &[u8]| {
+        std::str::from_utf8(out.get(start..).unwrap_or_default()).ok().and_then(parse_number).unwrap_or(f64::NAN)
+    };
     if !value.is_finite() || value.abs() >= 9e12 {
         let _ = write!(out, "{value:.prec$}", prec = decimals as usize);
-        return;
+        return read_back(out);
     }
     let decimals = decimals.min(6);
     let scale = 10u64.pow(decimals);
@@ -220,11 +231,18 @@ fn push_fixed(out: &mut Vec<u8>, value: f64, decimals: u32) {
         out.push(b'-');
     }
     let abs = scaled.unsigned_abs();
+    let before = out.len();
     push_digits(out, abs / scale, 1);
+    let int_digits = out.len() - before;
     if decimals > 0 {
         out.push(b'.');
         push_digits(out, abs % scale, decimals as usize);
     }
+    if int_digits + decimals as usize > 15 {
+        return read_back(out);
+    }
+    let written = abs as f64 / POW10.get(decimals as usize).copied().unwrap_or(1.0);
+    if scaled < 0 { -written } else { written }
 }
 
 /// Appends `n` in decimal, zero-padded to `width` digits.
@@ -427,6 +445,73 @@ mod tests {
             }
         }
         assert_eq!(rows, values.len() * 3);
+    }
+
+    /// What [`SampleRow::push_line`] says it wrote is what the line reads back as, bit for bit
+    /// (the run's report plots the rows as written instead of reading the file back): on the
+    /// integer path's edges and on any value.
+    #[test]
+    fn a_row_as_written_is_the_row_read_back() {
+        use proptest::prelude::*;
+        fn check(r: SampleRow) -> Result<(), TestCaseError> {
+            let mut line = Vec::new();
+            let written = r.push_line(&mut line);
+            let text = std::str::from_utf8(&line).unwrap().trim_end_matches('\n');
+            let read = SampleRow::parse(text).map_err(TestCaseError::fail)?;
+            let bits = |r: &SampleRow| {
+                [Some(r.time_s), Some(r.flow_ul_h), Some(r.volume_ul), r.pressure_kpa, r.reservoir_ul, Some(r.read_ms)]
+                    .map(|x| x.map(f64::to_bits))
+            };
+            prop_assert_eq!(bits(&written), bits(&read), "{}", text);
+            prop_assert_eq!((written.valve_closed, written.pump_state), (read.valve_closed, read.pump_state));
+            Ok(())
+        }
+        let edges: [f64; 12] = [
+            0.0,
+            -0.0,
+            0.0004,
+            -0.0005,
+            0.9995,
+            123.45649,
+            99_999_999_999.999_4,
+            8.999e12,
+            -8.999e12,
+            9e12,
+            1e15,
+            1e300,
+        ];
+        for &v in &edges {
+            let r = SampleRow {
+                time_s: v.abs(),
+                flow_ul_h: v,
+                volume_ul: v,
+                valve_closed: true,
+                pump_state: Some(PumpState::Running),
+                pressure_kpa: Some(v),
+                reservoir_ul: Some(-v),
+                read_ms: v.abs(),
+            };
+            check(r).unwrap();
+        }
+        let magnitude = prop_oneof![
+            -1e3..1e3f64,
+            -1e9..1e9f64,
+            -1e13..1e13f64,
+            any::<f64>().prop_filter("finite", |v| v.is_finite())
+        ];
+        let config = ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() };
+        proptest!(config, |(t in 0.0..1e9f64, flow in magnitude.clone(), volume in magnitude.clone(), p in proptest::option::of(magnitude.clone()), read in 0.0..1e4f64)| {
+            check(SampleRow {
+                time_s: t,
+                flow_ul_h: flow,
+                volume_ul: volume,
+                valve_closed: false,
+                pump_state: p.map(|_| PumpState::Alarm),
+                pressure_kpa: p,
+                reservoir_ul: p.map(|x| x / 3.0),
+                read_ms: read,
+            })?;
+        });
     }
 
     /// The fast reading of a number gives the bits `parse` gives, on what the writer writes and

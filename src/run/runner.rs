@@ -19,8 +19,10 @@ pub use super::emergency::EmergencyStop;
 use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
+use super::reporters::samples_csv::SharedPlot;
 use super::reporters::{EventsJsonl, Heartbeat, Progress, RecordReporter, SamplesCsv, SharedRecord};
 use crate::evidence::baseline::{BaselineComparison, BaselineOutcome, compare_with_baseline};
+use crate::evidence::bundle::PLOT_POINTS;
 use crate::evidence::signature::SigningKey;
 use crate::judgement::{CheckOutcome, Verdict};
 
@@ -248,17 +250,22 @@ async fn run_one(
     };
     let record: SharedRecord = Arc::new(Mutex::new(start_record(plan, file, options, sensor.as_ref())));
     let mut reporters: Vec<Box<dyn Reporter + Send>> = Vec::new();
-    match (SamplesCsv::create(&dir.join("samples.csv")), EventsJsonl::create(&dir.join("events.jsonl"))) {
+    let plot: SharedPlot = match (
+        SamplesCsv::create(&dir.join("samples.csv"), PLOT_POINTS),
+        EventsJsonl::create(&dir.join("events.jsonl")),
+    ) {
         (Ok(samples), Ok(events)) => {
+            let plot = samples.plot();
             reporters.push(Box::new(samples));
             reporters.push(Box::new(events));
+            plot
         }
         (Err(e), _) | (_, Err(e)) => {
             let why = format!("cannot write the run files in {}: {e}", dir.display());
             let halt = if opened.is_err() { Some(Halt::BenchUnavailable) } else { None };
             return (CaseOutcome::Ran { report: error_report(why), dir, wall: wall.elapsed(), baseline: None }, halt);
         }
-    }
+    };
     let bench = match opened {
         Ok(b) => b,
         Err(e) => {
@@ -266,7 +273,7 @@ async fn run_one(
             // it failed; the cases after it are not started.
             drop(reporters);
             let report = error_report(format!("the bench could not be opened: {e}"));
-            let (report, baseline) = finish_evidence(&dir, &record, report, wall.elapsed(), options);
+            let (report, baseline) = finish_evidence(&dir, &record, &plot, report, wall.elapsed(), options);
             return (CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }, Some(Halt::BenchUnavailable));
         }
     };
@@ -280,7 +287,7 @@ async fn run_one(
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };
     let report = run_case_guarded(bench, plan, eval, case_options, reporters, interrupt, emergency).await;
-    let (report, baseline) = finish_evidence(&dir, &record, report, wall.elapsed(), options);
+    let (report, baseline) = finish_evidence(&dir, &record, &plot, report, wall.elapsed(), options);
     (CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }, None)
 }
 
@@ -349,10 +356,12 @@ pub async fn run_case_guarded(
 
 /// Completes the record, compares it with the approved baseline (so the bundle states the
 /// drift), and writes and seals the bundle. A bundle that cannot be written makes the case an
-/// ERROR: without its evidence, a verdict is worth nothing.
+/// ERROR: without its evidence, a verdict is worth nothing. `plot` holds the samples thinned as
+/// written if their reporter finished with every row on disk; otherwise the report reads the file.
 fn finish_evidence(
     dir: &Path,
     record: &SharedRecord,
+    plot: &SharedPlot,
     mut report: CaseReport,
     wall: Duration,
     options: &RunOptions,
@@ -371,7 +380,8 @@ fn finish_evidence(
         r.checks = report.checks.clone();
     }
     r.baseline = options.baseline.as_deref().map(|b| compare_with_baseline(&r, b));
-    if let Err(e) = crate::evidence::bundle::write_bundle(dir, &r, options.signing_key.as_deref()) {
+    let plot = plot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Err(e) = crate::evidence::bundle::write_bundle(dir, &r, plot, options.signing_key.as_deref()) {
         report.verdict = report.verdict.max(Verdict::Error);
         let why = format!("the evidence bundle could not be written: {e}");
         report.reason = Some(report.reason.map_or(why.clone(), |r| format!("{r}; {why}")));
