@@ -39,13 +39,7 @@ fn extreme_window_volume(
     to_s: f64,
     extreme: Extreme,
 ) -> Result<(f64, f64), String> {
-    if !(window_s > 0.0 && window_s.is_finite()) {
-        return Err(format!("the window ({window_s} s) is not positive"));
-    }
-    if to_s - from_s + TIME_EPS_S < window_s {
-        return Err(format!("the interval ({} s) is shorter than the window ({window_s} s)", to_s - from_s));
-    }
-    check_covered(points, from_s, to_s)?;
+    check_window(points, window_s, from_s, to_s)?;
     let first_end = (from_s + window_s).min(to_s);
     // The window ends, in increasing order: `first_end`, then the sample times and the sample
     // times plus the window strictly between, merged (each sequence is sorted, as the samples
@@ -74,6 +68,17 @@ fn extreme_window_volume(
         }
     }
     best.ok_or_else(|| "no window fits in the interval".to_string())
+}
+
+/// The window is positive, fits in `[from_s, to_s]`, and the samples cover that interval.
+fn check_window(points: &[Point], window_s: f64, from_s: f64, to_s: f64) -> Result<(), String> {
+    if !(window_s > 0.0 && window_s.is_finite()) {
+        return Err(format!("the window ({window_s} s) is not positive"));
+    }
+    if to_s - from_s + TIME_EPS_S < window_s {
+        return Err(format!("the interval ({} s) is shorter than the window ({window_s} s)", to_s - from_s));
+    }
+    check_covered(points, from_s, to_s)
 }
 
 /// [`volume_at`] for times that never decrease: the same value, found by walking forward from
@@ -121,8 +126,8 @@ mod tests {
             .collect()
     }
 
-    /// The search this module did before its cursor: every end sorted, `volume_at` searched for
-    /// each. The cursor must give the same extreme at the same end, bit for bit.
+    /// The search this module did before its cursor (after the same argument checks): every end
+    /// sorted, `volume_at` searched for each. The cursor must give the same extreme at the same end, bit for bit.
     fn by_search(
         points: &[Point],
         window_s: f64,
@@ -130,13 +135,7 @@ mod tests {
         to_s: f64,
         extreme: Extreme,
     ) -> Result<(f64, f64), String> {
-        if !(window_s > 0.0 && window_s.is_finite()) {
-            return Err(format!("the window ({window_s} s) is not positive"));
-        }
-        if to_s - from_s + TIME_EPS_S < window_s {
-            return Err(format!("the interval ({} s) is shorter than the window ({window_s} s)", to_s - from_s));
-        }
-        check_covered(points, from_s, to_s)?;
+        check_window(points, window_s, from_s, to_s)?;
         let first_end = (from_s + window_s).min(to_s);
         let mut ends: Vec<f64> = vec![first_end, to_s];
         for p in points {

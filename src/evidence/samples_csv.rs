@@ -1,5 +1,5 @@
 //! `samples.csv`, the bundle's file of every flow sample: its columns, one row type
-//! ([`SampleRow`]) with one writer ([`SampleRow::write`], used by the run's `SamplesCsv`
+//! ([`SampleRow`]) with one writer ([`SampleRow::push_line`], used by the run's `SamplesCsv`
 //! reporter) and one reader ([`SamplesReader`], used by the report). Whatever reads the file
 //! reads what was written, and a line that does not parse is an error naming it, never skipped.
 //! `time_s` is when the sensor read started (the instant its value belongs to); `read_ms` is how
@@ -34,15 +34,8 @@ pub struct SampleRow {
 }
 
 impl SampleRow {
-    /// Writes the row and its newline (fixed decimals by integer arithmetic, the line built in
-    /// one buffer and written at once: a long run writes millions of them).
-    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
-        let mut line = Vec::with_capacity(96);
-        self.push_line(&mut line);
-        out.write_all(&line)
-    }
-
-    /// Appends the row and its newline to `line`, and returns the row as written: each number
+    /// Appends the row and its newline to `line` (fixed decimals by integer arithmetic: a long
+    /// run writes millions of them; the caller writes the line at once), and returns the row as written: each number
     /// as the file now holds it, bit for bit what [`SampleRow::parse`] reads back from the line.
     pub fn push_line(&self, line: &mut Vec<u8>) -> SampleRow {
         let time_s = push_fixed(line, self.time_s, 3);
@@ -289,7 +282,7 @@ mod tests {
     fn file_of(rows: &[SampleRow]) -> String {
         let mut out = format!("{HEADER}\n").into_bytes();
         for r in rows {
-            r.write(&mut out).unwrap();
+            r.push_line(&mut out);
         }
         String::from_utf8(out).unwrap()
     }
@@ -427,7 +420,7 @@ mod tests {
                     read_ms: w.abs(),
                 };
                 let mut fast = Vec::new();
-                r.write(&mut fast).unwrap();
+                r.push_line(&mut fast);
                 let field = |x: Option<f64>, d| x.map(|x| fixed(x, d)).unwrap_or_default();
                 let slow = format!(
                     "{},{},{},{},{},{},{},{}\n",
