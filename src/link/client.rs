@@ -483,9 +483,9 @@ impl LinkTask {
                     self.trace(self.clock.now(), None, Direction::ToPump, String::new(), Some(note));
                 }
                 SessionOutput::Received { at, line } => match line {
-                    ReceivedLine::Frame(payload) => {
-                        self.time_answer(at, &payload);
-                        let line = crate::protocol::Frame { payload }.to_string();
+                    ReceivedLine::Frame(line) => {
+                        // A valid frame's payload is the line before its only `*`.
+                        self.time_answer(at, line.rsplit_once('*').map_or(line.as_str(), |(payload, _)| payload));
                         self.trace(at, line_done, Direction::FromPump, line, None)
                     }
                     ReceivedLine::Invalid(e) => {

@@ -111,6 +111,53 @@ pub fn is_payload_byte(b: u8) -> bool {
 /// Judges one line (without its line end) by the ICD's receiver rules (see the module
 /// documentation). An empty line yields nothing.
 pub fn decode_line(line: &[u8]) -> Option<Result<Frame, FrameError>> {
+    let payload_len = match judge_line(line)? {
+        Ok(n) => n,
+        Err(e) => return Some(Err(e)),
+    };
+    let payload = line.get(..payload_len).unwrap_or_default();
+    // All printable ASCII, checked by `judge_line`.
+    Some(Ok(Frame { payload: String::from_utf8_lossy(payload).into_owned() }))
+}
+
+/// A valid frame as it arrived: the line without its line end, CRC digits in the case they
+/// came in (a receiver accepts lower case), so that the record holds what was on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedFrame {
+    line: String,
+    payload_len: usize,
+}
+
+impl ReceivedFrame {
+    /// The line as received, without its line end.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// The payload: the line before its `*`.
+    pub fn payload(&self) -> &str {
+        self.line.get(..self.payload_len).unwrap_or_default()
+    }
+
+    pub fn into_line(self) -> String {
+        self.line
+    }
+}
+
+/// [`decode_line`] keeping the line as it arrived ([`ReceivedFrame`]); takes the line's buffer.
+pub fn decode_received(line: Vec<u8>) -> Option<Result<ReceivedFrame, FrameError>> {
+    let payload_len = match judge_line(&line)? {
+        Ok(n) => n,
+        Err(e) => return Some(Err(e)),
+    };
+    // Printable ASCII up to the `*`, then `*` and four hex digits: valid UTF-8.
+    let line = String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Some(Ok(ReceivedFrame { line, payload_len }))
+}
+
+/// The receiver's rules for one line: `None` for an empty line, else the payload's length in a
+/// valid frame, or why the line is not one.
+fn judge_line(line: &[u8]) -> Option<Result<usize, FrameError>> {
     if line.is_empty() {
         return None;
     }
@@ -129,8 +176,7 @@ pub fn decode_line(line: &[u8]) -> Option<Result<Frame, FrameError>> {
     if !payload.iter().all(|&b| is_payload_byte(b)) {
         return malformed("payload is not printable ASCII without '*'");
     }
-    // All printable ASCII, checked above.
-    Some(Ok(Frame { payload: String::from_utf8_lossy(payload).into_owned() }))
+    Some(Ok(payload.len()))
 }
 
 /// The payload and the CRC of a line that ends in `*` and four hex digits.
@@ -187,10 +233,15 @@ impl FrameDecoder {
 
     /// The next complete line's outcome, in arrival order (empty lines are skipped).
     pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        self.next_received().map(|r| r.map(|f| Frame { payload: f.payload().to_string() }))
+    }
+
+    /// [`FrameDecoder::next_frame`], each valid frame as it arrived ([`ReceivedFrame`]).
+    pub fn next_received(&mut self) -> Option<Result<ReceivedFrame, FrameError>> {
         loop {
             match self.lines.next_line()? {
                 Ok(line) => {
-                    if let Some(decoded) = decode_line(&line) {
+                    if let Some(decoded) = decode_received(line) {
                         return Some(decoded);
                     }
                 }

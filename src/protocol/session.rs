@@ -29,7 +29,7 @@ use crate::clock::RigTime;
 use super::codes::{AlarmCode, ErrCode};
 use super::crc16::crc16;
 use super::event::{Event, EventKind};
-use super::frame::{Frame, FrameDecoder, FrameError, encode_frame, encode_with_crc};
+use super::frame::{FrameDecoder, FrameError, ReceivedFrame, encode_frame, encode_with_crc};
 use super::inbound::{Inbound, ProtocolViolation};
 use super::reply::active_alarms_from_fields;
 use super::request::{Command, Request};
@@ -109,7 +109,8 @@ pub enum RequestFailure {
 /// A received line, as decoded, for the evidence log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceivedLine {
-    /// A frame with a valid CRC (whatever its payload means).
+    /// A frame with a valid CRC (whatever its payload means): the line as received, without
+    /// its line end (its CRC digits in the case they came in).
     Frame(String),
     /// A line that was not a valid frame; it was dropped.
     Invalid(FrameError),
@@ -252,7 +253,7 @@ impl PumpSession {
         loop {
             let taken = self.decoder.feed(bytes);
             bytes = bytes.get(taken..).unwrap_or_default();
-            while let Some(line) = self.decoder.next_frame() {
+            while let Some(line) = self.decoder.next_received() {
                 self.on_line(now, line);
             }
             if bytes.is_empty() {
@@ -261,12 +262,13 @@ impl PumpSession {
         }
     }
 
-    fn on_line(&mut self, now: RigTime, line: Result<Frame, FrameError>) {
+    fn on_line(&mut self, now: RigTime, line: Result<ReceivedFrame, FrameError>) {
         match line {
             Ok(frame) => {
+                let inbound = Inbound::parse(frame.payload());
                 self.outputs
-                    .push_back(SessionOutput::Received { at: now, line: ReceivedLine::Frame(frame.payload.clone()) });
-                match Inbound::parse(&frame.payload) {
+                    .push_back(SessionOutput::Received { at: now, line: ReceivedLine::Frame(frame.into_line()) });
+                match inbound {
                     Ok(Inbound::Response(r)) => self.on_response(now, r),
                     Ok(Inbound::Event(e)) => self.on_event(now, e),
                     Err(ProtocolViolation { payload, reason }) => self.outputs.push_back(SessionOutput::Anomaly {

@@ -64,6 +64,27 @@ async fn id_request_is_byte_exact_and_reply_is_typed() {
     pump.await.unwrap();
 }
 
+/// ICD: "A receiver also accepts the CRC in lower case." The frame trace (events.jsonl) must
+/// hold the line as it came off the wire, not the rig's re-encoding of it.
+#[tokio::test(start_paused = true)]
+async fn a_lower_case_crc_is_accepted_and_recorded_as_it_arrived() {
+    let (link, mut streams, mut peer, _) = start();
+    let answer = "1 OK state=RUNNING reservoir_ul=39000 delivered_ul=12.5 basal_ul_h=20 pressure_kpa=3 pump_ms=1000 alarms=none*ba09";
+    let pump = tokio::spawn(async move {
+        assert_eq!(peer.expect_line().await, "1 STATUS*7D7D\r\n");
+        peer.send(&format!("{answer}\r\n")).await;
+        peer
+    });
+    let status = link.status().await.unwrap();
+    assert_eq!((status.state, status.delivered_ul), (PumpState::Running, 12.5));
+    let _peer = pump.await.unwrap();
+    let received: Vec<_> = std::iter::from_fn(|| streams.frames.try_recv().ok())
+        .filter(|r| r.direction == Direction::FromPump)
+        .map(|r| r.line)
+        .collect();
+    assert_eq!(received, [answer]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn err_range_becomes_a_typed_refusal() {
     let (link, _streams, mut peer, _) = start();
