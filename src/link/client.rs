@@ -227,9 +227,9 @@ impl PumpLink {
 
     /// Sends a command; an `ERR` answer becomes the typed [`LinkError`] for its code.
     pub async fn request(&self, command: Command) -> Result<Fields, LinkError> {
-        let text = command.to_string();
-        let (response, attempts) = self.submit(Submission::Command(command)).await?;
-        response.outcome.map_err(|e| LinkError::from_pump_error(&self.device, &text, &e, attempts))
+        // The command is printed only for an error: a poll answered OK formats nothing.
+        let (response, attempts) = self.submit(Submission::Command(command.clone())).await?;
+        response.outcome.map_err(|e| LinkError::from_pump_error(&self.device, &command.to_string(), &e, attempts))
     }
 
     async fn typed<T>(
@@ -237,11 +237,10 @@ impl PumpLink {
         command: Command,
         decode: impl FnOnce(&Fields) -> Result<T, crate::protocol::fields::FieldError>,
     ) -> Result<T, LinkError> {
-        let text = command.to_string();
-        let fields = self.request(command).await?;
+        let fields = self.request(command.clone()).await?;
         decode(&fields).map_err(|e| LinkError::Protocol {
             device: self.device.to_string(),
-            command: text,
+            command: command.to_string(),
             detail: format!("{e} in `{fields}`"),
         })
     }
@@ -334,7 +333,9 @@ struct LinkTask {
     device: String,
     notices: mpsc::UnboundedSender<PumpNotice>,
     frames: mpsc::UnboundedSender<FrameRecord>,
-    waiting: HashMap<RequestId, (String, Reply)>,
+    /// Each request in the session with its reply; the submission is kept (not its text) so
+    /// that it is printed only if it fails.
+    waiting: HashMap<RequestId, (Submission, Reply)>,
     /// When the first byte of the line being received arrived; `None` between lines.
     line_started: Option<RigTime>,
     /// The request frame on the wire, until its answer's first byte arrives.
@@ -345,10 +346,20 @@ struct LinkTask {
 struct OnWire {
     /// When the write of its latest attempt started.
     at: RigTime,
-    /// Its seq as written (an answer carries it, or `0` for `ERR CRC`).
-    seq: String,
+    /// The line as written, without its line end.
+    line: String,
+}
+
+impl OnWire {
     /// The payload as sent, without its CRC.
-    payload: String,
+    fn payload(&self) -> &str {
+        self.line.rsplit_once('*').map_or(self.line.as_str(), |(payload, _)| payload)
+    }
+
+    /// Its seq as written (an answer carries it, or `0` for `ERR CRC`).
+    fn seq(&self) -> &str {
+        self.payload().split(' ').next().unwrap_or_default()
+    }
 }
 
 impl LinkTask {
@@ -377,9 +388,8 @@ impl LinkTask {
                 },
                 request = requests.recv() => match request {
                     Some(LinkRequest { submission, reply }) => {
-                        let text = describe(&submission);
-                        let id = self.session.submit(submission);
-                        self.waiting.insert(id, (text, reply));
+                        let id = self.session.submit(submission.clone());
+                        self.waiting.insert(id, (submission, reply));
                     }
                     // Every handle dropped: the rig is done with the pump.
                     None => break "closed by the rig".to_string(),
@@ -422,9 +432,7 @@ impl LinkTask {
             writer.flush().await?;
             let done = self.clock.now();
             let line = String::from_utf8_lossy(frame.strip_suffix(b"\r\n").unwrap_or(&frame)).into_owned();
-            let payload = line.rsplit_once('*').map_or(line.as_str(), |(p, _)| p).to_string();
-            let seq = payload.split(' ').next().unwrap_or_default().to_string();
-            self.on_wire = Some(OnWire { at, seq, payload });
+            self.on_wire = Some(OnWire { at, line: line.clone() });
             let done_at = (done > at).then_some(done);
             let _ = self.frames.send(FrameRecord { at, done_at, direction: Direction::ToPump, line, note: None });
         }
@@ -439,13 +447,13 @@ impl LinkTask {
     /// the request on the wire.
     fn time_answer(&mut self, at: RigTime, payload: &str) {
         let seq = payload.split(' ').next().unwrap_or_default();
-        if payload.starts_with('!') || !self.on_wire.as_ref().is_some_and(|w| w.seq == seq || seq == "0") {
+        if payload.starts_with('!') || !self.on_wire.as_ref().is_some_and(|w| w.seq() == seq || seq == "0") {
             return;
         }
         let Some(sent) = self.on_wire.take() else { return };
         let latency = at.since(sent.at);
         if latency > ICD_ANSWER_WITHIN {
-            let _ = self.notices.send(PumpNotice::SlowAnswer { at, command: sent.payload, latency });
+            let _ = self.notices.send(PumpNotice::SlowAnswer { at, command: sent.payload().to_string(), latency });
         }
     }
 
@@ -454,10 +462,11 @@ impl LinkTask {
         while let Some(output) = self.session.poll_output() {
             match output {
                 SessionOutput::Completed { id, attempts, result, first_answer, .. } => {
-                    let Some((command, reply)) = self.waiting.remove(&id) else { continue };
-                    let device = self.device.clone();
+                    let Some((submission, reply)) = self.waiting.remove(&id) else { continue };
                     let outcome =
                         result.map(|response| Completion { response, attempts, first_answer }).map_err(|failure| {
+                            let device = self.device.clone();
+                            let command = describe(&submission);
                             match failure {
                                 RequestFailure::Timeout { attempts, timeout } => {
                                     LinkError::Timeout { device, command, attempts, timeout }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::number::{NumberError, format_number, parse_number, parse_uint};
+use super::number::{NumberError, parse_number, parse_uint, push_number};
 
 /// Why a `key=value` list is malformed or lacks what a message needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,8 +24,24 @@ pub enum FieldError {
 }
 
 /// An ordered `key=value` list. Keys are lower case and unique; values have no spaces.
+///
+/// Held as the text it prints (`k=v k=v`) with where each field lies in it: one allocation for
+/// the text and one for the spans, however many fields (a STATUS answer has seven, and the rig
+/// reads one every poll).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Fields(Vec<(String, String)>);
+pub struct Fields {
+    /// `k=v k=v`, single spaces, no leading or trailing one.
+    text: String,
+    spans: Vec<Span>,
+}
+
+/// One field in [`Fields::text`]: the key is `start..eq`, the value `eq + 1..end`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Span {
+    start: usize,
+    eq: usize,
+    end: usize,
+}
 
 impl Fields {
     pub fn new() -> Self {
@@ -46,24 +62,61 @@ impl Fields {
             if fields.get(key).is_some() {
                 return Err(FieldError::Duplicate(key.to_string()));
             }
-            fields.0.push((key.to_string(), value.to_string()));
+            fields.push(key, value);
         }
         Ok(fields)
     }
 
-    /// Appends `key=value`; numbers go through [`format_number`] via [`Fields::number_field`].
+    /// Appends `key=value`; numbers go through [`super::number::format_number`]'s rule via [`Fields::number_field`].
     pub fn with(mut self, key: &str, value: impl fmt::Display) -> Self {
-        self.0.push((key.to_string(), value.to_string()));
+        use fmt::Write as _;
+        let start = self.begin_field();
+        self.text.push_str(key);
+        let eq = self.text.len();
+        // Writing to a String cannot fail.
+        let _ = write!(self.text, "={value}");
+        self.spans.push(Span { start, eq, end: self.text.len() });
         self
     }
 
     /// Appends a decimal number formatted as the ICD wants it.
-    pub fn number_field(self, key: &str, value: f64) -> Self {
-        self.with(key, format_number(value))
+    pub fn number_field(mut self, key: &str, value: f64) -> Self {
+        let start = self.begin_field();
+        self.text.push_str(key);
+        let eq = self.text.len();
+        self.text.push('=');
+        push_number(&mut self.text, value);
+        self.spans.push(Span { start, eq, end: self.text.len() });
+        self
+    }
+
+    fn push(&mut self, key: &str, value: &str) {
+        let start = self.begin_field();
+        self.text.push_str(key);
+        let eq = self.text.len();
+        self.text.push('=');
+        self.text.push_str(value);
+        self.spans.push(Span { start, eq, end: self.text.len() });
+    }
+
+    /// Separates the next field from the last; returns where it starts.
+    fn begin_field(&mut self) -> usize {
+        if !self.spans.is_empty() {
+            self.text.push(' ');
+        }
+        self.text.len()
+    }
+
+    fn key(&self, span: &Span) -> &str {
+        self.text.get(span.start..span.eq).unwrap_or_default()
+    }
+
+    fn value(&self, span: &Span) -> &str {
+        self.text.get(span.eq + 1..span.end).unwrap_or_default()
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.spans.iter().find(|s| self.key(s) == key).map(|s| self.value(s))
     }
 
     pub fn require(&self, key: &'static str) -> Result<&str, FieldError> {
@@ -88,31 +141,30 @@ impl Fields {
 
     /// Refuses any key outside `allowed` (the ICD says an unknown key is a SYNTAX error).
     pub fn only(&self, allowed: &[&str]) -> Result<(), FieldError> {
-        match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-            Some((k, _)) => Err(FieldError::Unexpected(k.clone())),
+        match self.iter().find(|(k, _)| !allowed.contains(k)) {
+            Some((k, _)) => Err(FieldError::Unexpected(k.to_string())),
             None => Ok(()),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.spans.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.spans.iter().map(|s| (self.key(s), self.value(s)))
+    }
+
+    /// The fields as they print: `k=v k=v`, without a leading space.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
 impl fmt::Display for Fields {
     /// `k=v k=v`, without a leading space.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (k, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{k}={v}")?;
-        }
-        Ok(())
+        f.write_str(&self.text)
     }
 }
 
@@ -135,6 +187,22 @@ mod tests {
         assert_eq!(Fields::parse(["a="]), Err(FieldError::NotKeyValue("a=".into())));
         assert_eq!(Fields::parse(["Dose=5"]), Err(FieldError::BadKey("Dose".into())));
         assert_eq!(Fields::parse(["a=1", "a=2"]), Err(FieldError::Duplicate("a".into())));
+    }
+
+    #[test]
+    fn built_and_parsed_fields_are_equal_and_print_alike() {
+        let built = Fields::new().with("state", "RUNNING").number_field("basal_ul_h", 12.5).with("alarms", "none");
+        let parsed = Fields::parse("state=RUNNING basal_ul_h=12.5 alarms=none".split(' ')).unwrap();
+        assert_eq!(built, parsed);
+        assert_eq!(built.to_string(), "state=RUNNING basal_ul_h=12.5 alarms=none");
+        assert_eq!(
+            built.iter().collect::<Vec<_>>(),
+            [("state", "RUNNING"), ("basal_ul_h", "12.5"), ("alarms", "none")]
+        );
+        assert_eq!(parsed.get("alarms"), Some("none"));
+        assert_eq!(parsed.get("alarm"), None);
+        assert_eq!(Fields::new().to_string(), "");
+        assert!(Fields::new().is_empty());
     }
 
     #[test]

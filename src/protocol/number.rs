@@ -9,11 +9,16 @@ pub struct NumberError(pub String, pub &'static str);
 
 /// Formats `v` rounded to 3 decimals, without trailing zeros: `500`, `12.5`, `0.048`.
 pub fn format_number(v: f64) -> String {
+    let mut out = String::with_capacity(24);
+    push_number(&mut out, v);
+    out
+}
+
+/// [`format_number`] appended to `out`, built in place: the twin answers every STATUS with four.
+pub fn push_number(out: &mut String, v: f64) {
     let milli = (v * 1000.0).round() as i64;
     let (sign, abs) = if milli < 0 { ("-", -milli) } else { ("", milli) };
     let (int, frac) = (abs / 1000, abs % 1000);
-    // One string, built in place: the twin answers every STATUS with four of these.
-    let mut out = String::with_capacity(24);
     out.push_str(sign);
     let _ = write!(out, "{int}");
     if frac != 0 {
@@ -22,7 +27,6 @@ pub fn format_number(v: f64) -> String {
         let last = digits.iter().rposition(|&d| d != 0).unwrap_or(0);
         out.extend(digits.iter().take(last + 1).map(|&d| char::from(b'0' + d as u8)));
     }
-    out
 }
 
 /// Parses a decimal number: an optional `-`, digits, and optionally `.` with 1 to 3 digits.
