@@ -1523,13 +1523,19 @@ fn sampler_timing(o: &mut String, record: &CaseRecord) {
     } else {
         "0".to_owned()
     };
+    // Whether a page fault could have held the sampler: memory locked or not, where it asked.
+    let memory = match &s.scheduling.memory {
+        Some(m) if m.locked => format!("<br>memory {}", xml_text(&m.detail)),
+        Some(m) => format!("<br><span class=\"bad\">memory {}</span>", xml_text(&m.detail)),
+        None => String::new(),
+    };
     o.push_str(
         "<table>\n<tr><th>period</th><th>scheduling</th><th>deadlines</th><th>missed</th><th>failed reads</th>\
          <th>wake-up lateness p50 / p99 / max</th><th>read p50 / p99 / max</th></tr>\n",
     );
     let _ = writeln!(
         o,
-        "<tr><td class=\"num\">{} ms</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{missed}</td>\
+        "<tr><td class=\"num\">{} ms</td><td>{}{memory}</td><td class=\"num\">{}</td><td class=\"num\">{missed}</td>\
          <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
         num(s.period_s * 1e3),
         xml_text(&s.scheduling.policy),
@@ -1961,14 +1967,18 @@ pub(crate) mod tests {
 
     #[test]
     fn the_sampler_timing_is_one_row_and_a_missed_deadline_stands_out() {
-        use crate::realtime::{Percentiles, Scheduling};
+        use crate::realtime::{MemoryLock, Percentiles, Scheduling};
         let mut record = occlusion_record();
         let plot = read_plot_data(occlusion_csv("").path(), 2000).unwrap();
         let text = visible_text(&render_report(&record, &plot));
         assert!(text.contains("No sampler statistics"), "{text}");
         let p = |p50_ms, p99_ms, max_ms| Some(Percentiles { count: 6000, p50_ms, p99_ms, max_ms });
         record.sampler = Some(crate::evidence::record::sampler_stats::SamplerStats {
-            scheduling: Scheduling { realtime: true, policy: "SCHED_FIFO priority 20".into() },
+            scheduling: Scheduling {
+                realtime: true,
+                policy: "SCHED_FIFO priority 20".into(),
+                memory: Some(MemoryLock { locked: true, detail: "locked (mlockall MCL_CURRENT|MCL_FUTURE)".into() }),
+            },
             period_s: 0.01,
             deadlines: 6000,
             failed_reads: 1,
@@ -1979,10 +1989,19 @@ pub(crate) mod tests {
         let html = render_report(&record, &plot);
         let text = visible_text(&html);
         assert!(
-            text.contains("10 ms SCHED_FIFO priority 20 6000 2 1 0.061 / 0.128 / 1.473 ms 0.287 / 0.381 / 3.656 ms"),
+            text.contains(
+                "10 ms SCHED_FIFO priority 20 memory locked (mlockall MCL_CURRENT|MCL_FUTURE) 6000 2 1 0.061 / 0.128 / 1.473 ms 0.287 / 0.381 / 3.656 ms"
+            ),
             "{text}"
         );
         assert!(html.contains("<span class=\"bad\">2</span>"), "missed deadlines are marked");
+        let sampler = record.sampler.as_mut().unwrap();
+        sampler.scheduling.memory = Some(MemoryLock { locked: false, detail: "not locked: RLIMIT_MEMLOCK".into() });
+        let html = render_report(&record, &plot);
+        assert!(
+            html.contains("<span class=\"bad\">memory not locked: RLIMIT_MEMLOCK</span>"),
+            "an unlocked memory is marked"
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::memory::{MemoryLock, lock_process_memory};
+
 /// The priority the rig's real-time threads ask for (`SCHED_FIFO`, 1–99). Above every normal
 /// task and the kernel's default threaded interrupt handlers (50) would be too much for threads
 /// that do I/O; 20 is enough to preempt every `SCHED_OTHER` task the moment a deadline or a byte
@@ -15,20 +17,26 @@ pub struct Scheduling {
     pub realtime: bool,
     /// `SCHED_FIFO priority 20`, or why not (`SCHED_OTHER: SCHED_FIFO refused: ...`).
     pub policy: String,
+    /// Whether the process's memory was locked in RAM when the thread asked (see
+    /// [`super::memory`]); `None` for a thread that never asked (virtual time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryLock>,
 }
 
 impl Scheduling {
     /// A thread that never asked: the in-process twin's virtual time.
     pub fn virtual_time() -> Self {
-        Self { realtime: false, policy: "virtual time (a task under the paused clock)".into() }
+        Self { realtime: false, policy: "virtual time (a task under the paused clock)".into(), memory: None }
     }
 }
 
 /// Asks for `SCHED_FIFO` at `priority` for the calling thread, and for a timer slack of 1 ns
-/// (a normal thread's sleeps may be stretched by 50 µs to batch wake-ups). Never fails: a
-/// refusal (no `CAP_SYS_NICE`, no `RLIMIT_RTPRIO`, a container without real-time budget) leaves
-/// the thread as it was and says why in the answer.
+/// (a normal thread's sleeps may be stretched by 50 µs to batch wake-ups), and has the process's
+/// memory locked in RAM where that is safe ([`lock_process_memory`]). Never fails: a refusal (no
+/// `CAP_SYS_NICE`, no `RLIMIT_RTPRIO`, a container without real-time budget) leaves the thread as
+/// it was and says why in the answer.
 pub fn request_fifo(priority: i32) -> Scheduling {
+    let memory = Some(lock_process_memory().clone());
     let param = libc::sched_param { sched_priority: priority };
     // SAFETY: pthread_self() is the calling thread, and `param` is a valid, initialised block
     // that outlives the call.
@@ -44,7 +52,7 @@ pub fn request_fifo(priority: i32) -> Scheduling {
         )
     };
     if rc == 0 {
-        Scheduling { realtime: true, policy: format!("SCHED_FIFO priority {priority}") }
+        Scheduling { realtime: true, policy: format!("SCHED_FIFO priority {priority}"), memory }
     } else {
         let why = std::io::Error::from_raw_os_error(rc);
         Scheduling {
@@ -52,6 +60,7 @@ pub fn request_fifo(priority: i32) -> Scheduling {
             policy: format!(
                 "SCHED_OTHER: SCHED_FIFO refused ({why}); run as root, or give the user an rtprio limit (limits.conf) or CAP_SYS_NICE"
             ),
+            memory,
         }
     }
 }
@@ -83,5 +92,6 @@ mod tests {
         } else {
             assert!(s.policy.contains("refused"), "{s:?}");
         }
+        assert_eq!(s.memory.as_ref(), Some(lock_process_memory()), "the thread says whether memory is locked");
     }
 }

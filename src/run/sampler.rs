@@ -351,6 +351,7 @@ impl Sampler {
             let scheduling = scheduled.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| Scheduling {
                 realtime: false,
                 policy: "unknown: the sampler thread did not report its scheduling".into(),
+                memory: None,
             });
             Ok(Sampler::Thread { stop, handle, scheduling })
         }

@@ -108,9 +108,10 @@ pub async fn run_sim_process(config: TwinConfig, endpoints: &SimEndpoints) -> Re
     let _ = stdout.flush();
     crate::say_err!("rig sim: pump service port on {pty_path} (115200 8N1); Ctrl-C or SIGTERM stops the twin");
     crate::say_err!(
-        "rig sim: service port thread {}; bench bus thread {}",
+        "rig sim: service port thread {}; bench bus thread {}; memory {}",
         port.scheduling.policy,
-        bus.scheduling.policy
+        bus.scheduling.policy,
+        crate::realtime::lock_process_memory().detail
     );
 
     let why = tokio::select! {
