@@ -55,9 +55,19 @@ fn extreme_window_volume(
     });
     let ends = std::iter::once(first_end).chain(between).chain(std::iter::once(to_s));
     let (mut at_end, mut at_start) = (VolumeCursor::new(points), VolumeCursor::new(points));
+    extreme_over(ends, extreme, |end| at_end.volume_at(end) - at_start.volume_at(end - window_s))
+}
+
+/// The extreme of `volume` over the window ends in `ends` (in increasing order), with the end
+/// where it is first reached.
+fn extreme_over(
+    ends: impl IntoIterator<Item = f64>,
+    extreme: Extreme,
+    mut volume: impl FnMut(f64) -> f64,
+) -> Result<(f64, f64), String> {
     let mut best: Option<(f64, f64)> = None;
     for end in ends {
-        let v = at_end.volume_at(end) - at_start.volume_at(end - window_s);
+        let v = volume(end);
         let better = match (best, extreme) {
             (None, _) => true,
             (Some((b, _)), Extreme::Max) => v > b,
@@ -126,8 +136,8 @@ mod tests {
             .collect()
     }
 
-    /// The search this module did before its cursor (after the same argument checks): every end
-    /// sorted, `volume_at` searched for each. The cursor must give the same extreme at the same end, bit for bit.
+    /// The search this module did before its cursor (after the same argument checks and the same
+    /// choice among the ends): every end sorted, `volume_at` searched for each. The cursor must give the same extreme at the same end, bit for bit.
     fn by_search(
         points: &[Point],
         window_s: f64,
@@ -146,19 +156,7 @@ mod tests {
             }
         }
         ends.sort_by(f64::total_cmp);
-        let mut best: Option<(f64, f64)> = None;
-        for end in ends {
-            let v = volume_at(points, end) - volume_at(points, end - window_s);
-            let better = match (best, extreme) {
-                (None, _) => true,
-                (Some((b, _)), Extreme::Max) => v > b,
-                (Some((b, _)), Extreme::Min) => v < b,
-            };
-            if better {
-                best = Some((v, end));
-            }
-        }
-        best.ok_or_else(|| "no window fits in the interval".to_string())
+        extreme_over(ends, extreme, |end| volume_at(points, end) - volume_at(points, end - window_s))
     }
 
     #[test]

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::clock::{RigClock, RigTime};
-use crate::protocol::frame::FrameError;
+use crate::protocol::frame::{FrameError, line_payload};
 use crate::protocol::reply::{BolusReply, PumpIdentity, SettingsReport, StatusReport, active_alarms_from_fields};
 use crate::protocol::session::{
     PumpSession, ReceivedLine, RequestFailure, RequestId, RetryReason, SessionConfig, SessionOutput, Submission,
@@ -227,7 +227,12 @@ impl PumpLink {
 
     /// Sends a command; an `ERR` answer becomes the typed [`LinkError`] for its code.
     pub async fn request(&self, command: Command) -> Result<Fields, LinkError> {
-        // The command is printed only for an error: a poll answered OK formats nothing.
+        self.fields(&command).await
+    }
+
+    /// [`PumpLink::request`] for a command the caller keeps. The command is printed only for an
+    /// error: a poll answered OK formats nothing.
+    async fn fields(&self, command: &Command) -> Result<Fields, LinkError> {
         let (response, attempts) = self.submit(Submission::Command(command.clone())).await?;
         response.outcome.map_err(|e| LinkError::from_pump_error(&self.device, &command.to_string(), &e, attempts))
     }
@@ -237,7 +242,7 @@ impl PumpLink {
         command: Command,
         decode: impl FnOnce(&Fields) -> Result<T, crate::protocol::fields::FieldError>,
     ) -> Result<T, LinkError> {
-        let fields = self.request(command.clone()).await?;
+        let fields = self.fields(&command).await?;
         decode(&fields).map_err(|e| LinkError::Protocol {
             device: self.device.to_string(),
             command: command.to_string(),
@@ -353,7 +358,7 @@ struct OnWire {
 impl OnWire {
     /// The payload as sent, without its CRC.
     fn payload(&self) -> &str {
-        self.line.rsplit_once('*').map_or(self.line.as_str(), |(payload, _)| payload)
+        line_payload(&self.line)
     }
 
     /// Its seq as written (an answer carries it, or `0` for `ERR CRC`).
@@ -493,8 +498,7 @@ impl LinkTask {
                 }
                 SessionOutput::Received { at, line } => match line {
                     ReceivedLine::Frame(line) => {
-                        // A valid frame's payload is the line before its only `*`.
-                        self.time_answer(at, line.rsplit_once('*').map_or(line.as_str(), |(payload, _)| payload));
+                        self.time_answer(at, line_payload(&line));
                         self.trace(at, line_done, Direction::FromPump, line, None)
                     }
                     ReceivedLine::Invalid(e) => {

@@ -67,44 +67,38 @@ impl Fields {
         Ok(fields)
     }
 
-    /// Appends `key=value`; numbers go through [`super::number::format_number`]'s rule via [`Fields::number_field`].
+    /// Appends `key=value`; numbers go through [`super::number::format_number`]'s rule via
+    /// [`Fields::number_field`].
     pub fn with(mut self, key: &str, value: impl fmt::Display) -> Self {
         use fmt::Write as _;
-        let start = self.begin_field();
-        self.text.push_str(key);
-        let eq = self.text.len();
         // Writing to a String cannot fail.
-        let _ = write!(self.text, "={value}");
-        self.spans.push(Span { start, eq, end: self.text.len() });
+        self.push_with(key, |text| {
+            let _ = write!(text, "{value}");
+        });
         self
     }
 
     /// Appends a decimal number formatted as the ICD wants it.
     pub fn number_field(mut self, key: &str, value: f64) -> Self {
-        let start = self.begin_field();
-        self.text.push_str(key);
-        let eq = self.text.len();
-        self.text.push('=');
-        push_number(&mut self.text, value);
-        self.spans.push(Span { start, eq, end: self.text.len() });
+        self.push_with(key, |text| push_number(text, value));
         self
     }
 
     fn push(&mut self, key: &str, value: &str) {
-        let start = self.begin_field();
-        self.text.push_str(key);
-        let eq = self.text.len();
-        self.text.push('=');
-        self.text.push_str(value);
-        self.spans.push(Span { start, eq, end: self.text.len() });
+        self.push_with(key, |text| text.push_str(value));
     }
 
-    /// Separates the next field from the last; returns where it starts.
-    fn begin_field(&mut self) -> usize {
+    /// Appends `key=` and what `value` writes after it, and the field's span.
+    fn push_with(&mut self, key: &str, value: impl FnOnce(&mut String)) {
         if !self.spans.is_empty() {
             self.text.push(' ');
         }
-        self.text.len()
+        let start = self.text.len();
+        self.text.push_str(key);
+        let eq = self.text.len();
+        self.text.push('=');
+        value(&mut self.text);
+        self.spans.push(Span { start, eq, end: self.text.len() });
     }
 
     fn key(&self, span: &Span) -> &str {

@@ -120,6 +120,12 @@ pub fn decode_line(line: &[u8]) -> Option<Result<Frame, FrameError>> {
     Some(Ok(Frame { payload: String::from_utf8_lossy(payload).into_owned() }))
 }
 
+/// The payload of a frame's line (without its line end): the text before its last `*` (a valid
+/// payload has none), or the whole line if it has no `*`.
+pub fn line_payload(line: &str) -> &str {
+    line.rsplit_once('*').map_or(line, |(payload, _)| payload)
+}
+
 /// A valid frame as it arrived: the line without its line end, CRC digits in the case they
 /// came in (a receiver accepts lower case), so that the record holds what was on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use super::firmware::Firmware;
 use super::fluid::Plant;
 use super::noise::Rng;
 use crate::protocol::crc16::crc16;
-use crate::protocol::frame::{decode_line, encode_with_crc};
+use crate::protocol::frame::{decode_line, encode_with_crc, line_payload};
 use crate::protocol::number::parse_uint;
 use crate::protocol::{ErrCode, FrameDecoder, FrameError, Request, Response};
 
@@ -170,7 +170,7 @@ impl ServicePort {
     /// `ERR SYNTAX` for a good CRC over a payload that breaks the rules, with the seq the payload
     /// starts with (cached like any request's answer), else 0.
     fn answer_malformed(&mut self, line: &str) -> Arc<Response> {
-        let payload = line.rsplit_once('*').map_or(line, |(payload, _)| payload);
+        let payload = line_payload(line);
         let seq = payload
             .split(' ')
             .next()
