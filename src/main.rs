@@ -479,7 +479,11 @@ fn run(
         let escalation = emergency.clone();
         // The first interrupt ends the run below, which returns 130 like any other exit code;
         // a second one ends the process from inside `supervise`, after the emergency stop.
-        let flush = || rig::run::reporters::flush_open_files(Duration::from_millis(200));
+        let flush = || {
+            // The reporter threads write what they were handed, then the files go to disk.
+            rig::run::reporters::reporter_thread::write_what_is_held(Duration::from_millis(200));
+            rig::run::reporters::flush_open_files(Duration::from_millis(200))
+        };
         tokio::spawn(emergency::supervise(signals, interrupt_tx, escalation, flush, emergency::exit_process));
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
         rig::say!("{}", rig::run::render_summary(&summary));

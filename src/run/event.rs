@@ -67,7 +67,7 @@ pub enum RunEventKind {
         steps: usize,
     },
     /// The pump's answer to `ID` at the start of the case.
-    PumpIdentified(crate::protocol::PumpIdentity),
+    PumpIdentified(Box<crate::protocol::PumpIdentity>),
     StepStarted {
         index: usize,
         label: String,
@@ -117,9 +117,9 @@ pub enum RunEventKind {
         taken: StatusTaken,
     },
     /// What start-up found on the bench and did to bring it to a known state.
-    StartUp(crate::run::startup::StartUp),
+    StartUp(Box<crate::run::startup::StartUp>),
     /// The pump's state before the first step: `ID`, `STATUS`, `ALARMS`, `SETTINGS`.
-    PumpAtStart(crate::run::startup::PumpSnapshot),
+    PumpAtStart(Box<crate::run::startup::PumpSnapshot>),
     /// Start-up's left-over alarms acknowledged again once the plan's `setup:` had run.
     LeftOverCleared {
         acknowledged: Vec<crate::run::startup::Acknowledged>,
@@ -167,7 +167,7 @@ pub enum RunEventKind {
     Bolus {
         reply: BolusReply,
     },
-    Check(CheckOutcome),
+    Check(Box<CheckOutcome>),
     /// The bench was put in its safe state (pump stopped, valve open), or tried to be.
     SafeState {
         pump_stopped: Result<(), String>,
@@ -175,7 +175,7 @@ pub enum RunEventKind {
     },
     /// How the sampler kept its deadlines (its scheduling, wake-up lateness, read durations,
     /// missed deadlines), once it has stopped.
-    SamplerStats(crate::run::sampler::SamplerStats),
+    SamplerStats(Box<crate::run::sampler::SamplerStats>),
     CaseFinished {
         verdict: Verdict,
         reason: Option<String>,
@@ -219,6 +219,21 @@ pub struct RunEvent {
 /// Something that consumes the run's events.
 pub trait Reporter {
     fn on_event(&mut self, event: &RunEvent);
+    /// The event, for the last reporter to see it: one that keeps events takes it instead of
+    /// a copy.
+    fn take_event(&mut self, event: RunEvent) {
+        self.on_event(&event);
+    }
     /// Called once the case's last event is out: flush, close files.
     fn finish(&mut self) {}
+}
+
+/// Gives `event` to each of `reporters` in turn, the last one taking it.
+pub fn hand_out(reporters: &mut [Box<dyn Reporter + Send>], event: RunEvent) {
+    if let Some((last, others)) = reporters.split_last_mut() {
+        for r in others {
+            r.on_event(&event);
+        }
+        last.take_event(event);
+    }
 }

@@ -20,7 +20,7 @@ use crate::plan::{Action, Condition, Endpoint, Expect, ExpectedOutcome, Plan, Pr
 use crate::protocol::{BolusReply, ErrCode, Response};
 
 use super::evaluate::{EvalContext, describe, evaluate};
-use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken};
+use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken, hand_out};
 use super::sampler::{LazyHandle, SampleSink, Sampler};
 use super::timeline::Timeline;
 use crate::judgement::{CheckOutcome, Decision, Verdict};
@@ -197,7 +197,7 @@ pub async fn run_case(
         if let Some(super::sampler::Stopped { mut sensor, stats }) = sampler.stop().await {
             let _ = sensor.stop_continuous();
             ex.bench.return_sensor(sensor);
-            ex.emit(RunEventKind::SamplerStats(stats));
+            ex.emit(RunEventKind::SamplerStats(Box::new(stats)));
         }
     }
     ex.drain();
@@ -267,11 +267,11 @@ impl Executor<'_> {
         let tau = self.bench.test_line().time_constant();
         let found = super::startup::start_up(self.bench, tau).await.map_err(|f| Stop::Bench(f.0))?;
         let left_over = found.left_over.clone();
-        self.emit(RunEventKind::StartUp(found));
+        self.emit(RunEventKind::StartUp(Box::new(found)));
         // The firmware under test, for the evidence: a pump that does not say who it is is not run.
         let snapshot = super::startup::snapshot(self.bench.link()).await.map_err(|f| Stop::Bench(f.0))?;
-        self.emit(RunEventKind::PumpIdentified(snapshot.id.clone()));
-        self.emit(RunEventKind::PumpAtStart(snapshot));
+        self.emit(RunEventKind::PumpIdentified(Box::new(snapshot.id.clone())));
+        self.emit(RunEventKind::PumpAtStart(Box::new(snapshot)));
         Ok(left_over)
     }
 
@@ -748,7 +748,7 @@ impl Executor<'_> {
 
     fn record_check(&mut self, outcome: CheckOutcome) {
         self.checks.push(outcome.clone());
-        self.emit(RunEventKind::Check(outcome));
+        self.emit(RunEventKind::Check(Box::new(outcome)));
     }
 
     /// Forwards events that are already waiting, so the executor's own events follow them.
@@ -859,18 +859,14 @@ impl Executor<'_> {
     fn release(&mut self) {
         let now = self.bench.clock().now();
         while let Some(e) = self.reorder.pop_ready(now) {
-            for r in self.reporters.iter_mut() {
-                r.on_event(&e);
-            }
+            hand_out(self.reporters, e);
         }
     }
 
     /// Hands the reporters every event still held back (at the end of the case).
     fn flush_reorder(&mut self) {
         while let Some(e) = self.reorder.pop() {
-            for r in self.reporters.iter_mut() {
-                r.on_event(&e);
-            }
+            hand_out(self.reporters, e);
         }
     }
 }

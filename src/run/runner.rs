@@ -20,7 +20,9 @@ use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
 use super::reporters::samples_csv::SharedPlot;
-use super::reporters::{EventsJsonl, Heartbeat, Progress, RecordReporter, SamplesCsv, SharedRecord};
+use super::reporters::{
+    EventsJsonl, Heartbeat, Progress, RecordReporter, ReporterThread, SamplesCsv, SharedRecord, reporter_thread,
+};
 use crate::evidence::baseline::{BaselineComparison, BaselineOutcome, compare_with_baseline};
 use crate::evidence::bundle::PLOT_POINTS;
 use crate::evidence::signature::SigningKey;
@@ -278,12 +280,18 @@ async fn run_one(
         }
     };
     reporters.push(Box::new(RecordReporter::new(record.clone())));
+    // The files are written on a thread of their own; under real time each event at once.
+    let hand_over_at = if virtual_time { reporter_thread::VIRTUAL_TIME_BATCH } else { 1 };
+    let files = ReporterThread::spawn(reporters, hand_over_at);
+    let mut reporters: Vec<Box<dyn Reporter + Send>> = Vec::new();
     if options.progress {
         reporters.push(Box::new(Progress::new(&plan.run_name(), estimated_duration(plan))));
     } else if !virtual_time {
         // A real-time case in a log (CI): a line a minute shows the job is alive.
         reporters.push(Box::new(Heartbeat::stderr(&plan.run_name())));
     }
+    // Last, so that it takes each event rather than a copy.
+    reporters.push(Box::new(files));
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };
     let report = run_case_guarded(bench, plan, eval, case_options, reporters, interrupt, emergency).await;

@@ -43,9 +43,9 @@ impl Reporter for RecordReporter {
         let at = event.at.as_secs_f64();
         r.bench_time_s = r.bench_time_s.max(at);
         match &event.kind {
-            RunEventKind::PumpIdentified(id) => r.pump = Some(id.clone()),
-            RunEventKind::StartUp(found) => r.start_up = Some(found.clone()),
-            RunEventKind::PumpAtStart(snapshot) => r.pump_at_start = Some(snapshot.clone()),
+            RunEventKind::PumpIdentified(id) => r.pump = Some((**id).clone()),
+            RunEventKind::StartUp(found) => r.start_up = Some((**found).clone()),
+            RunEventKind::PumpAtStart(snapshot) => r.pump_at_start = Some((**snapshot).clone()),
             RunEventKind::LeftOverCleared { acknowledged } => r.left_over_cleared.extend(acknowledged.iter().cloned()),
             RunEventKind::EventGap { expected, received } => r.lost_events.push(LostEventsRecord {
                 at_s: at,
@@ -155,8 +155,8 @@ impl Reporter for RecordReporter {
                 r.samples += 1;
                 self.in_air = false;
             }
-            RunEventKind::SamplerStats(stats) => r.sampler = Some(stats.clone()),
-            RunEventKind::Check(outcome) => r.checks.push(outcome.clone()),
+            RunEventKind::SamplerStats(stats) => r.sampler = Some((**stats).clone()),
+            RunEventKind::Check(outcome) => r.checks.push((**outcome).clone()),
             RunEventKind::SafeState { pump_stopped, valve_open } => {
                 if pump_stopped.is_ok() && valve_open.is_ok() {
                     close_span(&mut r.valve_closed, at);
