@@ -2,7 +2,7 @@
 //! (the pump's port opens and the pump answers `ID`; the sensor answers its product identifier
 //! and its serial matches the bench file; the valve line can be taken), calibration due dates,
 //! the firmware identity, the rig's clock source, whether the sampler may run at real-time
-//! priority, and the disk space for the evidence bundles.
+//! priority and lock their memory in RAM, and the disk space for the evidence bundles.
 //!
 //! Unlike `check-bench`, it moves nothing (no delivery, the valve is only driven to its safe
 //! level) and reports every problem, not the first: one table, one exit code.
@@ -131,6 +131,8 @@ pub struct HostFacts {
     pub clocksource: Result<String, String>,
     /// `Ok` when a thread may take SCHED_FIFO; otherwise why not.
     pub realtime: Result<(), String>,
+    /// `Ok` when the real-time threads can lock the process's memory in RAM; otherwise why not.
+    pub memory_lock: Result<(), String>,
     /// Free bytes for the bundles, and the folder measured.
     pub disk: Result<(PathBuf, u64), String>,
 }
@@ -144,6 +146,7 @@ impl HostFacts {
                 .map(|s| s.trim().to_string())
                 .map_err(|e| format!("cannot read {CLOCKSOURCE}: {e}")),
             realtime: realtime_allowed(),
+            memory_lock: crate::realtime::memory::memory_lockable(),
             disk: free_space(out),
         }
     }
@@ -409,6 +412,25 @@ fn host_rows(host: &HostFacts, real_time: bool, report: &mut DoctorReport) {
             ),
         ),
     }
+    match (&host.memory_lock, real_time) {
+        (Ok(()), _) => report.push(Status::Ok, "memory lock", "real-time threads", "mlockall allowed"),
+        (Err(why), false) => report.push(
+            Status::Ok,
+            "memory lock",
+            "real-time threads",
+            format!("not allowed ({why}); not needed on the in-process twin (virtual time)"),
+        ),
+        (Err(why), true) => report.push(
+            Status::Warning,
+            "memory lock",
+            "real-time threads",
+            format!(
+                "not allowed: {why}. A page evicted under memory pressure is read back from the card while a deadline \
+                 waits; allow it with `@dialout - memlock unlimited` in /etc/security/limits.d/rig.conf, or \
+                 LimitMEMLOCK=infinity in the service unit"
+            ),
+        ),
+    }
     match &host.disk {
         Ok((path, free)) => {
             let status = if *free < DISK_PROBLEM_BYTES {
@@ -441,6 +463,7 @@ mod tests {
             today,
             clocksource: Ok("arch_sys_counter".into()),
             realtime: Err("SCHED_FIFO 20 refused (Operation not permitted (os error 1); RLIMIT_RTPRIO is 0)".into()),
+            memory_lock: Err("RLIMIT_MEMLOCK is 8192 KiB and the process lacks CAP_IPC_LOCK".into()),
             disk: Ok((PathBuf::from("/var/lib/rig"), 12 << 30)),
         }
     }
@@ -482,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn little_disk_and_no_real_time_on_a_real_bench_are_reported() {
+    fn little_disk_no_real_time_and_no_memory_lock_on_a_real_bench_are_reported() {
         let mut report = DoctorReport { bench: "b".into(), source: "b.yaml".into(), rows: Vec::new() };
         let mut facts = host(time::macros::date!(2026 - 01 - 01));
         facts.disk = Ok((PathBuf::from("/"), 50 << 20));
@@ -491,6 +514,13 @@ mod tests {
         let status = |check: &str| report.rows.iter().find(|r| r.check == check).map(|r| r.status);
         assert_eq!(status("disk"), Some(Status::Problem));
         assert_eq!(status("real-time"), Some(Status::Warning));
+        assert_eq!(status("memory lock"), Some(Status::Warning));
+        let detail = |check: &str| report.rows.iter().find(|r| r.check == check).map(|r| r.detail.clone());
+        assert!(detail("memory lock").is_some_and(|d| d.contains("memlock unlimited")), "{report}");
+        facts.memory_lock = Ok(());
+        let mut allowed = DoctorReport { bench: "b".into(), source: "b.yaml".into(), rows: Vec::new() };
+        host_rows(&facts, true, &mut allowed);
+        assert!(allowed.rows.iter().any(|r| r.check == "memory lock" && r.status == Status::Ok), "{allowed}");
         assert_eq!(status("clock source"), Some(Status::Warning));
         assert_eq!(report.exit_code(), exit::PROBLEM);
     }
@@ -524,6 +554,6 @@ mod tests {
         assert!(text.contains("is I2C enabled"), "{text}");
         assert!(text.contains("is this the right chip"), "{text}");
         assert!(!text.contains("rig sim"), "{text}");
-        assert!(text.ends_with("3 problem(s), 1 warning(s); fix the problems before a run"), "{text}");
+        assert!(text.ends_with("3 problem(s), 2 warning(s); fix the problems before a run"), "{text}");
     }
 }

@@ -30,18 +30,8 @@ const CAP_IPC_LOCK: u32 = 14;
 pub fn lock_process_memory() -> &'static MemoryLock {
     static ANSWER: OnceLock<MemoryLock> = OnceLock::new();
     ANSWER.get_or_init(|| {
-        let limit = memlock_limit();
-        let capable = has_cap_ipc_lock();
-        if !safe_to_lock_all(limit, capable) {
-            let limit = limit.map_or_else(|| "unknown".to_string(), |l| format!("{} KiB", l / 1024));
-            return MemoryLock {
-                locked: false,
-                detail: format!(
-                    "not locked: RLIMIT_MEMLOCK is {limit} and the process lacks CAP_IPC_LOCK (locking future \
-                     memory under a limit would make allocations fail); run as root, or give the user \
-                     CAP_IPC_LOCK or an unlimited memlock limit (limits.conf)"
-                ),
-            };
+        if let Err(why) = memory_lockable() {
+            return MemoryLock { locked: false, detail: format!("not locked: {why}") };
         }
         // SAFETY: mlockall takes flags only and changes no memory the program sees.
         if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == 0 {
@@ -51,6 +41,21 @@ pub fn lock_process_memory() -> &'static MemoryLock {
             MemoryLock { locked: false, detail: format!("not locked: mlockall refused ({why})") }
         }
     })
+}
+
+/// Whether [`lock_process_memory`] would lock (without locking): `Err` says why not and what
+/// to change. The bench doctor asks it.
+pub fn memory_lockable() -> Result<(), String> {
+    let limit = memlock_limit();
+    if safe_to_lock_all(limit, has_cap_ipc_lock()) {
+        return Ok(());
+    }
+    let limit = limit.map_or_else(|| "unknown".to_string(), |l| format!("{} KiB", l / 1024));
+    Err(format!(
+        "RLIMIT_MEMLOCK is {limit} and the process lacks CAP_IPC_LOCK (locking future memory under a \
+         limit would make allocations fail); run as root, or give the user CAP_IPC_LOCK or an unlimited \
+         memlock limit (limits.conf)"
+    ))
 }
 
 /// Whether locking all present and future memory cannot make a later allocation fail: the
