@@ -3,7 +3,7 @@
 //! The rig drives the pump under test over its serial service port ([`link`], ICD part 1),
 //! measures real delivery with a liquid flow sensor and blocks the line with a pinch valve
 //! ([`drivers`]), on a Raspberry Pi or on its digital twin ([`sim`]), reached in-process or
-//! through the software bench bus ([`bus`], ICD part 2). [`bench`] opens whichever bench a
+//! through the software bench bus ([`bus`], ICD part 2). [`bench`](mod@bench) opens whichever bench a
 //! bench file describes.
 
 pub mod analysis;

@@ -9,7 +9,7 @@
 //! the next one: after a timeout, an I/O error or an answer that does not fit its request, the
 //! connection is closed and every later request fails at once ([`BusError::Broken`]) until
 //! [`BusClient::reconnect`] opens a new one to the same socket and says `HELLO` again. The
-//! valve's safe-state path, [`BusPin::set_low`], does that on its own: it reconnects and retries
+//! valve's safe-state path, [`BusPin::set_low`](embedded_hal::digital::OutputPin::set_low), does that on its own: it reconnects and retries
 //! until the bench confirms the line at 0, within [`SAFE_LOW_ATTEMPTS`] and [`SAFE_LOW_WITHIN`].
 //!
 //! The bus has no repeated start: `I2c::transaction` sends each `Operation` as its own
@@ -32,9 +32,9 @@ use super::codec::{BusParseError, BusRequest, BusResponse, Inject, InjectKind, L
 
 /// How long a request waits for its response by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Attempts [`BusPin::set_low`] makes to get the line confirmed at 0, the first included.
+/// Attempts [`BusPin::set_low`](embedded_hal::digital::OutputPin::set_low) makes to get the line confirmed at 0, the first included.
 pub const SAFE_LOW_ATTEMPTS: u32 = 3;
-/// Time [`BusPin::set_low`] allows itself for all its attempts.
+/// Time [`BusPin::set_low`](embedded_hal::digital::OutputPin::set_low) allows itself for all its attempts.
 pub const SAFE_LOW_WITHIN: Duration = Duration::from_secs(2);
 
 /// A bench bus failure. Every variant names the socket.
@@ -70,7 +70,7 @@ pub enum BusError {
         path.display()
     )]
     Broken { path: PathBuf },
-    /// [`BusPin::set_low`] could not get the line confirmed at 0.
+    /// [`BusPin::set_low`](embedded_hal::digital::OutputPin::set_low) could not get the line confirmed at 0.
     #[error(
         "bench bus {}: line not confirmed at 0 after {attempts} attempt(s) and {reconnects} \
          reconnect(s) in {elapsed:.1?}: {last}",
