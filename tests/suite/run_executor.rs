@@ -285,6 +285,42 @@ async fn a_panic_in_the_rig_mid_case_is_an_error_and_leaves_the_bench_safe() {
     assert_eq!(emergency.engage().await, "no case was running", "disarmed once the case is over");
 }
 
+/// Counts the samples it was given, for the test to read after the case.
+struct CountsSamples(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Reporter for CountsSamples {
+    fn on_event(&mut self, event: &RunEvent) {
+        if matches!(event.kind, RunEventKind::Sample(_)) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The runner writes the files on a thread of their own: a reporter that panics there is the
+/// same ERROR, with the same safe bench, as one that panics on the executor's thread; and the
+/// reporters beside it had every sample up to the panic.
+#[tokio::test(start_paused = true)]
+async fn a_panic_on_the_reporters_thread_is_an_error_and_leaves_the_bench_safe() {
+    let (p, bench, twin, eval, options) = closed_line_case().await;
+    let (_tx, rx) = watch::channel(None);
+    let emergency = EmergencyStop::default();
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let on_thread: Vec<Box<dyn Reporter + Send>> =
+        vec![Box::new(CountsSamples(counted.clone())), Box::new(PanicsOnClosedLine)];
+    let thread = rig::run::reporters::ReporterThread::spawn(on_thread, 1024);
+    assert!(thread.on_own_thread());
+    let report = run_case_guarded(bench, &p, eval, options, vec![Box::new(thread)], rx, &emergency).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("the rig panicked"), "{reason}");
+    assert!(reason.contains("valve opened, pump stopped"), "{reason}");
+    let (therapy_on, valve_closed) = twin.peek(|t| (t.therapy_on(), t.valve_closed()));
+    assert!(!therapy_on, "therapy stopped after the panic");
+    assert!(!valve_closed, "valve open after the panic");
+    // The counter, first on the thread, was given the sample its neighbour panicked on.
+    assert!(counted.load(std::sync::atomic::Ordering::Relaxed) >= 1, "samples before the panic reached the reporters");
+}
+
 /// What a second Ctrl-C does, whatever the executor is in the middle of: the emergency stop
 /// opens the valve and stops the pump at once, while the step is still waiting.
 #[tokio::test(start_paused = true)]
