@@ -480,9 +480,11 @@ fn run(
         // The first interrupt ends the run below, which returns 130 like any other exit code;
         // a second one ends the process from inside `supervise`, after the emergency stop.
         let flush = || {
-            // The reporter threads write what they were handed, then the files go to disk.
-            rig::run::reporters::reporter_thread::write_what_is_held(Duration::from_millis(200));
-            rig::run::reporters::flush_open_files(Duration::from_millis(200))
+            // The reporter threads write what they were handed, then the files go to disk. Events
+            // a thread could not write in time leave a file short: counted as one not flushed.
+            let all_written = rig::run::reporters::reporter_thread::write_what_is_held(Duration::from_millis(200));
+            let (flushed, failed) = rig::run::reporters::flush_open_files(Duration::from_millis(200));
+            (flushed, failed + usize::from(!all_written))
         };
         tokio::spawn(emergency::supervise(signals, interrupt_tx, escalation, flush, emergency::exit_process));
         let summary = rig::run::run_plans(&loaded.plans, &options, interrupt, &emergency).await;
