@@ -269,12 +269,8 @@ impl Reporter for PanicsOnClosedLine {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_panic_in_the_rig_mid_case_is_an_error_and_leaves_the_bench_safe() {
-    let (p, bench, twin, eval, options) = closed_line_case().await;
-    let (_tx, rx) = watch::channel(None);
-    let emergency = EmergencyStop::default();
-    let report = run_case_guarded(bench, &p, eval, options, vec![Box::new(PanicsOnClosedLine)], rx, &emergency).await;
+/// The case ended ERROR for the panic, after the emergency stop left the twin safe.
+fn a_panic_made_the_case_an_error_and_the_bench_safe(report: &rig::run::CaseReport, twin: &rig::twin_host::SharedTwin) {
     assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
     let reason = report.reason.as_deref().unwrap();
     assert!(reason.contains("the rig panicked"), "{reason}");
@@ -282,6 +278,15 @@ async fn a_panic_in_the_rig_mid_case_is_an_error_and_leaves_the_bench_safe() {
     let (therapy_on, valve_closed) = twin.peek(|t| (t.therapy_on(), t.valve_closed()));
     assert!(!therapy_on, "therapy stopped after the panic");
     assert!(!valve_closed, "valve open after the panic");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_rig_mid_case_is_an_error_and_leaves_the_bench_safe() {
+    let (p, bench, twin, eval, options) = closed_line_case().await;
+    let (_tx, rx) = watch::channel(None);
+    let emergency = EmergencyStop::default();
+    let report = run_case_guarded(bench, &p, eval, options, vec![Box::new(PanicsOnClosedLine)], rx, &emergency).await;
+    a_panic_made_the_case_an_error_and_the_bench_safe(&report, &twin);
     assert_eq!(emergency.engage().await, "no case was running", "disarmed once the case is over");
 }
 
@@ -310,13 +315,7 @@ async fn a_panic_on_the_reporters_thread_is_an_error_and_leaves_the_bench_safe()
     let thread = rig::run::reporters::ReporterThread::spawn(on_thread, 1024);
     assert!(thread.on_own_thread());
     let report = run_case_guarded(bench, &p, eval, options, vec![Box::new(thread)], rx, &emergency).await;
-    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
-    let reason = report.reason.as_deref().unwrap();
-    assert!(reason.contains("the rig panicked"), "{reason}");
-    assert!(reason.contains("valve opened, pump stopped"), "{reason}");
-    let (therapy_on, valve_closed) = twin.peek(|t| (t.therapy_on(), t.valve_closed()));
-    assert!(!therapy_on, "therapy stopped after the panic");
-    assert!(!valve_closed, "valve open after the panic");
+    a_panic_made_the_case_an_error_and_the_bench_safe(&report, &twin);
     // The counter, first on the thread, was given the sample its neighbour panicked on.
     assert!(counted.load(std::sync::atomic::Ordering::Relaxed) >= 1, "samples before the panic reached the reporters");
 }
