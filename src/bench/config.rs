@@ -251,6 +251,7 @@ impl BenchFile {
             let location = e.location().map(|l| (l.line(), l.column()));
             let (line, column) = position_in_message(text, &e.to_string()).or(location).unwrap_or((1, 1));
             let (line, column) = refine_location(text, line, column, &e.to_string());
+            let (line, column) = within_text(text, line, column);
             let message = e.to_string();
             // serde_yaml appends its own "at line L column C"; the prefix says it already.
             let message = message.split(" at line ").next().unwrap_or(&message).to_string();
@@ -554,6 +555,20 @@ fn position_in_message(text: &str, message: &str) -> Option<(usize, usize)> {
     Some((before.matches('\n').count() + 1, before.get(line_start..)?.chars().count() + 1))
 }
 
+/// A position inside `text`: serde_yaml places an error found at the end of the stream (a key
+/// missing from a file of blank lines) a line past the last one. The end of the text is the
+/// last place an author can look at.
+fn within_text(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let last = lines.len().max(1);
+    if line > last {
+        let end = lines.last().map_or(0, |l| l.chars().count());
+        return (last, end + 1);
+    }
+    let width = lines.get(line.saturating_sub(1)).map_or(0, |l| l.chars().count());
+    (line.max(1), column.clamp(1, width + 1))
+}
+
 /// serde_yaml locates an error raised by a value's own parser (a date, a model name) at the
 /// mapping that holds it. When the message quotes the bad value, point at the value instead:
 /// its first occurrence at or after the reported line.
@@ -570,6 +585,20 @@ fn refine_location(text: &str, line: usize, column: usize, message: &str) -> (us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_at_the_end_of_a_file_of_blank_lines_is_placed_in_the_file() {
+        // Found by the bench_file fuzz target: serde_yaml said line 5 of these four.
+        let Err(BenchFileError::Invalid { line, column, message, .. }) =
+            BenchFile::parse_bytes(Path::new("b.yaml"), b"\n\n\n ")
+        else {
+            unreachable!("blank lines are not a bench file")
+        };
+        assert_eq!((line, column), (4, 2), "{message}");
+        assert!(message.contains("missing field `name`"), "{message}");
+        assert_eq!(within_text("a\nbc\n", 3, 1), (3, 1), "the line after a final newline is the end");
+        assert_eq!(within_text("a\nbc", 2, 9), (2, 3), "a column past the line's end is its end");
+    }
 
     const PI: &str = "\
 name: pi-bench-1
