@@ -290,7 +290,14 @@ impl Executor<'_> {
                         failures_in_a_row = 0;
                         (clock.now(), RunEventKind::PumpStatus { status, taken: StatusTaken::Poll, asked_at })
                     }
-                    Err(LinkError::Disconnected { .. }) => break,
+                    Err(LinkError::Disconnected { reason, .. }) => {
+                        // The link's task has ended. One that ends by itself says why in its
+                        // own notice; one cut off by a bug says nothing, and a poll that just
+                        // stopped would let the case go on without its pump.
+                        let reason = format!("the STATUS poll found the link gone ({reason})");
+                        let _ = tx.send(RunEvent { at: clock.now(), kind: RunEventKind::LinkLost { reason } });
+                        break;
+                    }
                     Err(e) => {
                         failures_in_a_row += 1;
                         (clock.now(), status_failure(e, failures_in_a_row))

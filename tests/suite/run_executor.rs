@@ -236,6 +236,75 @@ async fn a_lost_link_is_an_error_of_the_bench_not_a_pump_failure() {
     assert!(!twin.peek(|t| t.valve_closed()), "the valve is open even so");
 }
 
+/// The rig's end of the service port, whose reads panic once `after` of bench time has passed:
+/// a bug in the link's own code, which ends its task without its "link lost" notice.
+struct PanickingLine {
+    inner: tokio::io::DuplexStream,
+    from: tokio::time::Instant,
+    after: Duration,
+}
+
+impl tokio::io::AsyncRead for PanickingLine {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        assert!(self.from.elapsed() < self.after, "a bug in the link (injected by the test)");
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for PanickingLine {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, bytes)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_that_dies_without_a_word_is_an_error_not_a_pass_on_stale_status() {
+    // Only the STATUS poll talks to the pump during the wait: it is the one to learn the link
+    // is gone, and it must say so rather than stop polling.
+    let p = plan(vec![
+        act(Action::Fill { volume_ul: 20_000.0 }),
+        act(Action::Start),
+        step(StepKind::Wait(min(30))),
+        check(
+            "never",
+            Measure::FlowMean(Interval { from: Endpoint::Start, to: Endpoint::Now }),
+            max(1e9),
+            "SRS-DEL-002",
+        ),
+    ]);
+    let file = BenchFile::parse(Path::new("rig/sim.yaml"), EMBEDDED_TWIN).unwrap();
+    let from = tokio::time::Instant::now();
+    let tap = move |inner| PanickingLine { inner, from, after: min(2) };
+    let bench = Bench::open_twin_tapped(&file, &[], RigClock::start(), tap).await.unwrap();
+    let twin = bench.twin().cloned().unwrap();
+    let (report, _) = run_on(bench, &file, &p).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let reason = report.reason.as_deref().unwrap();
+    assert!(reason.contains("serial link lost"), "{reason}");
+    assert!(report.checks.is_empty(), "no pump verdict from a broken bench: {reason} {:#?}", report.checks);
+    assert!(!twin.peek(|t| t.valve_closed()), "the valve is open even so");
+}
+
 /// Delivering into a closed line for ten minutes: the state in which an abrupt end matters most.
 fn closed_line_plan() -> Plan {
     plan(vec![
