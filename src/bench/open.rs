@@ -17,7 +17,7 @@ use crate::drivers::valve::{OcclusionValve, ValveError};
 use crate::link::{LinkError, LinkStreams, PortKind, PumpLink, Synchronised};
 use crate::protocol::session::SessionConfig;
 use crate::sim::{Fault, Twin};
-use crate::twin_host::{SharedTwin, SimI2c, SimPin, serve_service_port};
+use crate::twin_host::{InProcessPort, SharedTwin, SimI2c, SimPin, serve_service_port};
 
 /// The name the in-process twin's service port goes by in records and errors.
 pub const TWIN_PORT_NAME: &str = "twin:service-port";
@@ -111,7 +111,10 @@ impl Bench {
         // Each kind of bench yields its pump stream, instrument buses and extras; the drivers on
         // top are the same for all.
         let parts = match file.resolved_connection() {
-            Connection::Twin { .. } => twin_parts(file, extra_faults, clock, session, |port| port)?,
+            Connection::Twin { .. } => {
+                let direct = TwinLine::<fn(DuplexStream) -> DuplexStream>::Direct;
+                twin_parts(file, extra_faults, clock, session, direct)?
+            }
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
                 // Real time: the link owns a thread at real-time priority, where the port is opened.
@@ -158,7 +161,8 @@ impl Bench {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let parts = twin_parts(file, extra_faults, clock, SessionConfig::with_random_first_seq(), tap)?;
+        let session = SessionConfig::with_random_first_seq();
+        let parts = twin_parts(file, extra_faults, clock, session, TwinLine::Tapped(tap))?;
         Bench::assemble(file, clock, parts).await
     }
 
@@ -342,7 +346,9 @@ impl Bench {
     }
 
     /// On the in-process twin: a handle that "pulls the serial cable" when aborted (the twin's
-    /// end of the service port goes away, as on a lost link). For tests of the rig's handling.
+    /// end of the service port goes away, as on a lost link: the task holding the
+    /// [`crate::twin_host::SerialCable`], or the twin's port task on a tapped line). For tests of
+    /// the rig's handling.
     pub fn twin_serial_cable(&self) -> Option<tokio::task::AbortHandle> {
         self.twin.as_ref().and_then(|_| self.tasks.first()).map(|t| t.abort_handle())
     }
@@ -392,14 +398,23 @@ struct Parts {
     tasks: Vec<JoinHandle<String>>,
 }
 
-/// The in-process twin: its service port over an in-memory pipe (the rig's end through `tap`),
-/// its sensor and valve as in-memory embedded-hal devices.
+/// How the rig's end of the in-process twin's service port reaches the twin.
+enum TwinLine<T> {
+    /// Nothing between the link and the twin ([`InProcessPort`]): what `rig run` uses.
+    Direct,
+    /// An in-memory pipe, its far end served by the twin's port task (as `rig sim` serves a
+    /// pty), the rig's end through the tap: for tests of a line that misbehaves.
+    Tapped(T),
+}
+
+/// The in-process twin: its service port (see [`TwinLine`]), its sensor and valve as in-memory
+/// embedded-hal devices.
 fn twin_parts<S>(
     file: &BenchFile,
     extra_faults: &[Fault],
     clock: RigClock,
     session: SessionConfig,
-    tap: impl FnOnce(DuplexStream) -> S,
+    line: TwinLine<impl FnOnce(DuplexStream) -> S>,
 ) -> Result<Parts, BenchError>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -407,12 +422,29 @@ where
     let config = file.twin_config(extra_faults).map_err(BenchError::Config)?;
     let faults = config.faults.clone();
     let twin = SharedTwin::new(Twin::new(config), clock);
-    let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
-    let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
-    let (link, streams, link_task) = PumpLink::spawn(tap(rig_end), TWIN_PORT_NAME, clock, session);
+    let (link, streams, tasks) = match line {
+        TwinLine::Direct => {
+            let port = InProcessPort::new(twin.clone());
+            // Held by a task of the bench's, so that the bench's end (or a test's abort, see
+            // `twin_serial_cable`) pulls it, as the end of the twin's port task did.
+            let cable = port.cable();
+            let cable_task = tokio::spawn(async move {
+                let _plugged_in = cable;
+                std::future::pending::<String>().await
+            });
+            let (link, streams, link_task) = PumpLink::spawn(port, TWIN_PORT_NAME, clock, session);
+            (link, streams, vec![cable_task, link_task])
+        }
+        TwinLine::Tapped(tap) => {
+            let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
+            let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
+            let (link, streams, link_task) = PumpLink::spawn(tap(rig_end), TWIN_PORT_NAME, clock, session);
+            (link, streams, vec![twin_task, link_task])
+        }
+    };
     let i2c = BenchI2c::Twin(SimI2c::new(twin.clone()));
     let pin = BenchPin::Twin(SimPin::new(twin.clone(), file.valve.line));
-    Ok(Parts { link, streams, i2c, pin, twin: Some(twin), faults, bus: None, tasks: vec![twin_task, link_task] })
+    Ok(Parts { link, streams, i2c, pin, twin: Some(twin), faults, bus: None, tasks })
 }
 
 fn refuse_faults(faults: &[Fault], bench: &str) -> Result<(), BenchError> {

@@ -3,12 +3,14 @@
 //! or as its own process (`rig sim`: a pseudo-terminal and the bench-bus socket, real time).
 
 mod bus_target;
+mod in_process_port;
 mod instruments;
 mod process;
 mod service_port;
 mod shared;
 
 pub use bus_target::TwinBusTarget;
+pub use in_process_port::{InProcessPort, SerialCable};
 pub use instruments::{SimI2c, SimNack, SimNoLine, SimPin};
 pub use process::{SimEndpoints, SimProcessError, run_sim_process};
 pub use service_port::serve_service_port;

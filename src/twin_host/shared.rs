@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -36,6 +37,8 @@ pub struct SharedTwin {
     reading_at: Arc<AtomicU64>,
     /// Woken by an injection: a lazy reader looks again at whether the sensor is disturbed.
     injected: Arc<Notify>,
+    /// The in-process port's read waiting for the twin, woken like `changed`.
+    port_reader: Arc<Mutex<Option<Waker>>>,
 }
 
 impl SharedTwin {
@@ -48,6 +51,7 @@ impl SharedTwin {
             catch_up: Arc::new(Mutex::new(None)),
             reading_at: Arc::new(AtomicU64::new(NOT_OVERRIDDEN)),
             injected: Arc::new(Notify::new()),
+            port_reader: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -114,7 +118,34 @@ impl SharedTwin {
     pub fn with<R>(&self, f: impl FnOnce(&mut Twin, Duration) -> R) -> R {
         let result = self.with_quietly(f);
         self.changed.notify_one();
+        self.wake_port();
         result
+    }
+
+    /// Wakes the in-process port's waiting read, if there is one.
+    pub(crate) fn wake_port(&self) {
+        let reader = lock(&self.port_reader).take();
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+
+    /// For the in-process port's read: `waker` is woken by the next [`SharedTwin::with`].
+    pub(crate) fn wake_port_on_access(&self, waker: &Waker) {
+        let mut slot = lock(&self.port_reader);
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    /// For the in-process port's write: wakes a read waiting on another task than `writer`'s.
+    pub(crate) fn wake_port_unless(&self, writer: &Waker) {
+        let mut slot = lock(&self.port_reader);
+        if slot.as_ref().is_some_and(|w| !w.will_wake(writer)) {
+            if let Some(reader) = slot.take() {
+                reader.wake();
+            }
+        }
     }
 
     /// [`SharedTwin::with`] without waking the service port: for the service port itself, which
