@@ -436,7 +436,7 @@ impl LinkTask {
             writer.write_all(&frame).await?;
             writer.flush().await?;
             let done = self.clock.now();
-            let line = String::from_utf8_lossy(frame.strip_suffix(b"\r\n").unwrap_or(&frame)).into_owned();
+            let line = frame_line(frame);
             self.on_wire = Some(OnWire { at, line: line.clone() });
             let done_at = (done > at).then_some(done);
             let _ = self.frames.send(FrameRecord { at, done_at, direction: Direction::ToPump, line, note: None });
@@ -526,6 +526,15 @@ impl LinkTask {
             }
         }
     }
+}
+
+/// A frame as written, as the text of its line (without the line end). The session encodes
+/// ASCII, so the frame's own buffer becomes the line.
+fn frame_line(mut frame: Vec<u8>) -> String {
+    if frame.ends_with(b"\r\n") {
+        frame.truncate(frame.len() - 2);
+    }
+    String::from_utf8(frame).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn describe(submission: &Submission) -> String {

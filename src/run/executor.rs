@@ -105,6 +105,8 @@ struct Executor<'a> {
     notices: Option<UnboundedReceiver<PumpNotice>>,
     frames: Option<UnboundedReceiver<crate::link::FrameRecord>>,
     reorder: Reorder,
+    /// What one drain of the sources took, before it is merged (see `drain_with`).
+    arrivals: Vec<(u8, RunEvent)>,
     /// The injections in effect, and when each timed one is to be undone.
     injected: super::injections::InEffect,
     /// The STATUS poll got no usable answer: the pump stopped answering.
@@ -156,6 +158,7 @@ pub async fn run_case(
         notices: None,
         frames: None,
         reorder: Reorder::new(if options.virtual_time { Duration::ZERO } else { REORDER_HORIZON }),
+        arrivals: Vec::new(),
         injected: Default::default(),
         pump_silent: None,
         sampler_dead: None,
@@ -774,7 +777,9 @@ impl Executor<'_> {
         if let Some(lazy) = &self.lazy {
             lazy.catch_up();
         }
-        let mut batch: Vec<(u8, RunEvent)> = first.map(Arrival::tagged).into_iter().collect();
+        // The buffer is the executor's, kept between drains: a drain per wake-up allocated one.
+        let mut batch = std::mem::take(&mut self.arrivals);
+        batch.extend(first.map(Arrival::tagged));
         while let Some(f) = self.frames.as_mut().and_then(|r| r.try_recv().ok()) {
             batch.push(Arrival::Frame(f).tagged());
         }
@@ -788,16 +793,17 @@ impl Executor<'_> {
             batch.push(Arrival::Event(e).tagged());
         }
         batch.sort_by_key(|(source, e)| (e.at, *source));
-        for (_, e) in batch {
+        for (_, e) in batch.drain(..) {
             self.forward(e);
         }
+        self.arrivals = batch;
         self.release();
     }
 
     fn emit(&mut self, kind: RunEventKind) {
         self.drain();
         let event = RunEvent { at: self.bench.clock().now(), kind };
-        self.deliver(&event);
+        self.deliver(event);
         self.release();
     }
 
@@ -809,7 +815,7 @@ impl Executor<'_> {
             RunEventKind::PumpSilent { why } => self.pump_silent = Some(why.clone()),
             _ => {}
         }
-        self.deliver(&event);
+        self.deliver(event);
     }
 
     /// The plan is about to cause a reset: a BOOT arriving within
@@ -853,10 +859,11 @@ impl Executor<'_> {
 
     /// The timeline takes each event at once (waits and checks need it); the reporters take the
     /// events in time order, after [`Reorder`], once the sources have been drained.
-    fn deliver(&mut self, event: &RunEvent) {
-        self.timeline.record(event);
-        self.reorder.push(event.clone());
-        if let Some(anomaly) = self.watch_resets(event) {
+    fn deliver(&mut self, event: RunEvent) {
+        self.timeline.record(&event);
+        let anomaly = self.watch_resets(&event);
+        self.reorder.push(event);
+        if let Some(anomaly) = anomaly {
             self.timeline.record(&anomaly);
             self.reorder.push(anomaly);
         }
