@@ -303,10 +303,12 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let start = clock.now();
         let first = first_tick(start, period);
+        let witness = PanicWitness { faults: events.faults.clone(), clock, name: name.clone() };
         let mut it = Integrator::new(sensor, name, clock, valve, events);
         let flag = stop.clone();
         if virtual_time {
             let handle = tokio::spawn(async move {
+                let _witness = witness;
                 let mut tally = Tally::new(period, Scheduling::virtual_time(), false);
                 let mut k = first;
                 while !flag.load(Ordering::Relaxed) {
@@ -328,6 +330,7 @@ impl Sampler {
         } else {
             let (ready, scheduled) = std::sync::mpsc::sync_channel(1);
             let handle = std::thread::Builder::new().name("rig-sampler".into()).spawn(move || {
+                let _witness = witness;
                 let scheduling = request_fifo(RIG_FIFO_PRIORITY);
                 let _ = ready.send(scheduling.clone());
                 let mut tally = Tally::new(period, scheduling, true);
@@ -429,6 +432,25 @@ impl Sampler {
         match self {
             Sampler::Lazy(_) | Sampler::Task { .. } => Scheduling::virtual_time(),
             Sampler::Thread { scheduling, .. } => scheduling.clone(),
+        }
+    }
+}
+
+/// Says so when the sampler's task or thread unwinds from a panic (a bug in the rig): its
+/// readings stop, and without a word the case would go on and judge what it had, a sensor
+/// gone silent taken for a quiet one. The executor ends the case on the fault (ERROR).
+struct PanicWitness {
+    faults: UnboundedSender<RunEvent>,
+    clock: RigClock,
+    name: String,
+}
+
+impl Drop for PanicWitness {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let why = format!("{}: the sampler stopped reading (a panic in the rig while it read)", self.name);
+            let _ =
+                self.faults.send(RunEvent { at: self.clock.now(), kind: RunEventKind::SensorFault { why, raw: None } });
         }
     }
 }
@@ -884,25 +906,6 @@ mod tests {
             frame(flow_500, 4, clear), // 7 s
         ];
         script.extend((8..=17).map(|_| frame(flow_500, 0, clear))); // 8 s … 17 s: stuck
-        /// The mock answers `read`/`write` with their scripted errors, but panics on an error
-        /// inside `transaction` (what `LinuxI2c` calls): run a transaction's operations one by one.
-        struct OneByOne(Mock);
-        impl embedded_hal::i2c::ErrorType for OneByOne {
-            type Error = ErrorKind;
-        }
-        impl embedded_hal::i2c::I2c for OneByOne {
-            fn transaction(
-                &mut self,
-                address: u8,
-                operations: &mut [embedded_hal::i2c::Operation<'_>],
-            ) -> Result<(), ErrorKind> {
-                use embedded_hal::i2c::Operation;
-                operations.iter_mut().try_for_each(|op| match op {
-                    Operation::Read(buf) => self.0.read(address, buf),
-                    Operation::Write(bytes) => self.0.write(address, bytes),
-                })
-            }
-        }
         let mut mock = Mock::new(&script);
         let bus = LinuxI2c::over(OneByOne(mock.clone()));
         let mut sensor = FlowSensor::new(BenchI2c::Linux(bus), 0x08, SensorModel::Ld20_0600L);
@@ -968,6 +971,75 @@ mod tests {
         assert!(why.contains("10 times in a row since 8.000s"), "{why}");
         assert_eq!(stopped.stats.deadlines, 17, "the sampler stopped at the stuck frame");
         assert_eq!(stopped.stats.failed_reads, 2);
+    }
+
+    /// The mock answers `read`/`write` with their scripted errors, but panics on an error
+    /// inside `transaction` (what `LinuxI2c` calls): run a transaction's operations one by one.
+    struct OneByOne(embedded_hal_mock::eh1::i2c::Mock);
+    impl embedded_hal::i2c::ErrorType for OneByOne {
+        type Error = embedded_hal::i2c::ErrorKind;
+    }
+    impl embedded_hal::i2c::I2c for OneByOne {
+        fn transaction(
+            &mut self,
+            address: u8,
+            operations: &mut [embedded_hal::i2c::Operation<'_>],
+        ) -> Result<(), embedded_hal::i2c::ErrorKind> {
+            use embedded_hal::i2c::Operation;
+            operations.iter_mut().try_for_each(|op| match op {
+                Operation::Read(buf) => self.0.read(address, buf),
+                Operation::Write(bytes) => self.0.write(address, bytes),
+            })
+        }
+    }
+    /// A sampler whose reads panic (the mock panics past its script: a bug in the rig's read)
+    /// reports a sensor fault on its way out, on virtual time (a task) and real time (a thread).
+    async fn a_sampler_that_panics(virtual_time: bool, period: Duration) -> Vec<RunEvent> {
+        use crate::bench::instruments::LinuxI2c;
+        use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+        let frame = Transaction::read(0x08, vec![0x02, 0x58, 0x9F, 0x00, 0x00, 0x81, 0x00, 0x00, 0x81]);
+        let mut mock = Mock::new(&[Transaction::write(0x08, vec![0x36, 0x08]), frame]);
+        let bus = LinuxI2c::over(OneByOne(mock.clone()));
+        let mut sensor = FlowSensor::new(BenchI2c::Linux(bus), 0x08, SensorModel::Ld20_0600L);
+        sensor.start_continuous().unwrap();
+        let clock = RigClock::start();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink = SampleSink { readings: tx.clone(), faults: tx };
+        let valve = Arc::new(AtomicBool::new(false));
+        let sampler =
+            Sampler::spawn_named(sensor, "flow sensor at 0x08".into(), clock, period, valve, sink, virtual_time)
+                .unwrap();
+        let mut events = Vec::new();
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            let fault = matches!(e.kind, RunEventKind::SensorFault { .. });
+            events.push(e);
+            if fault {
+                break;
+            }
+        }
+        assert!(sampler.stop().await.is_none(), "the sampler died");
+        mock.done();
+        events
+    }
+
+    fn says_it_stopped(events: &[RunEvent]) {
+        assert_eq!(samples(events).len(), 1, "the one scripted reading: {events:?}");
+        let faults: Vec<&str> = events
+            .iter()
+            .filter_map(|e| if let RunEventKind::SensorFault { why, .. } = &e.kind { Some(why.as_str()) } else { None })
+            .collect();
+        let [why] = faults[..] else { panic!("one fault: {events:?}") };
+        assert!(why.starts_with("flow sensor at 0x08: the sampler stopped reading"), "{why}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sampler_task_that_panics_says_the_sensor_is_lost() {
+        says_it_stopped(&a_sampler_that_panics(true, Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test]
+    async fn a_sampler_thread_that_panics_says_the_sensor_is_lost() {
+        says_it_stopped(&a_sampler_that_panics(false, Duration::from_millis(20)).await);
     }
 
     #[test]
