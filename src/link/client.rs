@@ -1,5 +1,6 @@
 //! `PumpLink`: the tokio client around the sans-IO [`PumpSession`], over any byte stream —
-//! a UART or pseudo-terminal (`tokio_serial::SerialStream`) or an in-memory `tokio::io::duplex`.
+//! a UART or pseudo-terminal (`tokio_serial::SerialStream`), the in-process twin's port
+//! ([`crate::twin_host::InProcessPort`]) or an in-memory `tokio::io::duplex` (tests).
 //!
 //! One task owns the stream and the session; [`PumpLink`] handles send it requests over a channel.
 //! Events and the frame trace come out on their own channels, stamped by the [`RigClock`]: a

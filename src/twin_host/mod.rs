@@ -1,5 +1,6 @@
 //! Hosting the digital twin: the pure model in [`crate::sim`] advanced by tokio, reached either
-//! in this process (a duplex pipe and in-memory embedded-hal devices, under the paused clock)
+//! in this process (its service port reached directly, `InProcessPort`, and in-memory embedded-hal
+//! devices, under the paused clock)
 //! or as its own process (`rig sim`: a pseudo-terminal and the bench-bus socket, real time).
 
 mod bus_target;

@@ -1,5 +1,7 @@
-//! The twin's end of the pump's service port: moves bytes between a stream (a duplex pipe or
-//! a pseudo-terminal) and the twin, and wakes exactly when the twin next has something to do.
+//! The twin's end of the pump's service port as a task: moves bytes between a stream (`rig
+//! sim`'s pseudo-terminal, or the duplex pipe of a test's tapped line) and the twin, and wakes
+//! exactly when the twin next has something to do. `rig run` on the in-process twin reaches the
+//! twin without it ([`super::InProcessPort`]).
 
 use std::time::Duration;
 

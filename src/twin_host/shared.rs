@@ -28,8 +28,9 @@ const NOT_OVERRIDDEN: u64 = u64::MAX;
 pub struct SharedTwin {
     twin: Arc<Mutex<Twin>>,
     clock: RigClock,
-    /// Woken after every access, so the service-port task flushes what the twin said and
-    /// re-arms its timer.
+    /// Woken after every access, so the service-port task (`rig sim`, a tapped line) flushes
+    /// what the twin said and re-arms its timer; the in-process port's read is woken through
+    /// `port_reader`.
     changed: Arc<Notify>,
     /// The lazy reader's catch-up, if one is registered; taken out while it runs.
     catch_up: Arc<Mutex<Option<CatchUp>>>,
