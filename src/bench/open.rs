@@ -111,10 +111,7 @@ impl Bench {
         // Each kind of bench yields its pump stream, instrument buses and extras; the drivers on
         // top are the same for all.
         let parts = match file.resolved_connection() {
-            Connection::Twin { .. } => {
-                let direct = TwinLine::<fn(DuplexStream) -> DuplexStream>::Direct;
-                twin_parts(file, extra_faults, clock, session, direct)?
-            }
+            Connection::Twin { .. } => twin_parts(file, extra_faults, clock, |twin| direct_line(twin, clock, session))?,
             Connection::SimProcess { serial, baud, bus } => {
                 refuse_faults(extra_faults, &file.name)?;
                 // Real time: the link owns a thread at real-time priority, where the port is opened.
@@ -162,7 +159,7 @@ impl Bench {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let session = SessionConfig::with_random_first_seq();
-        let parts = twin_parts(file, extra_faults, clock, session, TwinLine::Tapped(tap))?;
+        let parts = twin_parts(file, extra_faults, clock, |twin| tapped_line(twin, clock, session, tap))?;
         Bench::assemble(file, clock, parts).await
     }
 
@@ -398,53 +395,55 @@ struct Parts {
     tasks: Vec<JoinHandle<String>>,
 }
 
-/// How the rig's end of the in-process twin's service port reaches the twin.
-enum TwinLine<T> {
-    /// Nothing between the link and the twin ([`InProcessPort`]): what `rig run` uses.
-    Direct,
-    /// An in-memory pipe, its far end served by the twin's port task (as `rig sim` serves a
-    /// pty), the rig's end through the tap: for tests of a line that misbehaves.
-    Tapped(T),
-}
+/// The link, its streams and the tasks the bench keeps running.
+type Line = (PumpLink, LinkStreams, Vec<JoinHandle<String>>);
 
-/// The in-process twin: its service port (see [`TwinLine`]), its sensor and valve as in-memory
-/// embedded-hal devices.
-fn twin_parts<S>(
+/// The in-process twin: its service port (`line`: [`direct_line`] or a test's [`tapped_line`]),
+/// its sensor and valve as in-memory embedded-hal devices.
+fn twin_parts(
     file: &BenchFile,
     extra_faults: &[Fault],
     clock: RigClock,
-    session: SessionConfig,
-    line: TwinLine<impl FnOnce(DuplexStream) -> S>,
-) -> Result<Parts, BenchError>
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+    line: impl FnOnce(&SharedTwin) -> Line,
+) -> Result<Parts, BenchError> {
     let config = file.twin_config(extra_faults).map_err(BenchError::Config)?;
     let faults = config.faults.clone();
     let twin = SharedTwin::new(Twin::new(config), clock);
-    let (link, streams, tasks) = match line {
-        TwinLine::Direct => {
-            let port = InProcessPort::new(twin.clone());
-            // Held by a task of the bench's, so that the bench's end (or a test's abort, see
-            // `twin_serial_cable`) pulls it, as the end of the twin's port task did.
-            let cable = port.cable();
-            let cable_task = tokio::spawn(async move {
-                let _plugged_in = cable;
-                std::future::pending::<String>().await
-            });
-            let (link, streams, link_task) = PumpLink::spawn(port, TWIN_PORT_NAME, clock, session);
-            (link, streams, vec![cable_task, link_task])
-        }
-        TwinLine::Tapped(tap) => {
-            let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
-            let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
-            let (link, streams, link_task) = PumpLink::spawn(tap(rig_end), TWIN_PORT_NAME, clock, session);
-            (link, streams, vec![twin_task, link_task])
-        }
-    };
+    let (link, streams, tasks) = line(&twin);
     let i2c = BenchI2c::Twin(SimI2c::new(twin.clone()));
     let pin = BenchPin::Twin(SimPin::new(twin.clone(), file.valve.line));
     Ok(Parts { link, streams, i2c, pin, twin: Some(twin), faults, bus: None, tasks })
+}
+
+/// Nothing between the link and the twin ([`InProcessPort`]): what `rig run` uses. The port's
+/// cable is held by a task of the bench's, so that the bench's end (or a test's abort, see
+/// `twin_serial_cable`) pulls it, as the end of the twin's port task did on a pipe.
+fn direct_line(twin: &SharedTwin, clock: RigClock, session: SessionConfig) -> Line {
+    let port = InProcessPort::new(twin.clone());
+    let cable = port.cable();
+    let cable_task = tokio::spawn(async move {
+        let _plugged_in = cable;
+        std::future::pending::<String>().await
+    });
+    let (link, streams, link_task) = PumpLink::spawn(port, TWIN_PORT_NAME, clock, session);
+    (link, streams, vec![cable_task, link_task])
+}
+
+/// An in-memory pipe, its far end served by the twin's port task (as `rig sim` serves a pty),
+/// the rig's end through `tap`: for tests of a line that misbehaves.
+fn tapped_line<S>(
+    twin: &SharedTwin,
+    clock: RigClock,
+    session: SessionConfig,
+    tap: impl FnOnce(DuplexStream) -> S,
+) -> Line
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rig_end, pump_end) = tokio::io::duplex(16 * 1024);
+    let twin_task = tokio::spawn(serve_service_port(twin.clone(), pump_end));
+    let (link, streams, link_task) = PumpLink::spawn(tap(rig_end), TWIN_PORT_NAME, clock, session);
+    (link, streams, vec![twin_task, link_task])
 }
 
 fn refuse_faults(faults: &[Fault], bench: &str) -> Result<(), BenchError> {

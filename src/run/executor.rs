@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 
@@ -293,14 +294,9 @@ impl Executor<'_> {
                         failures_in_a_row = 0;
                         (clock.now(), RunEventKind::PumpStatus { status, taken: StatusTaken::Poll, asked_at })
                     }
-                    Err(LinkError::Disconnected { reason, .. }) => {
-                        // The link's task has ended. One that ends by itself says why in its
-                        // own notice; one cut off by a bug says nothing, and a poll that just
-                        // stopped would let the case go on without its pump.
-                        let reason = format!("the STATUS poll found the link gone ({reason})");
-                        let _ = tx.send(RunEvent { at: clock.now(), kind: RunEventKind::LinkLost { reason } });
-                        break;
-                    }
+                    // The link's task has ended: the executor learns it from the link's notices
+                    // (see `drain_with`), however the task ended.
+                    Err(LinkError::Disconnected { .. }) => break,
                     Err(e) => {
                         failures_in_a_row += 1;
                         (clock.now(), status_failure(e, failures_in_a_row))
@@ -575,7 +571,8 @@ impl Executor<'_> {
                     None
                 }
                 Some(e) = recv_opt(&mut self.frames) => Some(Arrival::Frame(e)),
-                Some(n) = recv_opt(&mut self.notices) => Some(Arrival::Notice(n)),
+                // `None` too: the link's end, taken by the drain.
+                n = recv_opt(&mut self.notices) => n.map(Arrival::Notice),
                 Some(e) = self.readings.recv(), if every_reading => Some(Arrival::Reading(e)),
                 Some(e) = self.events.recv() => Some(Arrival::Event(e)),
                 _ = &mut sleep, if armed.is_some() => None,
@@ -783,8 +780,23 @@ impl Executor<'_> {
         while let Some(f) = self.frames.as_mut().and_then(|r| r.try_recv().ok()) {
             batch.push(Arrival::Frame(f).tagged());
         }
-        while let Some(n) = self.notices.as_mut().and_then(|r| r.try_recv().ok()) {
-            batch.push(Arrival::Notice(n).tagged());
+        while let Some(received) = self.notices.as_mut().map(|r| r.try_recv()) {
+            match received {
+                Ok(n) => batch.push(Arrival::Notice(n).tagged()),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    // The link's task has ended and all it said is taken. One that ended by
+                    // itself said why (its `LinkLost`, in this batch or before); one cut off (a
+                    // panic in it) said nothing, and the case must not go on without its pump.
+                    self.notices = None;
+                    let lost = |e: &RunEvent| matches!(e.kind, RunEventKind::LinkLost { .. });
+                    if self.link_lost.is_none() && !batch.iter().any(|(_, e)| lost(e)) {
+                        let reason = "the link's task ended without saying why".to_string();
+                        let at = self.bench.clock().now();
+                        batch.push((1, RunEvent { at, kind: RunEventKind::LinkLost { reason } }));
+                    }
+                }
+            }
         }
         while let Ok(e) = self.readings.try_recv() {
             batch.push(Arrival::Reading(e).tagged());

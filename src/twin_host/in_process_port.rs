@@ -97,6 +97,9 @@ impl AsyncRead for InProcessPort {
                 this.taken += n;
                 return Poll::Ready(Ok(()));
             }
+            // Registered before the twin is looked at: an access after that, from any thread,
+            // wakes this read.
+            this.twin.wake_port_on_access(cx.waker());
             // Advanced to now first (the sampler's catch-up with it), so what the firmware said
             // up to now is in the output.
             let said = this.twin.with_quietly(|t, _| t.serial_take_output());
@@ -104,8 +107,6 @@ impl AsyncRead for InProcessPort {
                 (this.said, this.taken) = (said, 0);
                 continue;
             }
-            // Registered before the deadline is looked at: an access after it wakes this read.
-            this.twin.wake_port_on_access(cx.waker());
             if !this.deadline_passed(cx) {
                 return Poll::Pending;
             }
@@ -220,6 +221,12 @@ mod tests {
         assert!(has("RESERVOIR"), "{direct:?}");
         let unsolicited = direct.iter().filter(|(at, l)| l.starts_with('!') && *at > RigTime::from_millis(7_500));
         assert!(unsolicited.count() >= 2, "{direct:?}");
+        // Every line is an ICD frame: `\r\n`-terminated, its CRC-16 right.
+        for (_, line) in &direct {
+            let text = line.strip_suffix("\r\n").unwrap_or_else(|| panic!("not CRLF-terminated: {line:?}"));
+            let (payload, crc) = text.rsplit_once('*').unwrap_or_else(|| panic!("no CRC: {line:?}"));
+            assert_eq!(crc, format!("{:04X}", crate::protocol::crc16::crc16(payload.as_bytes())), "{line:?}");
+        }
         assert_eq!(direct, through_pipe);
     }
 

@@ -141,11 +141,9 @@ impl SharedTwin {
 
     /// For the in-process port's write: wakes a read waiting on another task than `writer`'s.
     pub(crate) fn wake_port_unless(&self, writer: &Waker) {
-        let mut slot = lock(&self.port_reader);
-        if slot.as_ref().is_some_and(|w| !w.will_wake(writer)) {
-            if let Some(reader) = slot.take() {
-                reader.wake();
-            }
+        let reader = lock(&self.port_reader).take_if(|w| !w.will_wake(writer));
+        if let Some(reader) = reader {
+            reader.wake();
         }
     }
 
