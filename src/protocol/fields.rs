@@ -35,6 +35,37 @@ pub struct Fields {
     spans: Vec<Span>,
 }
 
+/// The tokens of a payload, split on single spaces: what `payload.split(' ')` gives (an empty
+/// token between two spaces, and after a trailing one), by a plain scan of the bytes (frames are
+/// ASCII and a few dozen bytes: the general searcher cost more than the parsing).
+pub fn words(payload: &str) -> Words<'_> {
+    Words { rest: Some(payload) }
+}
+
+/// See [`words`].
+#[derive(Debug, Clone)]
+pub struct Words<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match rest.bytes().position(|b| b == b' ') {
+            Some(i) => {
+                self.rest = rest.get(i + 1..);
+                rest.get(..i)
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
 /// One field in [`Fields::text`]: the key is `start..eq`, the value `eq + 1..end`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Span {
@@ -48,11 +79,24 @@ impl Fields {
         Self::default()
     }
 
+    /// Empty, with room for a STATUS answer's seven fields.
+    pub fn with_capacity() -> Self {
+        Self { text: String::with_capacity(128), spans: Vec::with_capacity(8) }
+    }
+
     /// Parses tokens already split on single spaces.
     pub fn parse<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Result<Self, FieldError> {
-        let mut fields = Fields::new();
+        let mut tokens = tokens.into_iter().peekable();
+        if tokens.peek().is_none() {
+            return Ok(Fields::new());
+        }
+        // Room for a STATUS answer's fields at once, instead of the text growing five times.
+        let mut fields = Fields::with_capacity();
         for token in tokens {
-            let (key, value) = token.split_once('=').ok_or_else(|| FieldError::NotKeyValue(token.to_string()))?;
+            let eq = token.bytes().position(|b| b == b'=');
+            let (key, value) = eq
+                .and_then(|i| Some((token.get(..i)?, token.get(i + 1..)?)))
+                .ok_or_else(|| FieldError::NotKeyValue(token.to_string()))?;
             if key.is_empty() || value.is_empty() {
                 return Err(FieldError::NotKeyValue(token.to_string()));
             }
@@ -81,6 +125,12 @@ impl Fields {
     /// Appends a decimal number formatted as the ICD wants it.
     pub fn number_field(mut self, key: &str, value: f64) -> Self {
         self.push_with(key, |text| push_number(text, value));
+        self
+    }
+
+    /// Appends a whole number.
+    pub fn uint_field(mut self, key: &str, value: u64) -> Self {
+        self.push_with(key, |text| super::number::push_uint(text, value));
         self
     }
 
@@ -165,6 +215,13 @@ impl fmt::Display for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_split_as_split_on_a_space_does() {
+        for payload in ["", " ", "7 OK", "7  OK", "7 OK ", " 7", "! 3 120345 STATE state=RUNNING", "a=1 b=2  c=3 "] {
+            assert_eq!(words(payload).collect::<Vec<_>>(), payload.split(' ').collect::<Vec<_>>(), "{payload:?}");
+        }
+    }
 
     #[test]
     fn parses_and_prints_in_order() {

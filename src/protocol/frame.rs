@@ -87,9 +87,11 @@ pub fn encode_frame(payload: &str) -> Result<Vec<u8>, EncodeError> {
 /// Encodes `payload` with a CRC chosen by the caller: the link's bad-CRC probe and fault
 /// injection use it to send a frame the pump must reject. Does not validate the payload.
 pub fn encode_with_crc(payload: &str, crc: u16) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let hex = |shift: u16| HEX.get(usize::from((crc >> shift) & 0xF)).copied().unwrap_or(b'0');
     let mut out = Vec::with_capacity(payload.len() + 7);
     out.extend_from_slice(payload.as_bytes());
-    out.extend_from_slice(format!("*{crc:04X}\r\n").as_bytes());
+    out.extend_from_slice(&[b'*', hex(12), hex(8), hex(4), hex(0), b'\r', b'\n']);
     out
 }
 

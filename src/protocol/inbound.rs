@@ -24,7 +24,7 @@ pub struct ProtocolViolation {
 impl Inbound {
     pub fn parse(payload: &str) -> Result<Inbound, ProtocolViolation> {
         let violation = |reason: String| ProtocolViolation { payload: payload.to_string(), reason };
-        let mut tokens = payload.split(' ');
+        let mut tokens = super::fields::words(payload);
         let first = tokens.next().unwrap_or_default();
         if first == "!" {
             let evseq = tokens.next().ok_or_else(|| violation("event without evseq".into()))?;

@@ -1,7 +1,5 @@
 //! Numbers on the wire: decimal, a fractional value with at most 3 decimals (ICD part 1).
 
-use std::fmt::Write as _;
-
 /// Why a token is not a number of the expected form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a {1}")]
@@ -20,7 +18,7 @@ pub fn push_number(out: &mut String, v: f64) {
     let (sign, abs) = if milli < 0 { ("-", -milli) } else { ("", milli) };
     let (int, frac) = (abs / 1000, abs % 1000);
     out.push_str(sign);
-    let _ = write!(out, "{int}");
+    push_uint(out, int.unsigned_abs());
     if frac != 0 {
         out.push('.');
         let digits = [frac / 100, frac / 10 % 10, frac % 10];
@@ -29,13 +27,32 @@ pub fn push_number(out: &mut String, v: f64) {
     }
 }
 
+/// `v` in decimal appended to `out`, as `{v}` prints it, without the formatting machinery (every
+/// frame's seq, every number field).
+pub fn push_uint(out: &mut String, v: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = v;
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 || at == 0 {
+            break;
+        }
+    }
+    out.push_str(digits.get(at..).and_then(|d| std::str::from_utf8(d).ok()).unwrap_or("0"));
+}
+
 /// Parses a decimal number: an optional `-`, digits, and optionally `.` with 1 to 3 digits.
 /// Anything else (exponents, `+`, `inf`, a bare `.5`, 4 decimals) is refused.
 pub fn parse_number(s: &str) -> Result<f64, NumberError> {
     let err = || NumberError(s.to_string(), "decimal number with at most 3 decimals");
     let digits = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match digits.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
+    let (int, frac) = match digits.bytes().position(|b| b == b'.') {
+        Some(i) => (digits.get(..i).unwrap_or_default(), digits.get(i + 1..)),
         None => (digits, None),
     };
     let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
@@ -62,6 +79,15 @@ pub fn parse_uint(s: &str) -> Result<u64, NumberError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_print_as_display_does() {
+        for v in [0, 7, 10, 99, 100, 65_535, 1_000_000_007, u64::MAX] {
+            let mut out = String::from("x");
+            push_uint(&mut out, v);
+            assert_eq!(out, format!("x{v}"));
+        }
+    }
 
     #[test]
     fn formats_like_the_icd_examples() {

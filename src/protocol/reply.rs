@@ -73,13 +73,13 @@ impl StatusReport {
     }
 
     pub fn to_fields(&self) -> Fields {
-        Fields::new()
+        Fields::with_capacity()
             .with("state", self.state)
             .number_field("reservoir_ul", self.reservoir_ul)
             .number_field("delivered_ul", self.delivered_ul)
             .number_field("basal_ul_h", self.basal_ul_h)
             .number_field("pressure_kpa", self.pressure_kpa)
-            .with("pump_ms", self.pump_ms)
+            .uint_field("pump_ms", self.pump_ms)
             .with("alarms", format_alarm_list(&self.alarms))
     }
 }

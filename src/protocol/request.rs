@@ -180,13 +180,23 @@ impl Request {
 
     /// The frame payload: `<seq> <COMMAND> [key=value ...]`.
     pub fn payload(&self) -> String {
-        format!("{} {}", self.seq, self.command)
+        // Built in place, as [`Command`]'s `Display` prints it: the rig sends one per request.
+        let fields = self.command.fields();
+        let mut out = String::with_capacity(8 + self.command.name().len() + 1 + fields.as_str().len());
+        super::number::push_uint(&mut out, u64::from(self.seq));
+        out.push(' ');
+        out.push_str(self.command.name());
+        if !fields.is_empty() {
+            out.push(' ');
+            out.push_str(fields.as_str());
+        }
+        out
     }
 
     /// Parses a payload. On failure, also returns the seq to answer with when one could be read
     /// (otherwise the pump answers with seq 0).
     pub fn parse(payload: &str) -> Result<Request, (Option<u16>, RequestError)> {
-        let mut tokens = payload.split(' ');
+        let mut tokens = super::fields::words(payload);
         let seq_token = tokens.next().unwrap_or_default();
         let seq = parse_uint(seq_token)
             .ok()

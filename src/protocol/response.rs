@@ -40,11 +40,22 @@ impl Response {
 
     /// The frame payload.
     pub fn payload(&self) -> String {
+        // Built in place: the twin prints one per request (the formatting machinery was a
+        // large part of answering a STATUS).
+        let mut out = String::with_capacity(16 + self.outcome.as_ref().map_or(0, |f| f.as_str().len()));
+        super::number::push_uint(&mut out, u64::from(self.seq));
         match &self.outcome {
-            Ok(f) if f.is_empty() => format!("{} OK", self.seq),
-            Ok(f) => format!("{} OK {f}", self.seq),
-            Err(e) => format!("{} {e}", self.seq),
+            Ok(f) if f.is_empty() => out.push_str(" OK"),
+            Ok(f) => {
+                out.push_str(" OK ");
+                out.push_str(f.as_str());
+            }
+            Err(e) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, " {e}");
+            }
         }
+        out
     }
 }
 
