@@ -21,7 +21,7 @@ use crate::plan::{Action, Condition, Endpoint, Expect, ExpectedOutcome, Plan, Pr
 use crate::protocol::{BolusReply, ErrCode, Response};
 
 use super::evaluate::{EvalContext, describe, evaluate};
-use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken, hand_out};
+use super::event::{Reporter, RunEvent, RunEventKind, StatusTaken, hand_out_all};
 use super::sampler::{LazyHandle, SampleSink, Sampler};
 use super::timeline::Timeline;
 use crate::judgement::{CheckOutcome, Decision, Verdict};
@@ -108,6 +108,8 @@ struct Executor<'a> {
     reorder: Reorder,
     /// What one drain of the sources took, before it is merged (see `drain_with`).
     arrivals: Vec<(u8, RunEvent)>,
+    /// The events one release hands the reporters (kept, like `arrivals`).
+    ready: Vec<RunEvent>,
     /// The injections in effect, and when each timed one is to be undone.
     injected: super::injections::InEffect,
     /// The STATUS poll got no usable answer: the pump stopped answering.
@@ -160,6 +162,7 @@ pub async fn run_case(
         frames: None,
         reorder: Reorder::new(if options.virtual_time { Duration::ZERO } else { REORDER_HORIZON }),
         arrivals: Vec::new(),
+        ready: Vec::new(),
         injected: Default::default(),
         pump_silent: None,
         sampler_dead: None,
@@ -292,7 +295,10 @@ impl Executor<'_> {
                 let (at, kind) = match link.status().await {
                     Ok(status) => {
                         failures_in_a_row = 0;
-                        (clock.now(), RunEventKind::PumpStatus { status, taken: StatusTaken::Poll, asked_at })
+                        (
+                            clock.now(),
+                            RunEventKind::PumpStatus { status: Box::new(status), taken: StatusTaken::Poll, asked_at },
+                        )
                     }
                     // The link's task has ended: the executor learns it from the link's notices
                     // (see `drain_with`), however the task ended.
@@ -519,7 +525,7 @@ impl Executor<'_> {
         let asked_at = self.bench.clock().now();
         match self.bench.link().status().await {
             Ok(status) => {
-                self.emit(RunEventKind::PumpStatus { status, taken, asked_at });
+                self.emit(RunEventKind::PumpStatus { status: Box::new(status), taken, asked_at });
                 Ok(())
             }
             Err(e) => Err(Stop::Bench(format!("{what}: {e}"))),
@@ -881,19 +887,24 @@ impl Executor<'_> {
         }
     }
 
-    /// Hands the reporters the events old enough to be in order.
+    /// Hands the reporters the events old enough to be in order, all at once (the reporters'
+    /// thread takes them with one hand-over instead of one per event).
     fn release(&mut self) {
         let now = self.bench.clock().now();
         while let Some(e) = self.reorder.pop_ready(now) {
-            hand_out(self.reporters, e);
+            self.ready.push(e);
+        }
+        if !self.ready.is_empty() {
+            hand_out_all(self.reporters, &mut self.ready);
         }
     }
 
     /// Hands the reporters every event still held back (at the end of the case).
     fn flush_reorder(&mut self) {
         while let Some(e) = self.reorder.pop() {
-            hand_out(self.reporters, e);
+            self.ready.push(e);
         }
+        hand_out_all(self.reporters, &mut self.ready);
     }
 }
 

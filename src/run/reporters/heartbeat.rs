@@ -177,7 +177,10 @@ mod tests {
             alarms: Vec::new(),
         };
         let taken = crate::run::event::StatusTaken::Poll;
-        beat.on_event(&at(1, RunEventKind::PumpStatus { status, taken, asked_at: RigTime::from_millis(900) }));
+        beat.on_event(&at(
+            1,
+            RunEventKind::PumpStatus { status: Box::new(status), taken, asked_at: RigTime::from_millis(900) },
+        ));
         // Events through the first minute: nothing yet.
         for s in 1..60 {
             wall.store(s, Ordering::SeqCst);

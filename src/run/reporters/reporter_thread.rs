@@ -160,7 +160,20 @@ impl Reporter for ReporterThread {
                 hand_out(reporters, event);
                 false
             }
-            Mode::Thread { shared, .. } => shared.hand_over(event).is_err(),
+            Mode::Thread { shared, .. } => shared.hand_over(std::iter::once(event)).is_err(),
+        };
+        if gone {
+            self.raise_the_threads_panic();
+        }
+    }
+
+    fn take_events(&mut self, events: &mut Vec<RunEvent>) {
+        let gone = match &mut self.mode {
+            Mode::Inline(reporters) => {
+                events.drain(..).for_each(|e| hand_out(reporters, e));
+                false
+            }
+            Mode::Thread { shared, .. } => shared.hand_over(events.drain(..)).is_err(),
         };
         if gone {
             self.raise_the_threads_panic();
@@ -187,18 +200,25 @@ impl Drop for ReporterThread {
 struct Gone;
 
 impl Shared {
-    fn hand_over(&self, event: RunEvent) -> Result<(), Gone> {
+    /// Puts `events` in the queue, in order, with one lock for them all; waits for room while
+    /// the queue is full.
+    fn hand_over(&self, events: impl Iterator<Item = RunEvent>) -> Result<(), Gone> {
         let mut q = lock(&self.queue);
-        while q.events.len() >= QUEUE_CAPACITY && !q.thread_gone {
-            q.executor_waiting = true;
-            q = self.room.wait(q).unwrap_or_else(|p| p.into_inner());
-            q.executor_waiting = false;
+        for event in events {
+            while q.events.len() >= QUEUE_CAPACITY && !q.thread_gone {
+                q.executor_waiting = true;
+                if q.thread_waiting {
+                    self.work.notify_one();
+                }
+                q = self.room.wait(q).unwrap_or_else(|p| p.into_inner());
+                q.executor_waiting = false;
+            }
+            if q.thread_gone {
+                return Err(Gone);
+            }
+            q.events.push_back(event);
+            self.handed.fetch_add(1, Ordering::Release);
         }
-        if q.thread_gone {
-            return Err(Gone);
-        }
-        q.events.push_back(event);
-        self.handed.fetch_add(1, Ordering::Release);
         if q.thread_waiting && q.events.len() >= self.hand_over_at {
             self.work.notify_one();
         }

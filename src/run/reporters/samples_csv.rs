@@ -61,7 +61,7 @@ impl SamplesCsv {
 impl Reporter for SamplesCsv {
     fn on_event(&mut self, event: &RunEvent) {
         match &event.kind {
-            RunEventKind::PumpStatus { status, .. } => self.status = Some(status.clone()),
+            RunEventKind::PumpStatus { status, .. } => self.status = Some(status.as_ref().clone()),
             RunEventKind::Sample(s) => {
                 self.line.clear();
                 let written = row_of(s, self.status.as_ref()).push_line(&mut self.line);
@@ -138,7 +138,10 @@ mod tests {
             pump_ms: u64::from(i) * 100,
             alarms: Vec::new(),
         };
-        RunEvent { at, kind: RunEventKind::PumpStatus { status, taken: StatusTaken::Poll, asked_at: at } }
+        RunEvent {
+            at,
+            kind: RunEventKind::PumpStatus { status: Box::new(status), taken: StatusTaken::Poll, asked_at: at },
+        }
     }
 
     /// The run's report plots its rows as written, without reading the file back: that must be
