@@ -32,21 +32,29 @@ pub const PLOT_POINTS: usize = 2000;
 /// signature. Each file is created new: a file that exists already is an error, never replaced.
 ///
 /// `plot` is the samples thinned for the report as the run wrote them (all on disk); without
-/// it, the report reads samples.csv.
+/// it, the report reads samples.csv. `hashed` are the streamed files' hashes their writers took
+/// as they wrote them ([`Prehashed::of_written`]); a streamed file without one is hashed here.
 pub fn write_bundle(
     dir: &Path,
     record: &CaseRecord,
     plot: Option<PlotData>,
+    hashed: &[Prehashed],
     key: Option<&SigningKey>,
 ) -> Result<(), String> {
-    // The streamed files are complete (their reporters have finished): hashed on the other core
-    // while the rest of the bundle is written, and taken into the manifest only if unchanged.
+    // The streamed files are complete (their reporters have finished). One whose writer left no
+    // hash is hashed on the other core while the rest of the bundle is written. Either hash is
+    // taken into the manifest only for the same file, unchanged.
+    let unhashed: Vec<&str> =
+        [SAMPLES_FILE, EVENTS_FILE].into_iter().filter(|n| !hashed.iter().any(|h| h.name() == *n)).collect();
     std::thread::scope(|scope| {
-        let early = std::thread::Builder::new()
-            .name("rig-bundle-hash".into())
-            .spawn_scoped(scope, || [SAMPLES_FILE, EVENTS_FILE].into_iter().filter_map(|n| prehash(dir, n)).collect());
+        let early = (!unhashed.is_empty()).then(|| {
+            std::thread::Builder::new()
+                .name("rig-bundle-hash".into())
+                .spawn_scoped(scope, || unhashed.iter().filter_map(|n| prehash(dir, n)).collect::<Vec<_>>())
+        });
         let written = write_files(dir, record, plot);
-        let prehashed: Vec<Prehashed> = early.ok().and_then(|h| h.join().ok()).unwrap_or_default();
+        let mut prehashed: Vec<Prehashed> = hashed.to_vec();
+        prehashed.extend(early.and_then(Result::ok).and_then(|h| h.join().ok()).unwrap_or_default());
         written?;
         write_manifest_with(dir, &prehashed).map_err(|e| e.to_string())
     })?;

@@ -186,6 +186,26 @@ pub fn prehash(dir: &Path, name: &str) -> Option<Prehashed> {
     (FileStamp::of(&path)? == before).then(|| Prehashed { name: name.to_string(), stamp: before, hex })
 }
 
+impl Prehashed {
+    /// The hash its writer took of the `len` bytes it wrote to `dir/name`: it stands for the file
+    /// only if the file is now exactly that long (and within the cap a bundle file is hashed
+    /// to), and from then on, as any hash taken ahead, only while it is the same, unchanged file.
+    pub fn of_written(dir: &Path, name: &str, hex: String, len: u64) -> Option<Prehashed> {
+        let stamp = FileStamp::of(&dir.join(name))?;
+        (stamp.len == len && len <= BUNDLE_FILE_CAP.bytes).then(|| Prehashed { name: name.to_string(), stamp, hex })
+    }
+
+    /// The file's name in its bundle.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SHA-256, in hex.
+    pub fn hex(&self) -> &str {
+        &self.hex
+    }
+}
+
 /// [`write_manifest`], taking the hash of a file in `prehashed` when it is still the same,
 /// unchanged file.
 pub fn write_manifest_with(dir: &Path, prehashed: &[Prehashed]) -> Result<Vec<(String, String)>, ManifestError> {
@@ -504,6 +524,24 @@ mod tests {
         assert_ne!(hex_of("samples.csv"), was("samples.csv"));
         assert_ne!(hex_of("report.html"), was("report.html"));
         assert_eq!(hex_of("run log.txt"), was("run log.txt"), "same bytes, another file: hashed again, same hash");
+    }
+
+    /// A writer's hash of what it wrote stands for the file only if the file is exactly as long
+    /// as what was hashed: a file that holds more or less than its writer counted is hashed again.
+    #[test]
+    fn a_hash_taken_while_writing_counts_only_for_a_file_of_that_length() {
+        let dir = bundle();
+        let path = dir.path().join("samples.csv");
+        let len = fs::metadata(&path).unwrap().len();
+        let hex = sha256_of(&path).unwrap();
+        assert!(Prehashed::of_written(dir.path(), "samples.csv", hex.clone(), len).is_some());
+        assert!(Prehashed::of_written(dir.path(), "samples.csv", hex.clone(), len - 1).is_none());
+        assert!(Prehashed::of_written(dir.path(), "samples.csv", hex, len + 1).is_none());
+        assert!(Prehashed::of_written(dir.path(), "missing.csv", String::new(), 0).is_none());
+        // And what it states is used as the manifest's entry when it holds.
+        let wrong = Prehashed::of_written(dir.path(), "samples.csv", "0".repeat(64), len).unwrap();
+        let entries = write_manifest_with(dir.path(), &[wrong]).unwrap();
+        assert_eq!(entries.iter().find(|(n, _)| n == "samples.csv").unwrap().1, "0".repeat(64));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::evaluate::EvalContext;
 use super::event::Reporter;
 use super::executor::{CaseOptions, CaseReport, estimated_duration, run_case};
 use super::reporters::samples_csv::SharedPlot;
+use super::reporters::stream_file::SharedHash;
 use super::reporters::{
     EventsJsonl, Heartbeat, Progress, RecordReporter, ReporterThread, SamplesCsv, SharedRecord, reporter_thread,
 };
@@ -252,15 +253,15 @@ async fn run_one(
     };
     let record: SharedRecord = Arc::new(Mutex::new(start_record(plan, file, options, sensor.as_ref())));
     let mut reporters: Vec<Box<dyn Reporter + Send>> = Vec::new();
-    let plot: SharedPlot = match (
+    let streamed: Streamed = match (
         SamplesCsv::create(&dir.join("samples.csv"), PLOT_POINTS),
         EventsJsonl::create(&dir.join("events.jsonl")),
     ) {
         (Ok(samples), Ok(events)) => {
-            let plot = samples.plot();
+            let streamed = Streamed { plot: samples.plot(), hashes: [samples.hash(), events.hash()] };
             reporters.push(Box::new(samples));
             reporters.push(Box::new(events));
-            plot
+            streamed
         }
         (Err(e), _) | (_, Err(e)) => {
             let why = format!("cannot write the run files in {}: {e}", dir.display());
@@ -275,7 +276,7 @@ async fn run_one(
             // it failed; the cases after it are not started.
             drop(reporters);
             let report = error_report(format!("the bench could not be opened: {e}"));
-            let (report, baseline) = finish_evidence(&dir, &record, &plot, report, wall.elapsed(), options);
+            let (report, baseline) = finish_evidence(&dir, &record, &streamed, report, wall.elapsed(), options);
             return (CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }, Some(Halt::BenchUnavailable));
         }
     };
@@ -295,7 +296,7 @@ async fn run_one(
     let eval = EvalContext { accuracy: options.bench.flow_sensor.accuracy, sample_period: plan.sample_period };
     let case_options = CaseOptions { virtual_time, interactive: options.interactive };
     let report = run_case_guarded(bench, plan, eval, case_options, reporters, interrupt, emergency).await;
-    let (report, baseline) = finish_evidence(&dir, &record, &plot, report, wall.elapsed(), options);
+    let (report, baseline) = finish_evidence(&dir, &record, &streamed, report, wall.elapsed(), options);
     (CaseOutcome::Ran { report, dir, wall: wall.elapsed(), baseline }, None)
 }
 
@@ -364,12 +365,20 @@ pub async fn run_case_guarded(
 
 /// Completes the record, compares it with the approved baseline (so the bundle states the
 /// drift), and writes and seals the bundle. A bundle that cannot be written makes the case an
-/// ERROR: without its evidence, a verdict is worth nothing. `plot` holds the samples thinned as
-/// written if their reporter finished with every row on disk; otherwise the report reads the file.
+/// ERROR: without its evidence, a verdict is worth nothing. What the streamed files' reporters
+/// left when they finished ([`Streamed`]) saves reading those files back.
+/// What the reporters of `samples.csv` and `events.jsonl` leave when they finish with every line
+/// on disk: the samples thinned for the report (else the report reads the file) and each file's
+/// hash taken as it was written (else the manifest hashes the file).
+struct Streamed {
+    plot: SharedPlot,
+    hashes: [SharedHash; 2],
+}
+
 fn finish_evidence(
     dir: &Path,
     record: &SharedRecord,
-    plot: &SharedPlot,
+    streamed: &Streamed,
     mut report: CaseReport,
     wall: Duration,
     options: &RunOptions,
@@ -388,8 +397,10 @@ fn finish_evidence(
         r.checks = report.checks.clone();
     }
     r.baseline = options.baseline.as_deref().map(|b| compare_with_baseline(&r, b));
-    let plot = plot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Err(e) = crate::evidence::bundle::write_bundle(dir, &r, plot, options.signing_key.as_deref()) {
+    let plot = streamed.plot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let hashed: Vec<_> =
+        streamed.hashes.iter().filter_map(|h| h.lock().unwrap_or_else(|p| p.into_inner()).take()).collect();
+    if let Err(e) = crate::evidence::bundle::write_bundle(dir, &r, plot, &hashed, options.signing_key.as_deref()) {
         report.verdict = report.verdict.max(Verdict::Error);
         let why = format!("the evidence bundle could not be written: {e}");
         report.reason = Some(report.reason.map_or(why.clone(), |r| format!("{r}; {why}")));

@@ -5,16 +5,23 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::stream_file::StreamFile;
+use super::stream_file::{SharedHash, StreamFile, leave_hash};
 use crate::run::event::{Reporter, RunEvent, RunEventKind};
 
 pub struct EventsJsonl {
     file: StreamFile,
+    hash_out: SharedHash,
 }
 
 impl EventsJsonl {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Self { file: StreamFile::create(path)? })
+        Ok(Self { file: StreamFile::create(path)?, hash_out: SharedHash::default() })
+    }
+
+    /// Where the finished file's hash is put when the reporter finishes (left empty after a
+    /// write error, or if it never finishes).
+    pub fn hash(&self) -> SharedHash {
+        self.hash_out.clone()
     }
 
     /// The first write error, if any.
@@ -36,6 +43,6 @@ impl Reporter for EventsJsonl {
     }
 
     fn finish(&mut self) {
-        self.file.flush();
+        leave_hash(&self.hash_out, self.file.finish());
     }
 }

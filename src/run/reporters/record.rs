@@ -373,7 +373,7 @@ mod tests {
         let last = r.pump_events.last().unwrap();
         assert!((last.at_s - (100.0 + f64::from(N - 1) * 0.02)).abs() < 1e-6 && last.kind == "CLEAR", "{last:?}");
 
-        write_bundle(dir.path(), &r, None, None).unwrap();
+        write_bundle(dir.path(), &r, None, &[], None).unwrap();
         let size = std::fs::metadata(dir.path().join(REPORT_FILE)).unwrap().len();
         assert!(size < REPORT_BOUND, "report.html is {size} bytes");
         let text = visible_text(&std::fs::read_to_string(dir.path().join(REPORT_FILE)).unwrap());

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use std::sync::{Arc, Mutex};
 
-use super::stream_file::StreamFile;
+use super::stream_file::{SharedHash, StreamFile, leave_hash};
 use crate::evidence::plot_data::{PlotBuilder, PlotData};
 pub use crate::evidence::samples_csv::{HEADER, SampleRow, SamplesError, SamplesReader};
 use crate::protocol::StatusReport;
@@ -30,6 +30,7 @@ pub struct SamplesCsv {
     /// The rows thinned as written; taken when the reporter finishes.
     plot: Option<PlotBuilder>,
     plot_out: SharedPlot,
+    hash_out: SharedHash,
 }
 
 impl SamplesCsv {
@@ -43,6 +44,7 @@ impl SamplesCsv {
             line: Vec::with_capacity(96),
             plot: Some(PlotBuilder::new(plot_points)),
             plot_out: SharedPlot::default(),
+            hash_out: SharedHash::default(),
         })
     }
 
@@ -50,6 +52,12 @@ impl SamplesCsv {
     /// disk (left empty after a write error, or if it never finishes).
     pub fn plot(&self) -> SharedPlot {
         self.plot_out.clone()
+    }
+
+    /// Where the finished file's hash is put when the reporter finishes (left empty after a
+    /// write error, or if it never finishes).
+    pub fn hash(&self) -> SharedHash {
+        self.hash_out.clone()
     }
 
     /// The first write error, if any.
@@ -76,7 +84,7 @@ impl Reporter for SamplesCsv {
     }
 
     fn finish(&mut self) {
-        self.file.flush();
+        leave_hash(&self.hash_out, self.file.finish());
         if let Some(plot) = self.plot.take()
             && self.file.error().is_none()
         {
