@@ -80,7 +80,7 @@ impl Fields {
     }
 
     /// Empty, with room for a STATUS answer's seven fields.
-    pub fn with_capacity() -> Self {
+    pub fn with_room_for_status() -> Self {
         Self { text: String::with_capacity(128), spans: Vec::with_capacity(8) }
     }
 
@@ -91,7 +91,7 @@ impl Fields {
             return Ok(Fields::new());
         }
         // Room for a STATUS answer's fields at once, instead of the text growing five times.
-        let mut fields = Fields::with_capacity();
+        let mut fields = Fields::with_room_for_status();
         for token in tokens {
             let eq = token.bytes().position(|b| b == b'=');
             let (key, value) = eq

@@ -73,7 +73,7 @@ impl StatusReport {
     }
 
     pub fn to_fields(&self) -> Fields {
-        Fields::with_capacity()
+        Fields::with_room_for_status()
             .with("state", self.state)
             .number_field("reservoir_ul", self.reservoir_ul)
             .number_field("delivered_ul", self.delivered_ul)

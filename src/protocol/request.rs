@@ -140,10 +140,23 @@ impl Command {
     }
 }
 
+impl Command {
+    /// `NAME [key=value ...]`, as a request's payload carries it after its seq: the one writer of
+    /// a command's text, for the payload and for `Display`.
+    fn write_text(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        out.write_str(self.name())?;
+        let fields = self.fields();
+        if !fields.is_empty() {
+            out.write_str(" ")?;
+            out.write_str(fields.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fields = self.fields();
-        if fields.is_empty() { f.write_str(self.name()) } else { write!(f, "{} {}", self.name(), fields) }
+        self.write_text(f)
     }
 }
 
@@ -180,16 +193,12 @@ impl Request {
 
     /// The frame payload: `<seq> <COMMAND> [key=value ...]`.
     pub fn payload(&self) -> String {
-        // Built in place, as [`Command`]'s `Display` prints it: the rig sends one per request.
-        let fields = self.command.fields();
-        let mut out = String::with_capacity(8 + self.command.name().len() + 1 + fields.as_str().len());
+        // Built in place, without the formatting machinery: the rig sends one per request.
+        let mut out = String::with_capacity(64);
         super::number::push_uint(&mut out, u64::from(self.seq));
         out.push(' ');
-        out.push_str(self.command.name());
-        if !fields.is_empty() {
-            out.push(' ');
-            out.push_str(fields.as_str());
-        }
+        // Writing to a String cannot fail.
+        let _ = self.command.write_text(&mut out);
         out
     }
 

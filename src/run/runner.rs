@@ -363,10 +363,6 @@ pub async fn run_case_guarded(
     report
 }
 
-/// Completes the record, compares it with the approved baseline (so the bundle states the
-/// drift), and writes and seals the bundle. A bundle that cannot be written makes the case an
-/// ERROR: without its evidence, a verdict is worth nothing. What the streamed files' reporters
-/// left when they finished ([`Streamed`]) saves reading those files back.
 /// What the reporters of `samples.csv` and `events.jsonl` leave when they finish with every line
 /// on disk: the samples thinned for the report (else the report reads the file) and each file's
 /// hash taken as it was written (else the manifest hashes the file).
@@ -375,6 +371,10 @@ struct Streamed {
     hashes: [SharedHash; 2],
 }
 
+/// Completes the record, compares it with the approved baseline (so the bundle states the
+/// drift), and writes and seals the bundle. A bundle that cannot be written makes the case an
+/// ERROR: without its evidence, a verdict is worth nothing. What the streamed files' reporters
+/// left when they finished ([`Streamed`]) saves reading those files back.
 fn finish_evidence(
     dir: &Path,
     record: &SharedRecord,

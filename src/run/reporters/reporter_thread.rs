@@ -406,6 +406,36 @@ mod tests {
         }
     }
 
+    /// A batch larger than the queue (a release after a long stall) is handed over whole and in
+    /// order: while the queue is full the executor wakes the thread instead of both waiting, the
+    /// thread for a batch's worth and the executor for room.
+    #[test]
+    fn a_batch_larger_than_the_queue_is_handed_over_whole_without_a_hang() {
+        let (seen, r) = recording();
+        let n = 3 * QUEUE_CAPACITY + 5;
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            // The thread's own timeout (an hour) would hide a hang behind a slow pass.
+            let mut thread =
+                ReporterThread::spawn_waiting(vec![Box::new(r)], VIRTUAL_TIME_BATCH, Duration::from_secs(3600));
+            // The thread is waiting for a batch's worth before the hand-over begins.
+            if let Mode::Thread { shared, .. } = &thread.mode {
+                while !lock(&shared.queue).thread_waiting {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            let mut batch: Vec<RunEvent> = (0..n).map(mark).collect();
+            thread.take_events(&mut batch);
+            assert!(batch.is_empty(), "the batch is taken");
+            thread.finish();
+            let _ = done.send(());
+        });
+        finished.recv_timeout(Duration::from_secs(60)).expect("the hand-over of a large batch hung");
+        let seen = lock(&seen);
+        assert_eq!(seen.marks, names(n));
+        assert_eq!(seen.finished, 1);
+    }
+
     #[test]
     fn dropped_unfinished_it_writes_every_event_handed_over_and_drops_the_reporters_unfinished() {
         let (seen, r) = recording();
