@@ -7,10 +7,17 @@
 //!   in-process twin runs it), against `scripts/pump_peer.py` (plain Python, blocking
 //!   `os.read`/`os.write`);
 //! - sampling the flow sensor over the bench bus at 100 Hz: the rig's sampler (wake-up lateness,
-//!   read durations, missed deadlines) against the same script sampling with `time.sleep`.
+//!   read durations, missed deadlines) against the same script sampling with `time.sleep`;
+//! - what the machine itself allows: a stall probe, one `SCHED_FIFO` thread pinned to each core
+//!   reading the monotonic clock in a loop (nothing else of ours running), and the time the
+//!   hypervisor took from each vCPU (steal, `/proc/stat`) over the probe and over the rig's
+//!   sampling. A thread that never leaves user space at the highest priority can only miss the
+//!   clock while its vCPU is not running (or in an interrupt): a gap of milliseconds there is a
+//!   gap no program on this machine can avoid.
 //!
-//! `cargo bench --bench realtime_path` (about 2.5 minutes). Options after `--`: `--requests N`
-//! (default 2000), `--seconds S` of sampling each (default 60), `--no-load` (no busy loops).
+//! `cargo bench --bench realtime_path` (about 3 minutes). Options after `--`: `--requests N`
+//! (default 2000), `--seconds S` of sampling each (default 60), `--probe-seconds S` of the stall
+//! probe (default 30), `--no-load` (no busy loops).
 //! Figures only: nothing is asserted about time (a shared 2-core machine is noisy); the method and
 //! recorded figures are in docs/performance.md.
 
@@ -41,6 +48,7 @@ const PERIOD: Duration = Duration::from_millis(10);
 struct Options {
     requests: usize,
     seconds: u64,
+    probe_seconds: u64,
     load: bool,
 }
 
@@ -50,6 +58,7 @@ fn options() -> Options {
     Options {
         requests: value("--requests").unwrap_or(2000) as usize,
         seconds: value("--seconds").unwrap_or(60),
+        probe_seconds: value("--probe-seconds").unwrap_or(30),
         load: !args.iter().any(|a| a == "--no-load"),
     }
 }
@@ -230,6 +239,76 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
 }
 
+/// Time taken from each CPU by the hypervisor so far (`/proc/stat`'s steal, in `USER_HZ` ticks
+/// of 10 ms), per CPU.
+fn steal_ms() -> Vec<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|l| l.split_whitespace().nth(8).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0) * 10)
+        .collect()
+}
+
+fn steal_since(before: &[u64]) -> String {
+    let now = steal_ms();
+    let each: Vec<String> = now.iter().zip(before).map(|(n, b)| format!("{} ms", n.saturating_sub(*b))).collect();
+    format!("steal per CPU: {}", each.join(", "))
+}
+
+/// What one probe thread saw: the gaps between successive clock readings longer than
+/// `PROBE_GAP`, and the longest.
+struct Gaps {
+    cpu: usize,
+    scheduling: String,
+    over_0_1_ms: usize,
+    over_1_ms: usize,
+    over_2_ms: usize,
+    max: Duration,
+}
+
+const PROBE_GAP: Duration = Duration::from_micros(100);
+
+/// One thread per CPU, pinned there at `SCHED_FIFO`, spinning on `Instant::now()` for `seconds`
+/// in bursts of 100 ms with a 10 ms sleep between them (under the kernel's 95 % real-time
+/// budget, so the kernel's throttling is never what is measured); the sleeps are not gaps.
+fn stall_probe(seconds: u64) -> Vec<Gaps> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads: Vec<_> = (0..cpus)
+        .map(|cpu| {
+            std::thread::spawn(move || {
+                // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes within it.
+                let pinned = unsafe {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(cpu, &mut set);
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+                };
+                let s = rig::realtime::request_fifo(rig::realtime::priority::RIG_FIFO_PRIORITY);
+                let scheduling = format!("{}{}", s.policy, if pinned { "" } else { ", NOT pinned" });
+                let mut g = Gaps { cpu, scheduling, over_0_1_ms: 0, over_1_ms: 0, over_2_ms: 0, max: Duration::ZERO };
+                let end = Instant::now() + Duration::from_secs(seconds);
+                while Instant::now() < end {
+                    let burst = Instant::now() + Duration::from_millis(100);
+                    let mut last = Instant::now();
+                    while last < burst {
+                        let now = Instant::now();
+                        let gap = now - last;
+                        if gap > PROBE_GAP {
+                            g.over_0_1_ms += 1;
+                            g.over_1_ms += usize::from(gap > Duration::from_millis(1));
+                            g.over_2_ms += usize::from(gap > Duration::from_millis(2));
+                            g.max = g.max.max(gap);
+                        }
+                        last = now;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                g
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().expect("a probe thread")).collect()
+}
+
 fn main() {
     let o = options();
     println!("realtime_path: {}", machine());
@@ -247,9 +326,14 @@ fn main() {
     let task_link = runtime.block_on(rig_round_trips(&sim.pump, o.requests, false));
     let count = o.requests.to_string();
     let peer_status = python(&["status", "--pump", &sim.pump.to_string_lossy(), "--count", &count]);
+    let stolen_before = steal_ms();
     let rig_sampler = runtime.block_on(rig_sampling(&sim.bus, o.seconds));
+    let stolen_sampling = steal_since(&stolen_before);
     let seconds = o.seconds.to_string();
     let peer_sampling = python(&["sample", "--bus", &sim.bus.to_string_lossy(), "--hz", "100", "--seconds", &seconds]);
+    let stolen_before = steal_ms();
+    let gaps = stall_probe(o.probe_seconds);
+    let stolen_probe = steal_since(&stolen_before);
 
     println!();
     println!("STATUS round trip over the pty, write start → answer's first byte, ms ({} requests)", o.requests);
@@ -289,4 +373,26 @@ fn main() {
         ),
         Err(e) => println!("  pump_peer.py: NOT MEASURED: {e}"),
     }
+    println!("  during the rig sampler's {} s: {stolen_sampling}", o.seconds);
+
+    println!();
+    println!(
+        "What the machine allows: a SCHED_FIFO thread pinned to each core spinning on the clock for {} s",
+        o.probe_seconds
+    );
+    println!(
+        "  {:<52} {:>8} {:>8} {:>8} {:>8}",
+        "gaps between clock readings", "> 0.1 ms", "> 1 ms", "> 2 ms", "max ms"
+    );
+    for g in &gaps {
+        println!(
+            "  {:<52} {:>8} {:>8} {:>8} {:>8.3}",
+            format!("CPU {} ({})", g.cpu, g.scheduling),
+            g.over_0_1_ms,
+            g.over_1_ms,
+            g.over_2_ms,
+            g.max.as_secs_f64() * 1e3
+        );
+    }
+    println!("  during the probe: {stolen_probe}");
 }
