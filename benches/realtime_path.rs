@@ -255,18 +255,18 @@ fn steal_since(before: &[u64]) -> String {
     format!("steal per CPU: {}", each.join(", "))
 }
 
-/// What one probe thread saw: the gaps between successive clock readings longer than
-/// `PROBE_GAP`, and the longest.
+/// The gap lengths the stall probe counts: an interrupt's worth, the sampler's 1 ms, and the
+/// 100 Hz target's 2 ms maximum.
+const GAP_THRESHOLDS: [Duration; 3] = [Duration::from_micros(100), Duration::from_millis(1), Duration::from_millis(2)];
+
+/// What one probe thread saw: how many gaps between successive clock readings were longer than
+/// each of [`GAP_THRESHOLDS`], and the longest gap.
 struct Gaps {
     cpu: usize,
     scheduling: String,
-    over_0_1_ms: usize,
-    over_1_ms: usize,
-    over_2_ms: usize,
+    over: [usize; GAP_THRESHOLDS.len()],
     max: Duration,
 }
-
-const PROBE_GAP: Duration = Duration::from_micros(100);
 
 /// One thread per CPU, pinned there at `SCHED_FIFO`, spinning on `Instant::now()` for `seconds`
 /// in bursts of 100 ms with a 10 ms sleep between them (under the kernel's 95 % real-time
@@ -284,7 +284,7 @@ fn stall_probe(seconds: u64) -> Vec<Gaps> {
                 };
                 let s = rig::realtime::request_fifo(rig::realtime::priority::RIG_FIFO_PRIORITY);
                 let scheduling = format!("{}{}", s.policy, if pinned { "" } else { ", NOT pinned" });
-                let mut g = Gaps { cpu, scheduling, over_0_1_ms: 0, over_1_ms: 0, over_2_ms: 0, max: Duration::ZERO };
+                let mut g = Gaps { cpu, scheduling, over: [0; GAP_THRESHOLDS.len()], max: Duration::ZERO };
                 let end = Instant::now() + Duration::from_secs(seconds);
                 while Instant::now() < end {
                     let burst = Instant::now() + Duration::from_millis(100);
@@ -292,11 +292,9 @@ fn stall_probe(seconds: u64) -> Vec<Gaps> {
                     while last < burst {
                         let now = Instant::now();
                         let gap = now - last;
-                        if gap > PROBE_GAP {
-                            g.over_0_1_ms += 1;
-                            g.over_1_ms += usize::from(gap > Duration::from_millis(1));
-                            g.over_2_ms += usize::from(gap > Duration::from_millis(2));
-                            g.max = g.max.max(gap);
+                        g.max = g.max.max(gap);
+                        for (count, threshold) in g.over.iter_mut().zip(GAP_THRESHOLDS) {
+                            *count += usize::from(gap > threshold);
                         }
                         last = now;
                     }
@@ -388,9 +386,9 @@ fn main() {
         println!(
             "  {:<52} {:>8} {:>8} {:>8} {:>8.3}",
             format!("CPU {} ({})", g.cpu, g.scheduling),
-            g.over_0_1_ms,
-            g.over_1_ms,
-            g.over_2_ms,
+            g.over[0],
+            g.over[1],
+            g.over[2],
             g.max.as_secs_f64() * 1e3
         );
     }
